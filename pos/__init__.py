@@ -1,0 +1,37 @@
+"""The Songtao hall POS application. ``create_app`` is the composition root: the only place that
+knows every blueprint."""
+from __future__ import annotations
+
+from flask import Flask
+
+from pos.config import PROJECT_ROOT, from_environment, instance_path
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        "pos",
+        instance_path=str(instance_path()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    # A test configuration that brings its own key never creates one in the instance folder.
+    app.config.update(from_environment(load_secret=not (config and "SECRET_KEY" in config)))
+    if config:
+        app.config.update(config)
+
+    from pos import db, i18n, web
+
+    db.init_app(app)
+    i18n.init_app(app)
+    web.init_app(app)
+
+    from pos import admin, auth, shell
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(shell.bp)
+    app.register_blueprint(admin.bp)
+
+    return app
+

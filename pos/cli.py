@@ -1,0 +1,163 @@
+"""The `songtao` command: init-db, create-user, demo, serve (and later: imports, reports,
+counter tokens, the fleet simulator). User mistakes give one clear line and a non-zero exit."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from pos.config import default_database_url
+
+
+def _app(database_url: str | None = None):
+    from pos import create_app
+
+    config = {"DATABASE_URL": database_url} if database_url else None
+    return create_app(config)
+
+
+def _database_url() -> str:
+    return os.environ.get("DATABASE_URL") or default_database_url()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = url[len("sqlite:///"):]
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """梵净山珍·松桃馆 POS: point of sale, inventory and consumption counters."""
+
+
+@main.command("init-db")
+def init_db():
+    """Create or upgrade the database (DATABASE_URL) to the newest schema."""
+    from pos.migrate import upgrade
+
+    url = _database_url()
+    _ensure_sqlite_folder(url)
+    try:
+        upgrade(url)
+    except Exception as error:  # connection refused, permissions … : one line, not a traceback
+        raise click.ClickException(f"无法迁移数据库 {_redact(url)}：{_first_line(error)}") from None
+    click.echo(f"数据库已是最新结构：{_redact(url)}")
+
+
+@main.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["admin", "manager", "cashier", "restocker", "auditor"]))
+@click.option("--password", help="Prompted for when not given.")
+@click.option("--name", "display_name", help="Display name (defaults to the username).")
+@click.option("--pin", help="4–6 digit PIN for quick till login.")
+def create_user(username, role, password, display_name, pin):
+    """Create a user with a role."""
+    from pos import accounts
+    from pos.db import session_scope
+
+    if password is None:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
+    app = _app()
+    _require_schema(app)
+    try:
+        with app.app_context(), session_scope(app) as session:
+            accounts.create_user(session, username=username, role=role, password=password,
+                                 display_name=display_name, pin=pin)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"已创建用户 {username}（{role}）")
+
+
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--no-serve", is_flag=True, help="Build the demo data and exit.")
+@click.option("--force", is_flag=True, help="Wipe a database that already holds data.")
+@click.option("--seed", default=20261126, show_default=True, type=int)
+def demo(port, host, no_serve, force, seed):
+    """Build the demo data (hall, base, 126 counters, ~80 products), then serve it."""
+    import time
+
+    from pos import demo as demo_data
+    from pos.db import session_scope
+    from pos.migrate import upgrade
+
+    url = _database_url()
+    _ensure_sqlite_folder(url)
+    started = time.monotonic()
+    try:
+        if demo_data.has_data(url):
+            if not force:
+                raise click.ClickException(
+                    f"数据库 {_redact(url)} 中已有数据；如确定要清空并重建演示数据，请加 --force"
+                )
+            demo_data.wipe(url)
+        upgrade(url)
+        app = _app(url)
+        with app.app_context(), session_scope(app) as session:
+            logins = demo_data.build(session, seed=seed)
+    except click.ClickException:
+        raise
+    except Exception as error:
+        raise click.ClickException(f"无法建立演示数据：{_first_line(error)}") from None
+    click.echo(f"演示数据已建立（{time.monotonic() - started:.1f} 秒）：{_redact(url)}")
+    click.echo("演示账号（用户名 / 密码 / PIN）：")
+    for login in logins:
+        click.echo(f"  {login['role']:<10} {login['username']:<10} {login['password']:<14} PIN {login.get('pin') or '-'}")
+    if not no_serve:
+        _serve(app, host, port, threads=8)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+def serve(host, port, threads):
+    """Serve the application with waitress."""
+    app = _app()
+    _require_schema(app)
+    _serve(app, host, port, threads)
+
+
+def _serve(app, host: str, port: int, threads: int) -> None:
+    from waitress import serve as waitress_serve
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"梵净山珍·松桃馆 POS 已启动：http://{shown}:{port}/  （Ctrl+C 停止）")
+    sys.stdout.flush()
+    waitress_serve(app, host=host, port=port, threads=threads, ident="songtao")
+
+
+def _require_schema(app) -> None:
+    from pos.migrate import current_revision, head_revision
+
+    url = app.config["DATABASE_URL"]
+    try:
+        current = current_revision(url)
+    except Exception as error:
+        raise click.ClickException(f"无法连接数据库 {_redact(url)}：{_first_line(error)}") from None
+    if current != head_revision():
+        raise click.ClickException("数据库结构不是最新的，请先运行 songtao init-db")
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        return f"{scheme}://{creds}@{host}"
+    return url
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else error.__class__.__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,323 @@
+"""Users, tills and shifts, sales, payments and refunds."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from inventory.base import Base, StrEnum, UTCDateTime, db_enum
+from inventory.localtime import utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    CASHIER = "cashier"
+    RESTOCKER = "restocker"
+    AUDITOR = "auditor"
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(60))
+    role: Mapped[Role] = mapped_column(db_enum(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    pin_hash: Mapped[Optional[str]] = mapped_column(String(200))
+    locale: Mapped[Optional[str]] = mapped_column(String(10))  # None: follow the browser
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on password change, deactivation and role change: logs out every other session.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+class LoginAttempt(Base):
+    """Every login attempt, for throttling by user and by address (shared by all workers)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40))
+    ip: Mapped[str] = mapped_column(String(45))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Till(Base):
+    __tablename__ = "tills"
+    __table_args__ = (CheckConstraint("paper_columns IN (32, 48)", name="paper_columns"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), unique=True)   # H1, H2 …
+    name: Mapped[str] = mapped_column(String(60))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    printer_uri: Mapped[str] = mapped_column(String(200), default="none")
+    paper_columns: Mapped[int] = mapped_column(Integer, default=48)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ShiftStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Shift(Base):
+    __tablename__ = "shifts"
+    __table_args__ = (
+        CheckConstraint("opening_float_fen >= 0", name="float_non_negative"),
+        # Only one open shift per till, enforced by the database.
+        Index(
+            "uq_shifts_one_open_per_till",
+            "till_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    till_id: Mapped[int] = mapped_column(ForeignKey("tills.id"), index=True)
+    cashier_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[ShiftStatus] = mapped_column(db_enum(ShiftStatus, "shift_status"))
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opening_float_fen: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    expected_cash_fen: Mapped[Optional[int]] = mapped_column(Integer)
+    counted_cash_fen: Mapped[Optional[int]] = mapped_column(Integer)
+    denominations: Mapped[Optional[str]] = mapped_column(Text)  # JSON {"10000": 3, …}
+    # Fixed when the shift closes: {"cash": 12300, "wechat": …}
+    totals_json: Mapped[Optional[str]] = mapped_column(Text)
+
+    till: Mapped[Till] = relationship()
+
+
+class CashMovementKind(StrEnum):
+    CASH_IN = "in"
+    CASH_OUT = "out"
+
+
+class CashMovement(Base):
+    __tablename__ = "cash_movements"
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shift_id: Mapped[int] = mapped_column(ForeignKey("shifts.id"), index=True)
+    kind: Mapped[CashMovementKind] = mapped_column(db_enum(CashMovementKind, "cash_movement_kind"))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Channel(StrEnum):
+    HALL = "hall"      # 专馆
+    KIOSK = "kiosk"    # 专柜
+    GROUP = "group"    # 团购
+
+
+class BuyerType(StrEnum):
+    UNION = "union"            # 工会福利
+    ENTERPRISE = "enterprise"  # 企业认购
+    CANTEEN = "canteen"        # 机关饭堂团购
+    OTHER = "other"
+
+
+class SaleStatus(StrEnum):
+    COMPLETED = "completed"
+    VOIDED = "voided"
+
+
+class PaymentMethod(StrEnum):
+    CASH = "cash"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    UNIONPAY = "unionpay"
+    UNION_CARD = "union_card"      # union welfare card (工会卡)
+    VOUCHER = "voucher"
+    BANK_TRANSFER = "bank_transfer"  # group orders on account
+
+
+class Sale(Base):
+    __tablename__ = "sales"
+    __table_args__ = (
+        UniqueConstraint("kiosk_id", "txn_id"),
+        CheckConstraint("total_fen >= 0", name="total_non_negative"),
+        CheckConstraint("discount_fen >= 0 AND rounding_fen >= 0", name="reductions_non_negative"),
+        CheckConstraint("subtotal_fen - discount_fen - rounding_fen = total_fen", name="totals_add_up"),
+        Index("ix_sales_local_date_channel", "local_date", "channel"),
+        Index("ix_sales_till_local_date", "till_id", "local_date"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(40), unique=True)
+    channel: Mapped[Channel] = mapped_column(db_enum(Channel, "channel"))
+    status: Mapped[SaleStatus] = mapped_column(db_enum(SaleStatus, "sale_status"), default=SaleStatus.COMPLETED)
+    client_sale_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    kiosk_id: Mapped[Optional[int]] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    txn_id: Mapped[Optional[str]] = mapped_column(String(64))
+    # Fingerprint of what the sender sent, to tell a duplicate from a conflict.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    till_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tills.id"))
+    shift_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shifts.id"), index=True)
+    # A hall sale that reached the server after its shift had closed: kept, and shown to the manager.
+    after_shift_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    cashier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    buyer_type: Mapped[Optional[BuyerType]] = mapped_column(db_enum(BuyerType, "buyer_type"))
+    group_order_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    sold_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    local_date: Mapped[dt.date] = mapped_column(Date)  # Asia/Shanghai day of sold_at
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subtotal_fen: Mapped[int] = mapped_column(Integer)
+    discount_fen: Mapped[int] = mapped_column(Integer, default=0)
+    rounding_fen: Mapped[int] = mapped_column(Integer, default=0)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    voided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    voided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    reprint_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    lines: Mapped[list["SaleLine"]] = relationship(
+        back_populates="sale", order_by="SaleLine.line_no", cascade="all, delete-orphan"
+    )
+    payments: Mapped[list["Payment"]] = relationship(
+        back_populates="sale", order_by="Payment.id", cascade="all, delete-orphan"
+    )
+
+
+class SaleLine(Base):
+    """One product on a sale, with the net amount the customer paid for it and a snapshot of its
+    certification and origin on the sale's local date (editing a product later never rewrites
+    history)."""
+
+    __tablename__ = "sale_lines"
+    __table_args__ = (
+        UniqueConstraint("sale_id", "line_no"),
+        CheckConstraint("qty_milli > 0", name="qty_positive"),
+        CheckConstraint("unit_price_fen >= 0", name="price_non_negative"),
+        CheckConstraint("gross_fen - discount_fen = net_fen", name="net_adds_up"),
+        CheckConstraint("net_fen >= 0", name="net_non_negative"),
+        Index("ix_sale_lines_product", "product_id"),
+        Index("ix_sale_lines_supplier", "supplier_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    slot: Mapped[Optional[str]] = mapped_column(String(8))  # counter slot, when sold by a counter
+    qty_milli: Mapped[int] = mapped_column(Integer)
+    unit_price_fen: Mapped[int] = mapped_column(Integer)
+    gross_fen: Mapped[int] = mapped_column(Integer)
+    # Line discount + its share of the order discount + its share of cash rounding.
+    discount_fen: Mapped[int] = mapped_column(Integer, default=0)
+    net_fen: Mapped[int] = mapped_column(Integer)
+    vat: Mapped[str] = mapped_column(String(8))
+    # Snapshot on the sale's local date
+    certified: Mapped[bool] = mapped_column(Boolean)
+    certificate_no: Mapped[Optional[str]] = mapped_column(String(60))
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("suppliers.id"))
+    supplier_name: Mapped[Optional[str]] = mapped_column(String(120))
+    origin_county: Mapped[Optional[str]] = mapped_column(String(60))
+    origin_county_code: Mapped[Optional[str]] = mapped_column(String(6))
+    origin_township: Mapped[Optional[str]] = mapped_column(String(60))
+    origin_village: Mapped[Optional[str]] = mapped_column(String(60))
+
+    sale: Mapped[Sale] = relationship(back_populates="lines")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("change_fen >= 0", name="change_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"), index=True)
+    method: Mapped[PaymentMethod] = mapped_column(db_enum(PaymentMethod, "payment_method"))
+    amount_fen: Mapped[int] = mapped_column(Integer)        # what counts towards the sale
+    tendered_fen: Mapped[Optional[int]] = mapped_column(Integer)  # cash handed over
+    change_fen: Mapped[int] = mapped_column(Integer, default=0)
+    ref: Mapped[Optional[str]] = mapped_column(String(80))
+
+    sale: Mapped[Sale] = relationship(back_populates="payments")
+
+
+class Refund(Base):
+    """A refund references the original sale; it counts in the period in which it happens."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("total_fen > 0", name="total_positive"),
+        Index("ix_refunds_local_date", "local_date"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_no: Mapped[str] = mapped_column(String(40), unique=True)
+    client_refund_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"), index=True)
+    shift_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shifts.id"), index=True)
+    till_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tills.id"))
+    refunded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    approved_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    method: Mapped[PaymentMethod] = mapped_column(db_enum(PaymentMethod, "payment_method"))
+    total_fen: Mapped[int] = mapped_column(Integer)
+
+    lines: Mapped[list["RefundLine"]] = relationship(back_populates="refund", cascade="all, delete-orphan")
+
+
+class RefundLine(Base):
+    __tablename__ = "refund_lines"
+    __table_args__ = (
+        CheckConstraint("qty_milli > 0", name="qty_positive"),
+        CheckConstraint("amount_fen >= 0", name="amount_non_negative"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
+    sale_line_id: Mapped[int] = mapped_column(ForeignKey("sale_lines.id"), index=True)
+    qty_milli: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    back_to_stock: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    refund: Mapped[Refund] = relationship(back_populates="lines")
+
+
+class ReceiptCounter(Base):
+    """The next receipt number per till (or counter) and local day, taken with an atomic
+    increment so that two tills never share a number."""
+
+    __tablename__ = "receipt_counters"
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    last_no: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,41 @@
+"""Who may use which part of the system: the one place where that rule lives."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from pos.models import Role
+
+A, M, C, R, U = Role.ADMIN, Role.MANAGER, Role.CASHIER, Role.RESTOCKER, Role.AUDITOR
+
+# area -> roles allowed in it
+AREAS: dict[str, frozenset[Role]] = {
+    "till": frozenset({C, M, A}),             # selling at a hall till
+    "counters": frozenset({R, M, A}),         # the restocker's route and refills
+    "dashboard": frozenset({M, A}),           # the manager's dashboard
+    "inventory": frozenset({M, A}),           # catalogue, stock, receiving …
+    "fleet": frozenset({M, A}),               # counter registry, planograms, tokens
+    "reports": frozenset({U, M, A}),          # sales summaries and collaboration statistics
+    "users": frozenset({A}),                  # user administration
+    "account": frozenset({A, M, C, R, U}),    # one's own password, PIN, language
+}
+
+# where each role lands after logging in (an endpoint name)
+LANDING: dict[Role, str] = {
+    C: "shell.till",
+    R: "shell.counters",
+    M: "shell.dashboard",
+    U: "shell.reports",
+    A: "shell.dashboard",
+}
+
+ROLE_LABELS = {
+    A: _l("系统管理员"),
+    M: _l("店长"),
+    C: _l("收银员"),
+    R: _l("补货员"),
+    U: _l("审计/统计"),
+}
+
+
+def allowed(role: Role, area: str) -> bool:
+    return role in AREAS[area]

@@ -1,0 +1,58 @@
+"""Where each role lands after logging in. Pages of areas whose issue has not landed yet say so."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from inventory.localtime import local_today
+from inventory.models import Alert, Location, Product
+from kiosks.models import Kiosk
+from pos.db import get_session
+from pos.models import Sale
+from pos.web import landing_url, requires
+
+bp = Blueprint("shell", __name__)
+
+
+@bp.route("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(landing_url(current_user))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/dashboard")
+@requires("dashboard")
+def dashboard():
+    session = get_session()
+    today = local_today()
+    facts = {
+        "products": session.scalar(select(func.count()).select_from(Product).where(Product.active.is_(True))),
+        "kiosks": session.scalar(select(func.count()).select_from(Kiosk)),
+        "locations": session.scalar(select(func.count()).select_from(Location)),
+        "open_alerts": session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None))),
+        "sales_today": session.scalar(select(func.count()).select_from(Sale).where(Sale.local_date == today)),
+        "takings_today": session.scalar(
+            select(func.coalesce(func.sum(Sale.total_fen), 0)).where(Sale.local_date == today)
+        ),
+    }
+    return render_template("pos/dashboard.html", facts=facts, today=today)
+
+
+@bp.route("/till")
+@requires("till")
+def till():
+    return render_template("pos/placeholder.html", area="till")
+
+
+@bp.route("/counters")
+@requires("counters")
+def counters():
+    return render_template("pos/placeholder.html", area="counters")
+
+
+@bp.route("/reports")
+@requires("reports")
+def reports():
+    return render_template("pos/placeholder.html", area="reports")
