@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .localtime import utcnow
@@ -35,32 +35,58 @@ class MoveResult:
     to_level_milli: int
 
 
-def _add(session: Session, table, keys: dict, delta: int, *, floor: Optional[int] = None) -> Optional[int]:
-    """Atomically add ``delta`` to the row of ``table`` at ``keys``; create it when missing.
+_LEVEL_STATEMENTS: dict = {}
 
-    With ``floor``, the update only happens if the result stays >= floor; returns None when it
-    would not (nothing is written). Returns the new quantity otherwise.
+
+def _level_statements(session: Session, table, keys: tuple[str, ...]):
+    """The two statements that change a level table, built once per dialect (building a
+    statement costs far more than running it):
+
+    - debit: ``UPDATE … SET qty_milli = qty_milli + :delta WHERE <keys> AND qty_milli + :delta
+      >= :floor RETURNING qty_milli``
+    - upsert: ``INSERT … ON CONFLICT (<keys>) DO UPDATE SET qty_milli = qty_milli +
+      excluded.qty_milli RETURNING qty_milli``, which creates a missing row in the same atomic
+      statement, so two transactions cannot race to create it.
+
+    Core statements on the table: no ORM bulk-update machinery, and no level objects in the
+    session to synchronise.
     """
-    cond = [getattr(table, k) == v for k, v in keys.items()]
-    stmt = update(table).where(*cond).values(qty_milli=table.qty_milli + delta)
-    if floor is not None:
-        stmt = stmt.where(table.qty_milli + delta >= floor)
-    row = session.execute(stmt.returning(table.qty_milli)).first()
-    if row is not None:
-        return row[0]
-    exists = session.execute(select(table.qty_milli).where(*cond)).first()
-    if exists is not None:
-        return None  # the floor refused it
-    if floor is not None and delta < floor:
-        return None
-    # First movement here: create the row. Two transactions may race to create it; the loser's
-    # insert fails on the primary key and it retries as an update inside a savepoint.
-    try:
-        with session.begin_nested():
-            session.execute(insert(table).values(**keys, qty_milli=delta))
-        return delta
-    except IntegrityError:
-        return _add(session, table, keys, delta, floor=floor)
+    dialect = session.get_bind().dialect.name
+    cached = _LEVEL_STATEMENTS.get((dialect, table))
+    if cached is None:
+        t = table.__table__
+        match = [t.c[k] == bindparam(f"key_{k}") for k in keys]
+        debit = (
+            update(t)
+            .where(*match, t.c.qty_milli + bindparam("delta") >= bindparam("floor"))
+            .values(qty_milli=t.c.qty_milli + bindparam("delta"))
+            .returning(t.c.qty_milli)
+        )
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        new = dialect_insert(t).values({**{k: bindparam(f"key_{k}") for k in keys}, "qty_milli": bindparam("delta")})
+        upsert = new.on_conflict_do_update(
+            index_elements=[t.c[k] for k in keys],
+            set_={"qty_milli": t.c.qty_milli + new.excluded.qty_milli},
+        ).returning(t.c.qty_milli)
+        cached = _LEVEL_STATEMENTS[(dialect, table)] = (debit, upsert)
+    return cached
+
+
+def _add(session: Session, table, keys: dict, delta: int, *, floor: Optional[int] = None) -> Optional[int]:
+    """Atomically add ``delta`` to the row of ``table`` at ``keys``; return the new quantity.
+
+    Without ``floor`` the row is created when missing. With ``floor`` the row must exist and the
+    update only happens if the result stays >= floor; None when it would not (nothing is written).
+    """
+    debit, upsert = _level_statements(session, table, tuple(keys))
+    params = {**{f"key_{k}": v for k, v in keys.items()}, "delta": delta}
+    if floor is None:
+        return session.execute(upsert, params).scalar_one()
+    row = session.execute(debit, {**params, "floor": floor}).first()
+    return None if row is None else row[0]
+
+
+_MOVE_INSERT = insert(StockMove.__table__).returning(StockMove.__table__.c.id)
 
 
 def move(
@@ -92,33 +118,32 @@ def move(
     guard = not source.kind.is_virtual and not allow_negative_source
     floor = 0 if guard else None
 
-    from_level = _add(session, StockLevel, {"location_id": from_location_id, "product_id": product_id}, -qty_milli, floor=floor)
-    if from_level is None:
-        product = session.get(Product, product_id)
-        raise InsufficientStock(f"{source.name}的「{product.name if product else product_id}」库存不足")
+    if lot_id is not None and guard:
+        # Two guarded debits (product, then lot): in a savepoint, so that a refusal of the second
+        # leaves nothing of the first in the caller's transaction.
+        with session.begin_nested():
+            from_level = _debit(session, source, product_id, lot_id, qty_milli, floor)
+    else:
+        from_level = _debit(session, source, product_id, lot_id, qty_milli, floor)
     if lot_id is not None:
-        lot_level = _add(session, LotLevel, {"location_id": from_location_id, "lot_id": lot_id}, -qty_milli, floor=floor)
-        if lot_level is None:
-            raise InsufficientStock(f"{source.name}的该批次库存不足")
         _add(session, LotLevel, {"location_id": to_location_id, "lot_id": lot_id}, qty_milli)
     to_level = _add(session, StockLevel, {"location_id": to_location_id, "product_id": product_id}, qty_milli)
 
     move_id = session.execute(
-        insert(StockMove)
-        .values(
-            product_id=product_id,
-            lot_id=lot_id,
-            from_location_id=from_location_id,
-            to_location_id=to_location_id,
-            qty_milli=qty_milli,
-            reason=reason,
-            ref_type=ref_type,
-            ref_id=ref_id,
-            note=note,
-            user_id=user_id,
-            moved_at=utcnow(),
-        )
-        .returning(StockMove.id)
+        _MOVE_INSERT,
+        {
+            "product_id": product_id,
+            "lot_id": lot_id,
+            "from_location_id": from_location_id,
+            "to_location_id": to_location_id,
+            "qty_milli": qty_milli,
+            "reason": reason,
+            "ref_type": ref_type,
+            "ref_id": ref_id,
+            "note": note,
+            "user_id": user_id,
+            "moved_at": utcnow(),
+        },
     ).scalar_one()
 
     if not source.kind.is_virtual and from_level < 0:
@@ -151,3 +176,16 @@ def virtual_location(session: Session, kind: LocationKind) -> Location:
     if loc is None:
         raise StockError(f"缺少虚拟位置：{kind.value}")
     return loc
+
+
+def _debit(session: Session, source: Location, product_id: int, lot_id: Optional[int], qty_milli: int,
+           floor: Optional[int]) -> int:
+    """Take the quantity out of the source's product level (and lot level); raise when refused."""
+    from_level = _add(session, StockLevel, {"location_id": source.id, "product_id": product_id}, -qty_milli, floor=floor)
+    if from_level is None:
+        product = session.get(Product, product_id)
+        raise InsufficientStock(f"{source.name}的「{product.name if product else product_id}」库存不足")
+    if lot_id is not None:
+        if _add(session, LotLevel, {"location_id": source.id, "lot_id": lot_id}, -qty_milli, floor=floor) is None:
+            raise InsufficientStock(f"{source.name}的该批次库存不足")
+    return from_level

@@ -106,7 +106,7 @@ def demo(port, host, no_serve, force, seed):
     click.echo(f"演示数据已建立（{time.monotonic() - started:.1f} 秒）：{_redact(url)}")
     click.echo("演示账号（用户名 / 密码 / PIN）：")
     for login in logins:
-        click.echo(f"  {login['role']:<10} {login['username']:<10} {login['password']:<14} PIN {login.get('pin') or '-'}")
+        click.echo(f"  {login['role']:<10} {login['username']:<10} {login['password']:<18} PIN {login.get('pin') or '-'}")
     if not no_serve:
         _serve(app, host, port, threads=8)
 
