@@ -222,6 +222,9 @@ def live_server(app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
+    # Close the browser's keep-alive connections too, or the server thread lingers on them.
+    for channel in list(server._map.values()):
+        channel.close()
     server.close()
     thread.join(timeout=5)
 
