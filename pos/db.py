@@ -13,7 +13,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-import inventory.models  # noqa: F401  (register every table on Base.metadata)
+import inventory.documents  # noqa: F401  (register every table on Base.metadata)
+import inventory.models  # noqa: F401
 import kiosks.models  # noqa: F401
 import pos.models  # noqa: F401
 from inventory.base import Base
