@@ -123,7 +123,10 @@ def login_delay(policy: ThrottlePolicy, failures: int) -> float:  # ok-float: se
     """How long to make this attempt wait: nothing at first, then doubling up to the cap."""
     if failures < policy.slow_after:
         return 0
-    return min(policy.delay_unit_seconds * 2 ** (failures - policy.slow_after), policy.delay_max_seconds)
+    # The exponent is bounded: 2 ** (a large count) as a float overflows, and the cap is reached
+    # long before 2 ** 32 for any sane unit.
+    doublings = min(failures - policy.slow_after, 32)
+    return min(policy.delay_unit_seconds * 2 ** doublings, policy.delay_max_seconds)
 
 
 def throttle(session: Session, policy: ThrottlePolicy, *, username: str, ip: str) -> float:  # ok-float: seconds
@@ -178,22 +181,29 @@ def change_password(session: Session, *, user: User, current: str, new: str) -> 
     if not check_password_hash(user.password_hash, current or ""):
         raise AccountError(_l("当前密码不正确"))
     check_password_rules(new)
+    before = user.session_version
     user.password_hash = hash_secret(new)
     user.session_version += 1
-    record(session, user_id=user.id, action="user.password_change", entity="user", entity_id=user.id)
+    # Never a secret in the log: what changed is that every other session ended.
+    record(session, user_id=user.id, action="user.password_change", entity="user", entity_id=user.id,
+           before={"session_version": before}, after={"session_version": user.session_version})
 
 
 def set_pin(session: Session, *, user: User, pin: str, actor_id: int) -> None:
     check_pin_rules(pin)
+    before = user.pin_hash is not None
     user.pin_hash = hash_secret(pin)
-    record(session, user_id=actor_id, action="user.pin_set", entity="user", entity_id=user.id)
+    record(session, user_id=actor_id, action="user.pin_set", entity="user", entity_id=user.id,
+           before={"has_pin": before}, after={"has_pin": True})
 
 
 def reset_password(session: Session, *, user: User, new: str, actor_id: int) -> None:
     check_password_rules(new)
+    before = user.session_version
     user.password_hash = hash_secret(new)
     user.session_version += 1
-    record(session, user_id=actor_id, action="user.password_reset", entity="user", entity_id=user.id)
+    record(session, user_id=actor_id, action="user.password_reset", entity="user", entity_id=user.id,
+           before={"session_version": before}, after={"session_version": user.session_version})
 
 
 def set_role(session: Session, *, user: User, role: Role | str, actor_id: int) -> None:

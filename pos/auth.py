@@ -5,7 +5,7 @@ import time
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from pos import accounts
 from pos.db import get_session
@@ -78,7 +78,7 @@ def login():
 
 
 @bp.route("/logout", methods=["POST"])
-@login_required
+@requires("account")
 def logout():
     logout_user()
     flash(_("已退出登录"), "info")
@@ -97,8 +97,11 @@ def account():
         try:
             action = request.form.get("action")
             if action == "password" and pw_form.validate_on_submit():
-                accounts.change_password(session, user=current_user, current=pw_form.current.data, new=pw_form.new.data)
-                login_user(current_user)  # the session version changed: keep this session
+                user = current_user._get_current_object()
+                accounts.change_password(session, user=user, current=pw_form.current.data, new=pw_form.new.data)
+                # The session version changed: keep this session. Flask-Login needs the real user
+                # here: given the current_user proxy, the proxy would resolve to itself forever.
+                login_user(user)
                 flash(_("密码已修改，其他设备上的登录已失效"), "success")
                 return redirect(url_for("auth.account"))
             if action == "pin" and pin_form.validate_on_submit():

@@ -8,6 +8,17 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from pos.models import Role
 
+try:  # WTForms 3.3 deprecates (value, label) tuples as choices; 3.4 drops them
+    from wtforms.fields.choices import SelectChoice as _SelectChoice
+except ImportError:  # pragma: no cover - WTForms < 3.3
+    _SelectChoice = None
+
+
+def choice(value: str, label):
+    """One option of a SelectField, in the form the installed WTForms expects."""
+    return _SelectChoice(value=value, label=label) if _SelectChoice else (value, label)
+
+
 PIN_VALIDATOR = Regexp(r"^\d{4,6}$", message=_l("PIN 必须是 4 到 6 位数字"))
 
 
@@ -34,19 +45,22 @@ class PinForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(_l("界面语言"), choices=[("", _l("跟随浏览器")), ("zh", "简体中文"), ("en", "English")])
+    locale = SelectField(_l("界面语言"), choices=[
+        choice("", _l("跟随浏览器")), choice("zh", "简体中文"), choice("en", "English"),
+    ])
 
 
 def role_choices():
     from pos.roles import ROLE_LABELS
 
-    return [(r.value, ROLE_LABELS[r]) for r in Role]
+    return [choice(r.value, ROLE_LABELS[r]) for r in Role]
 
 
 class UserCreateForm(FlaskForm):
     username = StringField(_l("用户名"), validators=[DataRequired(_l("请输入用户名")), Length(min=2, max=40)])
     display_name = StringField(_l("姓名"), validators=[DataRequired(_l("请输入姓名")), Length(max=60)])
-    role = SelectField(_l("角色"), choices=[])
+    # Most new users are cashiers; an admin must be chosen deliberately.
+    role = SelectField(_l("角色"), choices=[], default=Role.CASHIER.value)
     password = PasswordField(_l("初始密码"), validators=[DataRequired(_l("请输入密码")), Length(min=8, max=200, message=_l("密码至少需要 8 位"))])
     pin = PasswordField(_l("PIN（可选，收银员/店长用）"), validators=[Optional(), PIN_VALIDATOR])
 
