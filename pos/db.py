@@ -18,6 +18,7 @@ import inventory.models  # noqa: F401
 import kiosks.models  # noqa: F401
 import pos.models  # noqa: F401
 from inventory.base import Base
+from inventory.web import get_session  # noqa: F401  (one request session for every package)
 
 metadata = Base.metadata
 
@@ -79,13 +80,6 @@ def init_app(app: Flask) -> None:
         if session is not None:
             session.rollback()
             session.close()
-
-
-def get_session() -> Session:
-    """The request's session (created on first use)."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["songtao.sessionmaker"]()
-    return g.db_session
 
 
 def get_engine(app: Flask | None = None) -> Engine:

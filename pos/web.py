@@ -77,6 +77,16 @@ def requires(area: str):
     return decorator
 
 
+def protect_blueprint(app: Flask, blueprint, area: str) -> None:
+    """Register a blueprint of another package (inventory, kiosks) with every endpoint behind
+    ``requires(area)``: those packages do not import pos, so the factory attaches the rule."""
+    app.register_blueprint(blueprint)
+    prefix = blueprint.name + "."
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint.startswith(prefix) and not getattr(view, "public", False):
+            app.view_functions[endpoint] = requires(area)(view)
+
+
 def landing_url(user: User) -> str:
     return url_for(LANDING[user.role])
 
@@ -84,6 +94,10 @@ def landing_url(user: User) -> str:
 def safe_next(target: str | None) -> str | None:
     """Only same-site relative paths are followed after login."""
     if not target:
+        return None
+    # Browsers read a backslash as "/" and drop tabs and newlines, so "/<backslash>evil.example"
+    # and "/<tab>/evil.example" would leave the site.
+    if "\\" in target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

@@ -1,0 +1,50 @@
+"""What inventory's pages need from the web layer, without importing pos: the request's
+database session (the app factory puts the sessionmaker in ``app.extensions``) and paging.
+
+Access control is attached to inventory's blueprints by the app factory (pos.web.protect_blueprint),
+so the rule of who may see what stays in pos.roles.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Sequence, TypeVar
+
+from flask import current_app, g, request
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+
+def get_session() -> Session:
+    """The request's session, created on first use; committed or rolled back at the request's end."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["songtao.sessionmaker"]()
+    return g.db_session
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def page_arg(name: str = "page") -> int:
+    """?page=N from the query string; anything that is not a positive number is page 1."""
+    try:
+        return max(1, int(request.args.get(name, "1")))
+    except ValueError:
+        return 1
