@@ -148,7 +148,11 @@ def client(app):
 
 @pytest.fixture
 def session(app):
-    """A session on the test database, outside any request."""
+    """A session on the test database, outside any request.
+
+    On SQLite every transaction begins IMMEDIATE (it takes the write lock), so end this session's
+    transaction (commit or rollback) before making requests that write, or they wait for it.
+    """
     s = app.extensions["songtao.sessionmaker"]()
     yield s
     s.rollback()
