@@ -1,7 +1,7 @@
 """The migrations build the models' schema on SQLite and PostgreSQL, go down and up again, and the
 database itself refuses what breaks the rules.
 
-PostgreSQL runs in a database of its own (``songtao_migrations``, one per xdist worker) so that
+PostgreSQL runs in a database of its own (``songtao_migrations_<pid>``, one per test process) so that
 dropping and rebuilding the schema never disturbs the suite's database.
 """
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _pg_url_for(name: str) -> str:
 def pg_migrations_url():
     """A PostgreSQL database of this module's own, created when missing and dropped at the end."""
     need(pg_reachable(PG_BASE_URL), f"PostgreSQL not reachable at {PG_BASE_URL}")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    name = "songtao_migrations" + (f"_{worker}" if worker else "")
+    # One per process: two suite runs on the same server (a developer's and CI's) never share it.
+    name = f"songtao_migrations_{os.getpid()}"
     admin = create_engine(PG_BASE_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
