@@ -5,22 +5,36 @@ tables are kept in the same transaction with single-statement atomic increments
 (``UPDATE … SET qty_milli = qty_milli + :d``), never read-add-write in Python, so concurrent
 tills and counters cannot lose an update. Every move credits one location and debits another,
 so per product all locations add up to zero.
+
+A real location (base, hall, storeroom, counter, van) never goes below zero, except by a sale
+(the goods are already in the customer's hand) or a count adjustment (the count is the truth);
+a level that does raises a discrepancy alert. Virtual locations (supplier, customer, loss, count
+adjustment) go negative by design.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .alerts import raise_negative_stock_alert
+from .errors import InventoryError
 from .localtime import utcnow
+from .models import LocationKind, Location, Lot, LotLevel, MoveReason, Product, StockLevel, StockMove, Unit
 from .money import format_qty
-from .models import Alert, AlertKind, LocationKind, Location, LotLevel, MoveReason, Product, StockLevel, StockMove
+
+# Integer columns are 32-bit on PostgreSQL.
+MAX_QTY_MILLI = 2_000_000_000
+
+# Only these reasons may take a real location below zero (and only when asked to).
+NEGATIVE_ALLOWED_REASONS = frozenset({MoveReason.SALE, MoveReason.COUNT_ADJUSTMENT})
 
 
-class StockError(ValueError):
+class StockError(InventoryError):
     """A move the rules refuse; the message is for the person who asked for it."""
 
 
@@ -105,16 +119,31 @@ def move(
     allow_negative_source: bool = False,
 ) -> MoveResult:
     """Post one move. A real source location may not go below zero unless
-    ``allow_negative_source`` (sales: the goods are already in the customer's hand), in which
-    case a negative level raises a discrepancy alert instead."""
+    ``allow_negative_source`` (sales: the goods are already in the customer's hand; count
+    adjustments: the count is the truth), in which case a negative level raises a discrepancy
+    alert instead. A refused move writes nothing and raises ``StockError`` (``InsufficientStock``
+    when the source has too little)."""
     if not isinstance(qty_milli, int) or isinstance(qty_milli, bool) or qty_milli <= 0:
-        raise StockError("数量必须是正数")
+        raise StockError(_l("数量必须是正数"))
+    if qty_milli > MAX_QTY_MILLI:
+        raise StockError(_l("数量太大"))
+    try:
+        reason = MoveReason(reason)
+    except ValueError:
+        raise StockError(_l("未知的库存变动原因：%(reason)s", reason=str(reason)[:30])) from None
+    if allow_negative_source and reason not in NEGATIVE_ALLOWED_REASONS:
+        raise StockError(_l("只有销售和盘点调整可以使账面库存为负"))
     if from_location_id == to_location_id:
-        raise StockError("调出和调入位置不能相同")
+        raise StockError(_l("调出和调入位置不能相同"))
     source = session.get(Location, from_location_id)
     target = session.get(Location, to_location_id)
     if source is None or target is None:
-        raise StockError("位置不存在")
+        raise StockError(_l("位置不存在"))
+    if lot_id is not None and _lot_product(session, lot_id) != product_id:
+        product = session.get(Product, product_id)
+        raise StockError(_l("批次不属于商品「%(product)s」", product=product.name if product else product_id))
+    if note is not None and len(note) > 200:
+        note = note[:200]
     guard = not source.kind.is_virtual and not allow_negative_source
     floor = 0 if guard else None
 
@@ -147,18 +176,9 @@ def move(
     ).scalar_one()
 
     if not source.kind.is_virtual and from_level < 0:
-        product = session.get(Product, product_id)
-        shown = format_qty(from_level, by_weight=bool(product and product.sold_by_weight))
-        session.add(
-            Alert(
-                kind=AlertKind.NEGATIVE_STOCK,
-                message=f"{source.name}的「{product.name if product else product_id}」账面库存为负：{shown}",
-                location_id=from_location_id,
-                product_id=product_id,
-                ref_type="stock_move",
-                ref_id=move_id,
-            )
-        )
+        # The level row is locked by the update above until commit, so two sales of the same
+        # product at the same place cannot both find no open alert.
+        raise_negative_stock_alert(session, source, _product(session, product_id), from_level, move_id=move_id)
     return MoveResult(move_id, from_level, to_level)
 
 
@@ -170,12 +190,42 @@ def level(session: Session, location_id: int, product_id: int) -> int:
     ) or 0
 
 
+def lot_level(session: Session, location_id: int, lot_id: int) -> int:
+    return session.scalar(
+        select(LotLevel.qty_milli).where(LotLevel.location_id == location_id, LotLevel.lot_id == lot_id)
+    ) or 0
+
+
 def virtual_location(session: Session, kind: LocationKind) -> Location:
     """The single virtual location of a kind (supplier, customer, loss, count adjustment)."""
     loc = session.scalars(select(Location).where(Location.kind == kind).order_by(Location.id)).first()
     if loc is None:
-        raise StockError(f"缺少虚拟位置：{kind.value}")
+        raise StockError(_l("缺少虚拟位置：%(kind)s", kind=kind.value))
     return loc
+
+
+def _lot_product(session: Session, lot_id: int) -> Optional[int]:
+    """The product a lot belongs to. A lot never changes product, so the answer is remembered, but
+    only for the current (sub)transaction: a lot created in a savepoint that is rolled back is
+    gone, and on SQLite its id may be given to the next lot."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get("ledger.lot_products")
+    if cached is None or cached[0] is not transaction:
+        cached = session.info["ledger.lot_products"] = (transaction, {})
+    known = cached[1]
+    if lot_id not in known:
+        owner = session.scalar(select(Lot.product_id).where(Lot.id == lot_id))
+        if owner is None:
+            return None
+        known[lot_id] = owner
+    return known[lot_id]
+
+
+def _product(session: Session, product_id: int) -> Product:
+    product = session.get(Product, product_id)
+    if product is None:
+        raise StockError(_l("商品不存在"))
+    return product
 
 
 def _debit(session: Session, source: Location, product_id: int, lot_id: Optional[int], qty_milli: int,
@@ -183,9 +233,20 @@ def _debit(session: Session, source: Location, product_id: int, lot_id: Optional
     """Take the quantity out of the source's product level (and lot level); raise when refused."""
     from_level = _add(session, StockLevel, {"location_id": source.id, "product_id": product_id}, -qty_milli, floor=floor)
     if from_level is None:
-        product = session.get(Product, product_id)
-        raise InsufficientStock(f"{source.name}的「{product.name if product else product_id}」库存不足")
+        product = _product(session, product_id)
+        weighed = product.unit == Unit.KG or bool(product.sold_by_weight)
+        raise InsufficientStock(_l(
+            "%(location)s的「%(product)s」库存不足：账面 %(have)s，需要 %(need)s",
+            location=source.name, product=product.name,
+            have=format_qty(level(session, source.id, product.id), by_weight=weighed),
+            need=format_qty(qty_milli, by_weight=weighed),
+        ))
     if lot_id is not None:
         if _add(session, LotLevel, {"location_id": source.id, "lot_id": lot_id}, -qty_milli, floor=floor) is None:
-            raise InsufficientStock(f"{source.name}的该批次库存不足")
+            product = _product(session, product_id)
+            lot = session.get(Lot, lot_id)
+            raise InsufficientStock(_l(
+                "%(location)s的「%(product)s」批次 %(lot)s 库存不足",
+                location=source.name, product=product.name, lot=lot.lot_no if lot else lot_id,
+            ))
     return from_level

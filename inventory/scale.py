@@ -14,13 +14,20 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from flask_babel import lazy_gettext as _l
 from stdnum import ean
 
+from .errors import ValidationError
+
 FIELD_RE = re.compile(r"\{(P+|W+|\$+)\}")
+DIGITS_RE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²" and "١"
 
 
-class RuleError(ValueError):
+class RuleError(ValidationError):
     """A rule pattern that cannot be used; the message says why."""
+
+    def __init__(self, message, field: Optional[str] = "pattern") -> None:
+        super().__init__(message, field)
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,11 @@ class ScaleLabel:
 
 
 def parse_rule(pattern: str) -> ParsedRule:
+    if pattern is not None and not isinstance(pattern, str):
+        raise RuleError(_l("规则必须以校验位 C 结尾"))
     pattern = (pattern or "").strip()
     if not pattern.endswith("C"):
-        raise RuleError("规则必须以校验位 C 结尾")
+        raise RuleError(_l("规则必须以校验位 C 结尾"))
     body = pattern[:-1]
     pos = 0
     out_len = 0
@@ -53,35 +62,35 @@ def parse_rule(pattern: str) -> ParsedRule:
     kind = None
     for match in FIELD_RE.finditer(body):
         literal = body[pos:match.start()]
-        if not literal.isdigit() and literal:
-            raise RuleError(f"规则中只能有数字、字段和结尾的 C：{literal}")
+        if literal and not DIGITS_RE.fullmatch(literal):
+            raise RuleError(_l("规则中只能有数字、字段和结尾的 C：%(text)s", text=literal))
         if plu is None and value is None:
             prefix += literal
         elif literal:
-            raise RuleError("字段之间不能夹数字")
+            raise RuleError(_l("字段之间不能夹数字"))
         out_len += len(literal)
         token = match.group(1)
         span = (out_len, out_len + len(token))
         if token[0] == "P":
             if plu is not None:
-                raise RuleError("规则只能有一个商品码字段 {P…}")
+                raise RuleError(_l("规则只能有一个商品码字段 {P…}"))
             plu = span
         else:
             if value is not None:
-                raise RuleError("规则只能有一个重量或金额字段")
+                raise RuleError(_l("规则只能有一个重量或金额字段"))
             value = span
             kind = "weight" if token[0] == "W" else "price"
         out_len += len(token)
         pos = match.end()
     if body[pos:]:
-        raise RuleError("校验位 C 之前不能再有数字")
+        raise RuleError(_l("校验位 C 之前不能再有数字"))
     if plu is None or value is None:
-        raise RuleError("规则需要一个商品码字段 {PPPPP} 和一个重量 {WWWWW} 或金额 {$$$$$} 字段")
+        raise RuleError(_l("规则需要一个商品码字段 {PPPPP} 和一个重量 {WWWWW} 或金额 {$$$$$} 字段"))
     if not prefix:
-        raise RuleError("规则需要一个数字前缀（如 2），以免与商品条码混淆")
+        raise RuleError(_l("规则需要一个数字前缀（如 2），以免与商品条码混淆"))
     length = out_len + 1
     if length not in (8, 12, 13):
-        raise RuleError(f"秤签条码应为 8、12 或 13 位（EAN-8 / UPC-A / EAN-13），此规则为 {length} 位")
+        raise RuleError(_l("秤签条码应为 8、12 或 13 位（EAN-8 / UPC-A / EAN-13），此规则为 %(n)s 位", n=length))
     return ParsedRule(pattern, prefix, plu, value, kind, length)
 
 
@@ -92,7 +101,7 @@ def decode(code: str, rules: Iterable[str]) -> Optional[ScaleLabel]:
     (a misread): None as well, so the till says "unknown code" rather than guessing.
     """
     code = (code or "").strip()
-    if not code.isdigit():
+    if not DIGITS_RE.fullmatch(code):
         return None
     for pattern in rules:
         rule = parse_rule(pattern)
@@ -114,7 +123,7 @@ def encode(pattern: str, *, plu: int, value: int) -> str:
     plu_len = rule.plu[1] - rule.plu[0]
     value_len = rule.value[1] - rule.value[0]
     if plu < 0 or value < 0 or len(str(plu)) > plu_len or len(str(value)) > value_len:
-        raise RuleError("商品码或数值超出规则的位数")
+        raise RuleError(_l("商品码或数值超出规则的位数"), None)
     digits = [""] * (rule.length - 1)
     digits[: len(rule.prefix)] = list(rule.prefix)
     digits[rule.plu[0]:rule.plu[1]] = list(str(plu).zfill(plu_len))

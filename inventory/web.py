@@ -45,6 +45,10 @@ class Page(Generic[T]):
 def page_arg(name: str = "page") -> int:
     """?page=N from the query string; anything that is not a positive number is page 1."""
     try:
-        return max(1, int(request.args.get(name, "1")))
+        return min(max(1, int(request.args.get(name, "1"))), MAX_PAGE)
     except ValueError:
         return 1
+
+
+# A page number large enough for any real list; beyond it the OFFSET would overflow the database.
+MAX_PAGE = 100_000

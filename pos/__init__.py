@@ -33,5 +33,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(shell.bp)
     app.register_blueprint(admin.bp)
 
+    from inventory import catalogue_views, stock_views
+    from pos.web import protect_blueprint
+
+    protect_blueprint(app, catalogue_views.bp, "inventory")
+    protect_blueprint(app, stock_views.bp, "inventory")
+
     return app
 

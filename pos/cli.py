@@ -1,4 +1,4 @@
-"""The `songtao` command: init-db, create-user, demo, serve (and later: imports, reports,
+"""The `songtao` command: init-db, create-user, demo, serve, import-catalogue (and later: reports,
 counter tokens, the fleet simulator). User mistakes give one clear line and a non-zero exit."""
 from __future__ import annotations
 
@@ -109,6 +109,64 @@ def demo(port, host, no_serve, force, seed):
         click.echo(f"  {login['role']:<10} {login['username']:<10} {login['password']:<18} PIN {login.get('pin') or '-'}")
     if not no_serve:
         _serve(app, host, port, threads=8)
+
+
+@main.command("import-catalogue")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; write nothing.")
+def import_catalogue(file, dry_run):
+    """Import products, suppliers and certificates from a CSV or XLSX file (all rows or none)."""
+    from inventory.catalogue_io import ImportRefused, apply_import, preview_import
+    from inventory.errors import InventoryError
+    from pos.db import session_scope
+
+    try:
+        with open(file, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise click.ClickException(f"找不到文件：{file}") from None
+    except OSError as error:
+        raise click.ClickException(f"无法读取文件 {file}：{_first_line(error)}") from None
+    app = _app()
+    _require_schema(app)
+    name = os.path.basename(file)
+    try:
+        with app.app_context(), session_scope(app) as session:
+            preview = preview_import(session, name, data)
+            _echo_import_plan(preview)
+            if preview.errors:
+                for error in preview.errors:
+                    click.echo(error.describe(), err=True)
+                raise click.ClickException(f"导入被拒绝：{len(preview.errors)} 处错误，未写入任何数据")
+            if dry_run:
+                session.rollback()
+                click.echo("试运行（--dry-run）：未写入任何数据")
+                return
+            result = apply_import(session, name, data)
+    except ImportRefused as refused:
+        for error in refused.errors:
+            click.echo(error.describe(), err=True)
+        raise click.ClickException(f"导入被拒绝：{len(refused.errors)} 处错误，未写入任何数据") from None
+    except InventoryError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"导入完成：新建 {result.created} 个商品，更新 {result.updated} 个，未变 {result.unchanged} 个")
+
+
+def _echo_import_plan(preview) -> None:
+    click.echo(f"共 {len(preview.rows)} 行：新建 {preview.created} 个商品，更新 {preview.updated} 个，"
+               f"未变 {preview.unchanged} 个")
+    for label, names in (("新分类", preview.new_categories), ("新供应商", preview.new_suppliers),
+                         ("新证书", preview.new_certificates), ("变更的证书", preview.changed_certificates),
+                         ("忽略的列", preview.ignored_columns)):
+        if names:
+            click.echo(f"{label}：{'、'.join(names)}")
+    updates = [row for row in preview.rows if row.action == "update"]
+    for row in updates[:100]:
+        if row.action == "update":
+            changed = "；".join(f"{column} {old or '（空）'} → {new or '（空）'}" for column, (old, new) in row.changes.items())
+            click.echo(f"  第 {row.row_no} 行 {row.sku} {row.name}：{changed}")
+    if len(updates) > 100:
+        click.echo(f"  ……另有 {len(updates) - 100} 行更新未列出")
 
 
 @main.command()

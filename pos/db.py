@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import inventory.documents  # noqa: F401  (register every table on Base.metadata)
 import inventory.models  # noqa: F401
+import inventory.stock  # noqa: F401  (registers the hook that keeps posted documents immutable)
 import kiosks.models  # noqa: F401
 import pos.models  # noqa: F401
 from inventory.base import Base

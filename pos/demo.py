@@ -11,18 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import re
 from dataclasses import dataclass
 from itertools import count
 from typing import NamedTuple, Optional
 
-from pypinyin import Style, lazy_pinyin
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-from stdnum import ean
-from stdnum.cn import uscc
 
+from inventory.barcodes import ean13
+from inventory.catalogue import pinyin_initials
 from inventory.ledger import move
 from inventory.localtime import local_today
 from inventory.models import (
@@ -41,6 +39,7 @@ from inventory.models import (
     VatRate,
     certificate_products,
 )
+from inventory.suppliers import example_credit_code
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
 from pos import accounts
 from pos.db import make_engine, normalise_url
@@ -279,30 +278,9 @@ SLOT_NAMES = tuple(f"{row}{n}" for row in "ABCD" for n in range(1, 6))
 
 # --- helpers ---------------------------------------------------------------------------------
 
-_NOT_ALNUM = re.compile(r"[^0-9a-z]")
-
-
-def pinyin_initials(name: str) -> str:
-    """First letter of each character's pinyin, lowercase, letters and digits only: 梅江茶 → mjc."""
-    return _NOT_ALNUM.sub("", "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).lower())
-
-
-def ean13(first12: str) -> str:
-    return first12 + ean.calc_check_digit(first12)
-
-
-def _organisation_code(rng: random.Random) -> str:
-    """A 9-character organisation code (GB 11714): 8 digits and their check character."""
-    body = "".join(rng.choice("0123456789") for _ in range(8))
-    total = sum(int(c) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2)))
-    check = 11 - total % 11
-    return body + {10: "X", 11: "0"}.get(check, str(check))
-
-
-def credit_code(rng: random.Random, *, cooperative: bool, county_code: str) -> str:
-    """统一社会信用代码: registered by market regulation (9), as a firm (1) or a cooperative (3)."""
-    first17 = ("93" if cooperative else "91") + county_code + _organisation_code(rng)
-    return first17 + uscc.calc_check_digit(first17)
+# pinyin_initials (梅江茶 → mjc), ean13 (first 12 digits + GS1 check digit) and credit_code
+# (a well-formed 统一社会信用代码) are the catalogue's own rules, imported above: one place each.
+credit_code = example_credit_code
 
 
 def mobile_phone(rng: random.Random) -> str:

@@ -5,6 +5,7 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from inventory.alerts import open_alert_counts, open_alerts
 from inventory.localtime import local_today
 from inventory.models import Alert, Location, Product
 from kiosks.models import Kiosk
@@ -37,7 +38,16 @@ def dashboard():
             select(func.coalesce(func.sum(Sale.total_fen), 0)).where(Sale.local_date == today)
         ),
     }
-    return render_template("pos/dashboard.html", facts=facts, today=today)
+    alerts = open_alerts(session, limit=50)
+    location_ids = {a.location_id for a in alerts if a.location_id}
+    product_ids = {a.product_id for a in alerts if a.product_id}
+    locations = {loc.id: loc for loc in session.scalars(select(Location).where(Location.id.in_(location_ids)))} \
+        if location_ids else {}
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(product_ids)))} \
+        if product_ids else {}
+    return render_template("pos/dashboard.html", facts=facts, today=today, alerts=alerts,
+                           alert_counts=open_alert_counts(session), alert_locations=locations,
+                           alert_products=products)
 
 
 @bp.route("/till")

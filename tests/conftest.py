@@ -27,7 +27,7 @@ from pos.migrate import upgrade
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULT_PG_URL = "postgresql+psycopg:///songtao_test?host=/var/run/postgresql"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=zh-CN",
                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
 TEST_PASSWORD = "correct-horse-9"
 
