@@ -10,6 +10,7 @@ import datetime as dt
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from inventory.localtime import local_today
@@ -58,7 +59,8 @@ def test_receive_transfer_print_and_count(app, live_server, manager_page, tablet
     fill_line(page, 2, product="孟溪红米", qty="5.25", cost="8.50", lot_no="R-1")
     page.locator('input[name="lines-2-produced_on"]').fill(today.isoformat())
     # the hint under a line says which product the typed text found
-    assert page.locator("tr[data-line]").nth(2).locator(".stk-hint").inner_text(timeout=5000) != ""
+    # (filled by a lookup request: wait for it rather than read it once)
+    expect(page.locator("tr[data-line]").nth(2).locator(".stk-hint")).not_to_be_empty(timeout=10_000)
     page.wait_for_function("document.querySelectorAll('.stk-hint')[0].textContent.includes('松桃绿茶')")
     # a typo shows on its line, in Chinese, and nothing is saved
     fill_line(page, 3, product="不存在的商品", qty="abc", cost="1")
