@@ -170,6 +170,16 @@ def _transition(session: Session, model, doc_id: int, to: DocStatus, **values: A
         raise DocumentLocked(_l("单据已过账或已作废，不能再操作"))
 
 
+def _cancel_draft(session: Session, model, doc_id: int, *, actor_id: Optional[int], action: str, entity: str):
+    """Void a draft document of any kind: it keeps its number and stays listed as cancelled."""
+    _lock_draft(session, model, doc_id)
+    doc = session.get(model, doc_id, populate_existing=True)
+    _transition(session, model, doc.id, DocStatus.CANCELLED)
+    record(session, user_id=actor_id, action=action, entity=entity, entity_id=doc.id,
+           after={"number": doc.number})
+    return doc
+
+
 def _locked_message(doc) -> Any:
     if doc.status == DocStatus.POSTED:
         return _l("单据 %(number)s 已过账，不能修改（如有错误，请用新单据更正）", number=doc.number)
@@ -502,12 +512,8 @@ def reverse_receipt(session: Session, receipt_id: int, *, actor_id: Optional[int
 
 def cancel_receipt(session: Session, receipt_id: int, *, actor_id: Optional[int]) -> GoodsReceipt:
     """Void a draft receipt (it stays, numbered, as cancelled)."""
-    _lock_draft(session, GoodsReceipt, receipt_id)
-    receipt = get_receipt(session, receipt_id, fresh=True)
-    _transition(session, GoodsReceipt, receipt.id, DocStatus.CANCELLED)
-    record(session, user_id=actor_id, action="receipt.cancel", entity="goods_receipt", entity_id=receipt.id,
-           after={"number": receipt.number})
-    return receipt
+    return _cancel_draft(session, GoodsReceipt, receipt_id, actor_id=actor_id,
+                         action="receipt.cancel", entity="goods_receipt")
 
 
 def _receipt_summary(receipt: GoodsReceipt) -> dict:
@@ -736,12 +742,8 @@ def post_transfer(session: Session, transfer_id: int, *, actor_id: Optional[int]
 
 
 def cancel_transfer(session: Session, transfer_id: int, *, actor_id: Optional[int]) -> Transfer:
-    _lock_draft(session, Transfer, transfer_id)
-    transfer = get_transfer(session, transfer_id, fresh=True)
-    _transition(session, Transfer, transfer.id, DocStatus.CANCELLED)
-    record(session, user_id=actor_id, action="transfer.cancel", entity="transfer", entity_id=transfer.id,
-           after={"number": transfer.number})
-    return transfer
+    return _cancel_draft(session, Transfer, transfer_id, actor_id=actor_id,
+                         action="transfer.cancel", entity="transfer")
 
 
 # --- stock counts -----------------------------------------------------------------------------
@@ -887,12 +889,8 @@ def post_count(session: Session, count_id: int, *, reason: str, actor_id: Option
 
 
 def cancel_count(session: Session, count_id: int, *, actor_id: Optional[int]) -> StockCount:
-    _lock_draft(session, StockCount, count_id)
-    count = get_count(session, count_id, fresh=True)
-    _transition(session, StockCount, count.id, DocStatus.CANCELLED)
-    record(session, user_id=actor_id, action="stock.count_cancel", entity="stock_count", entity_id=count.id,
-           after={"number": count.number})
-    return count
+    return _cancel_draft(session, StockCount, count_id, actor_id=actor_id,
+                         action="stock.count_cancel", entity="stock_count")
 
 
 # --- expiry and write-offs -----------------------------------------------------------------------

@@ -341,19 +341,25 @@ def receipt_post(receipt_id: int):
     return redirect(url_for("stock.receipt", receipt_id=receipt_id))
 
 
-@bp.route("/receipts/<int:receipt_id>/cancel", methods=["POST"])
-def receipt_cancel(receipt_id: int):
+def _cancel_document(model, doc_id: int, cancel, template: str, context, done_message: str, list_endpoint: str):
+    """Void a draft (receipt, transfer or count); a refusal re-shows the document with the reason."""
     session = get_session()
-    doc = _get_or_404(GoodsReceipt, receipt_id)
+    doc = _get_or_404(model, doc_id)
     try:
-        stock_service.cancel_receipt(session, receipt_id, actor_id=_actor())
+        cancel(session, doc_id, actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
         session.rollback()
-        doc = _get_or_404(GoodsReceipt, receipt_id)
-        return _refuse("inventory/stock_receipt.html", str(exc), **_receipt_context(session, doc))
-    flash(_("入库单 %(number)s 已作废，库存未改变。", number=doc.number), "success")
-    return redirect(url_for("stock.receipts"))
+        doc = _get_or_404(model, doc_id)
+        return _refuse(template, str(exc), **context(session, doc))
+    flash(done_message % {"number": doc.number}, "success")
+    return redirect(url_for(list_endpoint))
+
+
+@bp.route("/receipts/<int:receipt_id>/cancel", methods=["POST"])
+def receipt_cancel(receipt_id: int):
+    return _cancel_document(GoodsReceipt, receipt_id, stock_service.cancel_receipt, "inventory/stock_receipt.html",
+                            _receipt_context, _("入库单 %(number)s 已作废，库存未改变。"), "stock.receipts")
 
 
 @bp.route("/receipts/<int:receipt_id>/reverse", methods=["POST"])
@@ -463,17 +469,8 @@ def transfer_post(transfer_id: int):
 
 @bp.route("/transfers/<int:transfer_id>/cancel", methods=["POST"])
 def transfer_cancel(transfer_id: int):
-    session = get_session()
-    doc = _get_or_404(Transfer, transfer_id)
-    try:
-        stock_service.cancel_transfer(session, transfer_id, actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(Transfer, transfer_id)
-        return _refuse("inventory/stock_transfer.html", str(exc), **_transfer_context(session, doc))
-    flash(_("调拨单 %(number)s 已作废，库存未改变。", number=doc.number), "success")
-    return redirect(url_for("stock.transfers"))
+    return _cancel_document(Transfer, transfer_id, stock_service.cancel_transfer, "inventory/stock_transfer.html",
+                            _transfer_context, _("调拨单 %(number)s 已作废，库存未改变。"), "stock.transfers")
 
 
 # --- counts ---------------------------------------------------------------------------------
@@ -561,17 +558,8 @@ def count_post(count_id: int):
 
 @bp.route("/counts/<int:count_id>/cancel", methods=["POST"])
 def count_cancel(count_id: int):
-    session = get_session()
-    doc = _get_or_404(StockCount, count_id)
-    try:
-        stock_service.cancel_count(session, count_id, actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(StockCount, count_id)
-        return _refuse("inventory/stock_count.html", str(exc), **_count_context(session, doc))
-    flash(_("盘点单 %(number)s 已取消，账面未改变。", number=doc.number), "success")
-    return redirect(url_for("stock.counts"))
+    return _cancel_document(StockCount, count_id, stock_service.cancel_count, "inventory/stock_count.html",
+                            _count_context, _("盘点单 %(number)s 已取消，账面未改变。"), "stock.counts")
 
 
 # --- expiry and write-off -------------------------------------------------------------------

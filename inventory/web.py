@@ -42,6 +42,10 @@ class Page(Generic[T]):
         return self.page < self.pages
 
 
+# A page number large enough for any real list; beyond it the OFFSET would overflow the database.
+MAX_PAGE = 100_000
+
+
 def page_arg(name: str = "page") -> int:
     """?page=N from the query string; anything that is not a positive number is page 1."""
     try:
@@ -49,6 +53,3 @@ def page_arg(name: str = "page") -> int:
     except ValueError:
         return 1
 
-
-# A page number large enough for any real list; beyond it the OFFSET would overflow the database.
-MAX_PAGE = 100_000
