@@ -1,0 +1,656 @@
+"""The till's JSON API under /api/v1: product lookup and quick keys, the running total, sales,
+voids, refunds and shifts. Thin handlers: parse (pydantic models, pos.openapi), call the domain
+function (pos.sales, pos.refunds, pos.shifts), answer JSON. Domain errors become 4xx answers
+(pos.openapi.register_error_handlers) and the request's unit of work is rolled back, so a refused
+request changes nothing.
+
+Session-authenticated: the cashier is ``current_user``; every POST carries the page's CSRF token
+in the ``X-CSRFToken`` header (CSRFProtect is global). Money is integer fen, quantities integer
+qty_milli; the server prices everything itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Annotated, Literal, Optional
+
+from flask import Blueprint, current_app, jsonify
+from flask_babel import gettext as _
+from flask_login import current_user
+from pydantic import Field, StrictInt
+from sqlalchemy import func, select
+
+from inventory.catalogue import get_product, resolve_scan, search_products
+from inventory.certification import certified_product_ids
+from inventory.localtime import local_today, utcnow
+from inventory.models import Product, Unit
+from pos import refunds, sales, shifts
+from pos.accounts import manager_for_pin
+from pos.db import get_session
+from pos.errors import ShiftError
+from pos.models import CashMovementKind, PaymentMethod, Role, Sale, SaleLine, SaleStatus, Shift, Till, User
+from pos.openapi import (
+    ApiError,
+    ClientId,
+    Code,
+    Fen,
+    Id,
+    PositiveFen,
+    QtyMilli,
+    QueryModel,
+    RequestModel,
+    ResponseModel,
+    Text,
+    build_document,
+    json_body,
+    limit_body,
+    operation,
+    query_args,
+    register_error_handlers,
+)
+from pos.settings import hall_settings
+from pos.web import requires
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# Domain arguments named in errors, as the request fields they come from.
+register_error_handlers(bp, {"approved_by_id": "approval_pin", "till_id": "till"})
+
+MAX_BODY_BYTES = 256 * 1024   # 200 lines of a sale are ~20 KB
+MAX_SALE_LINES = 200
+MAX_PAYMENTS = 10
+QUICK_KEYS = 12
+QUICK_DAYS = 30
+SEARCH_PER_PAGE = 20
+
+
+@bp.before_request
+def _limit_body():
+    limit_body(MAX_BODY_BYTES)
+
+
+# --- request and response models ------------------------------------------------------------------
+
+Method = Literal[tuple(m.value for m in PaymentMethod)]  # type: ignore[valid-type]
+Denomination = Literal[tuple(str(v) for v in shifts.DENOMINATIONS)]  # type: ignore[valid-type]
+Reason = Text(200, 1)
+Ref = Text(80)
+Pin = Text(20)
+Count = Annotated[StrictInt, Field(ge=0, le=100_000)]
+
+
+class LookupQuery(QueryModel):
+    code: str = Field(min_length=1, max_length=200, description="A scanned or typed barcode, scale label or sku")
+
+
+class SearchQuery(QueryModel):
+    q: str = Field("", max_length=120, description="Barcode, sku prefix, name or pinyin initials (mjc)")
+    page: int = Field(1, ge=1, le=100_000)
+    per_page: int = Field(SEARCH_PER_PAGE, ge=1, le=100)
+
+
+class TillQuery(QueryModel):
+    till: Code = Field(description="The till's code, e.g. H1")
+
+
+class ProductOut(ResponseModel):
+    product_id: int
+    sku: str
+    name: str
+    unit: Literal["piece", "kg"]
+    sold_by_weight: bool
+    price_fen: int
+    certified: bool = Field(description="Covered by a poverty-alleviation certificate valid today (local date)")
+
+
+class LookupOut(ProductOut):
+    qty_milli: Optional[int] = Field(description="From a scale label; null for a barcode or sku (one piece)")
+    amount_fen: Optional[int] = Field(description="From a price label; null otherwise")
+    source: Literal["barcode", "sku", "scale_weight", "scale_price"]
+
+
+class SearchOut(ResponseModel):
+    items: list[ProductOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class QuickOut(ResponseModel):
+    most_sold: list[ProductOut] = Field(description=f"Up to {QUICK_KEYS} products with the most sale lines "
+                                                    f"in the last {QUICK_DAYS} days")
+    weighed: list[ProductOut] = Field(description=f"Up to {QUICK_KEYS} active products sold by weight")
+
+
+class LineIn(RequestModel):
+    product_id: Id
+    qty_milli: QtyMilli = Field(description="Thousandths of the unit: 1 piece = 1000, 523 g of a per-kg product = 523")
+    line_discount_fen: Fen = 0
+
+
+class BasketIn(RequestModel):
+    lines: list[LineIn] = Field(max_length=MAX_SALE_LINES)
+    order_discount_fen: Fen = 0
+    round_to_jiao: Optional[bool] = Field(None, description="抹零; null = the hall setting")
+
+
+class PricedLineOut(ResponseModel):
+    product_id: int
+    sku: str
+    name: str
+    unit: str
+    sold_by_weight: bool
+    qty_milli: int
+    unit_price_fen: int
+    gross_fen: int
+    line_discount_fen: int
+    discount_fen: int = Field(description="Line discount + its share of the order discount and of 抹零")
+    net_fen: int
+    certified: bool
+    certificate_no: Optional[str]
+    slot: Optional[str] = None
+
+
+class BasketOut(ResponseModel):
+    lines: list[PricedLineOut]
+    subtotal_fen: int
+    discount_fen: int
+    rounding_fen: int
+    total_fen: int
+    certified_fen: int
+    uncertified_fen: int
+    round_to_jiao: bool
+
+
+class PaymentIn(RequestModel):
+    method: Method
+    amount_fen: PositiveFen = Field(description="What counts towards the sale")
+    tendered_fen: Optional[Fen] = Field(None, description="Cash handed over (default: the amount); change = tendered − amount")
+    ref: Optional[Ref] = None
+
+
+class SaleIn(RequestModel):
+    client_sale_id: ClientId = Field(description="Made by the till (a uuid); sending it again records nothing new")
+    till: Code
+    lines: list[LineIn] = Field(min_length=1, max_length=MAX_SALE_LINES)
+    order_discount_fen: Fen = 0
+    payments: list[PaymentIn] = Field([], max_length=MAX_PAYMENTS)
+    round_to_jiao: Optional[bool] = Field(None, description="抹零; null = the hall setting")
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN, for a discount over the hall's limit")
+
+
+class SaleLineOut(ResponseModel):
+    id: int
+    line_no: int
+    product_id: int
+    sku: str
+    name: str
+    unit: str
+    sold_by_weight: bool
+    qty_milli: int
+    unit_price_fen: int
+    gross_fen: int
+    discount_fen: int
+    net_fen: int
+    certified: bool
+    certificate_no: Optional[str]
+    supplier_name: Optional[str]
+    origin_county: Optional[str]
+    refunded_qty_milli: int
+    refundable_qty_milli: int
+
+
+class PaymentOut(ResponseModel):
+    method: str
+    amount_fen: int
+    tendered_fen: Optional[int]
+    change_fen: int
+    ref: Optional[str]
+
+
+class SaleRefundOut(ResponseModel):
+    refund_no: str
+    refunded_at_local: str
+    total_fen: int
+    method: str
+
+
+class SaleView(ResponseModel):
+    id: int
+    receipt_no: str
+    channel: str
+    status: Literal["completed", "voided"]
+    till: Optional[str]
+    cashier: Optional[str]
+    sold_at: str = Field(description="ISO 8601, UTC")
+    sold_at_local: str = Field(description="YYYY-MM-DD HH:MM, Asia/Shanghai")
+    local_date: str
+    subtotal_fen: int
+    discount_fen: int
+    rounding_fen: int
+    total_fen: int
+    certified_fen: int
+    uncertified_fen: int
+    change_fen: int
+    after_shift_closed: bool
+    lines: list[SaleLineOut]
+    payments: list[PaymentOut]
+    refunds: list[SaleRefundOut]
+
+
+class SaleOut(ResponseModel):
+    receipt_no: str
+    total_fen: int
+    change_fen: int
+    sale: SaleView
+
+
+class VoidIn(RequestModel):
+    reason: Reason
+    approval_pin: Optional[Pin] = None
+
+
+class RefundLineIn(RequestModel):
+    sale_line_id: Id
+    qty_milli: QtyMilli
+    back_to_stock: bool = Field(True, description="false: damaged, written off to LOSS")
+
+
+class RefundIn(RequestModel):
+    client_refund_id: Optional[ClientId] = None
+    receipt_no: Code
+    lines: list[RefundLineIn] = Field(min_length=1, max_length=MAX_SALE_LINES)
+    method: Optional[Method] = Field(None, description="null: the original sale's first payment method")
+    reason: Reason
+    approval_pin: Optional[Pin] = None
+    till: Optional[Code] = Field(None, description="The till refunding; its open shift counts the refund")
+
+
+class RefundOut(ResponseModel):
+    refund_id: int
+    refund_no: str
+    total_fen: int
+    sale: SaleView
+
+
+class ShiftOpenIn(RequestModel):
+    till: Code
+    opening_float_fen: Fen
+
+
+class ShiftOut(ResponseModel):
+    id: int
+    till: str
+    till_name: str
+    status: Literal["open", "closed"]
+    cashier_id: int
+    cashier: Optional[str]
+    opened_at: str
+    opening_float_fen: int
+    closed_at: Optional[str]
+
+
+class CurrentShiftOut(ResponseModel):
+    till: str
+    shift: Optional[ShiftOut]
+
+
+class CashIn(RequestModel):
+    kind: Literal["in", "out"]
+    amount_fen: PositiveFen
+    reason: Reason
+
+
+class CashOut(ResponseModel):
+    shift_id: int
+    kind: Literal["in", "out"]
+    amount_fen: int
+    reason: str
+
+
+class ShiftReportOut(ResponseModel):
+    shift: ShiftOut
+    sales_count: int
+    voids_count: int
+    takings_by_method: dict[str, int]
+    refunds_by_method: dict[str, int]
+    cash_sales_fen: int
+    cash_refunds_fen: int
+    cash_in_fen: int
+    cash_out_fen: int
+    opening_float_fen: int
+    expected_cash_fen: int
+    counted_cash_fen: Optional[int]
+    difference_fen: Optional[int]
+    certified_fen: int
+    total_fen: int
+    refunds_count: int
+    refunds_total_fen: int
+    late_sales_count: int = Field(description="Sales that arrived after the close: shown apart, never in the figures")
+    closed: bool
+    denominations: dict[str, int] = Field(description="Counted at close: fen value → count")
+
+
+class CloseIn(RequestModel):
+    denominations: dict[Denomination, Count] = Field(
+        description='Counted notes and coins: fen value → count, e.g. {"10000": 3, "50": 2}')
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+def _till(code: str, *, status: int = 422, field: Optional[str] = "till") -> Till:
+    till = get_session().scalar(select(Till).where(Till.code == code))
+    if till is None or not till.active:
+        raise ApiError(status, _("收银台 %(code)s 不存在或已停用", code=code), field)
+    return till
+
+
+def _sale(receipt_no: str) -> Sale:
+    return sales.get_sale(get_session(), receipt_no)
+
+
+def _approver(pin: Optional[str]) -> Optional[int]:
+    """The manager approving by PIN; a manager or admin at the till approves as themselves."""
+    if pin:
+        manager = manager_for_pin(get_session(), pin)
+        if manager is None:
+            raise ApiError(403, _("店长密码不正确"), "approval_pin")
+        return manager.id
+    if current_user.role in (Role.MANAGER, Role.ADMIN):
+        return current_user.id
+    return None
+
+
+def _products_out(products: list[Product]) -> list[dict]:
+    certs = certified_product_ids(get_session(), [p.id for p in products], local_today())
+    return [_product_out(p, certs[p.id].certified) for p in products]
+
+
+def _product_out(p: Product, certified: bool) -> dict:
+    return {"product_id": p.id, "sku": p.sku, "name": p.name, "unit": p.unit.value,
+            "sold_by_weight": bool(p.sold_by_weight), "price_fen": p.price_fen, "certified": certified}
+
+
+def _iso(moment: Optional[dt.datetime]) -> Optional[str]:
+    return moment.isoformat() if moment is not None else None
+
+
+def _shift_out(shift: Shift) -> dict:
+    s = get_session()
+    till = shift.till if shift.till is not None else s.get(Till, shift.till_id)
+    cashier = s.get(User, shift.cashier_id)
+    return {"id": shift.id, "till": till.code, "till_name": till.name, "status": shift.status.value,
+            "cashier_id": shift.cashier_id, "cashier": cashier.display_name if cashier else None,
+            "opened_at": _iso(shift.opened_at), "opening_float_fen": shift.opening_float_fen,
+            "closed_at": _iso(shift.closed_at)}
+
+
+def _shift(shift_id: int) -> Shift:
+    shift = get_session().get(Shift, shift_id)
+    if shift is None:
+        raise ApiError(404, _("班次不存在"))
+    return shift
+
+
+def _report_out(report) -> dict:
+    return {
+        "shift": _shift_out(report.shift),
+        "sales_count": report.sales_count,
+        "voids_count": report.voids_count,
+        "takings_by_method": {str(k): v for k, v in report.takings_by_method.items()},
+        "refunds_by_method": {str(k): v for k, v in report.refunds_by_method.items()},
+        "cash_sales_fen": report.cash_sales_fen,
+        "cash_refunds_fen": report.cash_refunds_fen,
+        "cash_in_fen": report.cash_in_fen,
+        "cash_out_fen": report.cash_out_fen,
+        "opening_float_fen": report.opening_float_fen,
+        "expected_cash_fen": report.expected_cash_fen,
+        "counted_cash_fen": report.counted_cash_fen,
+        "difference_fen": report.difference_fen,
+        "certified_fen": report.certified_fen,
+        "total_fen": report.total_fen,
+        "refunds_count": report.refunds_count,
+        "refunds_total_fen": report.refunds_total_fen,
+        "late_sales_count": report.late_sales_count,
+        "closed": report.closed,
+        "denominations": dict(report.denominations),
+    }
+
+
+def _created(body: dict, created: bool = True):
+    response = jsonify(body)
+    response.status_code = 201 if created else 200
+    return response
+
+
+# --- products ----------------------------------------------------------------------------------------
+
+@bp.get("/products/lookup")
+@requires("till")
+@operation("What a scanned or typed code is: barcode, scale label or sku", query=LookupQuery,
+           responses={200: LookupOut}, errors=(404, 422), tags=("products",))
+def lookup():
+    args = query_args(LookupQuery)
+    s = get_session()
+    scan = resolve_scan(s, args.code)  # ValidationError (422) for a label the product can't be sold by
+    product = get_product(s, scan.product_id) if scan is not None else None
+    if product is None or not product.active:
+        raise ApiError(404, _("未知条码：%(code)s", code=args.code.strip()[:64]))
+    body = _products_out([product])[0]
+    body.update(qty_milli=scan.qty_milli, amount_fen=scan.amount_fen, source=scan.source)
+    return jsonify(body)
+
+
+@bp.get("/products/search")
+@requires("till")
+@operation("Search products on sale by barcode, sku, name or pinyin initials", query=SearchQuery,
+           responses={200: SearchOut}, tags=("products",))
+def search():
+    args = query_args(SearchQuery)
+    page = search_products(get_session(), args.q, page=args.page, per_page=args.per_page, active_only=True)
+    return jsonify({"items": _products_out(list(page.items)), "total": page.total, "page": page.page,
+                    "per_page": page.per_page, "pages": page.pages})
+
+
+@bp.get("/products/quick")
+@requires("till")
+@operation("Quick keys: the most sold products of the last 30 days and the weighed goods",
+           responses={200: QuickOut}, tags=("products",))
+def quick():
+    s = get_session()
+    since = utcnow() - dt.timedelta(days=QUICK_DAYS)
+    lines = func.count(SaleLine.id).label("lines")
+    top = (select(SaleLine.product_id, lines)
+           .join(Sale, Sale.id == SaleLine.sale_id)
+           .where(Sale.sold_at >= since, Sale.status == SaleStatus.COMPLETED)
+           .group_by(SaleLine.product_id)
+           .subquery())
+    most_sold = list(s.scalars(
+        select(Product).join(top, top.c.product_id == Product.id)
+        .where(Product.active.is_(True))
+        .order_by(top.c.lines.desc(), Product.sku)
+        .limit(QUICK_KEYS)
+    ))
+    weighed = list(s.scalars(
+        select(Product)
+        .where(Product.active.is_(True), Product.sold_by_weight.is_(True), Product.unit == Unit.KG)
+        .order_by(Product.sku)
+        .limit(QUICK_KEYS)
+    ))
+    out = {p.id: row for p, row in zip(most_sold + weighed, _products_out(most_sold + weighed))}
+    return jsonify({"most_sold": [out[p.id] for p in most_sold], "weighed": [out[p.id] for p in weighed]})
+
+
+# --- the running total and sales -------------------------------------------------------------------
+
+@bp.post("/baskets/price")
+@requires("till")
+@operation("Price a basket as a sale would be priced (the till's running total, with its certified part)",
+           body=BasketIn, responses={200: BasketOut}, tags=("sales",))
+def price_basket():
+    body = json_body(BasketIn)
+    s = get_session()
+    round_to_jiao = hall_settings(s).rounding_to_jiao if body.round_to_jiao is None else body.round_to_jiao
+    if not body.lines:  # an emptied basket: nothing to ask the catalogue
+        return jsonify({"lines": [], "subtotal_fen": 0, "discount_fen": 0, "rounding_fen": 0, "total_fen": 0,
+                        "certified_fen": 0, "uncertified_fen": 0, "round_to_jiao": round_to_jiao})
+    basket = sales.price_basket(
+        s, [sales.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
+            for ln in body.lines],
+        order_discount_fen=body.order_discount_fen, round_to_jiao=round_to_jiao)
+    return jsonify({**asdict(basket), "round_to_jiao": round_to_jiao})
+
+
+@bp.post("/sales")
+@requires("till")
+@operation("Record a hall sale (idempotent on client_sale_id)", body=SaleIn,
+           responses={201: SaleOut, 200: SaleOut}, errors=(403, 409, 422), tags=("sales",),
+           description="201 when recorded; 200 with the same body when the same client_sale_id was "
+                       "recorded before with the same content; 409 when with different content.")
+def record_sale():
+    body = json_body(SaleIn)
+    s = get_session()
+    till = _till(body.till)
+    result = sales.record_sale(s, sales.SaleIn(
+        channel="hall",
+        location_id=till.location_id,
+        till_id=till.id,
+        cashier_id=current_user.id,
+        client_sale_id=body.client_sale_id,
+        lines=[sales.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
+               for ln in body.lines],
+        payments=[sales.PaymentIn(method=p.method, amount_fen=p.amount_fen, tendered_fen=p.tendered_fen, ref=p.ref)
+                  for p in body.payments],
+        order_discount_fen=body.order_discount_fen,
+        round_to_jiao=body.round_to_jiao,
+        approved_by_id=_approver(body.approval_pin),
+    ))
+    return _created({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
+                     "change_fen": result.change_fen, "sale": sales.sale_view(s, result.sale_id)},
+                    created=result.created)
+
+
+@bp.get("/sales/<receipt_no>")
+@requires("till")
+@operation("A sale as on its receipt, with what is still refundable per line", responses={200: SaleView},
+           errors=(404,), tags=("sales",))
+def get_sale(receipt_no: str):
+    return jsonify(sales.sale_view(get_session(), _sale(receipt_no).id))
+
+
+@bp.post("/sales/<receipt_no>/void")
+@requires("till")
+@operation("Void a sale of the still open shift (a manager approves by PIN)", body=VoidIn,
+           responses={200: SaleView}, errors=(403, 404, 422), tags=("sales",))
+def void_sale(receipt_no: str):
+    body = json_body(VoidIn)
+    s = get_session()
+    sale = _sale(receipt_no)
+    sales.void_sale(s, sale.id, actor_id=current_user.id, approved_by_id=_approver(body.approval_pin),
+                    reason=body.reason)
+    return jsonify(sales.sale_view(s, sale.id))
+
+
+# --- refunds -----------------------------------------------------------------------------------------
+
+@bp.post("/refunds")
+@requires("till")
+@operation("Refund some lines of a sale (a manager approves by PIN; idempotent on client_refund_id)",
+           body=RefundIn, responses={201: RefundOut, 200: RefundOut}, errors=(403, 404, 409, 422),
+           tags=("refunds",))
+def refund():
+    body = json_body(RefundIn)
+    s = get_session()
+    shift_id = None
+    if body.till is not None:
+        open_shift = shifts.current_shift(s, _till(body.till).id)
+        shift_id = open_shift.id if open_shift is not None else None
+    result = refunds.refund(
+        s, receipt_no=body.receipt_no,
+        lines=[(ln.sale_line_id, ln.qty_milli, ln.back_to_stock) for ln in body.lines],
+        method=body.method, reason=body.reason, cashier_id=current_user.id,
+        approved_by_id=_approver(body.approval_pin), shift_id=shift_id, client_refund_id=body.client_refund_id,
+    )
+    sale = sales.get_sale(s, body.receipt_no)
+    return _created({"refund_id": result.refund_id, "refund_no": result.refund_no, "total_fen": result.total_fen,
+                     "sale": sales.sale_view(s, sale.id)}, created=getattr(result, "created", True))
+
+
+# --- shifts ------------------------------------------------------------------------------------------
+
+@bp.post("/shifts")
+@requires("till")
+@operation("Open a shift at a till (one open shift per till)", body=ShiftOpenIn, responses={201: ShiftOut},
+           errors=(409, 422), tags=("shifts",))
+def open_shift():
+    body = json_body(ShiftOpenIn)
+    s = get_session()
+    till = _till(body.till)
+    try:
+        shift = shifts.open_shift(s, till_id=till.id, cashier_id=current_user.id,
+                                  opening_float_fen=body.opening_float_fen)
+    except ShiftError as error:
+        if shifts.current_shift(s, till.id) is not None:
+            raise ApiError(409, str(error), "till") from None
+        raise
+    return _created(_shift_out(shift))
+
+
+@bp.get("/shifts/current")
+@requires("till")
+@operation("The open shift of a till (shift is null when none is open)", query=TillQuery,
+           responses={200: CurrentShiftOut}, errors=(404,), tags=("shifts",))
+def current_shift():
+    args = query_args(TillQuery)
+    till = _till(args.till, status=404, field=None)
+    shift = shifts.current_shift(get_session(), till.id)
+    return jsonify({"till": till.code, "shift": _shift_out(shift) if shift is not None else None})
+
+
+@bp.post("/shifts/<int(max=2147483647):shift_id>/cash")
+@requires("till")
+@operation("Put cash into or take it out of the drawer during a shift", body=CashIn, responses={201: CashOut},
+           errors=(404, 422), tags=("shifts",))
+def cash(shift_id: int):
+    body = json_body(CashIn)
+    _shift(shift_id)
+    shifts.cash_movement(get_session(), shift_id, kind=CashMovementKind(body.kind).value, amount_fen=body.amount_fen,
+                         reason=body.reason, user_id=current_user.id)
+    return _created({"shift_id": shift_id, "kind": body.kind, "amount_fen": body.amount_fen, "reason": body.reason})
+
+
+@bp.get("/shifts/<int(max=2147483647):shift_id>/report")
+@requires("till")
+@operation("The shift's X report (open) or Z report (closed)", responses={200: ShiftReportOut},
+           errors=(404,), tags=("shifts",))
+def shift_report(shift_id: int):
+    _shift(shift_id)
+    return jsonify(_report_out(shifts.shift_report(get_session(), shift_id)))
+
+
+@bp.post("/shifts/<int(max=2147483647):shift_id>/close")
+@requires("till")
+@operation("Close a shift with the counted cash; returns the Z report", body=CloseIn,
+           responses={200: ShiftReportOut}, errors=(404, 422), tags=("shifts",))
+def close_shift(shift_id: int):
+    body = json_body(CloseIn)
+    _shift(shift_id)
+    report = shifts.close_shift(get_session(), shift_id,
+                                denominations={int(value): count for value, count in body.denominations.items()},
+                                closed_by_id=current_user.id)
+    return jsonify(_report_out(report))
+
+
+# --- the document --------------------------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+@requires("account")
+@operation("This OpenAPI 3.1 document", responses={200: {"type": "object"}}, tags=("meta",))
+def openapi_document():
+    document = current_app.extensions.get("songtao.openapi")
+    if document is None:  # built once: the url_map does not change after start-up
+        document = current_app.extensions["songtao.openapi"] = build_document(current_app)
+    return jsonify(document)
+
+
+__all__ = ["bp"]

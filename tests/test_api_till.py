@@ -1,0 +1,480 @@
+"""The till's JSON API over HTTP on a real database: lookups, the running total, sales (and their
+idempotency), approvals by a manager's PIN, voids, refunds, shifts, and every kind of bad request
+answering JSON 4xx without changing anything.
+
+Response bodies are checked against the documented response models (extra fields forbidden), so
+the OpenAPI document cannot drift from what the endpoints really send.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+
+from inventory import catalogue, suppliers
+from inventory.barcodes import ean13
+from inventory.localtime import local_today
+from inventory.models import Location, LocationKind, Setting, Unit
+from inventory.scale import encode
+from pos import api
+from pos.db import session_scope
+from pos.models import Refund, Sale, Shift, Till
+from tests.conftest import csrf_token
+
+WEIGHT13 = "22{PPPPP}{WWWWW}C"
+TEA_EAN = ean13("690123456789")
+MANAGER_PIN = "2468"
+
+
+@dataclass
+class Hall:
+    till: str
+    tea: int        # piece, ¥168.00, certified today, EAN-13
+    honey: int      # piece, ¥38.00, not certified
+    pork: int       # kg, sold by weight, ¥38.00/kg, scale PLU 101
+    retired: int
+    tea_sku: str
+
+
+@pytest.fixture
+def hall(app, make_user) -> Hall:
+    make_user("cash", "cashier")
+    make_user("boss", "manager", pin=MANAGER_PIN)
+    with session_scope(app) as s:
+        for code, kind in (("HALL", LocationKind.HALL_FLOOR), ("CUSTOMER", LocationKind.CUSTOMER),
+                           ("LOSS", LocationKind.LOSS)):
+            s.add(Location(code=code, name=code, kind=kind))
+        s.flush()
+        hall_id = s.scalar(select(Location.id).where(Location.code == "HALL"))
+        s.add(Till(code="H1", name="一号收银台", location_id=hall_id, printer_uri="none", paper_columns=48))
+        s.add(Setting(key="discount_limit_percent", value="10"))
+        supplier = suppliers.create_supplier(s, name="松桃梵净山翠峰茶业有限公司", origin_county="松桃苗族自治县",
+                                             origin_county_code="520628")
+        tea = catalogue.create_product(s, sku="TEA250", name="梵净山翠峰茶 250g", price_fen=16800,
+                                       supplier_id=supplier.id, barcodes=[TEA_EAN])
+        honey = catalogue.create_product(s, sku="HONEY", name="松桃土蜂蜜 500g", price_fen=3800)
+        pork = catalogue.create_product(s, sku="PORK", name="松桃黑猪腊肉", price_fen=3800, unit=Unit.KG,
+                                        sold_by_weight=True, scale_plu=101)
+        retired = catalogue.create_product(s, sku="OLD", name="旧包装茶", price_fen=1000)
+        catalogue.set_active(s, retired.id, False)
+        catalogue.add_barcode_rule(s, name="称重 22", pattern=WEIGHT13)
+        today = local_today()
+        suppliers.create_certificate(s, number="GZ-520628-2026-001", issuer="松桃苗族自治县农业农村局",
+                                     valid_from=today - dt.timedelta(days=30), valid_to=today + dt.timedelta(days=300),
+                                     supplier_id=supplier.id, product_ids=[tea.id])
+        return Hall("H1", tea.id, honey.id, pork.id, retired.id, tea.sku)
+
+
+class Api:
+    """The test client as the till's script uses it: JSON, and the page's CSRF token on POSTs."""
+
+    def __init__(self, client):
+        self.client = client
+        self.token = None
+
+    def refresh_token(self):
+        self.token = csrf_token(self.client, "/account")
+
+    def get(self, path, **params):
+        return self.client.get(path, query_string=params or None)
+
+    def post(self, path, body=None, *, raw=None, csrf=True):
+        headers = {"X-CSRFToken": self.token} if csrf else {}
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(path, data=data, headers=headers, content_type="application/json")
+
+
+def login(client, auth, username) -> Api:
+    assert auth.login(username).status_code == 302
+    till_api = Api(client)
+    till_api.refresh_token()
+    return till_api
+
+
+@pytest.fixture
+def till(client, auth, hall) -> Api:
+    return login(client, auth, "cash")
+
+
+def count(app, model) -> int:
+    with session_scope(app) as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def sale_body(hall: Hall, **overrides) -> dict:
+    body = {
+        "client_sale_id": str(uuid.uuid4()),
+        "till": hall.till,
+        "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
+        "payments": [{"method": "cash", "amount_fen": 16800 + 1987, "tendered_fen": 20000}],
+    }
+    body.update(overrides)
+    return body
+
+
+def assert_error(response, status, *fragments, field=None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) <= {"error", "field"} and body["error"]
+    for fragment in fragments:
+        assert fragment in body["error"], body
+    if field is not None:
+        assert body.get("field") == field, body
+    return body
+
+
+# --- products -------------------------------------------------------------------------------------
+
+def test_lookup_by_ean13(till, hall):
+    response = till.get("/api/v1/products/lookup", code=TEA_EAN)
+    assert response.status_code == 200
+    body = api.LookupOut.model_validate(response.get_json()).model_dump()
+    assert body == {"product_id": hall.tea, "sku": "TEA250", "name": "梵净山翠峰茶 250g", "unit": "piece",
+                    "sold_by_weight": False, "price_fen": 16800, "certified": True, "qty_milli": None,
+                    "amount_fen": None, "source": "barcode"}
+
+
+def test_lookup_by_sku_is_case_insensitive(till, hall):
+    body = till.get("/api/v1/products/lookup", code="honey").get_json()
+    assert (body["product_id"], body["source"], body["certified"]) == (hall.honey, "sku", False)
+
+
+def test_lookup_by_scale_label_gives_the_weight(till, hall):
+    label = encode(WEIGHT13, plu=101, value=523)
+    body = till.get("/api/v1/products/lookup", code=label).get_json()
+    assert (body["product_id"], body["qty_milli"], body["source"], body["unit"]) == (hall.pork, 523, "scale_weight", "kg")
+    assert body["sold_by_weight"] is True
+
+
+@pytest.mark.parametrize("code", ["0000000000000", "NOPE", "OLD", "\x00", "9" * 70])
+def test_unknown_or_retired_code_is_404_json(till, hall, code):
+    assert_error(till.get("/api/v1/products/lookup", code=code), 404, "未知条码")
+
+
+def test_lookup_without_code_is_422(till, hall):
+    assert_error(till.get("/api/v1/products/lookup"), 422, "code", field="code")
+
+
+def test_search_finds_products_on_sale(till, hall):
+    response = till.get("/api/v1/products/search", q="茶")
+    body = api.SearchOut.model_validate(response.get_json())
+    assert [p.sku for p in body.items] == ["TEA250"]  # the retired tea is not offered
+    assert body.items[0].certified is True
+    pinyin = till.get("/api/v1/products/search", q="sttfm").get_json()
+    assert [p["sku"] for p in pinyin["items"]] == ["HONEY"]
+    assert till.get("/api/v1/products/search", page="x").status_code == 422
+
+
+def test_quick_keys_are_the_most_sold_and_the_weighed_goods(app, till, hall):
+    first = till.get("/api/v1/products/quick").get_json()
+    assert first == {"most_sold": [], "weighed": [first["weighed"][0]]}
+    assert first["weighed"][0]["product_id"] == hall.pork
+    for _ in range(2):
+        assert till.post("/api/v1/sales", sale_body(hall, lines=[{"product_id": hall.honey, "qty_milli": 1000}],
+                                                    payments=[{"method": "wechat", "amount_fen": 3800}])).status_code == 201
+    assert till.post("/api/v1/sales", sale_body(hall)).status_code == 201
+    body = api.QuickOut.model_validate(till.get("/api/v1/products/quick").get_json())
+    assert [p.product_id for p in body.most_sold] == [hall.honey, hall.pork, hall.tea]  # 2 lines, then 1 each by sku
+    assert [p.product_id for p in body.weighed] == [hall.pork]
+
+
+# --- the running total ----------------------------------------------------------------------------
+
+def test_price_a_basket_with_its_certified_part(till, hall):
+    response = till.post("/api/v1/baskets/price", {
+        "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
+        "order_discount_fen": 0, "round_to_jiao": False})
+    assert response.status_code == 200, response.get_json()
+    body = api.BasketOut.model_validate(response.get_json())
+    assert (body.subtotal_fen, body.total_fen) == (16800 + 1987, 16800 + 1987)
+    assert body.certified_fen == 16800 and body.uncertified_fen == 1987
+    assert [ln.net_fen for ln in body.lines] == [16800, 1987]
+
+
+def test_price_with_rounding_and_order_discount(till, hall):
+    body = till.post("/api/v1/baskets/price", {
+        "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
+        "order_discount_fen": 100, "round_to_jiao": True}).get_json()
+    assert body["round_to_jiao"] is True
+    assert body["rounding_fen"] == 7 and body["total_fen"] == 18680
+    assert sum(ln["net_fen"] for ln in body["lines"]) == body["total_fen"]
+    assert body["certified_fen"] + body["uncertified_fen"] == body["total_fen"]
+
+
+def test_an_emptied_basket_costs_nothing(till, hall):
+    body = till.post("/api/v1/baskets/price", {"lines": []}).get_json()
+    assert body["total_fen"] == 0 and body["lines"] == []
+
+
+def test_price_of_an_unknown_product_is_422(till, hall):
+    assert_error(till.post("/api/v1/baskets/price", {"lines": [{"product_id": 999999, "qty_milli": 1000}]}),
+                 422, "商品不存在", field="lines[0].product_id")
+
+
+# --- sales --------------------------------------------------------------------------------------
+
+def test_record_a_sale_then_the_same_again_then_a_conflict(app, till, hall):
+    body = sale_body(hall)
+    first = till.post("/api/v1/sales", body)
+    assert first.status_code == 201, first.get_json()
+    recorded = api.SaleOut.model_validate(first.get_json())
+    assert recorded.total_fen == 18787 and recorded.change_fen == 20000 - 18787
+    assert recorded.receipt_no.startswith("H1-") and recorded.sale.receipt_no == recorded.receipt_no
+    assert recorded.sale.certified_fen == 16800 and recorded.sale.cashier == "cash"
+    assert [ln.refundable_qty_milli for ln in recorded.sale.lines] == [1000, 523]
+
+    again = till.post("/api/v1/sales", body)
+    assert again.status_code == 200
+    assert again.get_json() == first.get_json()
+    assert count(app, Sale) == 1
+
+    changed = dict(body, lines=[{"product_id": hall.tea, "qty_milli": 2000}],
+                   payments=[{"method": "cash", "amount_fen": 33600}])
+    assert_error(till.post("/api/v1/sales", changed), 409, recorded.receipt_no)
+    assert count(app, Sale) == 1
+
+    fetched = till.get(f"/api/v1/sales/{recorded.receipt_no}")
+    assert fetched.status_code == 200 and fetched.get_json() == first.get_json()["sale"]
+
+
+def test_payments_that_do_not_add_up_are_refused(app, till, hall):
+    body = sale_body(hall, payments=[{"method": "wechat", "amount_fen": 18000}])
+    assert_error(till.post("/api/v1/sales", body), 422, "支付合计", "¥187.87", field="payments")
+    assert count(app, Sale) == 0
+
+
+def test_discount_over_the_limit_needs_a_manager_pin(app, till, hall):
+    over = sale_body(hall, lines=[{"product_id": hall.tea, "qty_milli": 1000, "line_discount_fen": 5000}],
+                     payments=[{"method": "alipay", "amount_fen": 11800}])
+    assert_error(till.post("/api/v1/sales", over), 403, "折扣超过 10%", field="approval_pin")
+    assert_error(till.post("/api/v1/sales", dict(over, approval_pin="1111")), 403, "店长密码不正确",
+                 field="approval_pin")
+    assert count(app, Sale) == 0
+    approved = till.post("/api/v1/sales", dict(over, approval_pin=MANAGER_PIN))
+    assert approved.status_code == 201, approved.get_json()
+    assert approved.get_json()["sale"]["discount_fen"] == 5000
+
+
+def test_a_manager_at_the_till_approves_their_own_discount(client, auth, hall):
+    manager = login(client, auth, "boss")
+    over = sale_body(hall, lines=[{"product_id": hall.tea, "qty_milli": 1000}], order_discount_fen=5000,
+                     payments=[{"method": "alipay", "amount_fen": 11800}])
+    assert manager.post("/api/v1/sales", over).status_code == 201
+
+
+def test_a_discount_within_the_limit_needs_no_pin(till, hall):
+    body = sale_body(hall, lines=[{"product_id": hall.tea, "qty_milli": 1000}], order_discount_fen=800,
+                     payments=[{"method": "unionpay", "amount_fen": 16000}])
+    assert till.post("/api/v1/sales", body).status_code == 201
+
+
+def test_unknown_till_is_422_naming_it(app, till, hall):
+    assert_error(till.post("/api/v1/sales", sale_body(hall, till="H9")), 422, "H9", field="till")
+    assert count(app, Sale) == 0
+
+
+def test_an_unknown_receipt_is_404(till, hall):
+    assert_error(till.get("/api/v1/sales/H1-20260101-9999"), 404, "H1-20260101-9999")
+    assert_error(till.get("/api/v1/sales/H1%00"), 404)  # PostgreSQL refuses NUL: never asked
+    assert_error(till.post("/api/v1/sales/H1%00/void", {"reason": "x"}), 404)
+    assert_error(till.get("/api/v1/shifts/current", till="H1\x00"), 422, field="till")
+
+
+# --- voids and refunds ------------------------------------------------------------------------------
+
+def test_void_a_sale_of_the_open_shift(app, till, hall):
+    assert till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": 20000}).status_code == 201
+    receipt = till.post("/api/v1/sales", sale_body(hall)).get_json()["receipt_no"]
+    url = f"/api/v1/sales/{receipt}/void"
+    assert_error(till.post(url, {"reason": "扫错了"}), 403)
+    assert_error(till.post(url, {"reason": "", "approval_pin": MANAGER_PIN}), 422, field="reason")
+    response = till.post(url, {"reason": "扫错了", "approval_pin": MANAGER_PIN})
+    assert response.status_code == 200, response.get_json()
+    voided = api.SaleView.model_validate(response.get_json())
+    assert voided.status == "voided" and all(ln.refundable_qty_milli == 0 for ln in voided.lines)
+    assert till.post(url, {"reason": "again", "approval_pin": MANAGER_PIN}).status_code == 422
+
+
+def test_refund_part_then_refuse_more_than_was_sold(app, till, hall):
+    sale = till.post("/api/v1/sales", sale_body(hall)).get_json()
+    tea_line = sale["sale"]["lines"][0]["id"]
+    body = {"client_refund_id": str(uuid.uuid4()), "receipt_no": sale["receipt_no"],
+            "lines": [{"sale_line_id": tea_line, "qty_milli": 1000, "back_to_stock": True}],
+            "reason": "顾客不要了", "approval_pin": MANAGER_PIN}
+    assert_error(till.post("/api/v1/refunds", dict(body, approval_pin=None)), 403)
+    assert count(app, Refund) == 0
+    first = till.post("/api/v1/refunds", body)
+    assert first.status_code == 201, first.get_json()
+    refunded = api.RefundOut.model_validate(first.get_json())
+    assert refunded.total_fen == 16800
+    assert refunded.sale.lines[0].refundable_qty_milli == 0 and refunded.sale.refunds[0].total_fen == 16800
+
+    again = till.post("/api/v1/refunds", body)  # the same client_refund_id: nothing new
+    assert again.status_code == 200 and again.get_json()["refund_no"] == refunded.refund_no
+
+    more = dict(body, client_refund_id=str(uuid.uuid4()))
+    assert_error(till.post("/api/v1/refunds", more), 422)
+    assert count(app, Refund) == 1
+
+
+def test_refund_of_an_unknown_receipt_is_404(till, hall):
+    assert_error(till.post("/api/v1/refunds", {
+        "receipt_no": "H1-20260101-0001", "lines": [{"sale_line_id": 1, "qty_milli": 1000}],
+        "reason": "x", "approval_pin": MANAGER_PIN}), 404)
+
+
+# --- shifts ---------------------------------------------------------------------------------------
+
+def test_a_shift_from_open_to_close(app, till, hall):
+    assert till.get("/api/v1/shifts/current", till="H1").get_json() == {"till": "H1", "shift": None}
+    opened = till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": 20000})
+    assert opened.status_code == 201, opened.get_json()
+    shift = api.ShiftOut.model_validate(opened.get_json())
+    assert (shift.till, shift.status, shift.opening_float_fen, shift.cashier) == ("H1", "open", 20000, "cash")
+    assert_error(till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": 0}), 409, "未交班")
+    assert count(app, Shift) == 1
+    current = api.CurrentShiftOut.model_validate(till.get("/api/v1/shifts/current", till="H1").get_json())
+    assert current.shift.id == shift.id
+
+    base = f"/api/v1/shifts/{shift.id}"
+    cash_in = till.post(f"{base}/cash", {"kind": "in", "amount_fen": 5000, "reason": "备用零钱"})
+    assert cash_in.status_code == 201
+    api.CashOut.model_validate(cash_in.get_json())
+    assert till.post("/api/v1/sales", sale_body(hall)).status_code == 201  # cash 18787, change 1213
+
+    report = api.ShiftReportOut.model_validate(till.get(f"{base}/report").get_json())
+    assert (report.sales_count, report.cash_sales_fen, report.cash_in_fen) == (1, 18787, 5000)
+    assert report.expected_cash_fen == 20000 + 18787 + 5000 and report.closed is False
+
+    closed = till.post(f"{base}/close", {"denominations": {"10000": 4, "1000": 3, "500": 1, "100": 2, "50": 1,
+                                                          "10": 3, "5": 1, "2": 1}})
+    assert closed.status_code == 200, closed.get_json()
+    z = api.ShiftReportOut.model_validate(closed.get_json())
+    assert z.closed and z.counted_cash_fen == 43787 and z.difference_fen == 0
+    assert z.shift.status == "closed"
+    assert till.get(f"{base}/report").get_json() == closed.get_json()
+    assert_error(till.post(f"{base}/close", {"denominations": {}}), 422)
+    assert_error(till.post(f"{base}/cash", {"kind": "out", "amount_fen": 100, "reason": "x"}), 422)
+
+
+def test_shift_errors(till, hall):
+    assert_error(till.get("/api/v1/shifts/current", till="H9"), 404, "H9")
+    assert_error(till.get("/api/v1/shifts/424242/report"), 404, "班次不存在")
+    assert till.get("/api/v1/shifts/99999999999999/report").status_code == 404  # past a 32-bit key
+    assert_error(till.post("/api/v1/shifts/1/close", {"denominations": {"30000": 1}}), 422,
+                 field="denominations.30000")
+    assert_error(till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": -1}), 422,
+                 field="opening_float_fen")
+
+
+# --- bad requests change nothing --------------------------------------------------------------------
+
+def _line(**kw):
+    return [{"product_id": 1, "qty_milli": 1000, **kw}]
+
+
+BAD_BODIES = [
+    # (what, raw body or dict, status, field)
+    ("not JSON", "{'lines': ", 400, None),
+    ("empty body", "", 400, None),
+    ("a JSON array", "[1, 2]", 400, None),
+    ("a JSON string", '"sale"', 400, None),
+    ("bad UTF-8", b"\xff\xfe{", 400, None),
+    ("deep nesting", "[" * 100_000 + "]" * 100_000, 400, None),
+    ("float for fen", {"payments": [{"method": "cash", "amount_fen": 188.0}]}, 422, "payments[0].amount_fen"),
+    ("string for fen", {"order_discount_fen": "100"}, 422, "order_discount_fen"),
+    ("float for qty", {"lines": _line(qty_milli=1.5)}, 422, "lines[0].qty_milli"),
+    ("bool for qty", {"lines": _line(qty_milli=True)}, 422, "lines[0].qty_milli"),
+    ("zero qty", {"lines": _line(qty_milli=0)}, 422, "lines[0].qty_milli"),
+    ("negative discount", {"lines": _line(line_discount_fen=-1)}, 422, "lines[0].line_discount_fen"),
+    ("huge id", {"lines": _line(product_id=2 ** 40)}, 422, "lines[0].product_id"),
+    ("no lines", {"lines": []}, 422, "lines"),
+    ("too many lines", {"lines": _line() * 201}, 422, "lines"),
+    ("too many payments", {"payments": [{"method": "cash", "amount_fen": 1}] * 11}, 422, "payments"),
+    ("unknown method", {"payments": [{"method": "bitcoin", "amount_fen": 1}]}, 422, "payments[0].method"),
+    ("unknown field", {"total_fen": 1}, 422, "total_fen"),
+    ("client price", {"lines": _line(unit_price_fen=1)}, 422, "lines[0].unit_price_fen"),
+    ("missing till", {"till": None}, 422, "till"),
+    ("short client id", {"client_sale_id": "x"}, 422, "client_sale_id"),
+    ("control character", {"payments": [{"method": "wechat", "amount_fen": 1, "ref": "a\x00b"}]}, 422,
+     "payments[0].ref"),
+    ("lone surrogate", {"payments": [{"method": "wechat", "amount_fen": 1, "ref": "\ud800"}]}, 422,
+     "payments[0].ref"),
+]
+
+
+@pytest.mark.parametrize("what,body,status,field", BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_malformed_sale_bodies_answer_json_and_record_nothing(app, till, hall, what, body, status, field):
+    if isinstance(body, dict):
+        full = sale_body(hall)
+        full.update(body)
+        if body.get("till", "") is None:
+            del full["till"]
+        response = till.post("/api/v1/sales", full)
+    else:
+        response = till.post("/api/v1/sales", raw=body)
+    error = assert_error(response, status, field=field)
+    if field:
+        assert field in error["error"]  # the message names the field
+    assert count(app, Sale) == 0
+
+
+def test_a_body_too_large_is_413_json(app, till, hall):
+    body = sale_body(hall, padding="x" * (api.MAX_BODY_BYTES + 1))
+    assert_error(till.post("/api/v1/sales", body), 413)
+    assert count(app, Sale) == 0
+
+
+def test_a_missing_csrf_token_is_400_json(app, till, hall):
+    assert_error(till.post("/api/v1/sales", sale_body(hall), csrf=False), 400, "安全校验")
+    till.token = "forged"
+    assert_error(till.post("/api/v1/sales", sale_body(hall)), 400)
+    assert count(app, Sale) == 0
+
+
+def test_wrong_method_and_unknown_path_answer_json(till, hall):
+    assert_error(till.client.delete("/api/v1/sales"), 405)
+    assert_error(till.get("/api/v1/nothing-here"), 404)
+
+
+# --- who may call -----------------------------------------------------------------------------------
+
+CALLS = [
+    ("GET", "/api/v1/products/quick", None),
+    ("GET", f"/api/v1/products/lookup?code={TEA_EAN}", None),
+    ("POST", "/api/v1/baskets/price", {"lines": []}),
+    ("GET", "/api/v1/shifts/current?till=H1", None),
+]
+ROLE_STATUS = {"cashier": 200, "manager": 200, "admin": 200, "restocker": 403, "auditor": 403}
+
+
+@pytest.mark.parametrize("role,status", ROLE_STATUS.items())
+def test_only_till_roles_may_call(client, auth, make_user, hall, role, status):
+    make_user(f"{role}1", role)
+    caller = login(client, auth, f"{role}1")
+    for method, path, body in CALLS:
+        response = caller.get(path) if method == "GET" else caller.post(path, body)
+        if status == 200:
+            assert response.status_code == 200, (path, response.get_json())
+        else:
+            assert_error(response, 403, "无权")
+
+
+def test_a_restocker_cannot_record_a_sale(app, client, auth, make_user, hall):
+    make_user("rest", "restocker")
+    caller = login(client, auth, "rest")
+    assert_error(caller.post("/api/v1/sales", sale_body(hall)), 403)
+    assert count(app, Sale) == 0
+
+
+@pytest.mark.parametrize("method,path,body", CALLS, ids=[f"{m} {p.split('?')[0]}" for m, p, _ in CALLS])
+def test_anonymous_calls_are_401_json(client, hall, method, path, body):
+    anonymous = Api(client)
+    anonymous.token = csrf_token(client, "/login")
+    response = anonymous.get(path) if method == "GET" else anonymous.post(path, body)
+    assert_error(response, 401, "请先登录")
