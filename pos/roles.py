@@ -21,7 +21,7 @@ AREAS: dict[str, frozenset[Role]] = {
 
 # where each role lands after logging in (an endpoint name)
 LANDING: dict[Role, str] = {
-    C: "shell.till",
+    C: "till.index",
     R: "shell.counters",
     M: "shell.dashboard",
     U: "shell.reports",

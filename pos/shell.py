@@ -50,12 +50,6 @@ def dashboard():
                            alert_products=products)
 
 
-@bp.route("/till")
-@requires("till")
-def till():
-    return render_template("pos/placeholder.html", area="till")
-
-
 @bp.route("/counters")
 @requires("counters")
 def counters():

@@ -1,0 +1,82 @@
+"""The hall cashier screen: one page whose script (static/js/till.js) talks to the JSON API under
+/api/v1, and the receipt preview rendered on the server from ``sales.sale_view``.
+
+The page itself only hands the script what it cannot ask the API for: the tills, the hall's
+discount limit and 抹零 setting, the payment methods' names and the CSRF token.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from pos import sales
+from pos.db import get_session
+from pos.errors import NotFound
+from pos.sales import payment_label
+from pos.models import PaymentMethod, Till
+from pos.settings import hall_settings
+from pos.web import requires
+
+bp = Blueprint("till", __name__, url_prefix="/till")
+
+# The payment methods a hall cashier takes, in the order of the payment dialog's keys 1–6.
+# (Bank transfer is for group orders on account, never at a till.)
+TILL_METHODS = (
+    PaymentMethod.CASH,
+    PaymentMethod.WECHAT,
+    PaymentMethod.ALIPAY,
+    PaymentMethod.UNIONPAY,
+    PaymentMethod.UNION_CARD,
+    PaymentMethod.VOUCHER,
+)
+
+# Coins and notes counted when a shift closes, in fen.
+DENOMINATIONS = (
+    (10000, _l("100 元")),
+    (5000, _l("50 元")),
+    (2000, _l("20 元")),
+    (1000, _l("10 元")),
+    (500, _l("5 元")),
+    (100, _l("1 元")),
+    (50, _l("5 角")),
+    (10, _l("1 角")),
+)
+
+
+@bp.route("")
+@requires("till")
+def index():
+    session = get_session()
+    tills = session.scalars(select(Till).where(Till.active.is_(True)).order_by(Till.code)).all()
+    settings = hall_settings(session)
+    config = {
+        "tills": [{"code": t.code, "name": t.name} for t in tills],
+        "till": request.args.get("till") or None,
+        "discount_limit_percent": settings.discount_limit_percent,
+        "round_to_jiao": settings.rounding_to_jiao,
+        "methods": [{"code": m.value, "label": payment_label(m)} for m in TILL_METHODS],
+        "method_labels": {m.value: payment_label(m) for m in PaymentMethod},
+        "denominations": [{"fen": fen, "label": str(label)} for fen, label in DENOMINATIONS],
+        "user": {"id": current_user.id, "name": current_user.display_name},
+        "api": request.script_root + "/api/v1",
+        "receipt_url": url_for("till.receipt", receipt_no="RECEIPT_NO"),
+    }
+    return render_template("pos/till.html", config=config)
+
+
+@bp.route("/receipts/<receipt_no>")
+@requires("till")
+def receipt(receipt_no: str):
+    """The receipt as HTML: a fragment for the till's preview (fetched by the script), a whole
+    page when opened on its own."""
+    session = get_session()
+    try:
+        sale = sales.get_sale(session, receipt_no)
+    except NotFound:
+        abort(404)
+    view = sales.sale_view(session, sale.id)
+    fragment = request.args.get("fragment") == "1" or request.headers.get("X-Requested-With") == "fetch"
+    template = "pos/receipt_preview.html" if fragment else "pos/till_receipt_page.html"
+    return render_template(template, sale=view, hall=hall_settings(session), method_label=payment_label)
