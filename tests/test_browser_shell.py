@@ -19,6 +19,7 @@ HALL_NAME = "梵净山珍·松桃馆"
 # expects it: a cashier sells, a restocker refills, an auditor reads reports).
 NAV = {
     "概览": {"manager", "admin"},
+    "班次": {"manager", "admin"},
     "商品": {"manager", "admin"},
     "库存": {"manager", "admin"},
     "收银": {"cashier", "manager", "admin"},
@@ -273,11 +274,12 @@ def test_english_browser_gets_the_english_shell(live_server, chromium, make_user
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(f"{live_server}/dashboard")
         assert heading(page) == "Manager overview"
-        # the shell's own links in English, in order; 商品 and 库存 (inventory) sit after Overview
+        # the shell's own links in English, in order; Shifts and 商品 and 库存 (inventory) sit
+        # after Overview
         labels = nav_labels(page)
-        shell = ["Overview", "Till", "Counter restocking", "Reports"]
+        shell = ["Overview", "Shifts", "Till", "Counter restocking", "Reports"]
         assert [label for label in labels if label in shell] == shell
-        assert len(labels) == 6 and labels[0] == "Overview"
+        assert len(labels) == 7 and labels[0] == "Overview"
         assert not any(re.search(r"[\u4e00-\u9fff]", label) for label in labels), labels
         assert no_horizontal_scroll(page)
         screenshot(page, "dashboard-en")
