@@ -27,11 +27,14 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.init_app(app)
     web.init_app(app)
 
-    from pos import admin, auth, shell
+    from pos import admin, api, auth, shell, shifts_views, till
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(shell.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(till.bp)
+    app.register_blueprint(shifts_views.bp)
 
     from inventory import catalogue_views, stock_views
     from pos.web import protect_blueprint
