@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
 from inventory.models import AuditEvent
@@ -120,3 +121,69 @@ def test_shift_report_of_an_unknown_shift(hall, s):
     from pos.errors import NotFound
     with pytest.raises(NotFound):
         shifts.shift_report(s, 99999)
+
+
+# --- the cash arithmetic for any day at the till (hypothesis) --------------------------------------
+
+PRICES = {"tea_id": 16800, "honey_id": 5800}
+operations = st.lists(st.one_of(
+    st.tuples(st.just("cash_sale"), st.sampled_from(sorted(PRICES)), st.integers(1, 3), st.integers(0, 5000)),
+    st.tuples(st.just("wechat_sale"), st.sampled_from(sorted(PRICES)), st.integers(1, 3), st.just(0)),
+    st.tuples(st.just("cash_in"), st.integers(1, 50_000)),
+    st.tuples(st.just("cash_out"), st.integers(1, 50_000)),
+    st.tuples(st.just("refund_last"), st.sampled_from(["cash", "wechat"])),
+), max_size=8)
+
+
+@given(opening=st.integers(0, 100_000), ops=operations, counted=st.lists(st.integers(0, 20), min_size=4, max_size=4))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_expected_cash_is_float_plus_cash_sales_minus_cash_refunds_plus_in_minus_out(hall, s, opening, ops, counted):
+    """For any sequence of sales, refunds and cash movements on a fresh shift, the report's
+    expected cash is float + cash sales − cash refunds + cash in − cash out, and the close's
+    difference is counted − expected."""
+    current = shifts.current_shift(s, hall.till2_id)
+    if current is not None:  # the previous example's shift
+        shifts.close_shift(s, current.id, denominations={}, closed_by_id=hall.manager_id)
+    shift = shifts.open_shift(s, till_id=hall.till2_id, cashier_id=hall.cashier_id, opening_float_fen=opening)
+    cash_sales = cash_refunds = cash_in = cash_out = 0
+    last = None
+    for op in ops:
+        kind = op[0]
+        if kind in ("cash_sale", "wechat_sale"):
+            _, product, pieces, extra = op
+            amount = PRICES[product] * pieces
+            payment = PaymentIn("cash", amount, amount + extra) if kind == "cash_sale" else PaymentIn("wechat", amount)
+            last = sales.record_sale(s, SaleIn(channel="hall", location_id=None,
+                                               lines=[LineIn(getattr(hall, product), pieces * 1000)],
+                                               payments=[payment], till_id=hall.till2_id, cashier_id=hall.cashier_id))
+            cash_sales += amount if kind == "cash_sale" else 0
+        elif kind == "cash_in":
+            shifts.cash_movement(s, shift.id, kind="in", amount_fen=op[1], reason="换零钱", user_id=hall.cashier_id)
+            cash_in += op[1]
+        elif kind == "cash_out":
+            drawer = opening + cash_sales - cash_refunds + cash_in - cash_out
+            if op[1] > drawer:
+                with pytest.raises(ShiftError):
+                    shifts.cash_movement(s, shift.id, kind="out", amount_fen=op[1], reason="存款", user_id=hall.manager_id)
+                continue
+            shifts.cash_movement(s, shift.id, kind="out", amount_fen=op[1], reason="存款", user_id=hall.manager_id)
+            cash_out += op[1]
+        elif kind == "refund_last" and last is not None:
+            sale = s.get(Sale, last.sale_id)
+            done = refunds.refund(s, receipt_no=sale.receipt_no, lines=[(sale.lines[0].id, 1000, True)],
+                                  method=op[1], reason="退货", cashier_id=hall.cashier_id,
+                                  approved_by_id=hall.manager_id, shift_id=shift.id)
+            cash_refunds += done.total_fen if op[1] == "cash" else 0
+            last = None  # one piece per sale at most: the next refund needs a new sale
+
+    expected = opening + cash_sales - cash_refunds + cash_in - cash_out
+    report = shifts.shift_report(s, shift.id)
+    assert (report.cash_sales_fen, report.cash_refunds_fen, report.cash_in_fen, report.cash_out_fen) == \
+        (cash_sales, cash_refunds, cash_in, cash_out)
+    assert report.expected_cash_fen == expected
+    notes = dict(zip((10000, 1000, 100, 10), counted))
+    closed = shifts.close_shift(s, shift.id, denominations=notes, closed_by_id=hall.manager_id)
+    counted_fen = sum(value * n for value, n in notes.items())
+    assert (closed.expected_cash_fen, closed.counted_cash_fen, closed.difference_fen) == \
+        (expected, counted_fen, counted_fen - expected)
+    s.commit()
