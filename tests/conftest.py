@@ -221,15 +221,25 @@ def live_server(app):
     """The app served by waitress on a free loopback port, in a thread."""
     from waitress.server import create_server
 
+    from waitress import wasyncore
+
     port = free_port()
     server = create_server(app, host="127.0.0.1", port=port, threads=4, ident="songtao-test")
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def serve():
+        # waitress's own loop, stopped and closed from its own thread: closing its sockets from the
+        # test's thread races with the select() on them (EBADF in the server thread).
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+        for channel in list(server._map.values()):  # the browser's keep-alive connections too
+            channel.close()
+        server.task_dispatcher.shutdown()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
-    # Close the browser's keep-alive connections too, or the server thread lingers on them.
-    for channel in list(server._map.values()):
-        channel.close()
-    server.close()
+    stop.set()
     thread.join(timeout=5)
 
 

@@ -130,10 +130,21 @@ def test_landing_table_agrees_with_pos_roles(app):
         assert {r.value: url_for(LANDING[r]) for r in Role} == LANDINGS
 
 
+def machine_views(app) -> dict:
+    """Views called by machines (the counters) with a bearer token instead of a login: marked
+    ``machine_api`` by kiosks.api.machine_api, which checks the token. The only exemption from
+    ``requires`` besides PUBLIC_ENDPOINTS; each of them must refuse a request without a valid token
+    (test_every_machine_view_refuses_a_request_without_a_valid_token)."""
+    return {rule.rule: (rule, sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
+            for rule in app.url_map.iter_rules()
+            if getattr(app.view_functions[rule.endpoint], "machine_api", False)}
+
+
 def test_every_view_is_protected_by_requires(app):
     unprotected = []
+    machine = {rule.endpoint for rule, _methods in machine_views(app).values()}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC_ENDPOINTS:
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint in machine:
             continue
         view = app.view_functions[rule.endpoint]
         area = getattr(view, "required_area", None)
@@ -142,6 +153,30 @@ def test_every_view_is_protected_by_requires(app):
         else:
             assert area in AREAS, f"{rule.endpoint} requires unknown area {area!r}"
     assert not unprotected, "views without @requires: " + ", ".join(unprotected)
+
+
+def test_machine_views_are_exactly_the_counter_api(app):
+    rules = machine_views(app)
+    assert rules, "the counter API registers machine views"
+    assert all(path.startswith("/api/v1/kiosks/<code>/") for path in rules), sorted(rules)
+    for rule, _methods in rules.values():
+        view = app.view_functions[rule.endpoint]
+        assert getattr(view, "required_area", None) is None, f"{rule.endpoint}: machine view behind requires"
+
+
+def test_every_machine_view_refuses_a_request_without_a_valid_token(client, auth, make_user):
+    # even a logged-in admin's session cookie is no counter token
+    make_user("root", "admin")
+    auth.login("root")
+    app = client.application
+    for path, (rule, methods) in machine_views(app).items():
+        url = path.replace("<code>", "K001")
+        for method in methods:
+            for headers in ({}, {"Authorization": "Bearer not-a-token-of-any-counter-0000000000"},
+                            {"Authorization": "Basic cm9vdDpwdw=="}):
+                response = client.open(url, method=method, json={} if method != "GET" else None, headers=headers)
+                assert response.status_code == 401, (method, url, headers, response.status_code)
+                assert response.is_json and response.get_json()["error"]
 
 
 def test_public_endpoints_exist(app):

@@ -1,0 +1,322 @@
+"""What a counter reports: batches of sales and heartbeats.
+
+``ingest_sales`` records each sale of a batch whole or not at all (a SAVEPOINT per sale) through
+the one sales service (pos.sales.record_sale, channel ``kiosk``), so counter sales move stock out
+of the counter's location and keep the certified snapshot exactly as hall sales do. A batch may be
+partly accepted: every sale ends up in exactly one of ``accepted``, ``duplicates`` (the same
+``txn_id`` with the same content was recorded before) or ``rejected`` (with the reason).
+
+The rules of a counter sale, on top of record_sale's:
+
+- a line names its ``slot`` (resolved through the counter's CURRENT planogram) or its ``sku``; an
+  unknown slot or sku rejects the sale (nothing to record it against);
+- a known product that is not in the planogram is still recorded (the goods were sold; the
+  planogram is stale) and opens a ``not_in_planogram`` alert;
+- the price the counter charged is what is recorded (the money was taken); a price that differs
+  from the planogram's opens a ``price_mismatch`` alert;
+- one open alert per (counter, product, kind): a mismatch that happens again adds none;
+- the lines must add up to the payment (a counter gives no discounts); wechat or alipay only;
+- ``sold_at`` must carry a UTC offset: the sale counts on its own local day however late it
+  arrives (record_sale derives ``local_date`` from it).
+
+The planogram and the skus of a batch are read with one query each; nothing is queried per line
+here (record_sale does its own work per sale).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from inventory.alerts import hall_text
+from inventory.errors import InventoryError
+from inventory.localtime import utcnow
+from inventory.models import Alert, AlertKind, Product
+from inventory.money import AmountError, format_yuan
+from kiosks.models import Kiosk, PlanogramSlot
+from pos.errors import PosError
+from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+
+MAX_SALES = 500               # per batch (DESIGN.md, counter API v1)
+MAX_LINES = 50                # per counter sale: a cabinet holds at most a few dozen slots
+MAX_QTY = 999                 # pieces on one line
+MAX_UNIT_PRICE_FEN = 99_999_999
+COUNTER_METHODS = ("wechat", "alipay")
+TXN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+FUTURE_TOLERANCE = dt.timedelta(hours=24)   # a counter's clock may drift; a sale from next year may not
+EARLIEST = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+MAX_ERROR_TEXT = 200
+
+
+class Rejected(ValueError):
+    """A sale refused before it reaches the sales service (its message is for the report)."""
+
+
+@dataclass(frozen=True)
+class _Slot:
+    product_id: int
+    price_fen: int
+
+
+@dataclass(frozen=True)
+class _Product:
+    id: int
+    name: str
+
+
+# --- sales ---------------------------------------------------------------------------------------
+
+def ingest_sales(s: Session, kiosk: Kiosk, sales: list[dict]) -> dict[str, list]:
+    """Record a counter's batch of sales. Returns ``{"accepted": [txn_id…], "duplicates":
+    [txn_id…], "rejected": [{"txn_id", "error"}…]}`` in the order the sales came. Never commits;
+    the caller's unit of work does. More than MAX_SALES sales: PosError and nothing recorded."""
+    if not isinstance(sales, (list, tuple)):
+        raise PosError(_l("sales 必须是列表"), "sales")
+    if len(sales) > MAX_SALES:
+        raise PosError(_l("一批最多 %(n)s 笔销售", n=MAX_SALES), "sales")
+
+    slots, planogram_prices = _planogram(s, kiosk.id)
+    products = _products_by_sku(s, _skus(sales))
+    names = _product_names(s, {slot.product_id for slot in slots.values()})
+    alerts = _open_alerts(s, kiosk.location_id)
+
+    result: dict[str, list] = {"accepted": [], "duplicates": [], "rejected": []}
+    last_sale_at = kiosk.last_sale_at
+    for raw in sales:
+        txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
+        shown_id = txn_id if isinstance(txn_id, str) else str(txn_id)[:64]
+        try:
+            sale_in, notes = _sale_in(kiosk, raw, slots, products, planogram_prices)
+            with s.begin_nested():
+                outcome = record_sale(s, sale_in)
+        except (Rejected, PosError, InventoryError, AmountError) as error:
+            result["rejected"].append({"txn_id": shown_id, "error": str(error)})
+            continue
+        if not outcome.created:
+            result["duplicates"].append(txn_id)
+            continue
+        result["accepted"].append(txn_id)
+        if last_sale_at is None or sale_in.sold_at > last_sale_at:
+            last_sale_at = sale_in.sold_at
+        for kind, product_id, text in notes:
+            if (kind, product_id) not in alerts:
+                alerts.add((kind, product_id))
+                s.add(Alert(kind=kind, location_id=kiosk.location_id, product_id=product_id, ref_type="sale",
+                            ref_id=outcome.sale_id, created_at=utcnow(),
+                            message=hall_text(_alert_text(kind, kiosk.code, text, names))))
+    if last_sale_at is not None and last_sale_at != kiosk.last_sale_at:
+        kiosk.last_sale_at = last_sale_at
+    s.flush()
+    return result
+
+
+def _planogram(s: Session, kiosk_id: int) -> tuple[dict[str, _Slot], dict[int, set[int]]]:
+    """slot → (product, price), and product → the prices the planogram gives it (one query)."""
+    slots: dict[str, _Slot] = {}
+    prices: dict[int, set[int]] = {}
+    rows = s.execute(select(PlanogramSlot.slot, PlanogramSlot.product_id, PlanogramSlot.price_fen)
+                     .where(PlanogramSlot.kiosk_id == kiosk_id))
+    for slot, product_id, price in rows:
+        slots[slot] = _Slot(product_id, price)
+        prices.setdefault(product_id, set()).add(price)
+    return slots, prices
+
+
+def _skus(sales: Iterable[Any]) -> set[str]:
+    found = set()
+    for sale in sales:
+        lines = sale.get("lines") if isinstance(sale, dict) else None
+        for line in lines if isinstance(lines, list) else ():
+            sku = line.get("sku") if isinstance(line, dict) else None
+            if isinstance(sku, str) and 0 < len(sku) <= 40 and sku.isprintable():
+                found.add(sku)
+    return found
+
+
+def _products_by_sku(s: Session, skus: set[str]) -> dict[str, _Product]:
+    if not skus:
+        return {}
+    rows = s.execute(select(Product.sku, Product.id, Product.name).where(Product.sku.in_(skus)))
+    return {sku: _Product(pid, name) for sku, pid, name in rows}
+
+
+def _product_names(s: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(s.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all())
+
+
+def _open_alerts(s: Session, location_id: int) -> set[tuple[AlertKind, int]]:
+    rows = s.execute(select(Alert.kind, Alert.product_id).where(
+        Alert.location_id == location_id, Alert.resolved_at.is_(None),
+        Alert.kind.in_([AlertKind.PRICE_MISMATCH, AlertKind.NOT_IN_PLANOGRAM])))
+    return {(AlertKind(kind), product_id) for kind, product_id in rows}
+
+
+def _alert_text(kind: AlertKind, code: str, detail: dict, names: dict[int, str]) -> Any:
+    name = detail.get("name") or names.get(detail["product_id"], "")
+    if kind == AlertKind.NOT_IN_PLANOGRAM:
+        return _l("专柜 %(code)s 售出了货道表中没有的「%(product)s」，请更新货道表", code=code, product=name)
+    return _l("专柜 %(code)s 的「%(product)s」按 %(charged)s 收款，货道表售价为 %(price)s，请核对专柜价格",
+              code=code, product=name, charged=format_yuan(detail["charged"]), price=format_yuan(detail["price"]))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_moment(value: Any, field: str = "sold_at") -> dt.datetime:
+    """An ISO 8601 moment WITH its offset ("2026-11-26T10:15:00+08:00" or "…Z"), in UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise Rejected(_l("%(field)s 不是有效的时间（应为 ISO 8601，如 2026-11-26T10:15:00+08:00）",
+                              field=field)) from None
+    else:
+        raise Rejected(_l("%(field)s 不是有效的时间（应为 ISO 8601，如 2026-11-26T10:15:00+08:00）", field=field))
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise Rejected(_l("%(field)s 必须带时区（如 +08:00）", field=field))
+    return moment.astimezone(dt.timezone.utc)
+
+
+def _sale_in(kiosk: Kiosk, raw: Any, slots: dict[str, _Slot], products: dict[str, _Product],
+             planogram_prices: dict[int, set[int]]) -> tuple[SaleIn, list[tuple[AlertKind, int, dict]]]:
+    """The sale as the sales service takes it, and the alerts it should raise once recorded."""
+    if not isinstance(raw, dict):
+        raise Rejected(_l("销售必须是对象"))
+    txn_id = raw.get("txn_id")
+    if not isinstance(txn_id, str) or not TXN_ID.match(txn_id):
+        raise Rejected(_l("交易编号必须是 1 到 64 个字母、数字或 ._:-"))
+    sold_at = parse_moment(raw.get("sold_at"))
+    if sold_at > utcnow() + FUTURE_TOLERANCE:
+        raise Rejected(_l("销售时间在未来，请校准专柜时钟"))
+    if sold_at < EARLIEST:
+        raise Rejected(_l("销售时间太早，请校准专柜时钟"))
+
+    lines = raw.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise Rejected(_l("至少要有一件商品"))
+    if len(lines) > MAX_LINES:
+        raise Rejected(_l("一笔销售最多 %(n)s 行", n=MAX_LINES))
+    line_ins: list[LineIn] = []
+    notes: list[tuple[AlertKind, int, dict]] = []
+    noted: set[tuple[AlertKind, int]] = set()
+    total = 0
+    for n, line in enumerate(lines, start=1):
+        if not isinstance(line, dict):
+            raise Rejected(_l("第 %(n)s 行格式不正确", n=n))
+        slot_name, sku = line.get("slot"), line.get("sku")
+        qty, price = line.get("qty"), line.get("unit_price_fen")
+        if not _is_int(qty) or not 0 < qty <= MAX_QTY:
+            raise Rejected(_l("第 %(n)s 行：数量必须是 1–%(max)s 的整数（件）", n=n, max=MAX_QTY))
+        if not _is_int(price) or not 0 <= price <= MAX_UNIT_PRICE_FEN:
+            raise Rejected(_l("第 %(n)s 行：单价必须是不小于零的整数（分）", n=n))
+        product_id, name = None, None
+        if slot_name is not None:
+            slot = slots.get(slot_name) if isinstance(slot_name, str) else None
+            if slot is None:
+                raise Rejected(_l("第 %(n)s 行：货道 %(slot)s 不在本专柜的货道表中", n=n, slot=str(slot_name)[:8]))
+            product_id = slot.product_id
+            if sku is not None:
+                named = products.get(sku) if isinstance(sku, str) else None
+                if named is None or named.id != product_id:
+                    raise Rejected(_l("第 %(n)s 行：货道 %(slot)s 与商品编码 %(sku)s 不一致",
+                                      n=n, slot=slot_name, sku=str(sku)[:40]))
+        elif sku is not None:
+            named = products.get(sku) if isinstance(sku, str) else None
+            if named is None:
+                raise Rejected(_l("第 %(n)s 行：未知的商品编码 %(sku)s", n=n, sku=str(sku)[:40]))
+            product_id, name = named.id, named.name
+        else:
+            raise Rejected(_l("第 %(n)s 行：请给出货道（slot）或商品编码（sku）", n=n))
+
+        known = planogram_prices.get(product_id)
+        if known is None:
+            key = (AlertKind.NOT_IN_PLANOGRAM, product_id)
+            if key not in noted:
+                noted.add(key)
+                notes.append((AlertKind.NOT_IN_PLANOGRAM, product_id, {"product_id": product_id, "name": name}))
+        else:
+            if slot_name is not None:
+                expected = slots[slot_name].price_fen
+                mismatch = price != expected
+            else:
+                expected = min(known)
+                mismatch = price not in known
+            if mismatch:
+                key = (AlertKind.PRICE_MISMATCH, product_id)
+                if key not in noted:
+                    noted.add(key)
+                    notes.append((AlertKind.PRICE_MISMATCH, product_id,
+                                  {"product_id": product_id, "name": name, "charged": price, "price": expected}))
+        total += price * qty
+        line_ins.append(LineIn(product_id=product_id, qty_milli=qty * 1000, unit_price_fen=price,
+                               slot=slot_name if isinstance(slot_name, str) else None))
+
+    payment = raw.get("payment")
+    if not isinstance(payment, dict):
+        raise Rejected(_l("缺少支付信息"))
+    method, amount, ref = payment.get("method"), payment.get("amount_fen"), payment.get("ref")
+    if method not in COUNTER_METHODS:
+        raise Rejected(_l("专柜只接受微信支付或支付宝，而不是 %(method)s", method=str(method)[:20]))
+    if not _is_int(amount) or amount <= 0:
+        raise Rejected(_l("支付金额必须是大于零的整数（分）"))
+    if ref is not None and (not isinstance(ref, str) or len(ref) > 80 or not ref.isprintable()):
+        raise Rejected(_l("支付流水号不正确"))
+    if total != amount:
+        raise Rejected(_l("商品金额合计与支付金额不符"))
+    sale_in = SaleIn(channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id=txn_id,
+                     receipt_prefix=kiosk.code, sold_at=sold_at, lines=line_ins,
+                     payments=[PaymentIn(method=method, amount_fen=amount, ref=ref)])
+    return sale_in, notes
+
+
+# --- heartbeats ----------------------------------------------------------------------------------
+
+def heartbeat(s: Session, kiosk: Kiosk, payload: dict) -> None:
+    """A counter says it is alive: the door, the temperature and its error (if any).
+
+    ``last_heartbeat_at`` is the moment the counter gives, but never later than the server's
+    clock (a counter whose clock runs fast must not look online for ever) and never earlier than
+    the one already stored (heartbeats may arrive out of order). An error opens one
+    ``kiosk_error`` alert per counter (its text follows the latest error); a heartbeat without an
+    error resolves it: the cause has gone."""
+    now = utcnow()
+    at = payload.get("at")
+    moment = now if at is None else min(parse_moment(at, "at"), now)
+    if kiosk.last_heartbeat_at is None or moment >= kiosk.last_heartbeat_at:
+        kiosk.last_heartbeat_at = moment
+        kiosk.door_open = bool(payload.get("door_open", False))
+        temperature = payload.get("temperature_c")
+        kiosk.temperature_c = float(temperature) if temperature is not None else None  # ok-float: ℃
+        error = payload.get("error")
+        error = error.strip()[:MAX_ERROR_TEXT] if isinstance(error, str) and error.strip() else None
+        kiosk.last_error = error
+        _kiosk_error_alert(s, kiosk, error, now)
+    s.flush()
+
+
+def _kiosk_error_alert(s: Session, kiosk: Kiosk, error: Optional[str], now: dt.datetime) -> None:
+    alert = s.scalars(select(Alert).where(Alert.kind == AlertKind.KIOSK_ERROR, Alert.location_id == kiosk.location_id,
+                                          Alert.resolved_at.is_(None)).order_by(Alert.id).limit(1)).first()
+    if error is None:
+        if alert is not None:
+            alert.resolved_at = now
+        return
+    text = hall_text(_l("专柜 %(code)s 报告故障：%(error)s", code=kiosk.code, error=error))
+    if alert is None:
+        s.add(Alert(kind=AlertKind.KIOSK_ERROR, location_id=kiosk.location_id, ref_type="kiosk", ref_id=kiosk.id,
+                    message=text, created_at=now))
+    elif alert.message != text:
+        alert.message = text
+
+
+__all__ = ["ingest_sales", "heartbeat", "parse_moment", "Rejected", "MAX_SALES", "COUNTER_METHODS"]
