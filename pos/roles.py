@@ -22,7 +22,7 @@ AREAS: dict[str, frozenset[Role]] = {
 # where each role lands after logging in (an endpoint name)
 LANDING: dict[Role, str] = {
     C: "till.index",
-    R: "shell.counters",
+    R: "refills.index",
     M: "shell.dashboard",
     U: "shell.reports",
     A: "shell.dashboard",

@@ -50,12 +50,6 @@ def dashboard():
                            alert_products=products)
 
 
-@bp.route("/counters")
-@requires("counters")
-def counters():
-    return render_template("pos/placeholder.html", area="counters")
-
-
 @bp.route("/reports")
 @requires("reports")
 def reports():
