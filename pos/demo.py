@@ -5,6 +5,11 @@ Everything is drawn from ``random.Random(seed)``, so one seed always gives the s
 are relative to today's Asia/Shanghai date, so certificates and lots look current whenever the
 demo is built. Catalogue rows are bulk-inserted; every unit of stock goes through
 ``inventory.ledger.move``, the only writer of stock.
+
+The counters' history (their sales, heartbeats, a few offline) is not invented here: the fleet
+simulator (kiosks.simulator) runs the last day ending now against the app's own counter API, in
+this process, with a token issued to every active counter; so the counters sell only what they
+hold and every sale goes through the same ingestion as a real counter's.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import NamedTuple, Optional
 
+from flask import current_app, has_app_context
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -22,7 +28,7 @@ from sqlalchemy.orm import Session
 from inventory.barcodes import ean13
 from inventory.catalogue import pinyin_initials
 from inventory.ledger import move
-from inventory.localtime import local_today
+from inventory.localtime import local_today, utcnow
 from inventory.models import (
     Barcode,
     BarcodeKind,
@@ -40,6 +46,8 @@ from inventory.models import (
     certificate_products,
 )
 from inventory.suppliers import example_credit_code
+from kiosks import registry as kiosk_registry
+from kiosks import simulator
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
 from pos import accounts
 from pos.db import make_engine, normalise_url
@@ -57,6 +65,11 @@ LOCATIONS = (
     ("CUSTOMER", "顾客（虚拟）", LocationKind.CUSTOMER),
     ("LOSS", "损耗（虚拟）", LocationKind.LOSS),
     ("COUNT-ADJ", "盘点差异（虚拟）", LocationKind.COUNT_ADJUSTMENT),
+)
+
+VANS = (  # the restockers' vans: stock on the road between the base and the counters
+    ("VAN1", "补货车 1", LocationKind.VAN),
+    ("VAN2", "补货车 2", LocationKind.VAN),
 )
 
 SETTINGS = (
@@ -274,6 +287,11 @@ FACTORY_SPOTS = (("员工饭堂", SiteType.CANTEEN), ("宿舍区一楼", SiteTyp
 FACTORIES_PER_TOWN = {"虎门镇": 15, "沙田镇": 5, "麻涌镇": 5, "中堂镇": 5, "滨海湾新区": 6}
 
 COUNTER_COUNT = 126
+# The counters' history: the simulator runs this many days ending now. One day of 123 counters is
+# ~3,000 sales through the API, most of the demo's build time; sales are posted and heartbeats
+# sent every few simulated hours (and in the last hour, so the fleet looks fresh) to keep it fast.
+HISTORY_DAYS = 1
+HISTORY_SYNC_HOURS = 6
 SLOT_NAMES = tuple(f"{row}{n}" for row in "ABCD" for n in range(1, 6))
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -346,8 +364,13 @@ def wipe(url: str) -> None:
 # --- build -----------------------------------------------------------------------------------
 
 
-def build(session: Session, *, seed: int = DEFAULT_SEED) -> list[dict]:
-    """Build the demo in a migrated, empty database; return the demo logins."""
+def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional[dt.datetime] = None) -> list[dict]:
+    """Build the demo in a migrated, empty database; return the demo logins.
+
+    With ``app`` (the Flask app on the same database; by default the current app, if any) the
+    counters' history is added at the end by the fleet simulator speaking the app's counter API:
+    that commits the session first (the API's requests run in their own transactions).
+    ``now``: where the history ends (default: the clock)."""
     rng = random.Random(seed)
     today = local_today()
     logins, user_ids = build_users(session)
@@ -362,6 +385,10 @@ def build(session: Session, *, seed: int = DEFAULT_SEED) -> list[dict]:
     slots = build_planograms(session, rng, kiosks, products)
     build_stock(session, rng, today, products, slots, locations, user_ids)
     session.flush()
+    if app is None and has_app_context():
+        app = current_app._get_current_object()
+    if app is not None:
+        build_counter_history(session, app, seed=seed, now=now or utcnow())
     return logins
 
 
@@ -377,7 +404,7 @@ def build_users(session: Session) -> tuple[list[dict], dict[str, int]]:
 
 def build_locations(session: Session) -> dict[str, int]:
     session.execute(insert(Location), [
-        {"code": code, "name": name, "kind": kind, "active": True} for code, name, kind in LOCATIONS
+        {"code": code, "name": name, "kind": kind, "active": True} for code, name, kind in LOCATIONS + VANS
     ])
     return _ids_by(session, Location.code)
 
@@ -606,7 +633,9 @@ def build_planograms(session: Session, rng: random.Random, kiosks: list[DemoKios
             par = rng.randint(4, 12)
             rows.append({"kiosk_id": kiosk.id, "slot": slot, "product_id": product.id, "par": par,
                          "price_fen": product.row.price_fen})
-            slots.append(DemoSlot(kiosk.location_id, product, rng.randint(0, par)))
+            # Mostly refilled before the simulated history starts; a few slots were already low.
+            on_hand = rng.randint(0, par) if rng.random() < 0.15 else rng.randint(par * 2 // 3, par)
+            slots.append(DemoSlot(kiosk.location_id, product, on_hand))
     session.execute(insert(PlanogramSlot), rows)
     return slots
 
@@ -729,3 +758,24 @@ def build_stock(session: Session, rng: random.Random, today: dt.date, products: 
         send(p, store, locations["HALL-STORE"], MoveReason.TRANSFER, manager, near_ok=False)
     for slot in slots:
         send(slot.product, slot.on_hand * 1000, slot.location_id, MoveReason.REFILL, restocker, near_ok=False)
+
+
+# --- the counters' history -------------------------------------------------------------------
+
+
+def build_counter_history(session: Session, app, *, seed: int, now: dt.datetime) -> simulator.SimStats:
+    """Issue a token to every active counter, commit, and let the fleet simulator run the last
+    ``HISTORY_DAYS`` ending ``now`` through the app's counter API (its test client). The tokens
+    are not shown: a counter's token is issued anew with ``songtao kiosk-token K001``."""
+    fleet = [
+        simulator.SimKiosk(code, kiosk_registry.issue_token(session, code), site_type)
+        for code, site_type in session.execute(
+            select(Kiosk.code, Kiosk.site_type).where(Kiosk.status == KioskStatus.ACTIVE).order_by(Kiosk.code))
+    ]
+    session.commit()  # the API's requests write in their own transactions
+    stats = simulator.simulate(
+        send=simulator.client_sender(app), kiosks=fleet, start=now - dt.timedelta(days=HISTORY_DAYS),
+        days=HISTORY_DAYS, seed=seed, post_every_hours=HISTORY_SYNC_HOURS, heartbeat_every_hours=HISTORY_SYNC_HOURS)
+    if stats.failures or stats.rejected:  # a bug in the demo or the API, not a user error
+        raise AssertionError(f"demo counter history: {stats.failures[:3]} {stats.rejections[:3]}")
+    return stats

@@ -1,6 +1,7 @@
 """`songtao demo`: the demo hall is built whole, looks like the real place, obeys the ledger's
 rules, and comes out the same for the same seed. The demo is built three times here: once on the
-database under test and twice by the command on its own SQLite file."""
+database under test and twice by the command on its own SQLite file. Its counters' history comes
+from the fleet simulator through the counter API (tests/test_simulator.py tests the simulator)."""
 import datetime as dt
 from collections import Counter
 
@@ -11,7 +12,7 @@ from stdnum import ean
 from stdnum.cn import uscc
 
 from inventory.certification import certification_on
-from inventory.localtime import local_today
+from inventory.localtime import local_date, local_today, utcnow
 from inventory.models import (
     Barcode,
     Certificate,
@@ -30,7 +31,7 @@ from inventory.models import (
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos import accounts, demo
 from pos.cli import main
-from pos.models import Role, Till
+from pos.models import Channel, Role, Sale, Till
 
 TOWNS = {"虎门镇", "沙田镇", "麻涌镇", "中堂镇", "滨海湾新区"}
 
@@ -52,9 +53,10 @@ def test_has_data_is_false_for_a_missing_or_unmigrated_file(tmp_path):
     assert not demo.has_data(f"sqlite:///{empty}")
 
 
-def test_demo_builds_the_hall(session, database_url):
+def test_demo_builds_the_hall(app, session, database_url):
     assert not demo.has_data(database_url)
-    logins = demo.build(session, seed=demo.DEFAULT_SEED)
+    now = utcnow()
+    logins = demo.build(session, seed=demo.DEFAULT_SEED, app=app, now=now)
     session.commit()
     assert demo.has_data(database_url)
     today = local_today()
@@ -66,6 +68,7 @@ def test_demo_builds_the_hall(session, database_url):
         "SUPPLIER": LocationKind.SUPPLIER, "CUSTOMER": LocationKind.CUSTOMER, "LOSS": LocationKind.LOSS,
         "COUNT-ADJ": LocationKind.COUNT_ADJUSTMENT,
     }
+    assert {k: kinds[k] for k in ("VAN1", "VAN2")} == {"VAN1": LocationKind.VAN, "VAN2": LocationKind.VAN}
     tills = session.execute(select(Till.code, Till.paper_columns, Till.location_id).order_by(Till.code)).all()
     hall_id = session.scalar(select(Location.id).where(Location.code == "HALL"))
     assert [(c, p) for c, p, _ in tills] == [("H1", 48), ("H2", 48), ("H3", 32)]
@@ -84,7 +87,7 @@ def test_demo_builds_the_hall(session, database_url):
     assert Counter(k.town for k in kiosks).most_common(1)[0][0] == "虎门镇"
     assert all(k.location.kind == LocationKind.KIOSK and k.location.code == k.code for k in kiosks)
     assert all(22.6 < k.latitude < 23.2 and 113.4 < k.longitude < 113.9 for k in kiosks)
-    assert all(k.token_hash is None for k in kiosks)
+    assert all((k.token_hash is not None) == (k.status == KioskStatus.ACTIVE) for k in kiosks)
     status = Counter(k.status for k in kiosks)
     assert status[KioskStatus.ACTIVE] >= 120 and status[KioskStatus.PAUSED] >= 1 and status[KioskStatus.RETIRED] >= 1
 
@@ -155,6 +158,21 @@ def test_demo_builds_the_hall(session, database_url):
     assert all(qty <= slot.par * 1000 for qty, (_, _, _, slot, _) in zip(on_hand, slots))
     assert any(qty > 0 for (loc, _), qty in levels.items() if loc == hall_id)
 
+    # The counters' history (the simulator, one day ending now, through the counter API): active
+    # counters only, 15–40 sales a day on average, on the local day they happened; heartbeats fresh
+    # except a few counters offline; the counter stock above is what is left after it
+    active = [k for k in kiosks if k.status == KioskStatus.ACTIVE]
+    sales = session.execute(select(Sale.kiosk_id, Sale.sold_at, Sale.local_date).where(
+        Sale.channel == Channel.KIOSK)).all()
+    assert {kid for kid, _, _ in sales} <= {k.id for k in active}
+    assert 10 * len(active) <= len(sales) <= 45 * len(active)
+    assert all(now - dt.timedelta(days=demo.HISTORY_DAYS) <= at <= now and day == local_date(at)
+               for _, at, day in sales)
+    fresh = [k for k in active if k.last_heartbeat_at and now - k.last_heartbeat_at <= dt.timedelta(hours=1)]
+    assert len(active) - 10 <= len(fresh) < len(active)  # a few counters are offline
+    assert all(k.last_heartbeat_at is None for k in kiosks if k.status != KioskStatus.ACTIVE)
+    assert sum(k.last_sale_at is not None for k in active) >= len(active) - 5
+
     # One user per role; every login works, PINs for the cashier and the manager
     assert sorted(login["role"] for login in logins) == sorted(r.value for r in Role)
     for login in logins:
@@ -184,6 +202,7 @@ def _snapshot(url: str) -> dict:
             "stock": sorted((loc[l], sku[p], q) for l, p, q in s.execute(
                 select(StockLevel.location_id, StockLevel.product_id, StockLevel.qty_milli))),
             "users": sorted(s.execute(text("SELECT username, role FROM users")).all()),
+            "kiosk_sales": sorted(s.execute(select(Sale.txn_id, Sale.total_fen).where(Sale.txn_id.is_not(None))).all()),
         }
     engine.dispose()
     return shot
@@ -191,6 +210,10 @@ def _snapshot(url: str) -> dict:
 
 def test_demo_command(tmp_path, monkeypatch):
     monkeypatch.setenv("SONGTAO_INSTANCE", str(tmp_path / "instance"))
+    # The counters' history ends "now": hold the clock still for the two builds, and keep it short.
+    frozen = utcnow()
+    monkeypatch.setattr(demo, "utcnow", lambda: frozen)
+    monkeypatch.setattr(demo, "HISTORY_DAYS", 0.25)
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     runner = CliRunner()
 
@@ -201,6 +224,7 @@ def test_demo_command(tmp_path, monkeypatch):
         assert pin is None or pin in first.output
     built = _snapshot(url)
     assert len(built["kiosks"]) == 126 and len(built["users"]) == 5
+    assert len(built["kiosk_sales"]) > 0  # the counters' history, the same again below
 
     # A database that holds data is refused in one Chinese line and left alone.
     again = runner.invoke(main, ["demo", "--no-serve"], env={"DATABASE_URL": url})
