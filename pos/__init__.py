@@ -42,5 +42,17 @@ def create_app(config: dict | None = None) -> Flask:
     protect_blueprint(app, catalogue_views.bp, "inventory")
     protect_blueprint(app, stock_views.bp, "inventory")
 
+    from kiosks import fleet_views
+
+    app.register_blueprint(fleet_views.bp)  # every view behind requires("fleet")
+
+    from kiosks import api as kiosk_api
+
+    app.register_blueprint(kiosk_api.bp)  # bearer tokens, not users: see kiosks.api.machine_api
+
+    from kiosks import refill_views
+
+    app.register_blueprint(refill_views.bp)  # every view behind requires("counters")
+
     return app
 

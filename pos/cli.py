@@ -152,6 +152,24 @@ def import_catalogue(file, dry_run):
     click.echo(f"导入完成：新建 {result.created} 个商品，更新 {result.updated} 个，未变 {result.unchanged} 个")
 
 
+@main.command("kiosk-token")
+@click.argument("code")
+def kiosk_token(code):
+    """Issue a new token for a counter (the old one stops working); prints only the token."""
+    from kiosks.registry import issue_token
+    from pos.db import session_scope
+    from pos.errors import PosError
+
+    app = _app()
+    _require_schema(app)
+    try:
+        with app.app_context(), session_scope(app) as session:
+            token = issue_token(session, code.strip().upper(), actor_id=None)
+    except PosError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(token)  # alone on stdout, so that scripts can capture it
+
+
 def _echo_import_plan(preview) -> None:
     click.echo(f"共 {len(preview.rows)} 行：新建 {preview.created} 个商品，更新 {preview.updated} 个，"
                f"未变 {preview.unchanged} 个")
@@ -167,6 +185,84 @@ def _echo_import_plan(preview) -> None:
             click.echo(f"  第 {row.row_no} 行 {row.sku} {row.name}：{changed}")
     if len(updates) > 100:
         click.echo(f"  ……另有 {len(updates) - 100} 行更新未列出")
+
+
+@main.command("simulate-kiosks")
+@click.option("--kiosks", "count", default=126, show_default=True, type=click.IntRange(1, 999),
+              help="How many active counters take part (the first by code).")
+@click.option("--days", default=1.0, show_default=True, type=click.FloatRange(0, 366, min_open=True),
+              help="Simulated days (fractions allowed).")
+@click.option("--url", help="The server to send to, e.g. http://127.0.0.1:5000.")
+@click.option("--in-process", is_flag=True, help="Send through the app on DATABASE_URL in this process instead.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same sales and txn_ids.")
+@click.option("--start", help="First simulated day YYYY-MM-DD (from local midnight); default: --days before now.")
+def simulate_kiosks(count, days, url, in_process, seed, start):
+    """Run simulated counters against the counter API: sales, heartbeats, outages, resends.
+
+    Tokens: a new token is issued to each simulated counter through the database named by
+    DATABASE_URL (the same database the server at --url uses), so the counters' previous tokens
+    stop working. The run ends at the latest now (the API refuses sales from the future).
+    """
+    import datetime as dt
+    import time
+
+    from sqlalchemy import select
+
+    from inventory.localtime import HALL_TZ, parse_local_date, utcnow
+    from kiosks import simulator
+    from kiosks.models import Kiosk, KioskStatus
+    from kiosks.registry import issue_token
+    from pos.db import session_scope
+
+    if bool(url) == in_process:
+        raise click.UsageError("请给出 --url 或 --in-process 二者之一")
+    now = utcnow()
+    if start:
+        try:
+            first = parse_local_date(start)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--start") from None
+        begins = dt.datetime.combine(first, dt.time.min, tzinfo=HALL_TZ)
+    else:
+        begins = now - dt.timedelta(days=days)
+    if begins >= now:
+        raise click.BadParameter("开始日期不能晚于今天", param_hint="--start")
+    if begins + dt.timedelta(days=days) > now:
+        days = (now - begins) / dt.timedelta(days=1)
+        click.echo(f"模拟到当前时间为止（{days:.2f} 天）", err=True)
+
+    app = _app()
+    _require_schema(app)
+    with app.app_context(), session_scope(app) as session:
+        rows = session.execute(select(Kiosk.code, Kiosk.site_type).where(Kiosk.status == KioskStatus.ACTIVE)
+                               .order_by(Kiosk.code).limit(count)).all()
+        fleet = [simulator.SimKiosk(code, issue_token(session, code), site_type) for code, site_type in rows]
+    if not fleet:
+        raise click.ClickException("数据库中没有启用的专柜")
+    click.echo(f"已为 {len(fleet)} 个专柜签发新令牌（原令牌已失效）", err=True)
+
+    send = simulator.client_sender(app) if in_process else simulator.http_sender(url)
+    started = time.monotonic()
+
+    def progress(day, stats):
+        click.echo(f"{day}：已发送 {stats.sales_sent} 笔，接受 {stats.accepted}，重复 {stats.duplicates}，"
+                   f"拒收 {stats.rejected}（{time.monotonic() - started:.0f} 秒）")
+
+    try:
+        with app.app_context():
+            stats = simulator.simulate(send=send, kiosks=fleet, start=begins, days=days, seed=seed, progress=progress)
+    except OSError as error:
+        raise click.ClickException(f"无法连接 {url}：{_first_line(error)}") from None
+    click.echo(f"销售 {stats.sales_made} 笔：接受 {stats.accepted}，重复 {stats.duplicates}"
+               f"（重发 {stats.resent_batches} 批），拒收 {stats.rejected}；离线专柜仍未发送 {stats.unsent} 笔")
+    click.echo(f"心跳 {stats.heartbeats} 次，货架图 {stats.planograms} 次，顾客遇到空柜 {stats.sold_out} 次；"
+               f"离线专柜：{'、'.join(sorted(stats.offline)) or '无'}")
+    for day, n in sorted(stats.accepted_by_day.items()):
+        click.echo(f"  {day}：{n} 笔")
+    for line in stats.failures[:10] + [f"{r['kiosk']} {r['txn_id']}：{r['error']}" for r in stats.rejections[:10]]:
+        click.echo(line, err=True)
+    if stats.failed_requests:
+        raise click.ClickException(f"{stats.failed_requests} 个请求失败")
 
 
 @main.command()

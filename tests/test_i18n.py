@@ -88,7 +88,7 @@ def test_every_gettext_alias_in_the_source_is_an_extraction_keyword():
 
 def test_every_message_has_an_english_translation(extracted, catalog):
     missing = []
-    for (msgid, context), uses in sorted(extracted.items()):
+    for (msgid, context), uses in sorted(extracted.items(), key=lambda item: (item[0][0], item[0][1] or "")):
         message = catalog.get(msgid, context=context)
         strings = () if message is None else (
             message.string if isinstance(message.string, (tuple, list)) else (message.string,)
