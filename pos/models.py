@@ -251,6 +251,8 @@ class SaleLine(Base):
     origin_county_code: Mapped[Optional[str]] = mapped_column(String(6))
     origin_township: Mapped[Optional[str]] = mapped_column(String(60))
     origin_village: Mapped[Optional[str]] = mapped_column(String(60))
+    # The product's cost price × quantity at sale time, for the gross margin (None: cost unknown).
+    cost_fen: Mapped[Optional[int]] = mapped_column(Integer)
 
     sale: Mapped[Sale] = relationship(back_populates="lines")
 

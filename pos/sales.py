@@ -534,6 +534,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
             "supplier_id": product.supplier_id, "supplier_name": product.supplier.name if product.supplier else None,
             "origin_county": origin["county"], "origin_county_code": origin["county_code"],
             "origin_township": origin["township"], "origin_village": origin["village"],
+            "cost_fen": None if product.cost_fen is None else line_amount_fen(product.cost_fen, line.qty_milli),
         })
     s.execute(insert(SaleLine.__table__), line_rows)
     if payments:

@@ -1,0 +1,592 @@
+"""The reports on a data set whose figures are known by construction (worked out by hand below,
+never with the code under test): hall, counter and group sales across the first quarter of 2026,
+certified and uncertified lines, a certificate that expires on 31 January, refunds in a later
+month and of a sale from before the period, an order discount with 抹零, a voided sale, and
+sales at 23:59 and 00:01 local time on every month boundary.
+
+The world
+---------
+Suppliers: 松桃茶业 (松桃 520628, 正大镇) and 印江蜂业 (印江 520527, 木黄镇).
+Products (price, cost):
+  TEA    松桃茶业, ¥168.00, cost ¥100.00, certificate C1 valid 2026-01-01 … 2026-12-31, 茶叶
+  HONEY  印江蜂业, ¥58.00, no cost, certificate C2 valid 2025-01-01 … 2026-01-31 (expires!), 蜂蜜
+  PORK   松桃茶业 but its own origin 松桃 孟溪镇, ¥38.00/kg weighed, cost ¥25.00/kg, uncertified, 腊肉
+  SACHET no supplier, no origin, ¥45.00, no cost, uncertified, no category
+
+Sales (local time)                                       lines: net fen  [C = certified, S = Songtao]
+  I  2025-12-31 23:59 hall wechat   TEA×1                16800 (C1 not yet valid: uncertified) S
+  A  2026-01-15 10:00 hall cash     TEA×1, HONEY×2, PORK 523 g; order discount ¥10.00, 抹零:
+       gross 16800 + 11600 + 1987 (38.00 × 0.523 = 19.874) = 30387; − 1000 = 29387; 抹零 7 → 29380.
+       Spread 1007 pro rata: 1007×16800//30387 = 556, 1007×11600//30387 = 384, 1007×1987//30387 = 65
+       (sum 1005, the remaining 2 to the largest line): TEA 16242 C S, HONEY 11216 C, PORK 1922 S
+       cost: TEA 10000, PORK 2500 × 0.523 = 1307.5 → 1308
+  B  2026-01-31 23:59 hall wechat   HONEY×1 5800 C (the certificate's last day)
+  C  2026-02-01 00:01 hall alipay   HONEY×1 5800 (expired), SACHET×1 4500
+  D  2026-02-10 12:00 counter K001  TEA×1 at the counter's ¥160.00: 16000 C S
+  E  2026-02-20 15:00 group union   TEA×10 at ¥150.00 = 150000 C S, HONEY×5 at ¥50.00 = 25000
+  J  2026-03-10 11:00 hall cash     TEA×1, voided: never counts
+  F  2026-03-05 09:00 group canteen PORK 10 kg at ¥35.00 = 35000 S (cost 25000)
+  G  2026-03-31 23:59 group enterprise SACHET×4 at ¥40.00 = 16000
+  H  2026-04-01 00:01 hall wechat   TEA×1 16800 C S (after the quarter)
+Refunds (local date; amount = net × qty / sold, half up):
+  R4 2026-01-05 of I: TEA×1 16800, uncertified (the original line's flag), S, hall, wechat
+  R1 2026-02-03 of A: HONEY 1 of 2: 11216 × 1/2 = 5608, C, hall, cash
+  R2 2026-03-02 of E: TEA 2 of 10: 150000 × 2/10 = 30000, C S, group union (cost back 20000)
+  R3 2026-04-02 of B: HONEY×1 5800 (after the quarter)
+The hall's shift: float 50000; cash sales A 29380, H/I/B by wechat; cash refunds R1 5608 →
+expected 73772; counted 73672 (¥1.00 short); dated 2026-02-01 08:00 … 22:00.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select, update
+
+from inventory import ledger
+from inventory.localtime import HALL_TZ
+from inventory.models import (Category, Certificate, Location, LocationKind, MoveReason, Product, Setting,
+                              StockMove, Supplier, Unit)
+from kiosks import registry
+from pos import reports, shifts
+from pos.db import session_scope
+from pos.models import Role, SaleLine, Shift, Till, User
+from pos.refunds import refund
+from pos.reports import ReportError
+from pos.sales import LineIn, PaymentIn, SaleIn, record_sale, void_sale
+
+Q1 = (dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+
+
+def local(y, m, d, hh=12, mm=0) -> dt.datetime:
+    return dt.datetime(y, m, d, hh, mm, tzinfo=HALL_TZ)
+
+
+@dataclass
+class Dataset:
+    ids: dict = field(default_factory=dict)
+    receipts: dict = field(default_factory=dict)   # sale letter → receipt number
+    refunds: dict = field(default_factory=dict)    # R1 … → refund number
+
+
+def build_dataset(app) -> Dataset:
+    """The world and sales described in the module docstring, through the real services."""
+    data = Dataset()
+    with session_scope(app) as s:
+        locs = {}
+        for code, name, kind in (("HALL", "卖场", LocationKind.HALL_FLOOR), ("BASE", "物流基地", LocationKind.BASE),
+                                 ("SUPPLIER", "供应商（虚拟）", LocationKind.SUPPLIER),
+                                 ("CUSTOMER", "顾客（虚拟）", LocationKind.CUSTOMER),
+                                 ("LOSS", "损耗（虚拟）", LocationKind.LOSS)):
+            loc = Location(code=code, name=name, kind=kind)
+            s.add(loc)
+            s.flush()
+            locs[code] = loc.id
+        songtao = Supplier(name="松桃茶业", origin_county="松桃苗族自治县", origin_county_code="520628",
+                           origin_township="正大镇")
+        yinjiang = Supplier(name="印江蜂业", origin_county="印江土家族苗族自治县", origin_county_code="520527",
+                            origin_township="木黄镇")
+        cats = {n: Category(name=n) for n in ("茶叶", "蜂蜜", "腊肉")}
+        s.add_all([songtao, yinjiang, *cats.values()])
+        s.flush()
+        tea = Product(sku="TEA", name="梵净山翠峰茶", price_fen=16800, cost_fen=10000, supplier_id=songtao.id,
+                      category_id=cats["茶叶"].id)
+        honey = Product(sku="HONEY", name="印江土蜂蜜", price_fen=5800, supplier_id=yinjiang.id,
+                        category_id=cats["蜂蜜"].id)
+        pork = Product(sku="PORK", name="松桃黑猪腊肉", unit=Unit.KG, sold_by_weight=True, price_fen=3800,
+                       cost_fen=2500, supplier_id=songtao.id, category_id=cats["腊肉"].id,
+                       origin_county="松桃苗族自治县", origin_county_code="520628", origin_township="孟溪镇")
+        sachet = Product(sku="SACHET", name="苗绣香包", price_fen=4500)
+        s.add_all([tea, honey, pork, sachet])
+        s.flush()
+        s.add(Certificate(number="C1", issuer="铜仁市乡村振兴局", supplier_id=songtao.id,
+                          valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31), products=[tea]))
+        s.add(Certificate(number="C2", issuer="铜仁市乡村振兴局", supplier_id=yinjiang.id,
+                          valid_from=dt.date(2025, 1, 1), valid_to=dt.date(2026, 1, 31), products=[honey]))
+        cashier = User(username="cashier", display_name="龙燕", role=Role.CASHIER, password_hash="x")
+        manager = User(username="boss", display_name="吴梅", role=Role.MANAGER, password_hash="x")
+        till = Till(code="H1", name="1号收银台", location_id=locs["HALL"])
+        s.add_all([cashier, manager, till])
+        s.flush()
+        kiosk = registry.create_kiosk(s, code="K001", site_name="虎门镇人民政府", host_org="虎门镇人民政府",
+                                      town="虎门镇", address="虎门镇连升中路1号", site_type="government")
+        shift = shifts.open_shift(s, till_id=till.id, cashier_id=cashier.id, opening_float_fen=50000)
+        data.ids.update(tea=tea.id, honey=honey.id, pork=pork.id, sachet=sachet.id, songtao=songtao.id,
+                        yinjiang=yinjiang.id, till=till.id, kiosk=kiosk.id, shift=shift.id, cashier=cashier.id,
+                        manager=manager.id, kiosk_location=kiosk.location_id, base=locs["BASE"])
+
+        def hall(letter, when, lines, method, amount, **kw):
+            r = record_sale(s, SaleIn(channel="hall", location_id=None, lines=lines, till_id=till.id,
+                                      cashier_id=cashier.id, sold_at=when,
+                                      payments=[PaymentIn(method, amount)], **kw))
+            assert r.total_fen == amount
+            data.receipts[letter] = r.receipt_no
+            return r
+
+        def group(letter, when, buyer, lines, amount):
+            r = record_sale(s, SaleIn(channel="group", location_id=locs["BASE"], lines=lines, buyer_type=buyer,
+                                      receipt_prefix="G", sold_at=when,
+                                      payments=[PaymentIn("bank_transfer", amount, ref=f"BANK-{letter}")]))
+            assert r.total_fen == amount
+            data.receipts[letter] = r.receipt_no
+            return r
+
+        hall("I", local(2025, 12, 31, 23, 59), [LineIn(tea.id, 1000)], "wechat", 16800)
+        hall("A", local(2026, 1, 15, 10), [LineIn(tea.id, 1000), LineIn(honey.id, 2000), LineIn(pork.id, 523)],
+             "cash", 29380, order_discount_fen=1000, apply_cash_rounding=True)
+        hall("B", local(2026, 1, 31, 23, 59), [LineIn(honey.id, 1000)], "wechat", 5800)
+        hall("C", local(2026, 2, 1, 0, 1), [LineIn(honey.id, 1000), LineIn(sachet.id, 1000)], "alipay", 10300)
+        d = record_sale(s, SaleIn(channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id="T-D",
+                                  receipt_prefix="K001", sold_at=local(2026, 2, 10),
+                                  lines=[LineIn(tea.id, 1000, unit_price_fen=16000, slot="A1")],
+                                  payments=[PaymentIn("wechat", 16000, ref="WX-D")]))
+        data.receipts["D"] = d.receipt_no
+        group("E", local(2026, 2, 20, 15), "union",
+              [LineIn(tea.id, 10000, unit_price_fen=15000), LineIn(honey.id, 5000, unit_price_fen=5000)], 175000)
+        j = hall("J", local(2026, 3, 10, 11), [LineIn(tea.id, 1000)], "cash", 16800)
+        void_sale(s, j.sale_id, actor_id=manager.id, approved_by_id=manager.id, reason="录错")
+        group("F", local(2026, 3, 5, 9), "canteen", [LineIn(pork.id, 10000, unit_price_fen=3500)], 35000)
+        group("G", local(2026, 3, 31, 23, 59), "enterprise", [LineIn(sachet.id, 4000, unit_price_fen=4000)], 16000)
+        hall("H", local(2026, 4, 1, 0, 1), [LineIn(tea.id, 1000)], "wechat", 16800)
+
+        def line_id(letter, sku):
+            from pos.sales import get_sale
+            sale = get_sale(s, data.receipts[letter])
+            product = {"TEA": tea.id, "HONEY": honey.id}[sku]
+            return s.scalar(select(SaleLine.id).where(SaleLine.sale_id == sale.id, SaleLine.product_id == product))
+
+        for name, letter, sku, qty, method, when in (
+            ("R4", "I", "TEA", 1000, "wechat", local(2026, 1, 5)),
+            ("R1", "A", "HONEY", 1000, "cash", local(2026, 2, 3)),
+            ("R2", "E", "TEA", 2000, "bank_transfer", local(2026, 3, 2)),
+            ("R3", "B", "HONEY", 1000, "wechat", local(2026, 4, 2)),
+        ):
+            r = refund(s, receipt_no=data.receipts[letter], lines=[(line_id(letter, sku), qty, True)], method=method,
+                       reason="顾客退货", cashier_id=cashier.id, approved_by_id=manager.id, refunded_at=when)
+            data.refunds[name] = r.refund_no
+
+        # the drawer: expected 50000 + 29380 − 5608 = 73772; counted 73672 (¥1.00 short)
+        report = shifts.close_shift(s, shift.id, closed_by_id=manager.id,
+                                    denominations={10000: 7, 2000: 1, 1000: 1, 500: 1, 100: 1, 50: 1, 20: 1, 2: 1})
+        assert report.expected_cash_fen == 73772 and report.difference_fen == -100
+        s.execute(update(Shift).where(Shift.id == shift.id).values(
+            opened_at=local(2026, 2, 1, 8), closed_at=local(2026, 2, 1, 22)))
+
+        # one refill visit of K001 in February (two moves of the same route)
+        ledger.move(s, product_id=tea.id, qty_milli=20000, from_location_id=locs["SUPPLIER"],
+                    to_location_id=locs["BASE"], reason=MoveReason.RECEIPT)
+        for qty in (2000, 3000):
+            ledger.move(s, product_id=tea.id, qty_milli=qty, from_location_id=locs["BASE"],
+                        to_location_id=kiosk.location_id, reason=MoveReason.REFILL, ref_type="refill_route", ref_id=1)
+        s.execute(update(StockMove).where(StockMove.reason == MoveReason.REFILL).values(moved_at=local(2026, 2, 15)))
+    return data
+
+
+@pytest.fixture
+def dataset(app) -> Dataset:
+    return build_dataset(app)
+
+
+def figures(total, certified, uncertified, songtao, sales, refunds) -> dict:
+    assert certified + uncertified == total  # the hand arithmetic adds up too
+    return {"total_fen": total, "certified_fen": certified, "uncertified_fen": uncertified, "songtao_fen": songtao,
+            "sales": sales, "refunds_fen": refunds}
+
+
+ZERO = figures(0, 0, 0, 0, 0, 0)
+
+JANUARY = figures(18380, 33258, -14878, 1364, 2, 16800)     # A + B − R4
+FEBRUARY = figures(195692, 160392, 35300, 166000, 3, 5608)  # C + D + E − R1
+MARCH = figures(21000, -30000, 51000, 5000, 2, 30000)       # F + G − R2
+
+Q1_EXPECTED = {
+    "from": "2026-01-01",
+    "to": "2026-03-31",
+    "currency": "CNY",
+    **figures(235072, 163650, 71422, 172364, 7, 52408),
+    "by_channel": {
+        "hall": figures(23072, 27650, -4578, 1364, 3, 22408),
+        "kiosk": figures(16000, 16000, 0, 16000, 1, 0),
+        "group": figures(196000, 120000, 76000, 155000, 3, 30000),
+    },
+    "by_buyer_type": {
+        "union": figures(145000, 120000, 25000, 120000, 1, 30000),
+        "enterprise": figures(16000, 0, 16000, 0, 1, 0),
+        "canteen": figures(35000, 0, 35000, 35000, 1, 0),
+        "other": ZERO,
+    },
+    "by_month": [{"month": "2026-01", **JANUARY}, {"month": "2026-02", **FEBRUARY}, {"month": "2026-03", **MARCH}],
+    # filled in by the fixture-dependent test (supplier ids)
+}
+
+
+def expected_q1(data: Dataset) -> dict:
+    return {
+        **Q1_EXPECTED,
+        "by_supplier": [
+            {"supplier_id": data.ids["songtao"], "supplier_name": "松桃茶业",
+             **figures(172364, 152242, 20122, 172364, 4, 46800)},
+            {"supplier_id": data.ids["yinjiang"], "supplier_name": "印江蜂业",
+             **figures(42208, 11408, 30800, 0, 4, 5608)},
+            {"supplier_id": None, "supplier_name": None, **figures(20500, 0, 20500, 0, 2, 0)},
+        ],
+        "by_origin": [
+            {"county_code": "520628", "county": "松桃苗族自治县", "township": "正大镇",
+             **figures(135442, 152242, -16800, 135442, 3, 46800)},
+            {"county_code": "520527", "county": "印江土家族苗族自治县", "township": "木黄镇",
+             **figures(42208, 11408, 30800, 0, 4, 5608)},
+            {"county_code": "520628", "county": "松桃苗族自治县", "township": "孟溪镇",
+             **figures(36922, 0, 36922, 36922, 2, 0)},
+            {"county_code": None, "county": None, "township": None, **figures(20500, 0, 20500, 0, 2, 0)},
+        ],
+    }
+
+
+AMOUNTS = ("total_fen", "certified_fen", "uncertified_fen", "songtao_fen", "refunds_fen")
+
+
+def assert_breakdowns_add_up(report: dict) -> None:
+    for key in AMOUNTS:
+        for rows in (report["by_channel"].values(), report["by_month"], report["by_supplier"], report["by_origin"]):
+            assert sum(r[key] for r in rows) == report[key], key
+        assert sum(r[key] for r in report["by_buyer_type"].values()) == report["by_channel"]["group"][key]
+    for rows in (report["by_channel"].values(), report["by_month"]):
+        assert sum(r["sales"] for r in rows) == report["sales"]
+    for row in (report, *report["by_channel"].values(), *report["by_month"], *report["by_supplier"],
+                *report["by_origin"], *report["by_buyer_type"].values()):
+        assert row["certified_fen"] + row["uncertified_fen"] == row["total_fen"]
+
+
+# --- the collaboration statistics -------------------------------------------------------------------
+
+def test_the_quarter_to_the_fen(app, dataset, session):
+    report = reports.collaboration(session, first=Q1[0], last=Q1[1])
+    assert report == expected_q1(dataset)
+    assert list(report) == ["from", "to", "currency", "total_fen", "certified_fen", "uncertified_fen", "songtao_fen",
+                            "sales", "refunds_fen", "by_channel", "by_buyer_type", "by_month", "by_supplier",
+                            "by_origin"]
+    assert_breakdowns_add_up(report)
+
+
+@pytest.mark.parametrize("first, last, expected", [
+    ((2026, 1, 1), (2026, 1, 31), JANUARY),
+    ((2026, 2, 1), (2026, 2, 28), FEBRUARY),
+    ((2026, 3, 1), (2026, 3, 31), MARCH),
+    # the boundaries: B (Jan 31 23:59) and C (Feb 1 00:01) fall on either side of midnight
+    ((2026, 1, 31), (2026, 1, 31), figures(5800, 5800, 0, 0, 1, 0)),
+    ((2026, 2, 1), (2026, 2, 1), figures(10300, 0, 10300, 0, 1, 0)),
+    # April: H (00:01 on the 1st) and R3 of B; December: I alone
+    ((2026, 4, 1), (2026, 4, 30), figures(11000, 11000, 0, 16800, 1, 5800)),
+    ((2025, 12, 1), (2025, 12, 31), figures(16800, 0, 16800, 16800, 1, 0)),
+    ((2027, 1, 1), (2027, 12, 31), ZERO),
+])
+def test_each_month_and_the_midnight_boundaries(app, dataset, session, first, last, expected):
+    report = reports.collaboration(session, first=dt.date(*first), last=dt.date(*last))
+    assert {k: report[k] for k in expected} == expected
+    assert_breakdowns_add_up(report)
+
+
+def test_every_month_of_the_period_is_listed_and_channels_are_always_present(app, session):
+    report = reports.collaboration(session, first=dt.date(2025, 11, 20), last=dt.date(2026, 2, 3))
+    assert [m["month"] for m in report["by_month"]] == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert all({k: v for k, v in m.items() if k != "month"} == ZERO for m in report["by_month"])
+    assert report["by_channel"] == {"hall": ZERO, "kiosk": ZERO, "group": ZERO}
+    assert report["by_supplier"] == [] and report["by_origin"] == []
+
+
+def test_the_paired_county_is_a_setting(app, dataset, session):
+    session.add(Setting(key="paired_county_code", value="520527"))
+    session.flush()
+    report = reports.collaboration(session, first=Q1[0], last=Q1[1])
+    assert report["songtao_fen"] == 42208  # now the honey from 印江 is the paired county's
+    assert report["by_channel"]["hall"]["songtao_fen"] == 11216 + 5800 + 5800 - 5608
+
+
+def test_daily_summary(app, dataset, session):
+    day = reports.daily_summary(session, day=dt.date(2026, 2, 20))
+    assert day["day"] == "2026-02-20"
+    assert day["total_fen"] == 175000 and day["certified_fen"] == 150000 and day["sales"] == 1
+    assert day["by_channel"]["group"]["total_fen"] == 175000
+    assert day["by_channel"]["hall"] == ZERO and day["certified_percent"] == "85.7"
+
+
+@pytest.mark.parametrize("first, last, field_name", [
+    ("2026-13-01", "2026-12-31", "from"), ("2026-01-01", "31/12/2026", "to"), ("", "2026-01-01", "from"),
+    ("2026-02-01", "2026-01-31", "from"), ("2020-01-01", "2026-01-01", "to"), (None, "2026-01-01", "from"),
+])
+def test_a_bad_period_is_refused_with_the_field(first, last, field_name):
+    with pytest.raises(ReportError) as caught:
+        reports.parse_period(first, last)
+    assert caught.value.field == field_name
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-01", "", None, "2026-01-01", "abcd-ef"])
+def test_a_bad_month_is_refused(text):
+    with pytest.raises(ReportError):
+        reports.parse_month(text)
+
+
+def test_percentages_are_integer_arithmetic():
+    assert reports.percent(1, 3) == "33.3" and reports.percent(2, 3) == "66.7"
+    assert reports.percent(1, 8) == "12.5" and reports.percent(-1, 8) == "-12.5"
+    assert reports.percent(5, 0) is None and reports.percent(0, 7) == "0.0"
+    assert reports.change_percent(110, 100) == "10.0" and reports.change_percent(90, 100) == "-10.0"
+    assert reports.change_percent(5, 0) is None
+
+
+# --- the lines behind a figure -----------------------------------------------------------------------
+
+def lines_sum(session, **filters) -> int:
+    return sum(d["amount_fen"] for d in reports.iter_collaboration_lines(session, first=Q1[0], last=Q1[1], **filters))
+
+
+def test_every_figure_is_the_sum_of_its_lines(app, dataset, session):
+    report = reports.collaboration(session, first=Q1[0], last=Q1[1])
+    assert lines_sum(session) == report["total_fen"]
+    assert lines_sum(session, certified=True) == report["certified_fen"]
+    assert lines_sum(session, certified=False) == report["uncertified_fen"]
+    assert lines_sum(session, songtao=True) == report["songtao_fen"]
+    for channel, row in report["by_channel"].items():
+        assert lines_sum(session, channel=channel) == row["total_fen"]
+        assert lines_sum(session, channel=channel, certified=True) == row["certified_fen"]
+    for buyer, row in report["by_buyer_type"].items():
+        assert lines_sum(session, channel="group", buyer_type=buyer) == row["total_fen"]
+    for row in report["by_month"]:
+        assert lines_sum(session, month=row["month"]) == row["total_fen"]
+    for row in report["by_supplier"]:
+        sid = "none" if row["supplier_id"] is None else row["supplier_id"]
+        assert lines_sum(session, supplier_id=sid) == row["total_fen"]
+    for row in report["by_origin"]:
+        assert lines_sum(session, county_code=row["county_code"] or "", township=row["township"] or "") \
+            == row["total_fen"]
+
+
+def test_the_lines_carry_what_finds_them_again(app, dataset, session):
+    page = reports.collaboration_lines(session, first=dt.date(2026, 2, 1), last=dt.date(2026, 2, 28), per_page=3)
+    assert page.total == 6 and page.pages == 2  # C: 2 lines, R1, D, E: 2 lines
+    everything = page.items + reports.collaboration_lines(session, first=dt.date(2026, 2, 1),
+                                                          last=dt.date(2026, 2, 28), per_page=3, page=2).items
+    by_doc = {(d["doc_no"], d["sku"]): d for d in everything}
+    r1 = by_doc[(dataset.refunds["R1"], "HONEY")]
+    assert r1["kind"] == "refund" and r1["receipt_no"] == dataset.receipts["A"]
+    assert (r1["amount_fen"], r1["qty_milli"], r1["certified"], r1["certificate_no"]) == (-5608, -1000, True, "C2")
+    assert r1["local_date"] == "2026-02-03" and r1["channel"] == "hall" and r1["location"] == "H1"
+    d = by_doc[(dataset.receipts["D"], "TEA")]
+    assert (d["location"], d["channel"], d["amount_fen"], d["supplier_name"], d["at_local"]) == \
+        ("K001", "kiosk", 16000, "松桃茶业", "2026-02-10 12:00")
+    e = by_doc[(dataset.receipts["E"], "HONEY")]
+    assert (e["buyer_type"], e["location"], e["certified"], e["certificate_no"], e["county"], e["township"]) == \
+        ("union", "物流基地", False, None, "印江土家族苗族自治县", "木黄镇")
+    c = by_doc[(dataset.receipts["C"], "SACHET")]
+    assert c["at_local"] == "2026-02-01 00:01" and c["supplier_name"] is None
+    assert [d["local_date"] for d in everything] == sorted(d["local_date"] for d in everything)
+
+
+def test_voided_sales_are_never_among_the_lines(app, dataset, session):
+    docs = {d["receipt_no"] for d in reports.iter_collaboration_lines(session, first=Q1[0], last=Q1[1])}
+    assert dataset.receipts["J"] not in docs
+    assert dataset.receipts["H"] not in docs and dataset.receipts["I"] in docs  # I only through R4
+
+
+def test_a_bad_filter_is_refused(app, session):
+    with pytest.raises(ReportError):
+        reports.collaboration_lines(session, first=Q1[0], last=Q1[1], channel="online")
+    with pytest.raises(ReportError):
+        reports.collaboration_lines(session, first=Q1[0], last=Q1[1], month="2026-13")
+
+
+# --- the monthly summary ----------------------------------------------------------------------------
+
+def test_february_summary(app, dataset, session):
+    m = reports.monthly_summary(session, month="2026-02")
+    assert (m["month"], m["from"], m["to"], m["currency"]) == ("2026-02", "2026-02-01", "2026-02-28", "CNY")
+    assert {k: m[k] for k in FEBRUARY} == FEBRUARY
+    assert m["certified_percent"] == "82.0"  # 160392 / 195692 = 81.96 %
+    assert m["by_channel"]["kiosk"]["total_fen"] == 16000
+
+    days = {d["date"]: d for d in m["by_day"]}
+    assert len(days) == 28 and sum(d["total_fen"] for d in m["by_day"]) == 195692
+    assert days["2026-02-01"] == {"date": "2026-02-01", "total_fen": 10300, "certified_fen": 0, "sales": 1,
+                                  "refunds_fen": 0}
+    assert days["2026-02-03"] == {"date": "2026-02-03", "total_fen": -5608, "certified_fen": -5608, "sales": 0,
+                                  "refunds_fen": 5608}
+    assert days["2026-02-20"]["total_fen"] == 175000 and days["2026-02-28"]["total_fen"] == 0
+
+    assert [(p["method"], p["sales_fen"], p["refunds_fen"], p["net_fen"]) for p in m["by_payment"]] == [
+        ("cash", 0, 5608, -5608), ("wechat", 16000, 0, 16000), ("alipay", 10300, 0, 10300),
+        ("bank_transfer", 175000, 0, 175000)]
+    assert m["by_payment"][0]["label"] == "现金"
+
+    assert [(c["category"], c["total_fen"], c["certified_fen"], c["qty_milli"]) for c in m["by_category"]] == [
+        ("茶叶", 166000, 166000, 11000), ("蜂蜜", 25192, -5608, 5000), (None, 4500, 0, 1000)]
+    assert [(p["sku"], p["total_fen"]) for p in m["top_products"]] == [("TEA", 166000), ("HONEY", 25192),
+                                                                      ("SACHET", 4500)]
+    assert [p["sku"] for p in m["bottom_products"]] == ["SACHET", "HONEY", "TEA"]
+
+    assert m["by_till"] == [{"till_id": dataset.ids["till"], "till": "H1", "sales": 1, "sales_fen": 10300,
+                             "refunds_fen": 5608, "total_fen": 4692, "shifts": 1, "difference_fen": -100}]
+    assert m["by_cashier"] == [{"cashier_id": dataset.ids["cashier"], "cashier": "龙燕", "sales": 1,
+                                "sales_fen": 10300, "refunds_fen": 5608, "total_fen": 4692, "shifts": 1,
+                                "difference_fen": -100}]
+    assert [(sh["till"], sh["cashier"], sh["expected_cash_fen"], sh["counted_cash_fen"], sh["difference_fen"],
+             sh["opened_at_local"]) for sh in m["shifts"]] == [("H1", "龙燕", 73772, 73672, -100, "2026-02-01 08:00")]
+
+    [k] = m["by_kiosk"]
+    assert (k["rank"], k["code"], k["sales"], k["total_fen"], k["refill_moves"], k["refill_visits"]) == \
+        (1, "K001", 1, 16000, 2, 1)
+    assert k["fill_percent"] is None  # no planogram
+
+    # cost known: TEA of D (10000) and E (10 × 10000); HONEY and SACHET have none
+    assert m["margin"] == {"sales_fen": 166000, "cost_fen": 110000, "margin_fen": 56000, "margin_percent": "33.7",
+                           "covered_percent": "84.8"}
+    assert m["previous_month"] == {"month": "2026-01", "total_fen": 18380, "certified_fen": 33258, "sales": 2,
+                                   "total_change_percent": "964.7", "certified_change_percent": "382.3",
+                                   "sales_change_percent": "50.0"}
+    assert m["last_year"] == {"month": "2025-02", "total_fen": 0, "certified_fen": 0, "sales": 0,
+                              "total_change_percent": None, "certified_change_percent": None,
+                              "sales_change_percent": None}
+
+
+def test_margin_nets_refunds_with_their_share_of_cost(app, dataset, session):
+    march = reports.monthly_summary(session, month="2026-03")["margin"]
+    # F: 35000 net, 25000 cost; R2 takes back 30000 and 2/10 of E's tea cost 100000 = 20000
+    assert march == {"sales_fen": 5000, "cost_fen": 5000, "margin_fen": 0, "margin_percent": "0.0",
+                     "covered_percent": "23.8"}
+    january = reports.monthly_summary(session, month="2026-01")["margin"]
+    # A: TEA 16242 / 10000, PORK 1922 / 1308; R4 takes back I's TEA 16800 / 10000
+    assert january["sales_fen"] == 1364 and january["cost_fen"] == 1308 and january["margin_fen"] == 56
+
+
+def test_the_cost_snapshot_is_kept_on_the_line(app, dataset, session):
+    from pos.sales import get_sale
+
+    sale = get_sale(session, dataset.receipts["A"])
+    costs = {ln.product_id: ln.cost_fen for ln in sale.lines}
+    assert costs == {dataset.ids["tea"]: 10000, dataset.ids["honey"]: None, dataset.ids["pork"]: 1308}
+    session.get(Product, dataset.ids["tea"]).cost_fen = 99999  # a later cost change rewrites nothing
+    session.flush()
+    assert reports.monthly_summary(session, month="2026-02")["margin"]["cost_fen"] == 110000
+
+
+# --- CSV, XLSX and JSON carry the same numbers -----------------------------------------------------
+
+def fen_of(text: str) -> int:
+    """"-148.78" → -14878, by string arithmetic (no float)."""
+    sign = -1 if text.startswith("-") else 1
+    whole, _, cents = text.lstrip("-").partition(".")
+    return sign * (int(whole) * 100 + int(cents.ljust(2, "0")))
+
+
+def csv_tables(text: str) -> dict[str, list[list[str]]]:
+    tables, current = {}, None
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            current = None
+        elif current is None:
+            current = tables.setdefault(row[0], [])
+        else:
+            current.append(row)
+    return tables
+
+
+def figure_rows(rows: list[dict]) -> list[list[int]]:
+    return [[r["total_fen"], r["certified_fen"], r["uncertified_fen"], r["songtao_fen"], r["sales"], r["refunds_fen"]]
+            for r in rows]
+
+
+def expected_tables(report: dict) -> dict[str, list[list[int]]]:
+    return {
+        "汇总": figure_rows([report]),
+        "按渠道": figure_rows(list(report["by_channel"].values())),
+        "按团购类型": figure_rows(list(report["by_buyer_type"].values())),
+        "按月份": figure_rows(report["by_month"]),
+        "按供应商": figure_rows(report["by_supplier"]),
+        "按产地": figure_rows(report["by_origin"]),
+    }
+
+
+def test_csv_and_xlsx_carry_the_json_numbers(app, dataset, session):
+    report = reports.collaboration(session, first=Q1[0], last=Q1[1])
+    expected = expected_tables(report)
+
+    tables = csv_tables(reports.collaboration_csv(report))
+    assert list(tables) == list(expected)
+    for title, rows in tables.items():
+        header, body = rows[0], rows[1:]
+        assert header[-6:] == ["合计（元）", "认定扶贫产品（元）", "非认定（元）", "松桃产品（元）", "销售笔数", "退款（元）"]
+        got = [[fen_of(r[-6]), fen_of(r[-5]), fen_of(r[-4]), fen_of(r[-3]), int(r[-2]), fen_of(r[-1])] for r in body]
+        assert got == expected[title], title
+    assert tables["按月份"][1][0] == "2026-01" and tables["按渠道"][1][0] == "专馆"
+
+    book = load_workbook(io.BytesIO(reports.collaboration_xlsx(report)))
+    assert book.sheetnames == list(expected)
+    for title in expected:
+        rows = list(book[title].iter_rows(values_only=True))
+        got = []
+        for r in rows[1:]:
+            amounts = [r[-6], r[-5], r[-4], r[-3], r[-1]]
+            assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in amounts), (title, r)
+            assert isinstance(r[-2], int)
+            # openpyxl reads numbers back as float; two decimals in yuan → exact fen via Decimal(str())
+            fen = [int(Decimal(str(v)) * 100) for v in amounts]
+            got.append([*fen[:4], r[-2], fen[4]])
+        assert got == expected[title], title
+    cell = book["按渠道"]["B2"]
+    assert cell.number_format == "#,##0.00"
+
+
+def test_lines_export_and_formula_injection_guard(app, dataset, session):
+    evil = Supplier(name="=HYPERLINK(\"http://x\",\"点我\")", origin_county="@SUM(1)", origin_county_code="520628")
+    session.add(evil)
+    session.flush()
+    product = Product(sku="EVIL", name="+1+2 茶", price_fen=100, supplier_id=evil.id)
+    session.add(product)
+    session.flush()
+    record_sale(session, SaleIn(channel="group", location_id=dataset.ids["base"], buyer_type="other",
+                                receipt_prefix="G", sold_at=local(2026, 3, 20), lines=[LineIn(product.id, 1000)],
+                                payments=[PaymentIn("bank_transfer", 100)]))
+    session.flush()
+    report = reports.collaboration(session, first=Q1[0], last=Q1[1])
+    assert report["by_buyer_type"]["other"]["total_fen"] == 100
+
+    text = reports.collaboration_csv(report)
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+    book = load_workbook(io.BytesIO(reports.collaboration_xlsx(report)))
+    names = [r[0] for r in book["按供应商"].iter_rows(min_row=2, values_only=True)]
+    assert "'=HYPERLINK(\"http://x\",\"点我\")" in names
+    counties = [r[1] for r in book["按产地"].iter_rows(min_row=2, values_only=True)]
+    assert "'@SUM(1)" in counties
+    negative = [r for r in book["按月份"].iter_rows(min_row=2, values_only=True) if r[0] == "2026-03"][0]
+    assert negative[2] == -300.0  # a negative amount stays a number, not guarded text
+
+    lines = list(reports.iter_collaboration_lines(session, first=Q1[0], last=Q1[1]))
+    rows = list(csv.reader(io.StringIO(reports.lines_csv(lines))))
+    assert rows[0][:3] == ["类型", "单号", "原小票号"] and len(rows) == len(lines) + 1
+    assert sum(fen_of(r[-1]) for r in rows[1:]) == report["total_fen"]
+    assert any(r[8] == "'+1+2 茶" for r in rows[1:])
+    sheet = load_workbook(io.BytesIO(reports.lines_xlsx(iter(lines))))["明细"]
+    values = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert sum(int(Decimal(str(r[-1])) * 100) for r in values) == report["total_fen"]
+    refund_row = next(r for r in values if r[1] == dataset.refunds["R1"])
+    assert refund_row[0] == "退货" and refund_row[-2] == -1 and refund_row[-1] == -56.08
+
+
+def test_monthly_csv_and_xlsx(app, dataset, session):
+    m = reports.monthly_summary(session, month="2026-02")
+    tables = csv_tables(reports.monthly_csv(m))
+    assert list(tables) == ["汇总", "按渠道", "按日", "按支付方式", "按品类", "畅销商品", "滞销商品", "按收银台",
+                            "按收银员", "班次", "按专柜", "毛利", "对比"]
+    assert fen_of(tables["汇总"][1][1]) == 195692 and tables["汇总"][1][-1] == "82.0"
+    assert sum(fen_of(r[1]) for r in tables["按日"][1:]) == 195692 and len(tables["按日"]) == 29
+    assert [fen_of(r[3]) for r in tables["按支付方式"][1:]] == [-5608, 16000, 10300, 175000]
+    assert tables["班次"][1][-1] == "-1.00"
+    book = load_workbook(io.BytesIO(reports.monthly_xlsx(m)))
+    assert book.sheetnames == list(tables)
+    days = list(book["按日"].iter_rows(min_row=2, values_only=True))
+    assert sum(int(Decimal(str(r[1])) * 100) for r in days) == 195692
+    assert [r[4] for r in book["按专柜"].iter_rows(min_row=2, values_only=True)] == [1]
