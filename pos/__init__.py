@@ -35,6 +35,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(till.bp)
     app.register_blueprint(shifts_views.bp)
+    from pos import reports_views
+    app.register_blueprint(reports_views.bp)  # every view behind requires("reports")
+
+    from pos import reports_api
+    app.register_blueprint(reports_api.bp)  # JSON reports under /api/v1/reports, requires("reports")
 
     from inventory import catalogue_views, stock_views
     from pos.web import protect_blueprint

@@ -24,7 +24,7 @@ LANDING: dict[Role, str] = {
     C: "till.index",
     R: "refills.index",
     M: "shell.dashboard",
-    U: "shell.reports",
+    U: "reports.index",
     A: "shell.dashboard",
 }
 

@@ -9,8 +9,8 @@ from inventory.alerts import open_alert_counts, open_alerts
 from inventory.localtime import local_today
 from inventory.models import Alert, Location, Product
 from kiosks.models import Kiosk
+from pos import reports
 from pos.db import get_session
-from pos.models import Sale
 from pos.web import landing_url, requires
 
 bp = Blueprint("shell", __name__)
@@ -33,11 +33,9 @@ def dashboard():
         "kiosks": session.scalar(select(func.count()).select_from(Kiosk)),
         "locations": session.scalar(select(func.count()).select_from(Location)),
         "open_alerts": session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None))),
-        "sales_today": session.scalar(select(func.count()).select_from(Sale).where(Sale.local_date == today)),
-        "takings_today": session.scalar(
-            select(func.coalesce(func.sum(Sale.total_fen), 0)).where(Sale.local_date == today)
-        ),
     }
+    daily = reports.daily_summary(session, day=today)  # today so far, by channel: the reports' figures
+    facts["sales_today"], facts["takings_today"] = daily["sales"], daily["total_fen"]
     alerts = open_alerts(session, limit=50)
     location_ids = {a.location_id for a in alerts if a.location_id}
     product_ids = {a.product_id for a in alerts if a.product_id}
@@ -45,12 +43,6 @@ def dashboard():
         if location_ids else {}
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(product_ids)))} \
         if product_ids else {}
-    return render_template("pos/dashboard.html", facts=facts, today=today, alerts=alerts,
+    return render_template("pos/dashboard.html", facts=facts, today=today, daily=daily, alerts=alerts,
                            alert_counts=open_alert_counts(session), alert_locations=locations,
                            alert_products=products)
-
-
-@bp.route("/reports")
-@requires("reports")
-def reports():
-    return render_template("pos/placeholder.html", area="reports")

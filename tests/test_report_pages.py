@@ -1,0 +1,427 @@
+"""The report pages over HTTP, on a real database (SQLite or PostgreSQL): who may open them, the
+figures they show (the domain's, pos.reports, for a small data set recorded through the real
+pos.sales.record_sale and pos.refunds.refund), the drill-down whose lines add up to the figure it
+was opened from, the CSV and XLSX downloads, and a Chinese 400 page for bad parameters.
+
+The data set (known by construction, dates in Asia/Shanghai):
+  October 2026
+    H1  10-15 10:00  tea ×2 (certified, 松桃) 136.00 + honey ×1 (uncertified, 松桃) 45.50, cash
+    H1  10-31 23:59  Meitan tea ×1 (certified until 10-31, 湄潭) 120.00, WeChat
+    G   10-20 14:00  union: tea ×10 680.00 + Meitan tea ×5 600.00, bank transfer
+  November 2026
+    H2  11-01 00:01  Meitan tea ×1 (certificate expired: uncertified) 120.00 + honey ×2 91.00, cash
+    K001 11-10 12:00 tea ×1 68.00, WeChat
+    G   11-12 11:00  canteen: honey ×10 455.00, bank transfer
+    refund 11-05 of one tea from the 10-15 sale: −68.00 (certified, hall) in November
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from decimal import Decimal
+from html import unescape
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from inventory.localtime import HALL_TZ, local_today
+from inventory.models import Certificate, Location, LocationKind, Product, Supplier, Unit
+from kiosks.models import Kiosk, SiteType
+from pos import refunds, reports
+from pos.db import session_scope
+from pos.demo import LOCATIONS
+from pos.models import Sale, Till
+from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+
+TEA, HONEY, MEITAN = 6_800, 4_550, 12_000
+OCT = ("2026-10-01", "2026-10-31")
+NOV = ("2026-11-01", "2026-11-30")
+BOTH = ("2026-10-01", "2026-11-30")
+
+# what the data set makes, by construction (fen)
+OCT_TOTAL = 2 * TEA + HONEY + MEITAN + 10 * TEA + 5 * MEITAN                  # 312 150
+OCT_CERTIFIED = 2 * TEA + MEITAN + 10 * TEA + 5 * MEITAN                      # 307 600
+NOV_TOTAL = MEITAN + 2 * HONEY + TEA + 10 * HONEY - TEA                       # 66 600
+NOV_CERTIFIED = TEA - TEA                                                     # 0
+NOV_SONGTAO = 2 * HONEY + TEA + 10 * HONEY - TEA                              # 54 600
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def at(y, m, d, hh, mm) -> dt.datetime:
+    return dt.datetime(y, m, d, hh, mm, tzinfo=HALL_TZ)
+
+
+def build_data_set(app, manager_id: int, cashier_id: int) -> SimpleNamespace:
+    """The data set of the module docstring, through the domain's own functions."""
+    with session_scope(app) as s:
+        locs = {}
+        for code, name, kind in LOCATIONS:
+            loc = Location(code=code, name=name, kind=kind, active=True)
+            s.add(loc)
+            s.flush()
+            locs[code] = loc.id
+        songtao = Supplier(name="松桃梵净山翠峰茶业有限公司", origin_county="松桃苗族自治县",
+                           origin_county_code="520628", origin_township="寨英镇")
+        meitan = Supplier(name="湄潭县茶业合作社", origin_county="湄潭县", origin_county_code="520328")
+        s.add_all([songtao, meitan])
+        s.flush()
+        tea = Product(sku="ST-TEA-001", name="梵净山翠峰茶 250g", pinyin_initials="fjscfc", unit=Unit.PIECE,
+                      price_fen=TEA, supplier_id=songtao.id)
+        honey = Product(sku="ST-HONEY-01", name="松桃土蜂蜜 500g", pinyin_initials="sttfm", unit=Unit.PIECE,
+                        price_fen=HONEY, supplier_id=songtao.id)
+        mt = Product(sku="MT-TEA-001", name="湄潭翠芽 100g", pinyin_initials="mtcy", unit=Unit.PIECE,
+                     price_fen=MEITAN, supplier_id=meitan.id)
+        s.add_all([tea, honey, mt])
+        s.flush()
+        s.add(Certificate(number="黔扶认〔2026〕0001", issuer="贵州省扶贫开发办公室", supplier_id=songtao.id,
+                          valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2027, 12, 31), products=[tea]))
+        s.add(Certificate(number="黔扶认〔2025〕0777", issuer="贵州省扶贫开发办公室", supplier_id=meitan.id,
+                          valid_from=dt.date(2025, 11, 1), valid_to=dt.date(2026, 10, 31), products=[mt]))
+        h1 = Till(code="H1", name="1号收银台", location_id=locs["HALL"])
+        h2 = Till(code="H2", name="2号收银台", location_id=locs["HALL"])
+        k_loc = Location(code="K001", name="虎门镇政府专柜", kind=LocationKind.KIOSK, active=True)
+        s.add_all([h1, h2, k_loc])
+        s.flush()
+        kiosk = Kiosk(code="K001", site_name="虎门镇政府", host_org="虎门镇人民政府", site_type=SiteType.GOVERNMENT,
+                      town="虎门", address="虎门镇", location_id=k_loc.id)
+        s.add(kiosk)
+        s.flush()
+
+        def hall(till, lines, method, when):
+            total = sum(q // 1000 * p for p, q in lines)
+            return record_sale(s, SaleIn(
+                channel="hall", location_id=None, till_id=till, cashier_id=cashier_id, sold_at=when,
+                lines=[LineIn(p_id, q) for p_id, q in ((prices[p], q) for p, q in lines)],
+                payments=[PaymentIn(method, total)]))
+
+        def group(buyer, lines, when):
+            total = sum(q // 1000 * p for p, q in lines)
+            return record_sale(s, SaleIn(
+                channel="group", location_id=locs["BASE"], buyer_type=buyer, sold_at=when,
+                lines=[LineIn(prices[p], q, unit_price_fen=p) for p, q in lines],
+                payments=[PaymentIn("bank_transfer", total)]))
+
+        prices = {TEA: tea.id, HONEY: honey.id, MEITAN: mt.id}
+        first = hall(h1.id, [(TEA, 2000), (HONEY, 1000)], "cash", at(2026, 10, 15, 10, 0))
+        hall(h1.id, [(MEITAN, 1000)], "wechat", at(2026, 10, 31, 23, 59))
+        group("union", [(TEA, 10_000), (MEITAN, 5000)], at(2026, 10, 20, 14, 0))
+        hall(h2.id, [(MEITAN, 1000), (HONEY, 2000)], "cash", at(2026, 11, 1, 0, 1))
+        record_sale(s, SaleIn(channel="kiosk", location_id=k_loc.id, kiosk_id=kiosk.id, txn_id="k001-1",
+                              sold_at=at(2026, 11, 10, 12, 0), lines=[LineIn(tea.id, 1000, unit_price_fen=TEA)],
+                              payments=[PaymentIn("wechat", TEA, ref="wx-1")]))
+        group("canteen", [(HONEY, 10_000)], at(2026, 11, 12, 11, 0))
+        tea_line = s.get(Sale, first.sale_id).lines[0]
+        refunds.refund(s, receipt_no=first.receipt_no, lines=[(tea_line.id, 1000, True)], method=None,
+                       reason="顾客退货", cashier_id=cashier_id, approved_by_id=manager_id,
+                       refunded_at=at(2026, 11, 5, 9, 30))
+        return SimpleNamespace(songtao_id=songtao.id, meitan_id=meitan.id, tea=tea.id, honey=honey.id, mt=mt.id,
+                               h1=h1.id, h2=h2.id, kiosk=kiosk.id, locs=locs)
+
+
+@pytest.fixture
+def data(app, make_user):
+    manager_id = make_user("wumei", "manager", display_name="吴梅")
+    cashier_id = make_user("longxia", "cashier", display_name="龙霞")
+    make_user("audit", "auditor", display_name="审计员")
+    return build_data_set(app, manager_id, cashier_id)
+
+
+@pytest.fixture
+def auditor(client, auth, data):
+    assert auth.login("audit").status_code == 302
+    return client
+
+
+def domain(app, fn):
+    with session_scope(app) as s:
+        return fn(s)
+
+
+def collab(app, first, last):
+    return domain(app, lambda s: reports.collaboration(s, first=dt.date.fromisoformat(first),
+                                                       last=dt.date.fromisoformat(last)))
+
+
+def html_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    y, f = divmod(abs(fen), 100)
+    return f"{sign}¥{y:,}.{f:02d}"
+
+
+def figure(html: str, name: str) -> str:
+    """The headline figure data-figure="name", tags stripped."""
+    match = re.search(rf'data-figure="{name}">(.*?)</span>', html, re.S)
+    assert match, f"no figure {name}"
+    return re.sub(r"<[^>]+>|\s+", "", match.group(1))
+
+
+def row_links(html: str, attr: str, value: str) -> list[tuple[str, int]]:
+    """(href, fen) of the drill-down figures in the table row with data-attr="value"."""
+    match = re.search(rf'<tr {attr}="{re.escape(value)}"[^>]*>(.*?)</tr>', html, re.S)
+    assert match, f"no row {attr}={value}"
+    return [(unescape(href), int(fen)) for href, fen in
+            re.findall(r'<a class="rpt-fig" href="([^"]+)" data-fen="(-?\d+)"', match.group(1))]
+
+
+def drill_sum(client, href: str) -> tuple[int, int]:
+    """(Σ amounts, number of lines) over every page of a drill-down."""
+    total, n, url = 0, 0, href
+    while url:
+        html = html_of(client.get(url))
+        amounts = [int(a) for a in re.findall(r'data-amount="(-?\d+)"', html)]
+        total, n = total + sum(amounts), n + len(amounts)
+        nxt = re.search(r'<a class="button" href="([^"]+)">下一页</a>', html)
+        url = unescape(nxt.group(1)) if nxt else None
+    return total, n
+
+
+# --- who may open them --------------------------------------------------------------------------
+
+PAGES = ["/reports", "/reports/collaboration?from=2026-10-01&to=2026-10-31", "/reports/monthly?month=2026-10",
+         "/reports/collaboration/lines?from=2026-10-01&to=2026-10-31&channel=hall"]
+
+
+@pytest.mark.parametrize("role, status", [("auditor", 200), ("manager", 200), ("admin", 200),
+                                          ("cashier", 403), ("restocker", 403)])
+def test_who_may_open_the_report_pages(client, auth, make_user, role, status):
+    make_user(f"{role}1", role)
+    assert auth.login(f"{role}1").status_code == 302
+    for path in PAGES + ["/reports/collaboration.csv?from=2026-10-01&to=2026-10-31"]:
+        assert client.get(path).status_code == status, path
+
+
+def test_anonymous_visitors_are_sent_to_login(client):
+    response = client.get("/reports/monthly?month=2026-10")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_auditor_lands_on_the_reports(client, auth, make_user):
+    make_user("u1", "auditor")
+    response = auth.login("u1")
+    assert response.headers["Location"].endswith("/reports")
+    html = html_of(client.get("/reports"))
+    assert "报表与消费帮扶统计" in html
+    # the periods a person wants most, without typing: this month, last month, this year
+    today = local_today()
+    this_month = today.replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    assert f"month={this_month:%Y-%m}" in html and f"month={last_month:%Y-%m}" in html
+    assert f"from={today.year}-01-01&amp;to={today.year}-12-31" in html
+    assert 'aria-current="page">报表</a>' in html
+
+
+# --- the collaboration page ---------------------------------------------------------------------
+
+def test_collaboration_page_shows_the_domain_figures(app, auditor):
+    html = html_of(auditor.get("/reports/collaboration?from=2026-10-01&to=2026-11-30"))
+    report = collab(app, *BOTH)
+    assert report["total_fen"] == OCT_TOTAL + NOV_TOTAL
+    for key in ("total_fen", "certified_fen", "uncertified_fen", "songtao_fen", "refunds_fen"):
+        assert figure(html, key) == yuan(report[key]), key
+    assert figure(html, "sales") == str(report["sales"]) == "6"
+    assert figure(html, "refunds_fen") == "¥68.00"
+    # by channel, buyer type and month: every figure as the domain has it
+    for c in ("hall", "kiosk", "group"):
+        row = report["by_channel"][c]
+        assert [fen for _, fen in row_links(html, "data-channel", c)] == [
+            row["total_fen"], row["certified_fen"], row["uncertified_fen"], row["songtao_fen"]]
+    assert [fen for _, fen in row_links(html, "data-buyer-type", "union")][:2] == [10 * TEA + 5 * MEITAN,
+                                                                                 10 * TEA + 5 * MEITAN]
+    assert row_links(html, "data-buyer-type", "canteen")[0][1] == 10 * HONEY
+    assert row_links(html, "data-buyer-type", "enterprise")[0][1] == 0
+    assert [fen for _, fen in row_links(html, "data-month", "2026-10")][:2] == [OCT_TOTAL, OCT_CERTIFIED]
+    assert [fen for _, fen in row_links(html, "data-month", "2026-11")][:4] == [NOV_TOTAL, NOV_CERTIFIED,
+                                                                              NOV_TOTAL, NOV_SONGTAO]
+    for row in report["by_supplier"]:
+        assert row_links(html, "data-supplier-id", str(row["supplier_id"]))[0][1] == row["total_fen"]
+    for row in report["by_origin"]:
+        attr = f'{row["county_code"] or ""}" data-township="{row["township"] or ""}'
+        assert row_links(html, "data-county-code", attr)[0][1] == row["total_fen"]
+    # the charts: server-side SVG with a bar per non-zero figure, no script needed
+    assert html.count('<svg class="rpt-svg"') >= 4
+    assert re.search(r'id="chart-channel".*?<rect class="rpt-bar rpt-certified"[^>]*data-value="\d+"', html, re.S)
+    assert re.search(r'id="chart-month".*?<rect class="rpt-bar rpt-uncertified"', html, re.S)
+    assert "<script" not in html.split("<main", 1)[1]
+
+
+def test_every_figure_drills_down_to_lines_that_add_up_to_it(app, auditor):
+    html = html_of(auditor.get("/reports/collaboration?from=2026-10-01&to=2026-11-30"))
+    links = re.findall(r'<a class="rpt-fig" href="([^"]+)" data-fen="(-?\d+)"', html)
+    assert len(links) > 40
+    checked = set()
+    for href, fen in links:
+        href = unescape(href)
+        if href in checked:
+            continue
+        checked.add(href)
+        total, _ = drill_sum(auditor, href)
+        assert total == int(fen), href
+
+
+def test_the_drill_down_lists_sales_and_refunds_with_their_evidence(app, auditor, data):
+    html = html_of(auditor.get("/reports/collaboration/lines?from=2026-11-01&to=2026-11-30&channel=hall&certified=1"))
+    # the November refund of a certified October tea: a negative line with its refund and receipt numbers
+    assert re.findall(r'data-kind="(\w+)" data-amount="(-?\d+)"', html) == [("refund", str(-TEA))]
+    assert "R-H1-20261105-0001" in html and "H1-20261015-0001" in html
+    assert "黔扶认〔2026〕0001" in html and "梵净山翠峰茶 250g" in html and "2026-11-05 09:30" in html
+    html = html_of(auditor.get("/reports/collaboration/lines?from=2026-10-01&to=2026-11-30&channel=kiosk"))
+    assert "K001" in html and "¥68.00" in html
+    # the sale at 23:59 on 31 October belongs to October, the one at 00:01 on 1 November to November
+    oct_total, _ = drill_sum(auditor, "/reports/collaboration/lines?from=2026-10-01&to=2026-11-30&month=2026-10")
+    assert oct_total == OCT_TOTAL
+    html = html_of(auditor.get("/reports/collaboration/lines?from=2026-10-01&to=2026-11-30"
+                               f"&supplier_id={data.meitan_id}&month=2026-11"))
+    assert "2026-11-01 00:01" in html and "2026-10-31 23:59" not in html
+
+
+def test_the_drill_down_is_paged(app, auditor, data):
+    from pos.reports_views import PER_PAGE
+
+    with session_scope(app) as s:
+        for i in range(PER_PAGE + 3):
+            record_sale(s, SaleIn(channel="kiosk", location_id=data.locs["BASE"], kiosk_id=data.kiosk,
+                                  txn_id=f"bulk-{i}", sold_at=at(2026, 11, 20, 8, 0),
+                                  lines=[LineIn(data.honey, 1000, unit_price_fen=100)],
+                                  payments=[PaymentIn("wechat", 100)]))
+    href = "/reports/collaboration/lines?from=2026-11-20&to=2026-11-20&channel=kiosk"
+    first = html_of(auditor.get(href))
+    assert first.count('data-kind="sale"') == PER_PAGE and "第 1 / 2 页，共 53 条" in first
+    assert drill_sum(auditor, href) == ((PER_PAGE + 3) * 100, PER_PAGE + 3)
+    assert collab(app, "2026-11-20", "2026-11-20")["by_channel"]["kiosk"]["total_fen"] == (PER_PAGE + 3) * 100
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+def test_collaboration_downloads_carry_the_figures(app, auditor):
+    report = collab(app, *BOTH)
+    response = auditor.get("/reports/collaboration.csv?from=2026-10-01&to=2026-11-30")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    cells = {c for row in rows for c in row}
+    for fen in (report["total_fen"], report["certified_fen"], report["songtao_fen"]):
+        assert f"{Decimal(fen) / 100:.2f}" in cells, fen
+
+    response = auditor.get("/reports/collaboration.xlsx?from=2026-10-01&to=2026-11-30")
+    assert response.status_code == 200 and response.mimetype == XLSX
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(response.get_data()))
+    assert len(book.sheetnames) >= 6
+    numbers = {c for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row
+               if isinstance(c, (int, float, Decimal)) and not isinstance(c, bool)}
+    for fen in (report["total_fen"], report["certified_fen"], report["uncertified_fen"]):
+        assert Decimal(fen) / 100 in {Decimal(str(n)) for n in numbers}, fen
+
+
+def test_the_lines_export_has_every_line_of_the_figure(app, auditor):
+    href = "from=2026-10-01&to=2026-11-30&channel=group"
+    response = auditor.get(f"/reports/collaboration/lines.csv?{href}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    text = response.get_data().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 1 + 3                      # a header and the three group lines
+    assert "68000.00" in text or "680.00" in text
+    response = auditor.get(f"/reports/collaboration/lines.xlsx?{href}")
+    assert response.status_code == 200 and response.mimetype == XLSX
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(response.get_data())).worksheets[0]
+    assert ws.max_row == 1 + 3
+
+
+# --- the monthly summary --------------------------------------------------------------------------
+
+def test_monthly_summary_shows_the_domain_figures(app, auditor):
+    html = html_of(auditor.get("/reports/monthly?month=2026-11"))
+    summary = domain(app, lambda s: reports.monthly_summary(s, month="2026-11"))
+    assert summary["total_fen"] == NOV_TOTAL
+    assert figure(html, "total_fen") == yuan(NOV_TOTAL)
+    assert figure(html, "sales") == str(summary["sales"]) == "3"
+    # takings by day: a chart with a column per day and a table with every day of the month
+    assert re.search(r'id="chart-days".*?<rect class="rpt-bar rpt-takings"', html, re.S)
+    assert html.count('<tr data-day="') == 30
+    # print layout for A4
+    assert "reports.css" in html
+    css = (Path(app.static_folder) / "css" / "reports.css").read_text(encoding="utf-8")
+    assert "@media print" in css and "size: A4" in css
+
+
+def test_monthly_downloads(app, auditor):
+    response = auditor.get("/reports/monthly.csv?month=2026-11")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert f"{Decimal(NOV_TOTAL) / 100:.2f}" in response.get_data().decode("utf-8-sig")
+    response = auditor.get("/reports/monthly.xlsx?month=2026-11")
+    assert response.status_code == 200 and response.mimetype == XLSX
+
+
+# --- the manager's dashboard ---------------------------------------------------------------------
+
+def test_the_dashboard_shows_today_so_far_by_channel(app, client, auth, data):
+    with session_scope(app) as s:
+        record_sale(s, SaleIn(channel="hall", location_id=None, till_id=data.h1, sold_at=None,
+                              lines=[LineIn(data.tea, 1000), LineIn(data.honey, 1000)],
+                              payments=[PaymentIn("cash", TEA + HONEY)]))
+    today = domain(app, lambda s: reports.daily_summary(s, day=local_today()))
+    assert today["by_channel"]["hall"]["total_fen"] == TEA + HONEY
+    assert auth.login("wumei").status_code == 302
+    html = html_of(client.get("/dashboard"))
+    match = re.search(r'<tr data-channel="hall">(.*?)</tr>', html, re.S)
+    assert match, "no daily summary on the dashboard"
+    cells = re.sub(r"<[^>]+>", " ", match.group(1)).split()
+    assert "1" in cells and yuan(TEA + HONEY) in cells and yuan(TEA) in cells
+
+
+# --- bad parameters ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/reports/collaboration?from=2026-13-01&to=2026-12-31",
+    "/reports/collaboration?from=yesterday&to=2026-12-31",
+    "/reports/collaboration?from=2026-11-30&to=2026-11-01",
+    "/reports/collaboration?from=2026-11-01",
+    "/reports/collaboration?from=2000-01-01&to=2026-12-31",
+    "/reports/collaboration?from=0001-01-01&to=0001-01-02",
+    "/reports/collaboration?month=2026-00",
+    "/reports/collaboration?year=20x6",
+    "/reports/collaboration?year=2026&q=5",
+    "/reports/collaboration.csv?from=2026-12-01&to=2026-11-01",
+    "/reports/collaboration/lines?from=2026-11-01&to=2026-11-30&channel=moon",
+    "/reports/collaboration/lines?from=2026-11-01&to=2026-11-30&certified=maybe",
+    "/reports/collaboration/lines?from=2026-11-01&to=2026-11-30&supplier_id=99999999999",
+    "/reports/collaboration/lines?from=2026-11-01&to=2026-11-30&month=2026-1",
+    "/reports/collaboration/lines.xlsx?from=2026-11-01&to=2026-11-30&buyer_type=school",
+    "/reports/monthly?month=2026-13",
+    "/reports/monthly?month=11-2026",
+    "/reports/monthly?month=0001-01",
+    "/reports/monthly.xlsx?month=garbage",
+])
+def test_bad_parameters_get_a_chinese_message_and_400(auditor, path):
+    response = auditor.get(path)
+    assert response.status_code == 400, path
+    html = html_of(response)
+    assert 'class="flash flash-error rpt-error"' in html
+    message = re.search(r'rpt-error" role="alert">(.*?)</p>', html, re.S).group(1)
+    assert re.search(r"[\u4e00-\u9fff]", message), message
+
+
+def test_quarters_and_years_choose_their_dates(app, auditor):
+    html = html_of(auditor.get("/reports/collaboration?year=2026&q=4"))
+    assert "2026-10-01 – 2026-12-31" in html
+    assert figure(html, "total_fen") == yuan(OCT_TOTAL + NOV_TOTAL)
+    html = html_of(auditor.get("/reports/collaboration?year=2026"))
+    assert "2026-01-01 – 2026-12-31" in html and html.count('<tr data-month="') == 12
+    html = html_of(auditor.get("/reports/collaboration?month=2026-10"))
+    assert figure(html, "total_fen") == yuan(OCT_TOTAL)
+    # the links of a figure keep the period
+    href = row_links(html, "data-channel", "group")[0][0]
+    assert parse_qs(urlsplit(href).query) == {"from": ["2026-10-01"], "to": ["2026-10-31"], "channel": ["group"]}
