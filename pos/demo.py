@@ -49,7 +49,7 @@ from inventory.suppliers import example_credit_code
 from kiosks import registry as kiosk_registry
 from kiosks import simulator
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
-from pos import accounts
+from pos import accounts, demo_history
 from pos.db import make_engine, normalise_url
 from pos.models import Till
 
@@ -292,6 +292,9 @@ COUNTER_COUNT = 126
 # sent every few simulated hours (and in the last hour, so the fleet looks fresh) to keep it fast.
 HISTORY_DAYS = 1
 HISTORY_SYNC_HOURS = 6
+# The hall's own history (pos.demo_history): None = from the first of the previous month until
+# yesterday, so that the reports have a whole demo month; a number = that many days (tests).
+HALL_HISTORY_DAYS: Optional[int] = None
 SLOT_NAMES = tuple(f"{row}{n}" for row in "ABCD" for n in range(1, 6))
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -370,7 +373,9 @@ def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional
     With ``app`` (the Flask app on the same database; by default the current app, if any) the
     counters' history is added at the end by the fleet simulator speaking the app's counter API:
     that commits the session first (the API's requests run in their own transactions).
-    ``now``: where the history ends (default: the clock)."""
+    The hall's own history (pos.demo_history: shifts, sales, refunds, group purchases, from the
+    first of the previous month until yesterday) comes first, with or without ``app``.
+    ``now``: where the histories end (default: the clock)."""
     rng = random.Random(seed)
     today = local_today()
     logins, user_ids = build_users(session)
@@ -385,10 +390,12 @@ def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional
     slots = build_planograms(session, rng, kiosks, products)
     build_stock(session, rng, today, products, slots, locations, user_ids)
     session.flush()
+    now = now or utcnow()
+    demo_history.build_hall_history(session, seed=seed, now=now, days=HALL_HISTORY_DAYS)
     if app is None and has_app_context():
         app = current_app._get_current_object()
     if app is not None:
-        build_counter_history(session, app, seed=seed, now=now or utcnow())
+        build_counter_history(session, app, seed=seed, now=now)
     return logins
 
 

@@ -31,7 +31,7 @@ from inventory.models import (
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos import accounts, demo
 from pos.cli import main
-from pos.models import Channel, Role, Sale, Till
+from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
 
 TOWNS = {"虎门镇", "沙田镇", "麻涌镇", "中堂镇", "滨海湾新区"}
 
@@ -53,7 +53,8 @@ def test_has_data_is_false_for_a_missing_or_unmigrated_file(tmp_path):
     assert not demo.has_data(f"sqlite:///{empty}")
 
 
-def test_demo_builds_the_hall(app, session, database_url):
+def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
+    monkeypatch.setattr(demo, "HALL_HISTORY_DAYS", 2)  # the hall's history, short (tests/test_demo_history.py)
     assert not demo.has_data(database_url)
     now = utcnow()
     logins = demo.build(session, seed=demo.DEFAULT_SEED, app=app, now=now)
@@ -173,6 +174,14 @@ def test_demo_builds_the_hall(app, session, database_url):
     assert all(k.last_heartbeat_at is None for k in kiosks if k.status != KioskStatus.ACTIVE)
     assert sum(k.last_sale_at is not None for k in active) >= len(active) - 5
 
+    # The hall's own history (pos.demo_history, tested in tests/test_demo_history.py): hall sales
+    # on each day before today, in shifts closed at the end of the day; two more cashiers
+    hall_days = set(session.scalars(select(Sale.local_date).where(Sale.channel == Channel.HALL)))
+    assert hall_days == {local_date(now) - dt.timedelta(days=k) for k in (1, 2)}
+    assert session.scalar(select(func.count()).select_from(Shift).where(Shift.status != ShiftStatus.CLOSED)) == 0
+    cashiers = session.scalars(select(User.username).where(User.role == Role.CASHIER)).all()
+    assert sorted(cashiers) == ["cashier", "cashier2", "cashier3"]
+
     # One user per role; every login works, PINs for the cashier and the manager
     assert sorted(login["role"] for login in logins) == sorted(r.value for r in Role)
     for login in logins:
@@ -203,6 +212,8 @@ def _snapshot(url: str) -> dict:
                 select(StockLevel.location_id, StockLevel.product_id, StockLevel.qty_milli))),
             "users": sorted(s.execute(text("SELECT username, role FROM users")).all()),
             "kiosk_sales": sorted(s.execute(select(Sale.txn_id, Sale.total_fen).where(Sale.txn_id.is_not(None))).all()),
+            "hall_sales": s.execute(select(Sale.receipt_no, Sale.sold_at, Sale.total_fen)
+                                    .where(Sale.channel != Channel.KIOSK).order_by(Sale.receipt_no)).all(),
         }
     engine.dispose()
     return shot
@@ -214,6 +225,7 @@ def test_demo_command(tmp_path, monkeypatch):
     frozen = utcnow()
     monkeypatch.setattr(demo, "utcnow", lambda: frozen)
     monkeypatch.setattr(demo, "HISTORY_DAYS", 0.25)
+    monkeypatch.setattr(demo, "HALL_HISTORY_DAYS", 1)
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     runner = CliRunner()
 
@@ -223,8 +235,9 @@ def test_demo_command(tmp_path, monkeypatch):
         assert username in first.output and password in first.output
         assert pin is None or pin in first.output
     built = _snapshot(url)
-    assert len(built["kiosks"]) == 126 and len(built["users"]) == 5
+    assert len(built["kiosks"]) == 126 and len(built["users"]) == 7  # the roles' logins and two more cashiers
     assert len(built["kiosk_sales"]) > 0  # the counters' history, the same again below
+    assert len(built["hall_sales"]) > 0  # the hall's history, the same again below
 
     # A database that holds data is refused in one Chinese line and left alone.
     again = runner.invoke(main, ["demo", "--no-serve"], env={"DATABASE_URL": url})
