@@ -14,6 +14,8 @@ from sqlalchemy import select
 from pos import sales
 from pos.db import get_session
 from pos.errors import NotFound
+from pos.escpos_render import text_lines
+from pos.receipts import build_receipt
 from pos.sales import payment_label
 from pos.models import PaymentMethod, Till
 from pos.settings import hall_settings
@@ -76,7 +78,21 @@ def receipt(receipt_no: str):
         sale = sales.get_sale(session, receipt_no)
     except NotFound:
         abort(404)
-    view = sales.sale_view(session, sale.id)
+    till = session.get(Till, sale.till_id) if sale.till_id else None
+    columns = till.paper_columns if till else 48
     fragment = request.args.get("fragment") == "1" or request.headers.get("X-Requested-With") == "fetch"
     template = "pos/receipt_preview.html" if fragment else "pos/till_receipt_page.html"
-    return render_template(template, sale=view, hall=hall_settings(session), method_label=payment_label)
+    return render_template(template, **receipt_context(build_receipt(session, sale.id, columns=columns), columns))
+
+
+def receipt_context(receipt, columns: int) -> dict:
+    """What templates/pos/receipt_preview.html needs: the document, its printed lines, its QR."""
+    return {"receipt": receipt, "columns": columns, "lines": text_lines(receipt, columns),
+            "qr_svg": qr_svg(receipt.qr_payload) if receipt.qr_payload else ""}
+
+
+def qr_svg(payload: str) -> str:
+    import qrcode
+    from qrcode.image.svg import SvgPathImage
+
+    return qrcode.make(payload, image_factory=SvgPathImage, box_size=8, border=2).to_string(encoding="unicode")

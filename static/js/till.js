@@ -894,6 +894,33 @@
     store.set(K.last(), { receipt_no: receiptNo, total_fen: data.total_fen, shift_id: shiftId });
     fill("receipt-change", data.change_fen ? msg("change", { amount: yuan(data.change_fen) }) : "");
     await showReceipt(receiptNo);
+    printReceipt(receiptNo, false);  // after the sale is recorded; a failed print never undoes it
+  }
+
+  /** Send the receipt to the till's printer; on failure show 打印失败 with a 重印 button. */
+  async function printReceipt(receiptNo, reprint) {
+    let status = $("#print-status");
+    if (!status) {
+      status = document.createElement("p");
+      status.id = "print-status";
+      status.className = "print-status";
+      status.setAttribute("role", "status");
+      $("#receipt-body").insertAdjacentElement("afterend", status);
+    }
+    status.textContent = "";
+    const r = await api("POST", `/sales/${encodeURIComponent(receiptNo)}/print`, { reprint });
+    if (r.ok && r.data && r.data.ok) {
+      status.textContent = reprint ? (MSG.reprinted || "已重印") : "";
+      return;
+    }
+    const why = (r.data && r.data.error) || (r.network ? (MSG.offline || "") : "");
+    status.textContent = `${MSG.print_failed || "打印失败"}${why ? ": " + why : ""} `;
+    const again = document.createElement("button");
+    again.type = "button";
+    again.dataset.reprint = receiptNo;
+    again.textContent = MSG.reprint || "重印";
+    again.addEventListener("click", () => printReceipt(receiptNo, true));
+    status.appendChild(again);
   }
 
   async function showReceipt(receiptNo) {

@@ -1,0 +1,93 @@
+"""Printing receipts after the sale: never inside the sale's transaction, never losing or blocking
+a sale. The till asks for the print once the sale's 201 has come back; a failed print is reported
+(ok=false) and the cashier reprints when the printer is back. Reprints are counted on the sale
+(one atomic UPDATE) and the paper says 重印.
+
+These functions end the session's transaction (commit) before talking to a printer, so no database
+lock is held while a slow printer keeps us waiting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from inventory.audit import record
+from pos import printers
+from pos.errors import NotFound
+from pos.escpos_render import drawer_kick_bytes, render_escpos
+from pos.models import Payment, PaymentMethod, Sale, Till
+from pos.receipts import build_receipt
+from pos.sales import get_sale
+
+
+@dataclass(frozen=True)
+class ReceiptPrint:
+    ok: bool
+    error: Optional[str]
+    reprint_count: int
+
+
+def _till(s: Session, till_id_or_code) -> Till:
+    if isinstance(till_id_or_code, int):
+        till = s.get(Till, till_id_or_code)
+    else:
+        till = s.scalar(select(Till).where(Till.code == str(till_id_or_code)))
+    if till is None:
+        raise NotFound(_l("找不到该收银台"))
+    return till
+
+
+def print_receipt(s: Session, receipt_no: str, *, reprint: bool, user_id: Optional[int],
+                  timeout: float = printers.DEFAULT_TIMEOUT) -> ReceiptPrint:
+    """Print (or reprint) the receipt of a committed sale on its till's printer. The first print
+    of a sale paid (partly) in cash opens the drawer first."""
+    sale = get_sale(s, receipt_no)
+    if sale.till_id is None:
+        raise NotFound(_l("这笔销售不属于任何收银台"))
+    till = _till(s, sale.till_id)
+    uri, columns, sale_id, count = till.printer_uri, till.paper_columns, sale.id, sale.reprint_count
+    receipt = build_receipt(s, sale_id, reprint=reprint, columns=columns)
+    data = render_escpos(receipt, columns)
+    if not reprint:
+        cash = s.scalar(select(Payment.id).where(Payment.sale_id == sale_id,
+                                                 Payment.method == PaymentMethod.CASH).limit(1))
+        if cash is not None:
+            data = drawer_kick_bytes() + data
+    s.commit()  # end the read transaction: no lock is held while the printer takes its time
+    result = printers.send(uri, data, timeout=timeout)
+    if result.ok and reprint:
+        count = s.execute(update(Sale).where(Sale.id == sale_id).values(reprint_count=Sale.reprint_count + 1)
+                          .returning(Sale.reprint_count)).scalar_one()
+        record(s, user_id=user_id, action="sale.reprint", entity="sale", entity_id=sale_id,
+               after={"receipt_no": receipt_no, "reprint_count": count})
+        s.commit()
+    return ReceiptPrint(result.ok, result.error, count)
+
+
+def open_drawer(s: Session, till_code: str, *, user_id: Optional[int],
+                timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
+    """Open the till's cash drawer (through its printer) from a manager's button; audited."""
+    till = _till(s, till_code)
+    uri, till_id, code = till.printer_uri, till.id, till.code
+    s.commit()
+    result = printers.send(uri, drawer_kick_bytes(), timeout=timeout)
+    record(s, user_id=user_id, action="till.drawer_open", entity="till", entity_id=till_id,
+           after={"till": code, "ok": result.ok, "error": result.error})
+    s.commit()
+    return result
+
+
+def test_print(s: Session, till_code: str, *, timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
+    till = _till(s, till_code)
+    uri, columns = till.printer_uri, till.paper_columns
+    s.commit()
+    return printers.send(uri, printers.test_page(columns), timeout=timeout)
+
+
+__test__ = False
+
+__all__ = ["ReceiptPrint", "print_receipt", "open_drawer", "test_print"]
