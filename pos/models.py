@@ -323,3 +323,38 @@ class ReceiptCounter(Base):
     prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     last_no: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InvoiceStatus(StrEnum):
+    REQUESTED = "requested"
+    ISSUED = "issued"
+    REJECTED = "rejected"
+
+
+class InvoiceRequest(Base):
+    """A customer's request for an electronic invoice (电子发票), filed from the public receipt page
+    and handled by the hall's finance staff. At most one open (requested) request per sale."""
+
+    __tablename__ = "invoice_requests"
+    __table_args__ = (
+        Index(
+            "uq_invoice_requests_one_open_per_sale",
+            "sale_id",
+            unique=True,
+            sqlite_where=text("status = 'requested'"),
+            postgresql_where=text("status = 'requested'"),
+        ),
+        Index("ix_invoice_requests_status_created", "status", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))           # 发票抬头
+    tax_id: Mapped[Optional[str]] = mapped_column(String(18))  # 统一社会信用代码; None for individuals
+    email: Mapped[str] = mapped_column(String(254))
+    status: Mapped[InvoiceStatus] = mapped_column(db_enum(InvoiceStatus, "invoice_status"),
+                                                  default=InvoiceStatus.REQUESTED)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    handled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    invoice_no: Mapped[Optional[str]] = mapped_column(String(40))
+    note: Mapped[Optional[str]] = mapped_column(Text)  # the reason of a rejection

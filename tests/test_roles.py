@@ -42,7 +42,12 @@ LANDINGS = {
 }
 
 # Endpoints anybody may reach without logging in. Every other view must be wrapped by `requires`.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "shell.index"}
+PUBLIC_ENDPOINTS = {
+    "auth.login", "static", "shell.index",
+    # The receipt's QR code opens these on a customer's phone: no login, but the URL must carry
+    # the receipt's HMAC token (pos.receipt_links), else 404.
+    "public.receipt", "public.request_invoice",
+}
 
 
 def test_table_covers_every_role():
