@@ -34,12 +34,20 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(till.bp)
+    from pos import print_api
+    app.register_blueprint(print_api.bp)  # receipts to the till's printer, drawer, test print
     app.register_blueprint(shifts_views.bp)
     from pos import reports_views
     app.register_blueprint(reports_views.bp)  # every view behind requires("reports")
 
     from pos import reports_api
     app.register_blueprint(reports_api.bp)  # JSON reports under /api/v1/reports, requires("reports")
+
+    from pos import invoice_views, label_views, public
+
+    app.register_blueprint(public.bp)  # the receipt QR code's page: no login, an HMAC-signed link instead
+    app.register_blueprint(invoice_views.bp)  # the finance queue, requires("dashboard")
+    app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")
 
     from inventory import catalogue_views, stock_views
     from pos.web import protect_blueprint
