@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from inventory.audit import record
 from pos import printers
-from pos.errors import NotFound
+from pos.errors import NotFound, PosError
 from pos.escpos_render import drawer_kick_bytes, render_escpos
 from pos.models import Payment, PaymentMethod, Sale, Till
 from pos.receipts import build_receipt
@@ -81,6 +81,26 @@ def open_drawer(s: Session, till_code: str, *, user_id: Optional[int],
     return result
 
 
+def set_printer(s: Session, till_code: str, *, printer_uri: str, paper_columns: int,
+                actor_id: Optional[int]) -> Till:
+    """Give a till its printer (a URI) and paper width (32 columns: 58 mm; 48: 80 mm); audited."""
+    till = _till(s, till_code)
+    text = (printer_uri or "").strip() or "none"
+    if len(text) > 200:
+        raise PosError(_l("打印机地址太长"), "printer_uri")
+    try:
+        printers.parse_uri(text)
+    except printers.PrinterUriError as error:
+        raise PosError(str(error), "printer_uri") from None
+    if paper_columns not in (32, 48):
+        raise PosError(_l("纸宽只能是 58 毫米（32 列）或 80 毫米（48 列）"), "paper_columns")
+    before = {"printer_uri": till.printer_uri, "paper_columns": till.paper_columns}
+    till.printer_uri, till.paper_columns = text, paper_columns
+    record(s, user_id=actor_id, action="till.printer", entity="till", entity_id=till.id, before=before,
+           after={"printer_uri": text, "paper_columns": paper_columns})
+    return till
+
+
 def test_print(s: Session, till_code: str, *, timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
     till = _till(s, till_code)
     uri, columns = till.printer_uri, till.paper_columns
@@ -90,4 +110,4 @@ def test_print(s: Session, till_code: str, *, timeout: float = printers.DEFAULT_
 
 __test__ = False
 
-__all__ = ["ReceiptPrint", "print_receipt", "open_drawer", "test_print"]
+__all__ = ["ReceiptPrint", "print_receipt", "open_drawer", "set_printer", "test_print"]

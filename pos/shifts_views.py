@@ -24,6 +24,7 @@ from inventory.alerts import resolve_alert
 from inventory.localtime import local_days_to_utc_range, parse_local_date, utcnow
 from inventory.models import Alert, AlertKind
 from inventory.web import Page, get_session, page_arg
+from pos import printing
 from pos import settings as hall_settings_service
 from pos import shifts as shift_service
 from pos.errors import NotFound, PosError
@@ -282,3 +283,58 @@ def settings():
 
 def _settings_page(form, current):
     return render_template("pos/hall_settings.html", form=form, current=current)
+
+
+# --- tills and their printers --------------------------------------------------------------------
+
+@bp.route("/tills")
+@requires("dashboard")
+def tills():
+    session = get_session()
+    return render_template("pos/tills.html", tills=session.scalars(select(Till).order_by(Till.code)).all(),
+                           form=EmptyForm())
+
+
+@bp.route("/tills/<code>", methods=["POST"])
+@requires("dashboard")
+def till_printer(code: str):
+    session = get_session()
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    columns = request.form.get("paper_columns", "")
+    try:
+        printing.set_printer(session, code, printer_uri=request.form.get("printer_uri", ""),
+                             paper_columns=int(columns) if columns.isdigit() else 0, actor_id=current_user.id)
+    except NotFound:
+        abort(404)
+    except PosError as error:
+        session.rollback()
+        flash(str(error), "error")
+        return render_template("pos/tills.html", tills=session.scalars(select(Till).order_by(Till.code)).all(),
+                               form=form), 400
+    flash(_("收银台 %(code)s 的打印机已保存", code=code), "success")
+    return redirect(url_for("shifts.tills"))
+
+
+@bp.route("/tills/<code>/<any(test_print, drawer):action>", methods=["POST"])
+@requires("dashboard")
+def till_hardware(code: str, action: str):
+    """The manager's buttons: a test page on the till's printer, or open its cash drawer (audited)."""
+    session = get_session()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        if action == "drawer":
+            result = printing.open_drawer(session, code, user_id=current_user.id)
+            done = _("收银台 %(code)s 的钱箱已打开", code=code)
+        else:
+            result = printing.test_print(session, code)
+            done = _("收银台 %(code)s 已打印测试页", code=code)
+    except NotFound:
+        abort(404)
+    if result.ok:
+        flash(done, "success")
+    else:
+        flash(_("打印机没有响应：%(error)s", error=result.error or ""), "error")
+    return redirect(url_for("shifts.tills"))
