@@ -7,6 +7,8 @@ never blocks longer than its timeout: a printer that is off, unplugged or stuck 
 """
 from __future__ import annotations
 
+import logging
+
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -18,6 +20,9 @@ from pos.escpos_render import drawer_kick_bytes, sample_page_bytes
 
 DEFAULT_TIMEOUT = 3.0
 SCHEMES = ("tcp", "usb", "serial", "file", "none")
+
+
+log = logging.getLogger(__name__)
 
 
 class PrinterUriError(ValueError):
@@ -129,7 +134,9 @@ def _deliver(uri: str, data: bytes, timeout: float, outcome: list) -> None:
         device._raw(data)
         outcome.append(PrintResult(True))
     except Exception as exc:  # noqa: BLE001 — any printer failure is reported, never raised
-        outcome.append(PrintResult(False, f"{type(exc).__name__}: {exc}".strip()[:300]))
+        # The cashier reads a sentence; the technical cause goes to the log for whoever fixes it.
+        log.warning("printing to %s failed: %s: %s", uri, type(exc).__name__, exc)
+        outcome.append(PrintResult(False))  # the message is made in the caller's thread (its language)
     finally:
         if device is not None:
             try:
@@ -151,8 +158,10 @@ def send(uri: Optional[str], data: bytes, *, timeout: float = DEFAULT_TIMEOUT) -
                               name="songtao-print")
     worker.start()
     worker.join(timeout + 0.5)
-    if outcome:
+    if outcome and outcome[0].ok:
         return outcome[0]
+    if outcome:
+        return PrintResult(False, str(_l("打印机连接不上：请检查是否开机、有纸、网线或数据线已接好")))
     return PrintResult(False, str(_l("打印机无响应（超时）")))
 
 

@@ -415,3 +415,33 @@ def test_discount_over_the_limit_park_resume_and_search(live_server, page, app, 
     expect_text(page, "#t-total", "¥38.00")
     assert "梵净山蜂蜜 500g" in lines(page)[0]
     wait_focus_on_scan(page)
+
+
+def test_a_printer_that_is_off_shows_print_failed_and_the_reprint_works_once_it_is_back(live_server, page, app, hall):
+    """The sale is recorded whatever the printer does; the cashier sees 打印失败 and a 重印 button,
+    and once the printer is on again the reprint reaches it, marked 重印."""
+    from tests.conftest import free_port
+    from tests.test_printing import FakePrinter
+
+    port = free_port()  # nothing listens: the printer is off
+    with session_scope(app) as s:
+        s.scalar(select(Till).where(Till.code == "H1")).printer_uri = f"tcp://127.0.0.1:{port}"
+    open_till(page, live_server)
+    scan(page, TEA_EAN)
+    expect_text(page, "#t-total", "¥168.00")
+    pay_cash_exactly(page)
+    page.locator("#dlg-receipt .receipt").wait_for()
+    expect_text(page, "#print-status", "打印失败")
+    assert sale_count(app) == 1
+    screenshot(page, "till_14_print_failed")
+
+    printer = FakePrinter(port)  # switched on again
+    try:
+        page.locator("#print-status button[data-reprint]").click()
+        expect_text(page, "#print-status", "已重印")
+        (job,) = printer.wait_jobs(1)
+    finally:
+        printer.close()
+    assert "重印".encode("gb18030") in job and "松桃梵净山翠峰茶".encode("gb18030") in job
+    with session_scope(app) as s:
+        assert s.scalar(select(Sale.reprint_count)) == 1
