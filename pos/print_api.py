@@ -71,6 +71,15 @@ def print_sale(receipt_no: str):
     return jsonify({"ok": result.ok, "error": result.error, "reprint_count": result.reprint_count})
 
 
+@bp.post("/refunds/<refund_no>/print")
+@requires("till")
+@operation("Print a refund's receipt (it names the original receipt) on its till's printer",
+           responses={200: PrinterOut}, errors=(404,), tags=("printing",))
+def print_refund(refund_no: str):
+    result = printing.print_refund_receipt(get_session(), refund_no, user_id=current_user.id)
+    return jsonify({"ok": result.ok, "error": result.error})
+
+
 @bp.post("/tills/<code>/drawer")
 @requires("till")
 @operation("Open a till's cash drawer (a manager, or a cashier with a manager's PIN); audited", body=ManagerIn,

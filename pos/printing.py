@@ -19,8 +19,8 @@ from inventory.audit import record
 from pos import printers
 from pos.errors import NotFound, PosError
 from pos.escpos_render import drawer_kick_bytes, render_escpos
-from pos.models import Payment, PaymentMethod, Sale, Till
-from pos.receipts import build_receipt
+from pos.models import Payment, PaymentMethod, Refund, Sale, Till
+from pos.receipts import build_receipt, build_refund_receipt
 from pos.sales import get_sale
 
 
@@ -68,6 +68,24 @@ def print_receipt(s: Session, receipt_no: str, *, reprint: bool, user_id: Option
     return ReceiptPrint(result.ok, result.error, count)
 
 
+def print_refund_receipt(s: Session, refund_no: str, *, user_id: Optional[int],
+                         timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
+    """Print a refund's receipt (naming the original receipt) on the printer of the till where the
+    refund was made, or else of the till that sold; after the refund is committed, like a sale's."""
+    plausible = isinstance(refund_no, str) and len(refund_no) <= 40 and refund_no.isprintable()
+    refund = s.scalar(select(Refund).where(Refund.refund_no == refund_no)) if plausible else None
+    if refund is None:
+        raise NotFound(_l("找不到该退款"))
+    till_id = refund.till_id or s.scalar(select(Sale.till_id).where(Sale.id == refund.sale_id))
+    if till_id is None:
+        raise NotFound(_l("这笔退款不属于任何收银台"))
+    till = _till(s, till_id)
+    uri, columns = till.printer_uri, till.paper_columns
+    data = render_escpos(build_refund_receipt(s, refund.id, columns=columns), columns)
+    s.commit()  # no lock is held while the printer takes its time
+    return printers.send(uri, data, timeout=timeout)
+
+
 def open_drawer(s: Session, till_code: str, *, user_id: Optional[int],
                 timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
     """Open the till's cash drawer (through its printer) from a manager's button; audited."""
@@ -110,4 +128,4 @@ def test_print(s: Session, till_code: str, *, timeout: float = printers.DEFAULT_
 
 __test__ = False
 
-__all__ = ["ReceiptPrint", "print_receipt", "open_drawer", "set_printer", "test_print"]
+__all__ = ["ReceiptPrint", "print_receipt", "print_refund_receipt", "open_drawer", "set_printer", "test_print"]

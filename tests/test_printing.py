@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from inventory.models import AuditEvent
 from pos import printers, printing
 from pos.escpos_render import FS_CHINESE_ON, drawer_kick_bytes, gb18030
-from pos.models import Sale, Till
+from pos.models import Refund, Sale, Till
 from pos.receipt_links import receipt_url
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales import LineIn, PaymentIn, SaleIn, get_sale, record_sale
 from tests.conftest import free_port
 from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
 from tests.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)
@@ -258,3 +258,26 @@ def test_the_api_prints_reprints_and_guards_the_drawer(app, client, auth, make_u
     with hall.session() as s:
         event = s.scalar(select(AuditEvent).where(AuditEvent.action == "till.drawer_open"))
         assert event is not None and event.user_id is not None
+
+
+def test_a_refund_receipt_naming_the_original_reaches_the_printer(app, client, auth, make_user, hall, printer):
+    from pos.refunds import refund
+    from tests.conftest import csrf_token
+
+    with hall.session() as s:
+        set_printer(s, hall.till_id, f"tcp://127.0.0.1:{printer.port}")
+        receipt_no = a_sale(hall, s, method="wechat")
+        tea_line = next(line for line in get_sale(s, receipt_no).lines if line.product_id == hall.tea_id)
+        done = refund(s, receipt_no=receipt_no, lines=[(tea_line.id, 1000, True)], method="wechat", reason="口味不合",
+                      cashier_id=hall.cashier_id, approved_by_id=hall.manager_id)
+        s.commit()
+        refund_no = s.scalar(select(Refund.refund_no).where(Refund.id == done.refund_id))
+    make_user("c1", "cashier")
+    auth.login("c1")
+    headers = {"X-CSRFToken": csrf_token(client, "/account")}
+    answer = client.post(f"/api/v1/refunds/{refund_no}/print", json={}, headers=headers)
+    assert answer.status_code == 200 and answer.json == {"ok": True, "error": None}
+    (job,) = printer.wait_jobs(1)
+    assert refund_no.encode() in job and receipt_no.encode() in job
+    assert "原小票号".encode("gb18030") in job and "翠峰茶".encode("gb18030") in job and CUT in job
+    assert client.post("/api/v1/refunds/R-H1-20991231-0001/print", json={}, headers=headers).status_code == 404

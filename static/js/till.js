@@ -1056,6 +1056,12 @@
     const data = r.data.refund || r.data;
     const method = data.method || body.method || (refundSale.payments[0] && refundSale.payments[0].method);
     $("[data-ok]", refundForm).textContent = msg("refund_done", { no: data.refund_no, amount: yuan(data.total_fen), method: methodLabel(method) });
+    // the refund receipt (naming the original) goes to this till's printer; a failure is only shown
+    api("POST", `/refunds/${encodeURIComponent(data.refund_no)}/print`, {}).then((p) => {
+      if (!(p.ok && p.data && p.data.ok)) {
+        $("[data-ok]", refundForm).textContent += ` · ${MSG.print_failed || "打印失败"}`;
+      }
+    });
     $('[data-show="refund-sale"]', refundForm).hidden = true;
     $('[data-role="refund-submit"]', refundForm).hidden = true;
     refundSale = null;
