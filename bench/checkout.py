@@ -10,12 +10,9 @@ brought to the newest migration and the benchmark's rows are added beside whatev
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import random
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,8 +21,7 @@ from inventory import ledger
 from inventory.localtime import local_date, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from inventory.money import line_amount_fen
-from pos.db import make_engine, normalise_url
-from pos.migrate import upgrade
+from bench.common import bench_database
 from pos.models import Role, Shift, ShiftStatus, Till, User
 from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
 
@@ -155,19 +151,9 @@ def run_plain(engine, world: dict, work: list, run: str) -> float:  # ok-float: 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.checkout", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="default: a temporary SQLite file")
-    parser.add_argument("--scale", type=int, default=300, help="sales per run (default 300)")
-    args = parser.parse_args(argv)
-    scale = max(1, args.scale)
-    tmp = None
-    url = args.database_url
-    if not url:
-        tmp = tempfile.TemporaryDirectory(prefix="songtao-bench-")
-        url = f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
-    url = normalise_url(url)
-    upgrade(url)
-    engine = make_engine(url)
+    db = bench_database(argv, prog="python -m bench.checkout", doc=__doc__, default_scale=300,
+                        scale_help="sales per run (default 300)")
+    url, engine, scale = db.url, db.engine, db.scale
     try:
         maker = sessionmaker(bind=engine, expire_on_commit=False)
         run = utcnow().strftime("%H%M%S%f")
@@ -179,9 +165,7 @@ def main(argv=None) -> None:
         project = run_project(maker, world, work, run)
         plain = run_plain(engine, world, work, run)
     finally:
-        engine.dispose()
-        if tmp is not None:
-            tmp.cleanup()
+        db.close()
 
     project_rate = scale / project  # ok-float: timing
     plain_rate = scale / plain  # ok-float: timing

@@ -13,21 +13,19 @@ beside whatever is there, so point it at a scratch database.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import http.client
 import json
 import random
 import socket
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import sessionmaker
 
 from bench.checkout import _get_or_add
+from bench.common import bench_database
 from inventory.localtime import HALL_TZ, local_date, utcnow
 from inventory.models import (
     Certificate,
@@ -44,8 +42,6 @@ from inventory.models import (
 )
 from kiosks.models import Kiosk, PlanogramSlot, SiteType
 from kiosks.registry import issue_token
-from pos.db import make_engine, normalise_url
-from pos.migrate import upgrade
 
 BATCH = 100
 PRODUCTS = 40
@@ -299,19 +295,9 @@ def run_plain(engine, world: dict, day: dict[str, list[dict]]) -> float:  # ok-f
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.kiosk_ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="default: a temporary SQLite file")
-    parser.add_argument("--scale", type=int, default=126, help="counters (default 126, the fleet)")
-    args = parser.parse_args(argv)
-    counters = max(1, args.scale)
-    tmp = None
-    url = args.database_url
-    if not url:
-        tmp = tempfile.TemporaryDirectory(prefix="songtao-bench-")
-        url = f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
-    url = normalise_url(url)
-    upgrade(url)
-    engine = make_engine(url)
+    db = bench_database(argv, prog="python -m bench.kiosk_ingest", doc=__doc__, default_scale=126,
+                        scale_help="counters (default 126, the fleet)")
+    url, engine, counters = db.url, db.engine, db.scale
     try:
         maker = sessionmaker(bind=engine, expire_on_commit=False)
         run = utcnow().strftime("%H%M%S%f")
@@ -332,9 +318,7 @@ def main(argv=None) -> None:
         http_seconds, counts = run_http(url, world, day)
         plain_seconds = run_plain(engine, world, day)
     finally:
-        engine.dispose()
-        if tmp is not None:
-            tmp.cleanup()
+        db.close()
     if counts["accepted"] != total:
         raise SystemExit(f"only {counts['accepted']} of {total} sales were accepted: {counts}")
 

@@ -16,21 +16,17 @@ scratch database.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import random
-import tempfile
 import time
-from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.common import bench_database
 from inventory.localtime import HALL_TZ, utcnow
 from inventory.models import Location, LocationKind, Product, Supplier
 from pos import reports
-from pos.db import make_engine, normalise_url
-from pos.migrate import upgrade
 from pos.models import Refund, RefundLine, Role, Sale, SaleLine, Till, User
 
 YEAR = 2025
@@ -224,19 +220,9 @@ def best_of(n: int, fn) -> tuple[float, object]:  # ok-float: seconds
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.reports", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="default: a temporary SQLite file")
-    parser.add_argument("--scale", type=int, default=1, help="divide the volume by N (default 1: ten times the hall)")
-    args = parser.parse_args(argv)
-    scale = max(1, args.scale)
-    tmp = None
-    url = args.database_url
-    if not url:
-        tmp = tempfile.TemporaryDirectory(prefix="songtao-bench-")
-        url = f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
-    url = normalise_url(url)
-    upgrade(url)
-    engine = make_engine(url)
+    db = bench_database(argv, prog="python -m bench.reports", doc=__doc__, default_scale=1,
+                        scale_help="divide the volume by N (default 1: ten times the hall)")
+    url, engine, scale = db.url, db.engine, db.scale
     first, last = dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)
     try:
         maker = sessionmaker(bind=engine, expire_on_commit=False)
@@ -265,9 +251,7 @@ def main(argv=None) -> None:
         plain_total = sum(int(r.net_fen) for r in rows)
         assert report["total_fen"] == plain_total - int(refunds), "the report and plain SQL disagree"
     finally:
-        engine.dispose()
-        if tmp is not None:
-            tmp.cleanup()
+        db.close()
 
     print(f"database: {engine.dialect.name}   year {YEAR} at ten times the hall's volume / {scale}   "
           f"(rows written in {generated:.1f} s)")

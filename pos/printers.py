@@ -79,7 +79,7 @@ def parse_uri(uri: Optional[str]) -> PrinterSpec:
     raise PrinterUriError(expected)
 
 
-def open_printer(uri: Optional[str], *, timeout: float = DEFAULT_TIMEOUT):
+def open_printer(uri: Optional[str], *, timeout: float = DEFAULT_TIMEOUT):  # ok-float: seconds
     """The python-escpos printer for a URI (not yet opened), or None for ``none``."""
     spec = parse_uri(uri)
     if spec.scheme == "none":
@@ -123,7 +123,7 @@ def _network_class():
     return _NETWORK
 
 
-def _deliver(uri: str, data: bytes, timeout: float, outcome: list) -> None:
+def _deliver(uri: str, data: bytes, timeout: float, outcome: list) -> None:  # ok-float: seconds
     device = None
     try:
         device = open_printer(uri, timeout=timeout)
@@ -145,7 +145,7 @@ def _deliver(uri: str, data: bytes, timeout: float, outcome: list) -> None:
                 pass
 
 
-def send(uri: Optional[str], data: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> PrintResult:
+def send(uri: Optional[str], data: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> PrintResult:  # ok-float: seconds
     """Send ``data`` to the printer. Never raises; gives up after ``timeout`` seconds (the
     delivery runs in a daemon thread, so a stuck USB or serial device cannot hold the caller)."""
     try:

@@ -42,7 +42,7 @@ def _till(s: Session, till_id_or_code) -> Till:
 
 
 def print_receipt(s: Session, receipt_no: str, *, reprint: bool, user_id: Optional[int],
-                  timeout: float = printers.DEFAULT_TIMEOUT) -> ReceiptPrint:
+                  timeout: float = printers.DEFAULT_TIMEOUT) -> ReceiptPrint:  # ok-float: seconds
     """Print (or reprint) the receipt of a committed sale on its till's printer. The first print
     of a sale paid (partly) in cash opens the drawer first."""
     sale = get_sale(s, receipt_no)
@@ -69,7 +69,7 @@ def print_receipt(s: Session, receipt_no: str, *, reprint: bool, user_id: Option
 
 
 def print_refund_receipt(s: Session, refund_no: str, *, user_id: Optional[int],
-                         timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
+                         timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:  # ok-float: seconds
     """Print a refund's receipt (naming the original receipt) on the printer of the till where the
     refund was made, or else of the till that sold; after the refund is committed, like a sale's."""
     plausible = isinstance(refund_no, str) and len(refund_no) <= 40 and refund_no.isprintable()
@@ -87,7 +87,7 @@ def print_refund_receipt(s: Session, refund_no: str, *, user_id: Optional[int],
 
 
 def open_drawer(s: Session, till_code: str, *, user_id: Optional[int],
-                timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
+                timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:  # ok-float: seconds
     """Open the till's cash drawer (through its printer) from a manager's button; audited."""
     till = _till(s, till_code)
     uri, till_id, code = till.printer_uri, till.id, till.code
@@ -119,7 +119,7 @@ def set_printer(s: Session, till_code: str, *, printer_uri: str, paper_columns: 
     return till
 
 
-def test_print(s: Session, till_code: str, *, timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:
+def test_print(s: Session, till_code: str, *, timeout: float = printers.DEFAULT_TIMEOUT) -> printers.PrintResult:  # ok-float: seconds
     till = _till(s, till_code)
     uri, columns = till.printer_uri, till.paper_columns
     s.commit()
