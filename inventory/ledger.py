@@ -57,7 +57,8 @@ def _level_statements(session: Session, table, keys: tuple[str, ...]):
     statement costs far more than running it):
 
     - debit: ``UPDATE … SET qty_milli = qty_milli + :delta WHERE <keys> AND qty_milli + :delta
-      >= :floor RETURNING qty_milli``
+      >= :floor [+ reserved_milli] RETURNING qty_milli`` (stock reserved for group orders is not
+      taken by guarded moves)
     - upsert: ``INSERT … ON CONFLICT (<keys>) DO UPDATE SET qty_milli = qty_milli +
       excluded.qty_milli RETURNING qty_milli``, which creates a missing row in the same atomic
       statement, so two transactions cannot race to create it.
@@ -70,9 +71,11 @@ def _level_statements(session: Session, table, keys: tuple[str, ...]):
     if cached is None:
         t = table.__table__
         match = [t.c[k] == bindparam(f"key_{k}") for k in keys]
+        # What a guarded debit must leave behind: the floor, plus what is reserved (product levels).
+        keep = bindparam("floor") + t.c.reserved_milli if "reserved_milli" in t.c else bindparam("floor")
         debit = (
             update(t)
-            .where(*match, t.c.qty_milli + bindparam("delta") >= bindparam("floor"))
+            .where(*match, t.c.qty_milli + bindparam("delta") >= keep)
             .values(qty_milli=t.c.qty_milli + bindparam("delta"))
             .returning(t.c.qty_milli)
         )
@@ -233,14 +236,7 @@ def _debit(session: Session, source: Location, product_id: int, lot_id: Optional
     """Take the quantity out of the source's product level (and lot level); raise when refused."""
     from_level = _add(session, StockLevel, {"location_id": source.id, "product_id": product_id}, -qty_milli, floor=floor)
     if from_level is None:
-        product = _product(session, product_id)
-        weighed = product.unit == Unit.KG or bool(product.sold_by_weight)
-        raise InsufficientStock(_l(
-            "%(location)s的「%(product)s」库存不足：账面 %(have)s，需要 %(need)s",
-            location=source.name, product=product.name,
-            have=format_qty(level(session, source.id, product.id), by_weight=weighed),
-            need=format_qty(qty_milli, by_weight=weighed),
-        ))
+        raise _short(session, source, product_id, qty_milli)
     if lot_id is not None:
         if _add(session, LotLevel, {"location_id": source.id, "lot_id": lot_id}, -qty_milli, floor=floor) is None:
             product = _product(session, product_id)
@@ -250,3 +246,72 @@ def _debit(session: Session, source: Location, product_id: int, lot_id: Optional
                 location=source.name, product=product.name, lot=lot.lot_no if lot else lot_id,
             ))
     return from_level
+
+
+def _short(session: Session, source: Location, product_id: int, qty_milli: int) -> InsufficientStock:
+    """The refusal of a guarded debit or a reservation: what is on the books, what of it is
+    reserved, and what was asked for."""
+    product = _product(session, product_id)
+    weighed = product.unit == Unit.KG or bool(product.sold_by_weight)
+    have, held = session.execute(
+        select(StockLevel.qty_milli, StockLevel.reserved_milli)
+        .where(StockLevel.location_id == source.id, StockLevel.product_id == product_id)
+    ).first() or (0, 0)
+    if held:
+        return InsufficientStock(_l(
+            "%(location)s的「%(product)s」库存不足：账面 %(have)s，其中 %(held)s 已为团购订单预留，需要 %(need)s",
+            location=source.name, product=product.name, have=format_qty(have, by_weight=weighed),
+            held=format_qty(held, by_weight=weighed), need=format_qty(qty_milli, by_weight=weighed),
+        ))
+    return InsufficientStock(_l(
+        "%(location)s的「%(product)s」库存不足：账面 %(have)s，需要 %(need)s",
+        location=source.name, product=product.name, have=format_qty(have, by_weight=weighed),
+        need=format_qty(qty_milli, by_weight=weighed),
+    ))
+
+
+# --- reservations ---------------------------------------------------------------------------------
+
+def reserve(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> None:
+    """Hold ``qty_milli`` of a product at a real location (for a confirmed group order). One
+    atomic UPDATE: it succeeds only if on hand − already reserved ≥ the quantity, so two
+    confirmations can never hold the same goods; raises ``InsufficientStock`` otherwise."""
+    if not isinstance(qty_milli, int) or isinstance(qty_milli, bool) or qty_milli <= 0:
+        raise StockError(_l("数量必须是正数"))
+    t = StockLevel.__table__
+    done = session.execute(
+        update(t)
+        .where(t.c.location_id == location_id, t.c.product_id == product_id,
+               t.c.qty_milli - t.c.reserved_milli >= qty_milli)
+        .values(reserved_milli=t.c.reserved_milli + qty_milli)
+        .returning(t.c.reserved_milli)
+    ).first()
+    if done is None:
+        source = session.get(Location, location_id)
+        if source is None:
+            raise StockError(_l("位置不存在"))
+        raise _short(session, source, product_id, qty_milli)
+
+
+def release(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> None:
+    """Give back a reservation (an order cancelled, or its goods picked)."""
+    if qty_milli <= 0:
+        return
+    t = StockLevel.__table__
+    done = session.execute(
+        update(t)
+        .where(t.c.location_id == location_id, t.c.product_id == product_id, t.c.reserved_milli >= qty_milli)
+        .values(reserved_milli=t.c.reserved_milli - qty_milli)
+        .returning(t.c.reserved_milli)
+    ).first()
+    if done is None:  # a bug, not a user mistake: reservations are only released by who made them
+        raise StockError(_l("预留数量不一致"))
+
+
+def available(session: Session, location_id: int, product_id: int) -> int:
+    """On hand minus reserved: what a transfer, a refill or a new reservation may still take."""
+    row = session.execute(
+        select(StockLevel.qty_milli - StockLevel.reserved_milli)
+        .where(StockLevel.location_id == location_id, StockLevel.product_id == product_id)
+    ).first()
+    return row[0] if row else 0

@@ -48,6 +48,7 @@ class LocationKind(StrEnum):
     HALL_STORE = "hall_store"
     KIOSK = "kiosk"              # each consumption counter
     VAN = "van"                  # a restocker's van while on a route
+    DISPATCH = "dispatch"        # goods picked for group orders, waiting for delivery (团购待发区)
     SUPPLIER = "supplier"        # virtual: where received goods come from
     CUSTOMER = "customer"        # virtual: where sold goods go
     LOSS = "loss"                # virtual: write-offs, expiry, damage
@@ -266,6 +267,9 @@ class StockLevel(Base):
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True, index=True)
     qty_milli: Mapped[int] = mapped_column(Integer, default=0)
+    # Held for confirmed group orders: guarded moves (transfers, refills, write-offs) may not take
+    # the level below it. Kept by ``inventory.ledger.reserve`` / ``release`` with atomic updates.
+    reserved_milli: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LotLevel(Base):

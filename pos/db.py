@@ -17,6 +17,7 @@ import inventory.documents  # noqa: F401  (register every table on Base.metadata
 import inventory.models  # noqa: F401
 import inventory.stock  # noqa: F401  (registers the hook that keeps posted documents immutable)
 import kiosks.models  # noqa: F401
+import pos.group_models  # noqa: F401
 import pos.models  # noqa: F401
 from inventory.base import Base
 from inventory.web import get_session  # noqa: F401  (one request session for every package)
