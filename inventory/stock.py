@@ -597,6 +597,16 @@ def _fefo(session: Session, location_id: int, product_id: int, qty_milli: int,
     return parts
 
 
+def logistics_base(session: Session) -> Location:
+    """The logistics base (黔货出山大湾区物流基地), where refills and group orders start from: the
+    active base location, the one coded BASE first."""
+    base = session.scalars(select(Location).where(Location.kind == LocationKind.BASE, Location.active.is_(True))
+                           .order_by(Location.code != "BASE", Location.id)).first()
+    if base is None:
+        raise ValidationError(_l("没有可用的物流基地"))
+    return base
+
+
 def fefo_allocate(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> list[tuple[Optional[int], int]]:
     """Which lots to take ``qty_milli`` from at a location, first expiry first out: the earliest
     expiry first, lots without an expiry after those with one, and whatever the lots do not cover

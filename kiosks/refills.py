@@ -38,7 +38,7 @@ from inventory.errors import InventoryError, NotFound, ValidationError
 from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, level, move, virtual_location
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel
-from inventory.stock import fefo_allocate, is_weighed
+from inventory.stock import fefo_allocate, is_weighed, logistics_base
 from kiosks.fleet import expiring_at_kiosks, slot_levels
 from kiosks.models import (
     Kiosk,
@@ -158,14 +158,6 @@ def vans(s: Session) -> list[Location]:
 
 # --- planning -------------------------------------------------------------------------------------
 
-def _base_location(s: Session) -> Location:
-    base = s.scalars(select(Location).where(Location.kind == LocationKind.BASE, Location.active.is_(True))
-                     .order_by(Location.code != "BASE", Location.id)).first()
-    if base is None:
-        raise ValidationError(_l("没有可用的物流基地"))
-    return base
-
-
 class _BasePool:
     """What the base can give of one product: lots first expiry first out (lots expiring on or
     before ``last_bad_day`` are left alone: they would be pulled at the counter), then goods
@@ -229,7 +221,7 @@ def plan_preview(s: Session, *, kiosk_codes: Sequence[str], today: dt.date,
     today = fields.date(today, field="planned_for", label=_l("补货日期"))
     days = fields.integer(expiring_within_days, field="expiring_days", label=_l("临期天数"), maximum=MAX_EXPIRING_DAYS)
     kiosks = _kiosks_in_order(s, list(kiosk_codes) if isinstance(kiosk_codes, (list, tuple)) else kiosk_codes)
-    base = _base_location(s)
+    base = logistics_base(s)
     last_bad_day = today + dt.timedelta(days=days)
     ids = [k.id for k in kiosks]
     slots_by_kiosk: dict[int, list] = defaultdict(list)

@@ -89,6 +89,9 @@ class LineIn:
     unit_price_fen: Optional[int] = None  # None: the catalogue price; a counter passes what it charged
     line_discount_fen: int = 0
     slot: Optional[str] = None
+    # ((lot_id, qty_milli), …) adding up to qty_milli: take exactly these lots (a group delivery
+    # hands over the lots picked for its order); empty: first expiry first out at the location.
+    lots: tuple[tuple[Optional[int], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,10 @@ def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, roun
             raise PosError(_l("第 %(n)s 行：折扣不能超过该行金额", n=n), f"lines-{i}-line_discount_fen")
         if line.slot is not None and (not isinstance(line.slot, str) or len(line.slot) > 8):
             raise PosError(_l("第 %(n)s 行：货道编号不正确", n=n), f"lines-{i}-slot")
+        if line.lots and (not isinstance(line.lots, tuple)
+                          or any(not _is_int(q) or q <= 0 for _, q in line.lots)
+                          or sum(q for _, q in line.lots) != qty):
+            raise PosError(_l("第 %(n)s 行：批次数量与销售数量不符", n=n), f"lines-{i}-lots")
         items.append(_Priced(qty, price, discount, False))
     order_discount_fen = _amount(order_discount_fen, _l("整单折扣"), field_name="order_discount_fen")
     after_line = sum(line_amount_fen(i.unit_price_fen, i.qty_milli) - i.line_discount_fen for i in items)
@@ -329,6 +336,7 @@ def content_hash(sale: SaleIn) -> str:
         "till_id": sale.till_id,
         "kiosk_id": sale.kiosk_id,
         "lines": [[line.product_id, line.qty_milli, line.unit_price_fen, line.line_discount_fen, line.slot]
+                  + ([[list(lot) for lot in line.lots]] if line.lots else [])
                   for line in sale.lines],
         "payments": [[p.method, p.amount_fen, p.tendered_fen, p.ref] for p in sale.payments],
         "order_discount_fen": sale.order_discount_fen,
@@ -492,7 +500,10 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     basket, products, _ = _price(
         s, sale.lines, order_discount_fen=sale.order_discount_fen, round_to_jiao=ctx.round_to_jiao, sold_at=sold_at,
         allow_inactive=ctx.channel == Channel.KIOSK, use_given_prices=ctx.channel != Channel.HALL)
-    payments, change = _check_payments(sale.payments, basket.total_fen)
+    if ctx.channel == Channel.GROUP and not sale.payments:
+        payments, change = [], 0  # on account: the buyer pays the order later (pos.group_orders)
+    else:
+        payments, change = _check_payments(sale.payments, basket.total_fen)
 
     limit = ctx.discount_limit_percent
     over_limit = basket.discount_fen * 100 > limit * basket.subtotal_fen
@@ -543,9 +554,9 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
     # raises a discrepancy alert), never refuses.
     customer = _customer_location(s)
-    for line in basket.lines:
-        for lot_id, qty in fefo_allocate(s, location_id=ctx.location_id, product_id=line.product_id,
-                                         qty_milli=line.qty_milli):
+    for given, line in zip(sale.lines, basket.lines):
+        for lot_id, qty in given.lots or fefo_allocate(s, location_id=ctx.location_id, product_id=line.product_id,
+                                                       qty_milli=line.qty_milli):
             ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
                         to_location_id=customer, reason=MoveReason.SALE, lot_id=lot_id, ref_type="sale",
                         ref_id=sale_id, user_id=sale.cashier_id, allow_negative_source=True)
