@@ -35,7 +35,7 @@ from inventory import fields
 from inventory.audit import record
 from inventory.base import Base
 from inventory.errors import InventoryError, NotFound, ValidationError
-from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, level, move, virtual_location
+from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, available, level, move, virtual_location
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel
 from inventory.stock import fefo_allocate, is_weighed, logistics_base
@@ -173,6 +173,17 @@ class _BasePool:
         lotted = sum(q for _, q, _ in rows)
         self.lots = [[lot_id, qty] for lot_id, qty, expires in rows if expires is None or expires > last_bad_day]
         self.unlotted = max(0, level(s, base_id, product_id) - lotted)
+        # Goods reserved for confirmed group orders stay at the base: they are not in the pool.
+        # They come off the end (goods without a lot, then the latest expiry), so that counters
+        # still get the earliest-expiring lots.
+        held = level(s, base_id, product_id) - available(s, base_id, product_id)
+        part = min(held, self.unlotted)
+        self.unlotted -= part
+        held -= part
+        for lot in reversed(self.lots):
+            part = min(held, lot[1])
+            lot[1] -= part
+            held -= part
 
     def available(self) -> int:
         return sum(q for _, q in self.lots) + self.unlotted

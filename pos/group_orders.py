@@ -393,12 +393,6 @@ def deliver(s: Session, order_id: int, *, quantities: Optional[Mapping[int, int]
     picked and not yet delivered). Records one sale, on account, on the delivery's local date.
     The same ``client_delivery_id`` again returns that delivery and records nothing."""
     client_delivery_id = _client_id(client_delivery_id, "client_delivery_id")
-    if client_delivery_id is not None:
-        done = s.scalars(select(Sale).where(Sale.client_sale_id == client_delivery_id)).first()
-        if done is not None:
-            if done.group_order_id != order_id:
-                raise Conflict(_l("送货编号已用于另一张订单"), "client_delivery_id")
-            return DeliveryResult(done.id, done.receipt_no, done.total_fen, False)
     received_by = _text(received_by, 40, _l("收货人"), "received_by")
     delivered_at = delivered_at or utcnow()
     if not isinstance(delivered_at, dt.datetime) or delivered_at.tzinfo is None:
@@ -406,6 +400,13 @@ def deliver(s: Session, order_id: int, *, quantities: Optional[Mapping[int, int]
     if delivered_at > utcnow() + dt.timedelta(minutes=5):
         raise GroupOrderError(_l("送货时间不能晚于现在"), "delivered_at")
     order = _locked(s, order_id)
+    if client_delivery_id is not None:
+        # Looked up under the order's lock: a form sent twice at once finds the first one's sale.
+        done = s.scalars(select(Sale).where(Sale.client_sale_id == client_delivery_id)).first()
+        if done is not None:
+            if done.group_order_id != order.id:
+                raise Conflict(_l("送货编号已用于另一张订单"), "client_delivery_id")
+            return DeliveryResult(done.id, done.receipt_no, done.total_fen, False)
     _require(order, GroupOrderStatus.PICKED)
     lines = {line.id: line for line in order.lines}
     if quantities is None:
@@ -549,12 +550,6 @@ def _money_arg(value: Any, field: str) -> int:
 def _payment(s: Session, order_id: int, *, amount_fen: int, method: Any, ref: Any, on: Any, note: Any,
              actor_id: Optional[int], client_payment_id: Any, repay: bool) -> GroupPayment:
     client_payment_id = _client_id(client_payment_id, "client_payment_id")
-    if client_payment_id is not None:
-        done = s.scalars(select(GroupPayment).where(GroupPayment.client_payment_id == client_payment_id)).first()
-        if done is not None:
-            if done.order_id != order_id:
-                raise Conflict(_l("收款编号已用于另一张订单"), "client_payment_id")
-            return done
     amount = _money_arg(amount_fen, "amount_fen")
     try:
         method = PaymentMethod(method)
@@ -571,6 +566,13 @@ def _payment(s: Session, order_id: int, *, amount_fen: int, method: Any, ref: An
         raise GroupOrderError(_l("日期不能晚于今天"), "received_on")
     note = _text(note, 200, _l("备注"), "note")
     order = _locked(s, order_id)
+    if client_payment_id is not None:
+        # Looked up under the order's lock: a form sent twice at once finds the first one's payment.
+        done = s.scalars(select(GroupPayment).where(GroupPayment.client_payment_id == client_payment_id)).first()
+        if done is not None:
+            if done.order_id != order.id:
+                raise Conflict(_l("收款编号已用于另一张订单"), "client_payment_id")
+            return done
     _require(order, GroupOrderStatus.PICKED, GroupOrderStatus.DELIVERED, GroupOrderStatus.PAID)
     balance = order_figures(s, order.id)["balance_fen"]
     if not repay and amount > balance:

@@ -19,6 +19,7 @@ from pos.errors import Conflict, NotFound, PosError
 from pos.group_models import Buyer, GroupOrder, GroupOrderLine, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
+from tests.test_concurrency import _run_threads
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 DAY1 = dt.datetime(2026, 11, 2, 10, 0, tzinfo=TZ)
@@ -459,3 +460,41 @@ def test_the_dispatch_location_is_a_real_location(hub, s):
     loc = s.get(Location, hub.dispatch(s))
     assert loc.kind == LocationKind.DISPATCH and not loc.is_virtual
     assert go.dispatch_location(s).id == loc.id  # one, made once
+
+
+# --- concurrency: two managers at once ----------------------------------------------------------------
+
+def test_two_confirmations_racing_for_the_same_goods_hold_them_once(hub, world, s):
+    ids = [order(hub, s, [(hub.rice, 30000)]) for _ in range(4)]  # 4 × 30 wanted, 50 at the base
+    s.close()
+    outcomes: dict[int, str] = {}
+
+    def confirm(i: int) -> None:
+        with world.Session() as own:
+            try:
+                go.confirm_order(own, ids[i], actor_id=hub.manager)
+                own.commit()
+                outcomes[i] = "confirmed"
+            except go.GroupOrderError:
+                own.rollback()
+                outcomes[i] = "refused"
+
+    assert _run_threads(confirm, len(ids)) == []
+    assert sorted(outcomes.values()) == ["confirmed", "refused", "refused", "refused"]
+    assert hub.level(s, "BASE", hub.rice) == (50000, 30000)
+
+
+def test_the_same_delivery_sent_twice_at_once_records_one_sale(hub, world, s):
+    oid = confirmed_and_picked(hub, s, [(hub.tea, 3000)])
+    s.close()
+    results = []
+
+    def send(_i: int) -> None:
+        with world.Session() as own:
+            results.append(go.deliver(own, oid, client_delivery_id="same-form", delivered_at=DAY2,
+                                      actor_id=hub.manager).sale_id)
+            own.commit()
+
+    assert _run_threads(send, 2) == []
+    assert count(s, Sale, Sale.group_order_id == oid) == 1 and len(set(results)) == 1  # both answered with it
+    assert hub.level(s, "CUSTOMER", hub.tea)[0] == 3000  # the goods left once

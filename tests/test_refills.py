@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.errors import ValidationError
-from inventory.ledger import move
+from inventory.ledger import available, level, move, reserve
 from inventory.localtime import local_today, utcnow
 from inventory.models import AuditEvent, Location, LocationKind, Lot, LotLevel, MoveReason, StockLevel, StockMove
 from kiosks import refills
@@ -160,6 +160,18 @@ def test_plan_caps_loads_at_what_the_base_has(world, s, fleet):  # noqa: F811
     rice = next(ln for ln in plan["stops"][0]["lines"] if ln["product_id"] == fleet.rice)
     assert (rice["need_milli"], rice["load_milli"], rice["short_milli"]) == (5 * P, 2 * P, 3 * P)
     assert [(x["product_id"], x["qty_milli"]) for x in plan["shortages"]] == [(fleet.rice, 3 * P)]
+
+
+def test_plan_leaves_goods_reserved_for_group_orders_at_the_base(world, s, fleet):  # noqa: F811
+    # 10 rice at the base, 7 held for a confirmed group order: the counter can get 3 of its 5
+    reserve(s, location_id=world.loc["BASE"], product_id=fleet.rice, qty_milli=7 * P)
+    plan = refills.plan_preview(s, kiosk_codes=["K001"], today=TODAY)
+    rice = next(ln for ln in plan["stops"][0]["lines"] if ln["product_id"] == fleet.rice)
+    assert (rice["need_milli"], rice["load_milli"], rice["short_milli"]) == (5 * P, 3 * P, 2 * P)
+    # and loading the van takes only what is free
+    route = _plan(world, s, fleet, codes=("K001",))
+    refills.load_van(s, route.id, actor_id=world.manager_id)
+    assert level(s, world.loc["BASE"], fleet.rice) == 7 * P and available(s, world.loc["BASE"], fleet.rice) == 0
 
 
 @pytest.mark.parametrize("codes,message", [
