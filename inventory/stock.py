@@ -1055,8 +1055,9 @@ def stock_at_location(session: Session, location_id: int, *, q: Optional[str] = 
         select(ReorderPoint.product_id.label("product_id")).where(ReorderPoint.location_id == location_id),
     ).subquery()
     qty = func.coalesce(StockLevel.qty_milli, 0).label("qty_milli")
+    reserved = func.coalesce(StockLevel.reserved_milli, 0).label("reserved_milli")
     stmt = (
-        select(Product, qty, ReorderPoint.min_qty_milli)
+        select(Product, qty, ReorderPoint.min_qty_milli, reserved)
         .select_from(keys)
         .join(Product, Product.id == keys.c.product_id)
         .outerjoin(StockLevel, and_(StockLevel.location_id == location_id, StockLevel.product_id == Product.id))
@@ -1081,8 +1082,10 @@ def stock_at_location(session: Session, location_id: int, *, q: Optional[str] = 
             "negative": qty_milli < 0,
             "cost_fen": product.cost_fen,
             "value_fen": line_amount_fen(product.cost_fen, qty_milli) if product.cost_fen and qty_milli > 0 else 0,
+            "reserved_milli": held,   # held for confirmed group orders
+            "available_milli": qty_milli - held,
         }
-        for product, qty_milli, minimum in rows
+        for product, qty_milli, minimum, held in rows
     ]
     return Page(items, total, page, per_page)
 

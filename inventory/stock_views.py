@@ -131,6 +131,7 @@ KIND_LABELS = {
     LocationKind.HALL_STORE.value: _l("馆内仓库"),
     LocationKind.KIOSK.value: _l("专柜"),
     LocationKind.VAN.value: _l("补货车"),
+    LocationKind.DISPATCH.value: _l("团购待发区"),
     LocationKind.SUPPLIER.value: _l("供应商"),
     LocationKind.CUSTOMER.value: _l("顾客"),
     LocationKind.LOSS.value: _l("损耗"),

@@ -61,6 +61,7 @@ LOCATIONS = (
     ("HALL", "梵净山珍·松桃馆 卖场", LocationKind.HALL_FLOOR),
     ("HALL-STORE", "梵净山珍·松桃馆 仓库", LocationKind.HALL_STORE),
     ("BASE", "黔货出山大湾区物流基地", LocationKind.BASE),
+    ("DISPATCH", "团购待发区（物流基地）", LocationKind.DISPATCH),
     ("SUPPLIER", "供应商（虚拟）", LocationKind.SUPPLIER),
     ("CUSTOMER", "顾客（虚拟）", LocationKind.CUSTOMER),
     ("LOSS", "损耗（虚拟）", LocationKind.LOSS),
@@ -392,6 +393,7 @@ def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional
     session.flush()
     now = now or utcnow()
     demo_history.build_hall_history(session, seed=seed, now=now, days=HALL_HISTORY_DAYS)
+    demo_history.build_open_group_orders(session, seed=seed, now=now)
     if app is None and has_app_context():
         app = current_app._get_current_object()
     if app is not None:

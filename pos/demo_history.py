@@ -27,18 +27,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import String, cast, select, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
+from stdnum.cn import uscc
 
 from inventory.localtime import HALL_TZ, UTC, local_date
 from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, Unit
 from inventory import stock
 from inventory.documents import GoodsReceipt, Transfer
 from inventory.money import line_amount_fen, round_down_to_jiao
-from pos import accounts
-from pos.models import Refund, Sale, SaleLine, Shift, Till, User
+from pos import accounts, buyers, group_orders
+from pos.group_models import Buyer, BuyerPrice, GroupOrder, GroupPayment
+from pos.models import BuyerType, Refund, Sale, SaleLine, Shift, Till, User
 from pos.refunds import refund
-from pos.sales import GROUP_PREFIX, LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
 from pos.shifts import DENOMINATIONS, close_shift, open_shift
 from pos.settings import hall_settings
 
@@ -67,6 +69,18 @@ GROUP_CATEGORIES = {  # what each kind of group buyer orders
     "canteen": ("粮油米面", "调味酱料", "果蔬干货", "腊味肉制品"),
     "other": ("茶叶", "粮油米面", "休闲食品", "饮品", "蜂蜜"),
 }
+# The organisations that buy in quantity: (name, type, town, contact, phone).
+DEMO_BUYERS = (
+    ("虎门镇总工会", "union", "虎门", "黄秀梅", "0769-85112233"),
+    ("东莞市虎门医院工会", "union", "虎门", "李建华", "0769-85223344"),
+    ("东莞市太平港物流有限公司", "enterprise", "虎门", "陈志强", "13809871234"),
+    ("东莞沙田港务有限公司", "enterprise", "沙田", "刘晓东", "13922334455"),
+    ("虎门镇人民政府机关饭堂", "canteen", "虎门", "王师傅", "0769-85001234"),
+    ("沙田镇人民政府机关饭堂", "canteen", "沙田", "梁师傅", "0769-88661234"),
+    ("虎门第三中学家长委员会", "other", "虎门", "郑丽", "13712345678"),
+)
+PAYMENT_DAYS = (3, 25)                   # a buyer's transfer comes this many days after delivery
+
 # The hall's other cashiers (the demo cashier logs in; these only appear in the history).
 CASHIERS = (("cashier2", "田晓红"), ("cashier3", "麻秀兰"))
 
@@ -181,6 +195,20 @@ class _History:
         self.start = dict(levels)  # what the demo stocked: the staff keep each place about this full
         self.sold: list[_Sold] = []
         self.refunded: set[int] = set()
+        self.buyers = self._buyers()
+
+    def _buyers(self) -> dict[str, list[int]]:
+        """The demo's buyer organisations by type (made once, with a valid credit code each)."""
+        s, by_type = self.s, defaultdict(list)
+        for k, (name, kind, town, contact, phone) in enumerate(DEMO_BUYERS):
+            found = s.scalar(select(Buyer.id).where(Buyer.name == name))
+            if found is None:
+                found = buyers.create_buyer(s, buyers.BuyerIn(
+                    name=name, buyer_type=kind, uscc=demo_uscc(k), town=town, address=f"{town}镇 {name}",
+                    contact_name=contact, contact_phone=phone, invoice_title=name, tax_id=demo_uscc(k),
+                ), actor_id=self.manager).id
+            by_type[kind].append(found)
+        return by_type
 
     def _products(self) -> list[_Product]:
         """The products the history sells: not those with a near-expiry lot (the demo keeps them
@@ -393,31 +421,47 @@ class _History:
     # --- group purchases -----------------------------------------------------------------------
 
     def group_sale(self, at: dt.datetime, buyer_type: str, stats) -> None:
-        """A union, a firm, a canteen or another buyer orders in quantity at an agreed price
-        (5–10% below the list), delivered from the base and paid by bank transfer."""
-        rng = self.rng
+        """A union, a firm, a canteen or another buyer orders in quantity at its agreed prices
+        (5–10% below the list); the order goes through pos.group_orders like a manager's: confirmed
+        (reserved at the base) the day before, picked that morning, delivered at ``at``, and paid
+        by bank transfer some days later (the latest are still open)."""
+        rng, s = self.rng, self.s
         wanted = [p for p in self.products if p.category in GROUP_CATEGORIES[buyer_type]
                   and self.level[(self.base, p.id)] >= (5000 if p.weighed else 6000)]
         if not wanted:
             return
+        buyer = rng.choice(self.buyers[buyer_type])
         lines = []
         for p in rng.sample(wanted, min(len(wanted), rng.randint(1, 4))):
             held = self.level[(self.base, p.id)]
             qty = rng.randint(5, 20) * 1000 if p.weighed else rng.choice((6, 10, 12, 20, 24, 30)) * 1000
             qty = min(qty, held - held % 1000)
-            price = p.price_fen * rng.randint(90, 95) // 1000 * 10
-            lines.append(LineIn(product_id=p.id, qty_milli=qty, unit_price_fen=price))
-        total = sum(line_amount_fen(ln.unit_price_fen, ln.qty_milli) for ln in lines)
-        result = record_sale(self.s, SaleIn(
-            channel="group", location_id=self.base, lines=lines, buyer_type=buyer_type,
-            receipt_prefix=GROUP_PREFIX, cashier_id=self.manager, sold_at=at,
-            payments=[PaymentIn("bank_transfer", total, ref=f"DG{local_date(at):%Y%m%d}{rng.randrange(10**8):08d}")]))
-        assert result.total_fen == total
+            if s.get(BuyerPrice, (buyer, p.id)) is None:  # agreed when the buyer first orders it
+                buyers.set_buyer_price(s, buyer, product_id=p.id, unit_price_fen=p.price_fen * rng.randint(90, 95) // 1000 * 10,
+                                       actor_id=self.manager)
+            lines.append(group_orders.OrderLineIn(product_id=p.id, qty_milli=qty))
+        day = local_date(at)
+        order = group_orders.create_order(s, buyer_id=buyer, lines=lines, delivery_date=day, actor_id=self.manager,
+                                          client_order_id=f"demo-{uuid.UUID(int=rng.getrandbits(128))}")
+        group_orders.confirm_order(s, order.id, actor_id=self.manager)
+        group_orders.pick_order(s, order.id, actor_id=self.manager)
+        delivery = group_orders.deliver(s, order.id, delivered_at=at, received_by="食堂" if buyer_type == "canteen" else None,
+                                        actor_id=self.manager)
+        order.created_at = at - dt.timedelta(days=3)
+        order.confirmed_at = at - dt.timedelta(days=1)
+        order.picked_at = at - dt.timedelta(hours=2)
+        order.closed_at = at
         for ln in lines:
             self.level[(self.base, ln.product_id)] -= ln.qty_milli
-        month = stats.months[f"{local_date(at):%Y-%m}"]
+        paid_on = day + dt.timedelta(days=rng.randint(*PAYMENT_DAYS))
+        if paid_on < self.today:
+            payment = group_orders.record_payment(
+                s, order.id, amount_fen=delivery.total_fen, ref=f"DG{paid_on:%Y%m%d}{rng.randrange(10**8):08d}",
+                received_on=paid_on, actor_id=self.manager)
+            payment.recorded_at = _at(paid_on, 10)
+        month = stats.months[f"{day:%Y-%m}"]
         month.group_sales += 1
-        month.group_takings_fen += total
+        month.group_takings_fen += delivery.total_fen
 
     # --- a day ----------------------------------------------------------------------------------
 
@@ -501,6 +545,49 @@ def build_hall_history(session: Session, *, seed: int, now: dt.datetime, days: O
     return stats
 
 
+def build_open_group_orders(session: Session, *, seed: int, now: dt.datetime) -> list[int]:
+    """Today's group orders, one at each step a manager would find them: a firm's draft, a union's
+    order confirmed for tomorrow, and a canteen's order picked this morning and partly delivered."""
+    s = session
+    rng = random.Random(f"open-group-orders:{seed}")
+    manager = s.scalar(select(User.id).where(User.username == "manager"))
+    today = local_date(now)
+    by_type = dict(s.execute(select(Buyer.buyer_type, func.min(Buyer.id)).group_by(Buyer.buyer_type)).all())
+    base = s.scalar(select(Location.id).where(Location.code == "BASE"))
+    stocked = [pid for pid, qty in s.execute(
+        select(StockLevel.product_id, StockLevel.qty_milli - StockLevel.reserved_milli)
+        .join(Product, Product.id == StockLevel.product_id)
+        .where(StockLevel.location_id == base, Product.active.is_(True), Product.sold_by_weight.is_(False),
+               Product.unit != Unit.KG).order_by(StockLevel.product_id)) if qty >= 40000]
+    made = []
+    for buyer_type, days_ahead, steps in (("enterprise", 3, 0), ("union", 1, 1), ("canteen", 0, 3)):
+        buyer = by_type.get(BuyerType(buyer_type))
+        if buyer is None or len(stocked) < 3:
+            continue
+        lines = [group_orders.OrderLineIn(product_id=pid, qty_milli=rng.choice((6, 10, 12)) * 1000)
+                 for pid in rng.sample(stocked, 3)]
+        order = group_orders.create_order(s, buyer_id=buyer, lines=lines, actor_id=manager,
+                                          delivery_date=today + dt.timedelta(days=days_ahead),
+                                          client_order_id=f"demo-open-{buyer_type}-{today:%Y%m%d}")
+        if steps >= 1:
+            group_orders.confirm_order(s, order.id, actor_id=manager)
+        if steps >= 2:
+            group_orders.pick_order(s, order.id, actor_id=manager)
+        if steps >= 3:
+            first = order.lines[0]
+            group_orders.deliver(s, order.id, quantities={first.id: first.qty_milli}, delivered_at=now,
+                                 received_by="王师傅", actor_id=manager)
+        stocked = [pid for pid in stocked if pid not in {ln.product_id for ln in lines}]
+        made.append(order.id)
+    return made
+
+
+def demo_uscc(k: int) -> str:
+    """A well-formed unified social credit code for the k-th demo buyer (check digit computed)."""
+    body = f"9144190031{k:07d}"
+    return body + uscc.calc_check_digit(body)
+
+
 def _set_times(s: Session, marks: dict) -> None:
     """Give what the history wrote the moments it stands for: the services stamp the clock."""
     s.flush()
@@ -511,6 +598,7 @@ def _set_times(s: Session, marks: dict) -> None:
         "refund": select(Refund.refunded_at).where(Refund.id == moves.c.ref_id),
         "transfer": select(Transfer.posted_at).where(Transfer.id == moves.c.ref_id),
         "goods_receipt": select(GoodsReceipt.posted_at).where(GoodsReceipt.id == moves.c.ref_id),
+        "group_order": select(GroupOrder.picked_at).where(GroupOrder.id == moves.c.ref_id),
     }
     for ref_type, when in stamp.items():
         s.execute(update(moves).where(moves.c.id > marks[StockMove], moves.c.ref_type == ref_type)
@@ -523,6 +611,12 @@ def _set_times(s: Session, marks: dict) -> None:
         ("goods_receipt", None): select(GoodsReceipt.posted_at).where(cast(GoodsReceipt.id, String) == key),
         ("shift", "shift.open"): select(Shift.opened_at).where(cast(Shift.id, String) == key),
         ("shift", "shift.close"): select(Shift.closed_at).where(cast(Shift.id, String) == key),
+        ("group_order", "group_order.create"): select(GroupOrder.created_at).where(cast(GroupOrder.id, String) == key),
+        ("group_order", "group_order.confirm"): select(GroupOrder.confirmed_at).where(cast(GroupOrder.id, String) == key),
+        ("group_order", "group_order.pick"): select(GroupOrder.picked_at).where(cast(GroupOrder.id, String) == key),
+        ("group_order", "group_order.deliver"): select(GroupOrder.closed_at).where(cast(GroupOrder.id, String) == key),
+        ("group_order", "group_order.payment"): select(func.min(GroupPayment.recorded_at))
+        .where(cast(GroupPayment.order_id, String) == key),
     }
     for (entity, action), when in audit_stamp.items():
         where = [audits.c.id > marks[AuditEvent], audits.c.entity == entity]
@@ -532,4 +626,4 @@ def _set_times(s: Session, marks: dict) -> None:
     s.expire_all()
 
 
-__all__ = ["build_hall_history", "history_span", "HistoryStats", "MonthStats", "SALES_PER_DAY"]
+__all__ = ["build_hall_history", "build_open_group_orders", "demo_uscc", "history_span", "HistoryStats", "MonthStats", "SALES_PER_DAY"]

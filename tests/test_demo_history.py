@@ -13,6 +13,7 @@ from inventory.localtime import HALL_TZ, local_date
 from inventory.models import Alert, AlertKind, Location, LocationKind, Product, StockLevel, StockMove
 from pos import create_app, demo, demo_history
 from pos.migrate import upgrade
+from pos.group_models import GroupOrder, GroupOrderStatus, GroupPayment
 from pos.models import Channel, Payment, Refund, RefundLine, Sale, SaleLine, Shift, ShiftStatus, Till
 
 # The history ends the day before: 31 October, 1 and 2 November (a month's end, and the first of
@@ -104,8 +105,8 @@ def test_demo_history(app, session, monkeypatch, tmp_path):
     # Every sale's lines add up to its total, and its payments too; discounts and 抹零 occur
     net = dict(s.execute(select(SaleLine.sale_id, func.sum(SaleLine.net_fen)).group_by(SaleLine.sale_id)).all())
     paid = dict(s.execute(select(Payment.sale_id, func.sum(Payment.amount_fen)).group_by(Payment.sale_id)).all())
-    assert all(net[x.id] == x.total_fen == paid[x.id] == x.subtotal_fen - x.discount_fen - x.rounding_fen
-               for x in sales)
+    assert all(net[x.id] == x.total_fen == x.subtotal_fen - x.discount_fen - x.rounding_fen for x in sales)
+    assert all(paid[x.id] == x.total_fen for x in sales if x.channel != Channel.GROUP)  # group: on account
     assert any(x.rounding_fen for x in hall) and any(x.discount_fen for x in hall)
     assert all(0 <= x.rounding_fen <= 9 for x in hall)
     methods = {str(m) for m in s.scalars(select(Payment.method).join(Sale, Sale.id == Payment.sale_id)
@@ -128,17 +129,23 @@ def test_demo_history(app, session, monkeypatch, tmp_path):
                       .group_by(SaleLine.id, SaleLine.qty_milli, SaleLine.net_fen)).all()
     assert taken and all(0 < q <= sold_qty and 0 < a <= sold_net for sold_qty, sold_net, q, a in taken)
 
-    # Group purchases: from the base, with a buyer type, at an agreed price, paid by transfer
+    # Group purchases: orders of the demo's buyers, delivered from the base's dispatch area with
+    # their buyer type, at the buyer's agreed price, on account; paid by transfer days later
     group = [x for x in sales if x.channel == Channel.GROUP]
     assert len(group) == stats.group_sales >= 1
+    orders = {o.id: o for o in s.scalars(select(GroupOrder))}
     for x in group:
-        assert x.buyer_type is not None and x.location_id == locations["BASE"] and x.receipt_no.startswith("G-")
-        assert x.till_id is None and x.shift_id is None
+        order = orders[x.group_order_id]
+        assert x.buyer_type == order.buyer_type and x.location_id == locations["DISPATCH"]
+        assert x.receipt_no.startswith("G-") and x.till_id is None and x.shift_id is None and x.payments == []
+        assert order.status in (GroupOrderStatus.DELIVERED, GroupOrderStatus.PAID) and order.delivery_date == x.local_date
     agreed = s.execute(select(SaleLine.unit_price_fen, Product.price_fen).join(Product, Product.id == SaleLine.product_id)
                        .join(Sale, Sale.id == SaleLine.sale_id).where(Sale.channel == Channel.GROUP)).all()
     assert agreed and all(89 * list_ <= 100 * price < 100 * list_ for price, list_ in agreed)
-    assert {str(m) for m in s.scalars(select(Payment.method).join(Sale, Sale.id == Payment.sale_id)
-                                      .where(Sale.channel == Channel.GROUP))} == {"bank_transfer"}
+    payments = s.execute(select(GroupPayment.received_on, Sale.local_date, GroupPayment.amount_fen, Sale.total_fen)
+                         .join(Sale, Sale.group_order_id == GroupPayment.order_id)).all()
+    assert all(paid_on > sold_on and amount == total for paid_on, sold_on, amount, total in payments)
+    assert {o.status for o in orders.values()} <= {GroupOrderStatus.DELIVERED, GroupOrderStatus.PAID}
 
     # Stock: the hall (and the base) never went below zero, so no discrepancy alert; every product
     # adds up to zero over all locations; the stock moves carry the moments of the history

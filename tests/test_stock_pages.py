@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.documents import GoodsReceipt, StockCount, Transfer
-from inventory.ledger import move
+from inventory.ledger import move, reserve
 from inventory.localtime import local_today
 from inventory.models import (
     Alert,
@@ -219,6 +219,18 @@ def test_stock_page_shows_levels_with_weights_to_three_decimals_and_searches(app
     assert "没有找到匹配的商品" in html(client.get(f"/stock/locations/{manager['BASE']}?q=不存在"))
     assert client.get(f"/stock/locations/{manager['BASE']}?page=abc").status_code == 200
     assert client.get("/stock/locations/99999").status_code == 404
+
+
+def test_stock_page_shows_what_group_orders_hold_and_what_is_free(app, client, manager):
+    stock_up(app, client, manager)
+    assert "团购预留" not in html(client.get(f"/stock/locations/{manager['BASE']}"))  # nothing held: no column
+    with session_scope(app) as s:
+        reserve(s, location_id=manager["BASE"], product_id=manager["tea"], qty_milli=4000)
+    page = html(client.get(f"/stock/locations/{manager['BASE']}"))
+    assert "团购预留" in page and "可用" in page
+    row = page[page.index('data-sku="' + TEA + '"'):]
+    row = row[:row.index("</tr>")]
+    assert "data-reserved>4<" in row and ">6<" in row  # 10 on hand, 4 held, 6 free
 
 
 def test_ledger_page_shows_every_move_with_reason_user_and_running_balance(app, client, manager):
