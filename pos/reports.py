@@ -59,6 +59,8 @@ CHANNELS = tuple(c.value for c in Channel)            # hall, kiosk, group
 BUYER_TYPES = tuple(b.value for b in BuyerType)       # union, enterprise, canteen, other
 EXPORT_CHUNK = 2000
 
+ON_ACCOUNT = "on_account"  # monthly summary: group deliveries and returns, settled by order payments
+ON_ACCOUNT_LABEL = _l("团购挂账")
 CHANNEL_LABELS = {"hall": _l("专馆"), "kiosk": _l("专柜"), "group": _l("团购")}
 BUYER_TYPE_LABELS = {"union": _l("工会福利"), "enterprise": _l("企业认购"), "canteen": _l("机关饭堂团购"),
                      "other": _l("其他")}
@@ -504,7 +506,8 @@ def monthly_summary(s: Session, *, month: str) -> dict[str, Any]:
     - the month's figures (as ``collaboration``: total_fen … refunds_fen) and certified_percent;
     - by_channel (as collaboration);
     - by_day: every day of the month, zero-filled: date, total_fen, certified_fen, sales, refunds_fen;
-    - by_payment: method, label, sales_fen (payments of the month's completed sales), refunds_fen
+    - by_payment: method, label, sales_fen (payments of the month's completed sales; group orders'
+      deliveries as one "on_account" row), refunds_fen
       (refunds of the month by their method), net_fen; Σ net_fen = total_fen;
     - by_category (the product's current category): category_id, category, total_fen,
       certified_fen, qty_milli; top_products / bottom_products (10 each, by net amount):
@@ -549,11 +552,20 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
     for method, amount in s.execute(select(Payment.method, func.sum(Payment.amount_fen))
                                     .join(Sale, Sale.id == Payment.sale_id).where(in_month).group_by(Payment.method)):
         methods.setdefault(_value(method), {"sales_fen": 0, "refunds_fen": 0})["sales_fen"] = int(amount)
-    for method, amount in s.execute(select(Refund.method, func.sum(Refund.total_fen)).where(refunds_in_month)
-                                    .group_by(Refund.method)):
+    # Group orders are delivered on account (their money arrives as order payments, pos.group_orders):
+    # their deliveries and returns make one row of their own, so that the rows add up to the takings.
+    on_account = Sale.group_order_id.is_not(None)
+    method_of_refund = case((on_account, ON_ACCOUNT), else_=Refund.method)
+    for method, amount in s.execute(select(method_of_refund, func.sum(Refund.total_fen))
+                                    .join(Sale, Sale.id == Refund.sale_id).where(refunds_in_month)
+                                    .group_by(method_of_refund)):
         methods.setdefault(_value(method), {"sales_fen": 0, "refunds_fen": 0})["refunds_fen"] = int(amount)
-    order = [p.value for p in PaymentMethod]
-    by_payment = [{"method": k, "label": payment_label(k), **v, "net_fen": v["sales_fen"] - v["refunds_fen"]}
+    delivered = s.scalar(select(func.sum(Sale.total_fen)).where(in_month, on_account))
+    if delivered:
+        methods.setdefault(ON_ACCOUNT, {"sales_fen": 0, "refunds_fen": 0})["sales_fen"] = int(delivered)
+    order = [p.value for p in PaymentMethod] + [ON_ACCOUNT]
+    by_payment = [{"method": k, "label": str(ON_ACCOUNT_LABEL) if k == ON_ACCOUNT else payment_label(k), **v,
+                   "net_fen": v["sales_fen"] - v["refunds_fen"]}
                   for k, v in sorted(methods.items(), key=lambda kv: order.index(kv[0]))]
 
     # by product, folded into categories

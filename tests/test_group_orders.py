@@ -327,6 +327,21 @@ def test_a_partial_delivery_and_a_return_count_on_their_own_days(hub, s):
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.PAID
 
 
+def test_the_monthly_summary_shows_group_deliveries_on_account(hub, s):
+    oid = confirmed_and_picked(hub, s, [(hub.tea, 2000), (hub.rice, 1000)])
+    d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
+    line = s.get(Sale, d.sale_id).lines[1]
+    go.return_goods(s, oid, receipt_no=d.receipt_no, lines=[(line.id, 1000, True)], reason="多送了",
+                    actor_id=hub.manager, returned_at=DAY3)
+    s.commit()
+    summary = reports.monthly_summary(s, month="2026-11")
+    rows = {r["method"]: r for r in summary["by_payment"]}
+    assert set(rows) == {"on_account"}
+    assert (rows["on_account"]["sales_fen"], rows["on_account"]["refunds_fen"]) == (40100, 6500)
+    assert rows["on_account"]["label"] == "团购挂账"
+    assert sum(r["net_fen"] for r in summary["by_payment"]) == summary["total_fen"] == 33600
+
+
 def test_a_return_after_payment_is_paid_back(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.rice, 2000)])
     d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
