@@ -189,15 +189,20 @@ def _cell_text(value: Any) -> str:
     return text
 
 
+# Control characters other than tab and line ends: not text a person typed (PostgreSQL also
+# refuses NUL in a string), so the file is not a spreadsheet saved as CSV.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _decode_csv(data: bytes) -> str:
-    if b"\x00" in data[:4096]:
+    if b"\x00" in data:
         raise ValidationError(NOT_A_SHEET, "file")
     for encoding in ("utf-8-sig", "gb18030"):  # Excel on a Chinese Windows saves CSV as GB18030
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if any(unicodedata.category(ch) == "Cc" and ch not in "\r\n\t" for ch in text[:4096]):
+        if _CONTROL.search(text):
             break
         return text
     raise ValidationError(NOT_A_SHEET, "file")
@@ -225,6 +230,7 @@ def _xlsx_records(data: bytes) -> list[tuple[int, list[Any]]]:
         sheet = book.worksheets[0] if book.worksheets else None
         if sheet is None:
             raise ValidationError(NOT_A_SHEET, "file")
+        sheet.reset_dimensions()  # a workbook that records a wrong size would otherwise lose rows
         records = []
         for n, row in enumerate(sheet.iter_rows(values_only=True), 1):
             records.append((n, list(row)))

@@ -119,6 +119,30 @@ def test_xlsx_with_numbers_and_dates():
     assert (only["certificate_valid_from"], only["certificate_valid_to"]) == ("2026-01-01", "2027-12-31")
 
 
+def test_xlsx_whose_stored_size_is_wrong_still_gives_every_row():
+    """Some generators write <dimension ref="A1"/>: read-only openpyxl would then see one row."""
+    data = xlsx_bytes(ZH[:2], [[f"ST{n}", f"茶{n}"] for n in range(1, 4)])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                body = body.replace(b'<dimension ref="A1:B4" />', b'<dimension ref="A1" />')
+                assert b'<dimension ref="A1" />' in body
+            dst.writestr(item, body)
+    assert [r["sku"] for r in read_rows("x.xlsx", out.getvalue())] == ["ST1", "ST2", "ST3"]
+
+
+def test_a_csv_with_a_control_character_far_into_it_is_refused_not_stored(session):
+    """PostgreSQL refuses NUL in text: found anywhere in the file, it is not a spreadsheet."""
+    rows = [[f"ST{n}", "梅江茶" * 20, "100", "piece"] for n in range(80)]
+    for bad in ("\x00", "\x07"):
+        data = csv_bytes(["SKU", "名称", "售价(分)", "unit"], rows + [["ST999", "茶" + bad, "100", "piece"]])
+        assert len(data) > 4096
+        with pytest.raises(ValidationError, match="文件不是 CSV 或 Excel 表格"):
+            preview_import(session, "x.csv", data)
+
+
 def _png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (2, 2)).save(out, format="PNG")
