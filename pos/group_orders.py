@@ -142,7 +142,7 @@ def _base(s: Session) -> Location:
 
 # --- entering orders -------------------------------------------------------------------------------
 
-def _line_rows(s: Session, buyer_id: int, lines: Sequence[OrderLineIn]) -> list[dict[str, Any]]:
+def check_lines(s: Session, buyer_id: int, lines: Sequence[OrderLineIn]) -> list[dict[str, Any]]:
     """Validated line values: the product, a whole number of pieces (or a weight), and the price:
     the one given, else the buyer's agreed price, else the catalogue price."""
     if not isinstance(lines, (list, tuple)) or not lines:
@@ -223,7 +223,7 @@ def create_order(s: Session, *, buyer_id: int, lines: Sequence[OrderLineIn], del
     if not buyer.active:
         raise GroupOrderError(_l("买方单位「%(name)s」已停用", name=buyer.name), "buyer_id")
     header = _header(buyer, delivery_date, delivery_address, contact, note)
-    rows = _line_rows(s, buyer.id, lines)
+    rows = check_lines(s, buyer.id, lines)
     today = local_today()
     try:
         with s.begin_nested():
@@ -268,7 +268,7 @@ def update_order(s: Session, order_id: int, *, lines: Sequence[OrderLineIn], del
     order = _locked(s, order_id)
     _require(order, GroupOrderStatus.DRAFT)
     header = _header(order.buyer, delivery_date, delivery_address, contact, note)
-    rows = _line_rows(s, order.buyer_id, lines)
+    rows = check_lines(s, order.buyer_id, lines)
     before = _lines_snapshot(order)
     for key, value in header.items():
         setattr(order, key, value)
@@ -850,7 +850,8 @@ def open_balances(s: Session) -> list[dict[str, Any]]:
 
 __all__ = [
     "ORDER_PREFIX", "STATUS_LABELS", "PRICE_SOURCES", "GroupOrderError", "OrderLineIn", "DeliveryResult",
-    "status_label", "dispatch_location", "create_order", "update_order", "confirm_order", "pick_order", "deliver",
+    "status_label", "dispatch_location", "check_lines", "create_order", "update_order", "confirm_order",
+    "pick_order", "deliver",
     "deliverable_milli", "close_remainder", "cancel_order", "return_goods", "record_payment", "record_repayment",
     "order_figures", "order_view", "delivery_note", "list_orders", "open_balances",
 ]
