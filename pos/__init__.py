@@ -47,6 +47,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(public.bp)  # the receipt QR code's page: no login, an HMAC-signed link instead
     app.register_blueprint(invoice_views.bp)  # the finance queue, requires("dashboard")
+    from pos import group_views
+
+    app.register_blueprint(group_views.bp)  # group purchases (团购), requires("dashboard")
     app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")
 
     from inventory import catalogue_views, stock_views

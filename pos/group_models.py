@@ -137,6 +137,15 @@ class GroupOrderPick(Base):
     line: Mapped[GroupOrderLine] = relationship(back_populates="picks")
 
 
+class GroupDelivery(Base):
+    """What only a delivery has beyond its sale (``sale_id``): who received the goods."""
+
+    __tablename__ = "group_deliveries"
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("group_orders.id"), index=True)
+    received_by: Mapped[Optional[str]] = mapped_column(String(40))   # 收货人, as signed on the 送货单
+
+
 class GroupPayment(Base):
     """Money received on account for an order (usually a bank transfer, with its reference), or
     paid back to the buyer (negative) after a return."""

@@ -43,7 +43,9 @@ from inventory.stock import fefo_allocate, logistics_base
 from pos import refunds
 from pos.buyers import agreed_prices, get_buyer
 from pos.errors import Conflict, NotFound, PosError
-from pos.group_models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
+from pos.group_models import (
+    Buyer, GroupDelivery, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment,
+)
 from pos.models import PaymentMethod, Refund, RefundLine, Sale, SaleLine, SaleStatus
 from pos.sales import GROUP_PREFIX, LineIn, SaleIn, document_number, next_number, record_sale
 
@@ -289,8 +291,11 @@ def _lines_snapshot(order: GroupOrder) -> list[dict[str, int]]:
 # --- reserving and picking -------------------------------------------------------------------------
 
 def confirm_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOrder:
-    """Reserve every line at the base, all or nothing."""
+    """Reserve every line at the base, all or nothing. Confirming a confirmed order again (a
+    double click) changes nothing."""
     order = _locked(s, order_id)
+    if order.status == GroupOrderStatus.CONFIRMED:
+        return order
     _require(order, GroupOrderStatus.DRAFT)
     base = _base(s)
     try:
@@ -311,8 +316,10 @@ def confirm_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> Grou
 
 def pick_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOrder:
     """Move the reserved goods out of the base to dispatch, lots first expiry first out, and keep
-    which lots were taken."""
+    which lots were taken. Picking a picked order again (a double click) changes nothing."""
     order = _locked(s, order_id)
+    if order.status == GroupOrderStatus.PICKED:
+        return order
     _require(order, GroupOrderStatus.CONFIRMED)
     base, dispatch = _base(s), dispatch_location(s)
     try:
@@ -446,6 +453,7 @@ def deliver(s: Session, order_id: int, *, quantities: Optional[Mapping[int, int]
     except PosError as exc:
         s.expire(order)
         raise GroupOrderError(exc.message, exc.field) from None
+    s.add(GroupDelivery(sale_id=result.sale_id, order_id=order.id, received_by=received_by))
     if all(line.qty_milli == sum(p.delivered_milli for p in line.picks) for line in order.lines):
         order.status = GroupOrderStatus.DELIVERED
         order.closed_at = utcnow()
@@ -735,15 +743,18 @@ def _delivery_views(s: Session, order_id: int) -> list[dict[str, Any]]:
                           .where(SaleLine.sale_id.in_(ids)).group_by(RefundLine.sale_line_id)).all())
     returned = dict(s.execute(select(Refund.sale_id, func.sum(Refund.total_fen)).where(Refund.sale_id.in_(ids))
                               .group_by(Refund.sale_id)).all())
-    names = dict(s.execute(select(Product.id, Product.name).join(SaleLine, SaleLine.product_id == Product.id)
-                           .where(SaleLine.sale_id.in_(ids))).all())
+    products = {p.id: p for p in s.scalars(select(Product).join(SaleLine, SaleLine.product_id == Product.id)
+                                            .where(SaleLine.sale_id.in_(ids)))}
+    receivers = dict(s.execute(select(GroupDelivery.sale_id, GroupDelivery.received_by)
+                               .where(GroupDelivery.sale_id.in_(ids))).all())
     views = []
     for sale in sales:
         views.append({
             "sale_id": sale.id, "receipt_no": sale.receipt_no, "sold_at": sale.sold_at, "local_date": sale.local_date,
             "total_fen": sale.total_fen, "certified_fen": sum(ln.net_fen for ln in sale.lines if ln.certified),
-            "returned_fen": int(returned.get(sale.id, 0)),
-            "lines": [{"sale_line_id": ln.id, "product_id": ln.product_id, "name": names.get(ln.product_id, ""),
+            "returned_fen": int(returned.get(sale.id, 0)), "received_by": receivers.get(sale.id),
+            "lines": [{"sale_line_id": ln.id, "product_id": ln.product_id, "name": products[ln.product_id].name,
+                       "unit": products[ln.product_id].unit.value, "sold_by_weight": _weighed(products[ln.product_id]),
                        "qty_milli": ln.qty_milli, "net_fen": ln.net_fen, "certified": ln.certified,
                        "refundable_milli": ln.qty_milli - int(back.get(ln.id, 0))} for ln in sale.lines],
         })
@@ -775,6 +786,7 @@ def delivery_note(s: Session, sale_id: Any) -> dict[str, Any]:
                       "net_fen": ln.net_fen, "certified": ln.certified, "certificate_no": ln.certificate_no,
                       "origin": origin, "lots": lots.get(ln.product_id, [])})
     return {"order": order, "buyer": order.buyer if order else None, "sale": sale, "lines": lines,
+            "received_by": s.scalar(select(GroupDelivery.received_by).where(GroupDelivery.sale_id == sale.id)),
             "total_fen": sale.total_fen, "certified_fen": sum(ln.net_fen for ln in sale.lines if ln.certified)}
 
 

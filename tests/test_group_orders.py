@@ -16,7 +16,7 @@ from inventory.models import (
 from inventory.stock import create_transfer, post_transfer
 from pos import buyers, group_orders as go, reports
 from pos.errors import Conflict, NotFound, PosError
-from pos.group_models import Buyer, GroupOrder, GroupOrderLine, GroupOrderStatus, GroupPayment
+from pos.group_models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_concurrency import _run_threads
@@ -260,7 +260,7 @@ def test_cancelling_a_picked_order_takes_its_lots_back_to_the_base(hub, s):
     assert count(s, Sale) == 0
 
 
-@pytest.mark.parametrize("step", ["confirm", "pick", "deliver", "pay"])
+@pytest.mark.parametrize("step", ["confirm", "pick", "deliver", "pay"])  # the step before was skipped
 def test_steps_out_of_order_are_refused_and_change_nothing(hub, s, step):
     oid = order(hub, s, [(hub.tea, 1000)])
     if step != "confirm":
@@ -269,7 +269,8 @@ def test_steps_out_of_order_are_refused_and_change_nothing(hub, s, step):
     calls = {
         "confirm": lambda: go.pick_order(s, oid, actor_id=hub.manager),
         "pick": lambda: go.deliver(s, oid, actor_id=hub.manager),
-        "deliver": lambda: go.confirm_order(s, oid, actor_id=hub.manager),
+        "deliver": lambda: go.update_order(s, oid, lines=[go.OrderLineIn(hub.tea, 2000)],
+                                           delivery_date=dt.date(2026, 12, 1), actor_id=hub.manager),
         "pay": lambda: go.record_payment(s, oid, amount_fen=100, ref="x", received_on=dt.date(2026, 11, 1),
                                          actor_id=hub.manager),
     }
@@ -383,11 +384,24 @@ def test_closing_the_rest_takes_undelivered_goods_back(hub, s):
         go.cancel_order(s, oid, reason="x", actor_id=hub.manager)
 
 
+def test_confirming_or_picking_twice_changes_nothing_the_second_time(hub, s):
+    oid = order(hub, s, [(hub.tea, 5000)])
+    for step in (go.confirm_order, go.confirm_order, go.pick_order, go.pick_order):
+        step(s, oid, actor_id=hub.manager)
+        s.commit()
+    assert hub.level(s, "BASE", hub.tea) == (29000, 0) and hub.level(s, hub.dispatch(s), hub.tea) == (5000, 0)
+    assert count(s, GroupOrderPick) == 2  # the early and the late lot, once
+    assert s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.entity == "group_order")) == 3
+
+
 def test_the_delivery_note_names_the_lots_and_the_certified_lines(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.tea, 5000), (hub.rice, 1000)])
-    d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
+    d = go.deliver(s, oid, delivered_at=DAY1, received_by="陈师傅", actor_id=hub.manager)
     s.commit()
     note = go.delivery_note(s, d.sale_id)
+    assert note["received_by"] == "陈师傅" and go.order_view(s, oid)["deliveries"][0]["received_by"] == "陈师傅"
+    assert [(ln["unit"], ln["sold_by_weight"]) for ln in go.order_view(s, oid)["deliveries"][0]["lines"]] == [
+        ("piece", False), ("piece", False)]
     tea, rice = note["lines"]
     assert tea["certified"] and tea["certificate_no"] == "黔扶认〔2026〕0007" and not rice["certified"]
     assert [(x["lot_no"], x["qty_milli"]) for x in tea["lots"]] == [("T-EARLY", 4000), ("T-LATE", 1000)]

@@ -9,16 +9,16 @@ from pos.models import Role
 from pos.roles import AREAS, LANDING
 
 ROLES = ("admin", "manager", "cashier", "restocker", "auditor")
-PAGES = ("/dashboard", "/till", "/counters", "/reports", "/admin/users", "/account")
+PAGES = ("/dashboard", "/till", "/counters", "/reports", "/admin/users", "/account", "/group")
 
 # The rule, as the hall states it: 200 = may use the page, 403 = refused.
 EXPECTED = {
-    #             /dashboard /till /counters /reports /admin/users /account
-    "admin":     (200,       200,  200,      200,     200,         200),
-    "manager":   (200,       200,  200,      200,     403,         200),
-    "cashier":   (403,       200,  403,      403,     403,         200),
-    "restocker": (403,       403,  200,      403,     403,         200),
-    "auditor":   (403,       403,  403,      200,     403,         200),
+    #             /dashboard /till /counters /reports /admin/users /account /group
+    "admin":     (200,       200,  200,      200,     200,         200,     200),
+    "manager":   (200,       200,  200,      200,     403,         200,     200),
+    "cashier":   (403,       200,  403,      403,     403,         200,     403),
+    "restocker": (403,       403,  200,      403,     403,         200,     403),
+    "auditor":   (403,       403,  403,      200,     403,         200,     403),
 }
 
 # The area each page belongs to (only used to check that pos.roles agrees with the table).
@@ -29,6 +29,7 @@ PAGE_AREA = {
     "/reports": "reports",
     "/admin/users": "users",
     "/account": "account",
+    "/group": "dashboard",   # group purchases (团购): the manager's, like the finance queue
 }
 
 CASES = [(role, page, EXPECTED[role][i]) for role in ROLES for i, page in enumerate(PAGES)]

@@ -147,6 +147,17 @@ def upgrade() -> None:
     with op.batch_alter_table('group_order_picks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_group_order_picks_line_id'), ['line_id'], unique=False)
 
+    op.create_table('group_deliveries',
+    sa.Column('sale_id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('received_by', sa.String(length=40), nullable=True),
+    sa.ForeignKeyConstraint(['order_id'], ['group_orders.id'], name=op.f('fk_group_deliveries_order_id_group_orders')),
+    sa.ForeignKeyConstraint(['sale_id'], ['sales.id'], name=op.f('fk_group_deliveries_sale_id_sales')),
+    sa.PrimaryKeyConstraint('sale_id', name=op.f('pk_group_deliveries'))
+    )
+    with op.batch_alter_table('group_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_group_deliveries_order_id'), ['order_id'], unique=False)
+
     with op.batch_alter_table('stock_levels', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reserved_milli', sa.Integer(), server_default='0', nullable=False))
 
@@ -163,6 +174,10 @@ def downgrade() -> None:
     with op.batch_alter_table('stock_levels', schema=None) as batch_op:
         batch_op.drop_column('reserved_milli')
 
+    with op.batch_alter_table('group_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_group_deliveries_order_id'))
+
+    op.drop_table('group_deliveries')
     with op.batch_alter_table('group_order_picks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_order_picks_line_id'))
 
