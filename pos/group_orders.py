@@ -791,8 +791,9 @@ def delivery_note(s: Session, sale_id: Any) -> dict[str, Any]:
 
 
 def list_orders(s: Session, *, status: Optional[str] = None, buyer_id: Optional[int] = None, q: Optional[str] = None,
-                page: int = 1, per_page: int = 30) -> tuple[list[dict[str, Any]], int]:
-    """Orders newest first, with their money figures (grouped in SQL, one statement a page)."""
+                page: int = 1, per_page: int = 30, due_by: Optional[dt.date] = None) -> tuple[list[dict[str, Any]], int]:
+    """Orders newest first, with their money figures (grouped in SQL, one statement a page).
+    ``due_by``: only confirmed or picked orders to be delivered by that day (or late)."""
     ordered, delivered, returned, paid = (q_.subquery() for q_ in (_ordered_q(), _delivered_q(), _returned_q(), _paid_q()))
     where = []
     if status:
@@ -802,6 +803,9 @@ def list_orders(s: Session, *, status: Optional[str] = None, buyer_id: Optional[
             return [], 0
     if _is_int(buyer_id):
         where.append(GroupOrder.buyer_id == buyer_id)
+    if due_by is not None:
+        where += [GroupOrder.status.in_((GroupOrderStatus.CONFIRMED, GroupOrderStatus.PICKED)),
+                  GroupOrder.delivery_date <= due_by]
     if q and q.strip():
         like = f"%{q.strip()}%"
         where.append(or_(GroupOrder.order_no.ilike(like), Buyer.name.ilike(like)))
@@ -860,10 +864,28 @@ def open_balances(s: Session) -> list[dict[str, Any]]:
     return out
 
 
+def dashboard_figures(s: Session, today: dt.date) -> dict[str, int]:
+    """For the manager's dashboard: drafts to confirm, orders due for delivery by ``today`` (or
+    late), and what buyers owe in all."""
+    due = s.scalar(select(func.count()).select_from(GroupOrder).where(
+        GroupOrder.status.in_((GroupOrderStatus.CONFIRMED, GroupOrderStatus.PICKED)),
+        GroupOrder.delivery_date <= today)) or 0
+    drafts = s.scalar(select(func.count()).select_from(GroupOrder)
+                      .where(GroupOrder.status == GroupOrderStatus.DRAFT)) or 0
+    delivered, returned, paid = (
+        s.scalar(select(func.coalesce(func.sum(Sale.total_fen), 0))
+                 .where(Sale.group_order_id.is_not(None), Sale.status == SaleStatus.COMPLETED)),
+        s.scalar(select(func.coalesce(func.sum(Refund.total_fen), 0)).join(Sale, Sale.id == Refund.sale_id)
+                 .where(Sale.group_order_id.is_not(None))),
+        s.scalar(select(func.coalesce(func.sum(GroupPayment.amount_fen), 0))),
+    )
+    return {"due": int(due), "drafts": int(drafts), "balance_fen": int(delivered) - int(returned) - int(paid)}
+
+
 __all__ = [
     "ORDER_PREFIX", "STATUS_LABELS", "PRICE_SOURCES", "GroupOrderError", "OrderLineIn", "DeliveryResult",
     "status_label", "dispatch_location", "check_lines", "create_order", "update_order", "confirm_order",
     "pick_order", "deliver",
     "deliverable_milli", "close_remainder", "cancel_order", "return_goods", "record_payment", "record_repayment",
-    "order_figures", "order_view", "delivery_note", "list_orders", "open_balances",
+    "order_figures", "order_view", "delivery_note", "list_orders", "open_balances", "dashboard_figures",
 ]

@@ -324,14 +324,15 @@ def index():
     buyer_id = request.args.get("buyer", "").strip()
     buyer_id = int(buyer_id) if buyer_id.isdigit() and 0 < int(buyer_id) <= MAX_ID else None
     q = clean_text(request.args.get("q", "")).strip()[:60]
+    due = "1" if request.args.get("due") == "1" else ""   # the dashboard's "to deliver by today"
     page_no = page_arg()
     rows, total = orders.list_orders(s, status=status or None, buyer_id=buyer_id, q=q or None, page=page_no,
-                                     per_page=PER_PAGE)
+                                     per_page=PER_PAGE, due_by=local_today() if due else None)
     page = Page(items=rows, total=total, page=page_no, per_page=PER_PAGE)
     all_buyers = buyer_service.list_buyers(s, include_inactive=True)
-    filters = {k: v for k, v in (("status", status), ("buyer", buyer_id), ("q", q)) if v}
+    filters = {k: v for k, v in (("status", status), ("buyer", buyer_id), ("q", q), ("due", due)) if v}
     return render_template("pos/group/orders.html", page=page, status=status, buyer_id=buyer_id, q=q,
-                           buyers=all_buyers, filters=filters)
+                           buyers=all_buyers, filters=filters, due=due)
 
 
 # --- orders: new, edit ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from inventory.alerts import open_alert_counts, open_alerts
 from inventory.localtime import local_today
 from inventory.models import Alert, Location, Product
 from kiosks.models import Kiosk
-from pos import reports
+from pos import group_orders, reports
 from pos.db import get_session
 from pos.web import landing_url, requires
 
@@ -34,6 +34,7 @@ def dashboard():
         "locations": session.scalar(select(func.count()).select_from(Location)),
         "open_alerts": session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None))),
     }
+    group = group_orders.dashboard_figures(session, today)
     daily = reports.daily_summary(session, day=today)  # today so far, by channel: the reports' figures
     facts["sales_today"], facts["takings_today"] = daily["sales"], daily["total_fen"]
     alerts = open_alerts(session, limit=50)
@@ -43,6 +44,6 @@ def dashboard():
         if location_ids else {}
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(product_ids)))} \
         if product_ids else {}
-    return render_template("pos/dashboard.html", facts=facts, today=today, daily=daily, alerts=alerts,
+    return render_template("pos/dashboard.html", facts=facts, today=today, daily=daily, alerts=alerts, group=group,
                            alert_counts=open_alert_counts(session), alert_locations=locations,
                            alert_products=products)

@@ -527,3 +527,17 @@ def test_the_same_delivery_sent_twice_at_once_records_one_sale(hub, world, s):
     assert _run_threads(send, 2) == []
     assert count(s, Sale, Sale.group_order_id == oid) == 1 and len(set(results)) == 1  # both answered with it
     assert hub.level(s, "CUSTOMER", hub.tea)[0] == 3000  # the goods left once
+
+
+def test_the_dashboard_figures_count_due_orders_drafts_and_what_is_owed(hub, s):
+    late = confirmed_and_picked(hub, s, [(hub.rice, 1000)], delivery_date=dt.date(2026, 11, 1))
+    order(hub, s, [(hub.rice, 1000)])                                   # a draft
+    later = order(hub, s, [(hub.rice, 1000)], delivery_date=dt.date(2026, 11, 20))
+    go.confirm_order(s, later, actor_id=hub.manager)
+    done = confirmed_and_picked(hub, s, [(hub.tea, 1000)])
+    go.deliver(s, done, delivered_at=DAY2, actor_id=hub.manager)
+    s.commit()
+    assert go.dashboard_figures(s, dt.date(2026, 11, 10)) == {"due": 1, "drafts": 1, "balance_fen": 16800}
+    assert go.dashboard_figures(s, dt.date(2026, 11, 20))["due"] == 2
+    rows, total = go.list_orders(s, due_by=dt.date(2026, 11, 10))
+    assert total == 1 and rows[0]["id"] == late

@@ -208,10 +208,17 @@ def line_ids(app, order_id: int) -> dict[int, int]:
 def test_every_page_renders_for_a_manager(client, manager):
     for path in ("/group", "/group/buyers", "/group/buyers/new", f"/group/buyers/{manager.canteen}",
                  f"/group/buyers/{manager.canteen}/edit", "/group/new", f"/group/new?buyer={manager.canteen}",
-                 "/group/import", "/group/balances", "/group?status=draft&q=TG&buyer=1", "/group?page=99999999"):
+                 "/group/import", "/group/balances", "/group?status=draft&q=TG&buyer=1", "/group?page=99999999",
+                 "/group?due=1", "/group?due=yes"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert 'href="/group" aria-current="page">团购<' in html(response), path  # the nav marks the section
+
+
+def test_the_dashboard_links_to_what_group_purchases_need_today(client, manager):
+    page = html(client.get("/dashboard"))
+    assert 'href="/group?due=1" data-fact="group_due">团购待送货 0 单<' in page
+    assert 'data-fact="group_drafts">团购草稿 0 单<' in page and 'data-fact="group_balance">团购应收 ¥0.00<' in page
 
 
 def test_unknown_things_are_404_and_odd_urls_no_500(client, manager):
