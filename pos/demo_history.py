@@ -70,14 +70,14 @@ GROUP_CATEGORIES = {  # what each kind of group buyer orders
     "other": ("茶叶", "粮油米面", "休闲食品", "饮品", "蜂蜜"),
 }
 # The organisations that buy in quantity: (name, type, town, contact, phone).
-DEMO_BUYERS = (
-    ("虎门镇总工会", "union", "虎门", "黄秀梅", "0769-85112233"),
-    ("东莞市虎门医院工会", "union", "虎门", "李建华", "0769-85223344"),
-    ("东莞市太平港物流有限公司", "enterprise", "虎门", "陈志强", "13809871234"),
-    ("东莞沙田港务有限公司", "enterprise", "沙田", "刘晓东", "13922334455"),
-    ("虎门镇人民政府机关饭堂", "canteen", "虎门", "王师傅", "0769-85001234"),
-    ("沙田镇人民政府机关饭堂", "canteen", "沙田", "梁师傅", "0769-88661234"),
-    ("虎门第三中学家长委员会", "other", "虎门", "郑丽", "13712345678"),
+DEMO_BUYERS = (  # (name, type, town, delivery address, contact, phone)
+    ("虎门镇总工会", "union", "虎门", "虎门镇连升中路 1 号 总工会办公室", "黄秀梅", "0769-85112233"),
+    ("东莞市虎门医院工会", "union", "虎门", "虎门镇虎门大道 68 号 行政楼 3 楼", "李建华", "0769-85223344"),
+    ("东莞市太平港物流有限公司", "enterprise", "虎门", "虎门镇沙角港湾路 12 号 综合楼", "陈志强", "13809871234"),
+    ("东莞沙田港务有限公司", "enterprise", "沙田", "沙田镇港口大道 8 号", "刘晓东", "13922334455"),
+    ("虎门镇人民政府机关饭堂", "canteen", "虎门", "虎门镇银龙路 99 号 镇政府饭堂后门", "王师傅", "0769-85001234"),
+    ("沙田镇人民政府机关饭堂", "canteen", "沙田", "沙田镇进港中路 2 号 镇政府饭堂", "梁师傅", "0769-88661234"),
+    ("虎门第三中学家长委员会", "other", "虎门", "虎门镇新湾路 5 号 虎门三中传达室", "郑丽", "13712345678"),
 )
 PAYMENT_DAYS = (3, 25)                   # a buyer's transfer comes this many days after delivery
 
@@ -200,11 +200,11 @@ class _History:
     def _buyers(self) -> dict[str, list[int]]:
         """The demo's buyer organisations by type (made once, with a valid credit code each)."""
         s, by_type = self.s, defaultdict(list)
-        for k, (name, kind, town, contact, phone) in enumerate(DEMO_BUYERS):
+        for k, (name, kind, town, address, contact, phone) in enumerate(DEMO_BUYERS):
             found = s.scalar(select(Buyer.id).where(Buyer.name == name))
             if found is None:
                 found = buyers.create_buyer(s, buyers.BuyerIn(
-                    name=name, buyer_type=kind, uscc=demo_uscc(k), town=town, address=f"{town}镇 {name}",
+                    name=name, buyer_type=kind, uscc=demo_uscc(k), town=town, address=address,
                     contact_name=contact, contact_phone=phone, invoice_title=name, tax_id=demo_uscc(k),
                 ), actor_id=self.manager).id
             by_type[kind].append(found)
@@ -442,12 +442,12 @@ class _History:
             lines.append(group_orders.OrderLineIn(product_id=p.id, qty_milli=qty))
         day = local_date(at)
         order = group_orders.create_order(s, buyer_id=buyer, lines=lines, delivery_date=day, actor_id=self.manager,
-                                          client_order_id=f"demo-{uuid.UUID(int=rng.getrandbits(128))}")
+                                          client_order_id=f"demo-{uuid.UUID(int=rng.getrandbits(128))}",
+                                          ordered_at=at - dt.timedelta(days=3))
         group_orders.confirm_order(s, order.id, actor_id=self.manager)
         group_orders.pick_order(s, order.id, actor_id=self.manager)
         delivery = group_orders.deliver(s, order.id, delivered_at=at, received_by="食堂" if buyer_type == "canteen" else None,
                                         actor_id=self.manager)
-        order.created_at = at - dt.timedelta(days=3)
         order.confirmed_at = at - dt.timedelta(days=1)
         order.picked_at = at - dt.timedelta(hours=2)
         order.closed_at = at

@@ -36,7 +36,7 @@ from inventory import ledger
 from inventory.audit import record
 from inventory.certification import certified_product_ids
 from inventory.errors import InventoryError
-from inventory.localtime import local_today, utcnow
+from inventory.localtime import local_date, local_today, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product, StockMove, Unit
 from inventory.money import format_qty, format_yuan, line_amount_fen
 from inventory.stock import fefo_allocate, logistics_base
@@ -213,9 +213,11 @@ def _header(buyer: Buyer, delivery_date: Any, delivery_address: Any, contact: An
 
 def create_order(s: Session, *, buyer_id: int, lines: Sequence[OrderLineIn], delivery_date: dt.date,
                  delivery_address: Optional[str] = None, contact: Optional[str] = None, note: Optional[str] = None,
-                 actor_id: Optional[int], client_order_id: Optional[str] = None, source: str = "manual") -> GroupOrder:
-    """A draft order. The same ``client_order_id`` again (a form sent twice) returns the order it
-    made, and makes nothing new."""
+                 actor_id: Optional[int], client_order_id: Optional[str] = None, source: str = "manual",
+                 ordered_at: Optional[dt.datetime] = None) -> GroupOrder:
+    """A draft order, numbered by the local day it is entered (``ordered_at``, default now: an
+    order taken on paper earlier may be entered with its own date). The same ``client_order_id``
+    again (a form sent twice) returns the order it made, and makes nothing new."""
     client_order_id = _client_id(client_order_id, "client_order_id")
     if client_order_id is not None:
         existing = s.scalars(select(GroupOrder).where(GroupOrder.client_order_id == client_order_id)).first()
@@ -226,11 +228,14 @@ def create_order(s: Session, *, buyer_id: int, lines: Sequence[OrderLineIn], del
         raise GroupOrderError(_l("买方单位「%(name)s」已停用", name=buyer.name), "buyer_id")
     header = _header(buyer, delivery_date, delivery_address, contact, note)
     rows = check_lines(s, buyer.id, lines)
-    today = local_today()
+    ordered_at = ordered_at or utcnow()
+    if not isinstance(ordered_at, dt.datetime) or ordered_at.tzinfo is None or ordered_at > utcnow():
+        raise GroupOrderError(_l("下单时间不正确"), "ordered_at")
+    day = local_date(ordered_at)
     try:
         with s.begin_nested():
             order = GroupOrder(
-                order_no=document_number(ORDER_PREFIX, today, next_number(s, ORDER_PREFIX, today)),
+                order_no=document_number(ORDER_PREFIX, day, next_number(s, ORDER_PREFIX, day)), created_at=ordered_at,
                 client_order_id=client_order_id, buyer_id=buyer.id, buyer_type=buyer.buyer_type,
                 status=GroupOrderStatus.DRAFT, source="import" if source == "import" else "manual",
                 created_by_id=actor_id, **header)

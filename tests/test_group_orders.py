@@ -161,6 +161,14 @@ def test_an_order_from_draft_to_paid_moves_stock_and_money_exactly_once(hub, s):
         "group_order.payment", "group_order.payment"]
 
 
+def test_an_order_taken_earlier_is_numbered_by_its_own_day(hub, s):
+    oid = order(hub, s, [(hub.tea, 1000)], ordered_at=dt.datetime(2026, 10, 31, 23, 30, tzinfo=TZ))
+    o = s.get(GroupOrder, oid)
+    assert o.order_no == "TG-20261031-0001" and o.created_at == dt.datetime(2026, 10, 31, 15, 30, tzinfo=dt.timezone.utc)
+    with pytest.raises(go.GroupOrderError, match="下单时间不正确"):
+        order(hub, s, [(hub.tea, 1000)], ordered_at=dt.datetime(2099, 1, 1, tzinfo=TZ))
+
+
 def test_the_same_order_form_sent_twice_makes_one_order(hub, s):
     a = order(hub, s, [(hub.tea, 1000)], client_order_id="form-1")
     b = order(hub, s, [(hub.tea, 1000)], client_order_id="form-1")
