@@ -15,10 +15,30 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 
+# Execution option of a session that only reads (see pos.db: on SQLite it begins DEFERRED).
+READ_ONLY = "songtao_read_only"
+
+
+def read_only(view):
+    """Mark a view that only reads (a report): its GET requests get a read-only session, which on
+    SQLite never holds the write lock that tills and counters wait for. Put it just below
+    ``@bp.route``."""
+    view.read_only = True
+    return view
+
+
+def _read_only_request() -> bool:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return request.method in ("GET", "HEAD") and getattr(view, "read_only", False)
+
+
 def get_session() -> Session:
     """The request's session, created on first use; committed or rolled back at the request's end."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["songtao.sessionmaker"]()
+        session = current_app.extensions["songtao.sessionmaker"]()
+        if _read_only_request():
+            session.connection(execution_options={READ_ONLY: True})
+        g.db_session = session
     return g.db_session
 
 

@@ -195,7 +195,7 @@ def _run_report(build, to_text, to_csv, to_xlsx, fmt: str, out: str | None) -> N
     app = _app()
     _require_schema(app)
     try:
-        with app.app_context(), session_scope(app) as session:
+        with app.app_context(), session_scope(app, read_only=True) as session:
             data = build(session)
     except ReportError as error:
         raise _BadReportInput(str(error)) from None

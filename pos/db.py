@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with foreign keys on, and every transaction begins IMMEDIATE: SQLite
 upgrades a read lock to a write lock only if nobody else wrote meanwhile, so two tills that read
-then write would otherwise fail with "database is locked" instead of waiting their turn.
+then write would otherwise fail with "database is locked" instead of waiting their turn. Reports,
+which only read, are the exception (``inventory.web.read_only``, ``session_scope(read_only=True)``):
+they begin DEFERRED, so that a long report never keeps the tills waiting.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import kiosks.models  # noqa: F401
 import pos.group_models  # noqa: F401
 import pos.models  # noqa: F401
 from inventory.base import Base
-from inventory.web import get_session  # noqa: F401  (one request session for every package)
+from inventory.web import READ_ONLY, get_session  # noqa: F401  (one request session for every package)
 
 metadata = Base.metadata
 
@@ -51,7 +53,10 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A session that only reads (a report: inventory.web.read_only) begins DEFERRED: in WAL
+            # mode it then never holds the write lock, so a long report does not keep tills waiting.
+            read_only = conn.get_execution_options().get(READ_ONLY)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -89,9 +94,12 @@ def get_engine(app: Flask | None = None) -> Engine:
 
 
 @contextmanager
-def session_scope(app: Flask | None = None) -> Iterator[Session]:
-    """A unit of work outside a request (CLI, simulator, tests): commit on success."""
+def session_scope(app: Flask | None = None, *, read_only: bool = False) -> Iterator[Session]:
+    """A unit of work outside a request (CLI, simulator, tests): commit on success. ``read_only``
+    (reports): on SQLite the transaction does not take the write lock."""
     session = (app or current_app).extensions["songtao.sessionmaker"]()
+    if read_only:
+        session.connection(execution_options={READ_ONLY: True})
     try:
         yield session
         session.commit()

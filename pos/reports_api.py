@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from pydantic import ConfigDict, Field
 
 from pos import reports
+from inventory.web import read_only
 from pos.db import get_session
 from pos.openapi import QueryModel, ResponseModel, operation, query_args, register_error_handlers
 from pos.web import requires
@@ -208,6 +209,7 @@ class MonthlyOut(FiguresOut):
 # --- endpoints ----------------------------------------------------------------------------------------
 
 @bp.get("/collaboration")
+@read_only
 @requires("reports")
 @operation("Consumption-collaboration statistics for a period of local dates", query=PeriodQuery,
            responses={200: CollaborationOut}, errors=(401, 403, 422), tags=("reports",),
@@ -221,6 +223,7 @@ def collaboration():
 
 
 @bp.get("/monthly")
+@read_only
 @requires("reports")
 @operation("The monthly sales summary", query=MonthQuery, responses={200: MonthlyOut}, errors=(401, 403, 422),
            tags=("reports",))

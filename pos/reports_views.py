@@ -19,7 +19,7 @@ from flask import Blueprint, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 
 from inventory.localtime import local_today
-from inventory.web import get_session, page_arg
+from inventory.web import get_session, page_arg, read_only
 from pos import reports
 from pos.sales import payment_label
 from pos.web import requires
@@ -192,6 +192,7 @@ def _landing_periods() -> dict:
 
 
 @bp.route("")
+@read_only
 @requires("reports")
 def index():
     return render_template("pos/reports_index.html", **_landing_periods())
@@ -200,6 +201,7 @@ def index():
 # --- consumption-collaboration statistics -------------------------------------------------------
 
 @bp.route("/collaboration")
+@read_only
 @requires("reports")
 def collaboration():
     try:
@@ -231,6 +233,7 @@ def _collaboration_charts(report: dict, period: dict) -> dict:
 
 
 @bp.route("/collaboration.<fmt>")
+@read_only
 @requires("reports")
 def collaboration_download(fmt: str):
     if fmt not in EXPORT_TYPES:
@@ -246,6 +249,7 @@ def collaboration_download(fmt: str):
 
 
 @bp.route("/collaboration/lines")
+@read_only
 @requires("reports")
 def collaboration_lines():
     try:
@@ -268,6 +272,7 @@ def _arg(value) -> str:
 
 
 @bp.route("/collaboration/lines.<fmt>")
+@read_only
 @requires("reports")
 def collaboration_lines_download(fmt: str):
     if fmt not in EXPORT_TYPES:
@@ -292,6 +297,7 @@ def _month_arg() -> str:
 
 
 @bp.route("/monthly")
+@read_only
 @requires("reports")
 def monthly():
     try:
@@ -318,6 +324,7 @@ def monthly():
 
 
 @bp.route("/monthly.<fmt>")
+@read_only
 @requires("reports")
 def monthly_download(fmt: str):
     if fmt not in EXPORT_TYPES:
