@@ -534,7 +534,7 @@ def return_goods(s: Session, order_id: int, *, receipt_no: str, lines: Sequence[
     try:
         result = refunds.refund(s, receipt_no=sale.receipt_no, lines=lines, method=PaymentMethod.BANK_TRANSFER.value,
                                 reason=reason, cashier_id=actor_id, approved_by_id=actor_id,
-                                client_refund_id=client_refund_id, refunded_at=returned_at)
+                                client_refund_id=client_refund_id, refunded_at=returned_at, for_group_order=True)
     except PosError as exc:
         raise GroupOrderError(exc.message, exc.field) from None
     if result.created:

@@ -66,6 +66,7 @@ def refund(
     shift_id: Optional[int] = None,
     client_refund_id: Optional[str] = None,
     refunded_at: Optional[dt.datetime] = None,
+    for_group_order: bool = False,
 ) -> RefundResult:
     """Refund ``(sale_line_id, qty_milli, back_to_stock)`` lines of the sale with this receipt.
     ``method`` None = the sale's first payment method. Goods go back to the selling location
@@ -117,6 +118,10 @@ def refund(
             return _duplicate(s, existing, sale.id, wanted, payment_method)
     if sale.status != SaleStatus.COMPLETED:
         raise RefundError(_l("小票 %(receipt)s 已作废，不能退货", receipt=sale.receipt_no))
+    if sale.group_order_id is not None and not for_group_order:
+        # Delivered on account: the money is settled on the order (pos.group_orders.return_goods),
+        # never paid out of a till's drawer.
+        raise RefundError(_l("%(receipt)s 是团购送货单，请在团购订单中办理退货", receipt=sale.receipt_no), "receipt_no")
 
     sale_lines = {ln.id: ln for ln in s.scalars(select(SaleLine).where(SaleLine.sale_id == sale.id))}
     products = {p.id: p for p in s.scalars(select(Product).where(

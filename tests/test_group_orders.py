@@ -14,7 +14,7 @@ from inventory.models import (
     AuditEvent, Certificate, Location, LocationKind, Lot, MoveReason, Product, StockLevel, StockMove, Unit,
 )
 from inventory.stock import create_transfer, post_transfer
-from pos import buyers, group_orders as go, reports
+from pos import buyers, group_orders as go, refunds, reports
 from pos.errors import Conflict, NotFound, PosError
 from pos.group_models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
@@ -349,6 +349,19 @@ def test_the_monthly_summary_shows_group_deliveries_on_account(hub, s):
     assert (rows["on_account"]["sales_fen"], rows["on_account"]["refunds_fen"]) == (40100, 6500)
     assert rows["on_account"]["label"] == "团购挂账"
     assert sum(r["net_fen"] for r in summary["by_payment"]) == summary["total_fen"] == 33600
+
+
+def test_a_delivery_cannot_be_refunded_at_a_till(hub, s):
+    """Goods delivered on account are returned on the order, never paid back from a drawer."""
+    oid = confirmed_and_picked(hub, s, [(hub.rice, 2000)])
+    d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
+    s.commit()
+    line = s.get(Sale, d.sale_id).lines[0]
+    with pytest.raises(PosError, match="是团购送货单，请在团购订单中办理退货"):
+        refunds.refund(s, receipt_no=d.receipt_no, lines=[(line.id, 1000, True)], method="cash", reason="退货",
+                       cashier_id=hub.manager, approved_by_id=hub.manager)
+    s.rollback()
+    assert count(s, Refund) == 0 and go.order_figures(s, oid)["balance_fen"] == 13000
 
 
 def test_a_return_after_payment_is_paid_back(hub, s):
