@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, Sequence, TypeVar
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -28,7 +28,9 @@ def read_only(view):
 
 
 def _read_only_request() -> bool:
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if not has_request_context() or not request.endpoint:  # e.g. a command in an app context
+        return False
+    view = current_app.view_functions.get(request.endpoint)
     return request.method in ("GET", "HEAD") and getattr(view, "read_only", False)
 
 
