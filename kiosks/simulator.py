@@ -83,7 +83,7 @@ def expected_sales(site_type: SiteType, moment: dt.datetime) -> float:
     return per_day * weights[local.hour] / sum(weights)
 
 
-def poisson(rng: random.Random, mean: float) -> int:
+def poisson(rng: random.Random, mean: float) -> int:  # ok-float: sales per hour
     """A Poisson draw (Knuth's method; the means here are small)."""
     if mean <= 0:
         return 0
@@ -134,7 +134,7 @@ class SimStats:
 
 # --- transports --------------------------------------------------------------------------------
 
-def http_sender(base_url: str, *, timeout: float = 30.0) -> Send:
+def http_sender(base_url: str, *, timeout: float = 30.0) -> Send:  # ok-float: seconds
     """Send over HTTP to a running server (``http://host:port``)."""
     base = base_url.rstrip("/")
 
@@ -186,7 +186,7 @@ class _Counter:
     kiosk: SimKiosk
     site_type: SiteType
     rng: random.Random
-    popularity: float
+    popularity: float  # ok-float: a weight for random choices
     outage: Optional[tuple[dt.datetime, dt.datetime]] = None
     slots: dict[str, tuple[str, int]] = field(default_factory=dict)  # slot → (sku, price_fen)
     stock: dict[str, int] = field(default_factory=dict)              # sku → pieces in the counter
@@ -200,7 +200,7 @@ class _Counter:
 
 
 class _Fleet:
-    def __init__(self, send: Send, counters: list[_Counter], *, seed: int, resend_share: float,
+    def __init__(self, send: Send, counters: list[_Counter], *, seed: int, resend_share: float,  # ok-float: share
                  batch_size: int, stats: SimStats) -> None:
         self.send, self.counters, self.seed = send, counters, seed
         self.resend_share, self.batch_size, self.stats = resend_share, batch_size, stats
@@ -359,7 +359,7 @@ def _floor_hour(moment: dt.datetime) -> dt.datetime:
     return local.replace(minute=0, second=0, microsecond=0)
 
 
-def _outages(rng: random.Random, codes: list[str], share: float, start: dt.datetime,
+def _outages(rng: random.Random, codes: list[str], share: float, start: dt.datetime,  # ok-float: share
              end: dt.datetime) -> dict[str, tuple[dt.datetime, dt.datetime]]:
     """≈ share of the counters offline for 3–20 hours; every other one is still offline when the
     run ends (the fleet dashboard then shows it), the others come back and send their backlog."""

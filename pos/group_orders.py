@@ -353,21 +353,26 @@ def pick_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOr
     return order
 
 
-def _to_base(s: Session, order: GroupOrder, line: GroupOrderLine, lot_id: Optional[int], qty: int,
-             actor_id: Optional[int]) -> None:
-    ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=dispatch_location(s).id,
-                to_location_id=_base(s).id, reason=MoveReason.TRANSFER, lot_id=lot_id, ref_type="group_order",
-                ref_id=order.id, user_id=actor_id, note=order.order_no)
+def _back_to_base(s: Session, order: GroupOrder, moves: list[tuple[int, Optional[int], int]],
+                  actor_id: Optional[int], note: str) -> None:
+    """Move (product, lot, qty) from dispatch back to the base: goods not delivered, or returned."""
+    dispatch, base = dispatch_location(s).id, _base(s).id
+    for product_id, lot_id, qty in moves:
+        ledger.move(s, product_id=product_id, qty_milli=qty, from_location_id=dispatch, to_location_id=base,
+                    reason=MoveReason.TRANSFER, lot_id=lot_id, ref_type="group_order", ref_id=order.id,
+                    user_id=actor_id, note=note)
 
 
 def _take_back_undelivered(s: Session, order: GroupOrder, actor_id: Optional[int]) -> None:
     """Picked goods that were not delivered go back to the base, lot by lot."""
+    moves = []
     for line in order.lines:
         for pick in line.picks:
             rest = pick.qty_milli - pick.delivered_milli - pick.returned_milli
             if rest > 0:
-                _to_base(s, order, line, pick.lot_id, rest, actor_id)
+                moves.append((line.product_id, pick.lot_id, rest))
                 pick.returned_milli += rest
+    _back_to_base(s, order, moves, actor_id, order.order_no)
 
 
 # --- delivering --------------------------------------------------------------------------------------
@@ -539,15 +544,12 @@ def return_goods(s: Session, order_id: int, *, receipt_no: str, lines: Sequence[
         raise GroupOrderError(exc.message, exc.field) from None
     if result.created:
         # The refund brought the sellable goods back to the sale's location (dispatch): on to the base.
-        dispatch = dispatch_location(s)
-        for product_id, lot_id, qty in s.execute(
+        returned = s.execute(
             select(StockMove.product_id, StockMove.lot_id, StockMove.qty_milli)
             .where(StockMove.ref_type == "refund", StockMove.ref_id == result.refund_id,
-                   StockMove.to_location_id == dispatch.id).order_by(StockMove.id)
-        ).all():
-            ledger.move(s, product_id=product_id, qty_milli=qty, from_location_id=dispatch.id,
-                        to_location_id=_base(s).id, reason=MoveReason.TRANSFER, lot_id=lot_id,
-                        ref_type="group_order", ref_id=order.id, user_id=actor_id, note=result.refund_no)
+                   StockMove.to_location_id == dispatch_location(s).id).order_by(StockMove.id)
+        ).all()
+        _back_to_base(s, order, [tuple(row) for row in returned], actor_id, result.refund_no)
         _settle(s, order)
     return result
 
