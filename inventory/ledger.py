@@ -10,6 +10,13 @@ A real location (base, hall, storeroom, counter, van) never goes below zero, exc
 (the goods are already in the customer's hand) or a count adjustment (the count is the truth);
 a level that does raises a discrepancy alert. Virtual locations (supplier, customer, loss, count
 adjustment) go negative by design.
+
+Concurrency (PostgreSQL deadlocked here once): virtual locations keep NO level rows. Every sale
+of a product would otherwise update the one (customer, product) row, a hot row that serialises
+every till and counter and, taken in basket order, deadlocks them; a virtual location's level is
+the sum of its moves instead (``level``). Level rows are locked in one global order: by product
+(callers post a document's lines sorted by product id, see ``by_product``), then by location id
+within a move, then the product level before the lot level at a location.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,8 +52,25 @@ class InsufficientStock(StockError):
 @dataclass(frozen=True)
 class MoveResult:
     move_id: int
-    from_level_milli: int
-    to_level_milli: int
+    from_level_milli: Optional[int]   # None for a virtual location (it keeps no level row)
+    to_level_milli: Optional[int]
+
+
+class _NoSavepoint:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_SAVEPOINT = _NoSavepoint()
+
+
+def by_product(items, key=lambda item: item.product_id):
+    """``items`` in the global lock order (product id): post a document's lines in this order so
+    that two transactions touching the same products never wait for each other in a circle."""
+    return sorted(items, key=key)
 
 
 _LEVEL_STATEMENTS: dict = {}
@@ -150,16 +174,18 @@ def move(
     guard = not source.kind.is_virtual and not allow_negative_source
     floor = 0 if guard else None
 
-    if lot_id is not None and guard:
-        # Two guarded debits (product, then lot): in a savepoint, so that a refusal of the second
-        # leaves nothing of the first in the caller's transaction.
-        with session.begin_nested():
-            from_level = _debit(session, source, product_id, lot_id, qty_milli, floor)
-    else:
+    # Lock the two locations' rows in location-id order (the global order: product, then location).
+    # When the target comes first and the source's debit is guarded, a refusal must also undo the
+    # target's credit, so both run in a savepoint; as do two guarded debits (product, then lot),
+    # so that a refusal of the second leaves nothing of the first in the caller's transaction.
+    target_first = not target.kind.is_virtual and not source.kind.is_virtual and target.id < source.id
+    savepoint = guard and (target_first or lot_id is not None)
+    with session.begin_nested() if savepoint else _NO_SAVEPOINT:
+        if target_first:
+            to_level = _credit(session, target, product_id, lot_id, qty_milli)
         from_level = _debit(session, source, product_id, lot_id, qty_milli, floor)
-    if lot_id is not None:
-        _add(session, LotLevel, {"location_id": to_location_id, "lot_id": lot_id}, qty_milli)
-    to_level = _add(session, StockLevel, {"location_id": to_location_id, "product_id": product_id}, qty_milli)
+        if not target_first:
+            to_level = _credit(session, target, product_id, lot_id, qty_milli)
 
     move_id = session.execute(
         _MOVE_INSERT,
@@ -178,7 +204,7 @@ def move(
         },
     ).scalar_one()
 
-    if not source.kind.is_virtual and from_level < 0:
+    if from_level is not None and from_level < 0:
         # The level row is locked by the update above until commit, so two sales of the same
         # product at the same place cannot both find no open alert.
         raise_negative_stock_alert(session, source, _product(session, product_id), from_level, move_id=move_id)
@@ -186,6 +212,11 @@ def move(
 
 
 def level(session: Session, location_id: int, product_id: int) -> int:
+    """A product's level at a location: its level row for a real location, the sum of its moves
+    for a virtual one (which keeps no row, see the module's docstring)."""
+    location = session.get(Location, location_id)
+    if location is not None and location.kind.is_virtual:
+        return _sum_of_moves(session, location_id, StockMove.product_id == product_id)
     return session.scalar(
         select(StockLevel.qty_milli).where(
             StockLevel.location_id == location_id, StockLevel.product_id == product_id
@@ -194,9 +225,21 @@ def level(session: Session, location_id: int, product_id: int) -> int:
 
 
 def lot_level(session: Session, location_id: int, lot_id: int) -> int:
+    location = session.get(Location, location_id)
+    if location is not None and location.kind.is_virtual:
+        return _sum_of_moves(session, location_id, StockMove.lot_id == lot_id)
     return session.scalar(
         select(LotLevel.qty_milli).where(LotLevel.location_id == location_id, LotLevel.lot_id == lot_id)
     ) or 0
+
+
+def _sum_of_moves(session: Session, location_id: int, condition) -> int:
+    """What has moved into a location minus what has moved out, by one SQL aggregation."""
+    signed = case((StockMove.to_location_id == location_id, StockMove.qty_milli), else_=-StockMove.qty_milli)
+    return int(session.scalar(
+        select(func.coalesce(func.sum(signed), 0)).where(
+            condition, or_(StockMove.to_location_id == location_id, StockMove.from_location_id == location_id))
+    ))
 
 
 def virtual_location(session: Session, kind: LocationKind) -> Location:
@@ -232,8 +275,11 @@ def _product(session: Session, product_id: int) -> Product:
 
 
 def _debit(session: Session, source: Location, product_id: int, lot_id: Optional[int], qty_milli: int,
-           floor: Optional[int]) -> int:
-    """Take the quantity out of the source's product level (and lot level); raise when refused."""
+           floor: Optional[int]) -> Optional[int]:
+    """Take the quantity out of the source's product level (and lot level); raise when refused.
+    A virtual source keeps no level rows: nothing to take, None."""
+    if source.kind.is_virtual:
+        return None
     from_level = _add(session, StockLevel, {"location_id": source.id, "product_id": product_id}, -qty_milli, floor=floor)
     if from_level is None:
         raise _short(session, source, product_id, qty_milli)
@@ -246,6 +292,18 @@ def _debit(session: Session, source: Location, product_id: int, lot_id: Optional
                 location=source.name, product=product.name, lot=lot.lot_no if lot else lot_id,
             ))
     return from_level
+
+
+def _credit(session: Session, target: Location, product_id: int, lot_id: Optional[int], qty_milli: int
+            ) -> Optional[int]:
+    """Add the quantity to the target's product level, then its lot level (rows created when
+    missing); a virtual target keeps no level rows: None."""
+    if target.kind.is_virtual:
+        return None
+    to_level = _add(session, StockLevel, {"location_id": target.id, "product_id": product_id}, qty_milli)
+    if lot_id is not None:
+        _add(session, LotLevel, {"location_id": target.id, "lot_id": lot_id}, qty_milli)
+    return to_level
 
 
 def _short(session: Session, source: Location, product_id: int, qty_milli: int) -> InsufficientStock:

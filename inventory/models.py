@@ -259,9 +259,10 @@ class StockMove(Base):
 
 
 class StockLevel(Base):
-    """Quantity on hand per (location, product), kept by the ledger in the same transaction with
-    atomic increments. Virtual locations go negative by design; all locations of a product add
-    up to zero."""
+    """Quantity on hand per (location, product) at REAL locations, kept by the ledger in the same
+    transaction with atomic increments. Virtual locations keep no rows: their levels are the sums
+    of their moves (inventory.ledger.level), and with them all locations of a product add up to
+    zero."""
 
     __tablename__ = "stock_levels"
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), primary_key=True)

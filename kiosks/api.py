@@ -14,7 +14,7 @@ each is wrapped by ``machine_api`` instead, which checks the bearer token and ma
 from __future__ import annotations
 
 from functools import wraps
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
@@ -35,6 +35,7 @@ from pos.openapi import (
     limit_body,
     operation,
     register_error_handlers,
+    validate,
 )
 from pos.web import csrf
 
@@ -87,7 +88,13 @@ class KioskSaleIn(RequestModel):
 
 
 class KioskSalesIn(RequestModel):
-    sales: Annotated[list[KioskSaleIn], Field(max_length=ingest.MAX_SALES)]
+    # Each sale is checked on its own (against KioskSaleIn): one malformed sale is rejected by its
+    # txn_id, never the whole batch, so the envelope takes any objects.
+    sales: Annotated[list[Any], Field(
+        max_length=ingest.MAX_SALES,
+        description="Up to 500 sales, each {txn_id, sold_at, lines: [{slot | sku, qty, unit_price_fen}], "
+                    "payment: {method, amount_fen, ref}} (the KioskSaleIn schema). A sale that does not "
+                    "follow it is listed in rejected with its txn_id; the others are recorded.")]
 
 
 class KioskRejectedOut(ResponseModel):
@@ -184,8 +191,23 @@ def planogram(kiosk: Kiosk):
                        "to the payment …). More than 500 sales: 422 and nothing is recorded.")
 def sales(kiosk: Kiosk):
     body = json_body(KioskSalesIn)
-    result = ingest.ingest_sales(get_session(), kiosk, [sale.model_dump() for sale in body.sales])
+    # Short transactions of SALES_PER_TRANSACTION sales, each committed (and retried on a
+    # deadlock): a batch of 500 never holds the counter's rows, or SQLite's write lock, for long.
+    result = ingest.ingest_sales(get_session(), kiosk, body.sales, chunk=SALES_PER_TRANSACTION,
+                                 check=_sale_schema_error)
     return jsonify(result)
+
+
+SALES_PER_TRANSACTION = 25
+
+
+def _sale_schema_error(raw: Any) -> Optional[str]:
+    """Why one sale of a batch does not follow KioskSaleIn (the message names the field), or None."""
+    try:
+        validate(KioskSaleIn, raw)
+    except ApiError as error:
+        return str(error.message)
+    return None
 
 
 @bp.post("/heartbeat")

@@ -25,9 +25,11 @@ here (record_sale does its own work per sale).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -39,7 +41,9 @@ from inventory.localtime import utcnow
 from inventory.models import Alert, AlertKind, Product
 from inventory.money import AmountError, format_yuan
 from kiosks.models import Kiosk, PlanogramSlot
-from pos.errors import PosError
+from pos.db import run_in_transaction
+from pos.errors import Conflict, PosError
+from pos.models import Sale
 from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
 
 MAX_SALES = 500               # per batch (DESIGN.md, counter API v1)
@@ -71,27 +75,95 @@ class _Product:
 
 # --- sales ---------------------------------------------------------------------------------------
 
-def ingest_sales(s: Session, kiosk: Kiosk, sales: list[dict]) -> dict[str, list]:
+def ingest_sales(s: Session, kiosk: Kiosk, sales: list, *, chunk: Optional[int] = None,
+                 check: Optional[Callable[[Any], Optional[str]]] = None) -> dict[str, list]:
     """Record a counter's batch of sales. Returns ``{"accepted": [txn_id…], "duplicates":
-    [txn_id…], "rejected": [{"txn_id", "error"}…]}`` in the order the sales came. Never commits;
-    the caller's unit of work does. More than MAX_SALES sales: PosError and nothing recorded."""
+    [txn_id…], "rejected": [{"txn_id", "error"}…]}`` in the order the sales came. More than
+    MAX_SALES sales: PosError and nothing recorded.
+
+    Without ``chunk`` nothing is committed: the caller's unit of work does. With ``chunk`` (the
+    API) the batch is recorded in transactions of that many sales, each committed and, when the
+    database answers a deadlock or serialization failure, rolled back and run again (the txn_ids
+    make the second run record nothing twice): a batch of 500 never holds its locks for long.
+    ``check`` may refuse a sale before anything else (the API's schema check), by its txn_id."""
     if not isinstance(sales, (list, tuple)):
         raise PosError(_l("sales 必须是列表"), "sales")
     if len(sales) > MAX_SALES:
         raise PosError(_l("一批最多 %(n)s 笔销售", n=MAX_SALES), "sales")
 
-    slots, planogram_prices = _planogram(s, kiosk.id)
-    products = _products_by_sku(s, _skus(sales))
-    names = _product_names(s, {slot.product_id for slot in slots.values()})
-    alerts = _open_alerts(s, kiosk.location_id)
+    batch = _Batch(kiosk_id=kiosk.id, code=kiosk.code, location_id=kiosk.location_id,
+                   last_sale_at=kiosk.last_sale_at)
+    batch.slots, batch.planogram_prices = _planogram(s, kiosk.id)
+    batch.products = _products_by_sku(s, _skus(sales))
+    batch.names = _product_names(s, {slot.product_id for slot in batch.slots.values()})
+    batch.alerts = _open_alerts(s, kiosk.location_id)
 
     result: dict[str, list] = {"accepted": [], "duplicates": [], "rejected": []}
-    last_sale_at = kiosk.last_sale_at
+    parts = [list(sales)] if not chunk else [list(sales[i:i + chunk]) for i in range(0, len(sales), chunk)]
+    for part in parts:
+        if chunk:
+            done = run_in_transaction(s, lambda: _record_part(s, kiosk, batch, part, check))
+        else:
+            done = _record_part(s, kiosk, batch, part, check)
+        for key in result:
+            result[key].extend(done.result[key])
+        batch.alerts, batch.last_sale_at = done.alerts, done.last_sale_at
+    return result
+
+
+@dataclass
+class _Batch:
+    """What every sale of a batch is judged against, read once."""
+    kiosk_id: int
+    code: str
+    location_id: int
+    last_sale_at: Optional[dt.datetime]
+    slots: dict = field(default_factory=dict)
+    planogram_prices: dict = field(default_factory=dict)
+    products: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)
+    alerts: set = field(default_factory=set)
+
+
+@dataclass
+class _Part:
+    result: dict
+    alerts: set
+    last_sale_at: Optional[dt.datetime]
+
+
+def counter_fingerprint(raw: Any) -> str:
+    """The fingerprint of a sale as the counter sent it (its JSON, keys sorted, no spacing),
+    before any slot is resolved through today's planogram: the same bytes sent again after a
+    planogram change are still the same sale."""
+    text = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(("counter-v1:" + text).encode("utf-8")).hexdigest()
+
+
+def _record_part(s: Session, kiosk: Kiosk, batch: _Batch, sales: list, check) -> _Part:
+    """Record some sales of a batch, each whole or not at all (a SAVEPOINT each). Changes only
+    its own copies of the batch's state, so that a part run again starts from the same state."""
+    result: dict[str, list] = {"accepted": [], "duplicates": [], "rejected": []}
+    alerts, last_sale_at = set(batch.alerts), batch.last_sale_at
+    known = _known_txns(s, batch.kiosk_id, sales)
     for raw in sales:
         txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
         shown_id = txn_id if isinstance(txn_id, str) else str(txn_id)[:64]
         try:
-            sale_in, notes = _sale_in(kiosk, raw, slots, products, planogram_prices)
+            refused = check(raw) if check is not None else None
+            if refused:
+                raise Rejected(refused)
+            fingerprint = counter_fingerprint(raw)
+            seen = known.get(txn_id) if isinstance(txn_id, str) else None
+            if seen is not None and seen[0] == fingerprint:
+                result["duplicates"].append(txn_id)  # judged on what the counter sent, before any slot
+                continue
+            try:
+                sale_in, notes = _sale_in(batch, raw, fingerprint)
+            except Rejected:
+                if seen is not None:  # a txn_id already used, and this content cannot even be read
+                    raise _conflict(txn_id, seen[1]) from None
+                raise
             with s.begin_nested():
                 outcome = record_sale(s, sale_in)
         except (Rejected, PosError, InventoryError, AmountError) as error:
@@ -100,19 +172,35 @@ def ingest_sales(s: Session, kiosk: Kiosk, sales: list[dict]) -> dict[str, list]
         if not outcome.created:
             result["duplicates"].append(txn_id)
             continue
+        known[txn_id] = (fingerprint, outcome.receipt_no)
         result["accepted"].append(txn_id)
         if last_sale_at is None or sale_in.sold_at > last_sale_at:
             last_sale_at = sale_in.sold_at
         for kind, product_id, text in notes:
             if (kind, product_id) not in alerts:
                 alerts.add((kind, product_id))
-                s.add(Alert(kind=kind, location_id=kiosk.location_id, product_id=product_id, ref_type="sale",
+                s.add(Alert(kind=kind, location_id=batch.location_id, product_id=product_id, ref_type="sale",
                             ref_id=outcome.sale_id, created_at=utcnow(),
-                            message=hall_text(_alert_text(kind, kiosk.code, text, names))))
+                            message=hall_text(_alert_text(kind, batch.code, text, batch.names))))
     if last_sale_at is not None and last_sale_at != kiosk.last_sale_at:
         kiosk.last_sale_at = last_sale_at
     s.flush()
-    return result
+    return _Part(result, alerts, last_sale_at)
+
+
+def _known_txns(s: Session, kiosk_id: int, sales: list) -> dict[str, tuple[str, str]]:
+    """txn_id → (fingerprint, receipt number) of the sales of this part already recorded (one query)."""
+    ids = {raw.get("txn_id") for raw in sales if isinstance(raw, dict)}
+    ids = {t for t in ids if isinstance(t, str) and TXN_ID.match(t)}
+    if not ids:
+        return {}
+    rows = s.execute(select(Sale.txn_id, Sale.content_hash, Sale.receipt_no)
+                     .where(Sale.kiosk_id == kiosk_id, Sale.txn_id.in_(ids)))
+    return {txn: (digest, receipt) for txn, digest, receipt in rows}
+
+
+def _conflict(txn_id: str, receipt_no: str) -> Conflict:
+    return Conflict(_l("编号 %(id)s 已用于另一笔内容不同的销售（小票 %(receipt)s）", id=txn_id, receipt=receipt_no))
 
 
 def _planogram(s: Session, kiosk_id: int) -> tuple[dict[str, _Slot], dict[int, set[int]]]:
@@ -187,9 +275,9 @@ def parse_moment(value: Any, field: str = "sold_at") -> dt.datetime:
     return moment.astimezone(dt.timezone.utc)
 
 
-def _sale_in(kiosk: Kiosk, raw: Any, slots: dict[str, _Slot], products: dict[str, _Product],
-             planogram_prices: dict[int, set[int]]) -> tuple[SaleIn, list[tuple[AlertKind, int, dict]]]:
+def _sale_in(batch: _Batch, raw: Any, fingerprint: str) -> tuple[SaleIn, list[tuple[AlertKind, int, dict]]]:
     """The sale as the sales service takes it, and the alerts it should raise once recorded."""
+    slots, products, planogram_prices = batch.slots, batch.products, batch.planogram_prices
     if not isinstance(raw, dict):
         raise Rejected(_l("销售必须是对象"))
     txn_id = raw.get("txn_id")
@@ -273,9 +361,9 @@ def _sale_in(kiosk: Kiosk, raw: Any, slots: dict[str, _Slot], products: dict[str
         raise Rejected(_l("支付流水号不正确"))
     if total != amount:
         raise Rejected(_l("商品金额合计与支付金额不符"))
-    sale_in = SaleIn(channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id=txn_id,
-                     receipt_prefix=kiosk.code, sold_at=sold_at, lines=line_ins,
-                     payments=[PaymentIn(method=method, amount_fen=amount, ref=ref)])
+    sale_in = SaleIn(channel="kiosk", location_id=batch.location_id, kiosk_id=batch.kiosk_id, txn_id=txn_id,
+                     receipt_prefix=batch.code, sold_at=sold_at, lines=line_ins,
+                     payments=[PaymentIn(method=method, amount_fen=amount, ref=ref)], fingerprint=fingerprint)
     return sale_in, notes
 
 
@@ -319,4 +407,5 @@ def _kiosk_error_alert(s: Session, kiosk: Kiosk, error: Optional[str], now: dt.d
         alert.message = text
 
 
-__all__ = ["ingest_sales", "heartbeat", "parse_moment", "Rejected", "MAX_SALES", "COUNTER_METHODS"]
+__all__ = ["ingest_sales", "heartbeat", "parse_moment", "counter_fingerprint", "Rejected", "MAX_SALES",
+           "COUNTER_METHODS"]

@@ -70,5 +70,6 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(refill_views.bp)  # every view behind requires("counters")
 
+    db.retry_views(app)  # last: wraps every view registered above
     return app
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -94,24 +95,26 @@ def create_user(
     return user
 
 
+def login_key(username) -> str:
+    """The one spelling of a username that login, the throttle and the attempt log all use:
+    ``" Admin"`` and ``"admin"`` are the same account, so padding or case cannot dodge a lock."""
+    return (username if isinstance(username, str) else "").strip().lower()[:40]
+
+
 def find_user(session: Session, username: str) -> Optional[User]:
-    return session.scalar(select(User).where(func.lower(User.username) == (username or "").strip().lower()))
+    return session.scalar(select(User).where(func.lower(User.username) == login_key(username)))
 
 
 def recent_failures(session: Session, *, username: str, ip: str, since: dt.datetime) -> tuple[int, int]:
-    """Failures for this username since its last success (within the window), and from this address."""
+    """Failures for this account since its last success (within the window), and from this address."""
+    key = login_key(username)
     last_ok = session.scalar(
-        select(func.max(LoginAttempt.at)).where(
-            func.lower(LoginAttempt.username) == username.lower(), LoginAttempt.ok.is_(True)
-        )
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.username == key, LoginAttempt.ok.is_(True))
     )
     user_since = max(since, last_ok) if last_ok else since
     by_user = session.scalar(
-        select(func.count()).where(
-            func.lower(LoginAttempt.username) == username.lower(),
-            LoginAttempt.ok.is_(False),
-            LoginAttempt.at > user_since,
-        )
+        select(func.count()).where(LoginAttempt.username == key, LoginAttempt.ok.is_(False),
+                                   LoginAttempt.at > user_since)
     )
     by_ip = session.scalar(
         select(func.count()).where(LoginAttempt.ip == ip, LoginAttempt.ok.is_(False), LoginAttempt.at > since)
@@ -120,7 +123,9 @@ def recent_failures(session: Session, *, username: str, ip: str, since: dt.datet
 
 
 def login_delay(policy: ThrottlePolicy, failures: int) -> float:  # ok-float: seconds
-    """How long to make this attempt wait: nothing at first, then doubling up to the cap."""
+    """How long after the last failure the next attempt must wait: nothing at first, then doubling
+    up to the cap. Nobody sleeps for it: an attempt that comes sooner is refused at once, before
+    any password is hashed (a sleeping request thread is one a till cannot use)."""
     if failures < policy.slow_after:
         return 0
     # The exponent is bounded: 2 ** (a large count) as a float overflows, and the cap is reached
@@ -130,55 +135,157 @@ def login_delay(policy: ThrottlePolicy, failures: int) -> float:  # ok-float: se
 
 
 def throttle(session: Session, policy: ThrottlePolicy, *, username: str, ip: str) -> float:  # ok-float: seconds
-    """Raise LoginRefused when the user or address is locked out; else return the delay to apply."""
+    """Raise LoginRefused when the account or address is locked out, or when this attempt comes
+    sooner than the delay its failures call for; else return that delay (already waited)."""
     since = utcnow() - dt.timedelta(minutes=policy.window_minutes)
     by_user, by_ip = recent_failures(session, username=username, ip=ip, since=since)
     if by_user >= policy.lock_after or by_ip >= policy.ip_lock_after:
         raise LoginRefused(_l("登录失败次数过多，请 %(m)d 分钟后再试", m=policy.window_minutes))
-    return login_delay(policy, max(by_user, by_ip))
+    delay = login_delay(policy, max(by_user, by_ip))
+    if delay:
+        last = session.scalar(select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.ok.is_(False), or_(LoginAttempt.username == login_key(username), LoginAttempt.ip == ip)))
+        if last is not None and utcnow() < last + dt.timedelta(seconds=delay):
+            raise LoginRefused(_l("尝试太频繁，请稍等几秒再试"))
+    return delay
+
+
+# --- checking secrets: a bounded pool, never inside a transaction ---------------------------------
+
+class HashingBusy(AccountError):
+    """Every hashing slot stayed taken: the server is under a login flood (answered 503)."""
+
+
+HASHING_SLOTS = 2          # scrypt is CPU- and memory-hard: no more at once than the cores
+HASHING_WAIT_SECONDS = 5
+_hashing = threading.BoundedSemaphore(HASHING_SLOTS)
+
+
+def verify_secret(stored_hash: Optional[str], secret: str) -> bool:
+    """Check a secret against its stored hash (or against a dummy, so that an unknown name takes
+    as long as a known one), in a bounded pool: a flood of logins queues here instead of taking
+    every request thread and core from the tills. Call it with no database transaction open."""
+    if not _hashing.acquire(timeout=HASHING_WAIT_SECONDS):
+        raise HashingBusy(_l("系统繁忙，请稍后再试"))
+    try:
+        ok = check_password_hash(stored_hash or _DUMMY_HASH, secret or "")
+        return ok and stored_hash is not None
+    finally:
+        _hashing.release()
+
+
+@dataclass(frozen=True)
+class LoginCandidate:
+    """What a login needs from the database, read before any hashing."""
+    user_id: Optional[int]
+    stored_hash: Optional[str]
+
+
+def login_candidate(session: Session, policy: ThrottlePolicy, *, username: str, ip: str,
+                    by_pin: bool = False) -> LoginCandidate:
+    """The throttle's verdict (LoginRefused) and the stored hash to check, in one short read."""
+    throttle(session, policy, username=username, ip=ip)
+    user = find_user(session, username)
+    if user is None or not user.active:
+        return LoginCandidate(None, None)
+    return LoginCandidate(user.id, user.pin_hash if by_pin else user.password_hash)
+
+
+def record_login(session: Session, *, username: str, ip: str, user_id: Optional[int], ok: bool) -> None:
+    """Log the attempt under the account's one spelling (a short write after the hashing)."""
+    session.add(LoginAttempt(username=login_key(username), ip=(ip or "")[:45], ok=ok, at=utcnow()))
+    if ok and user_id is not None:
+        user = session.get(User, user_id)
+        user.last_login_at = utcnow()
 
 
 def authenticate(
     session: Session, *, username: str, secret: str, ip: str, by_pin: bool = False
 ) -> Optional[User]:
-    """Check a password (or PIN) and log the attempt. None when it does not match."""
+    """Check a password (or PIN) and log the attempt, in one session. None when it does not match.
+    (The login page uses login_candidate / verify_secret / record_login, so as to hash outside
+    any transaction; this is for commands and tests.)"""
     user = find_user(session, username)
-    ok = False
-    if user is not None and user.active:
-        stored = user.pin_hash if by_pin else user.password_hash
-        ok = bool(stored) and check_password_hash(stored, secret or "")
-    else:
-        # Spend the same time as a real check so that unknown names cannot be told apart.
-        check_password_hash(_DUMMY_HASH, secret or "")
-    session.add(LoginAttempt(username=(username or "")[:40], ip=ip[:45], ok=ok, at=utcnow()))
-    if ok:
-        user.last_login_at = utcnow()
-        return user
-    return None
+    usable = user is not None and user.active
+    stored = (user.pin_hash if by_pin else user.password_hash) if usable else None
+    ok = verify_secret(stored, secret)
+    record_login(session, username=username, ip=ip, user_id=user.id if ok else None, ok=ok)
+    return user if ok else None
 
 
 _DUMMY_HASH = generate_password_hash("not-a-password", method=PASSWORD_METHOD)
 
 
 def verify_pin(session: Session, *, user: User, pin: str) -> bool:
-    return bool(user.pin_hash) and check_password_hash(user.pin_hash, pin or "")
+    return bool(user.pin_hash) and verify_secret(user.pin_hash, pin or "")
 
 
-def manager_for_pin(session: Session, pin: str) -> Optional[User]:
-    """The active manager or admin whose PIN this is (for approvals at the till)."""
+# --- a manager's approval by PIN at the till ----------------------------------------------------
+
+APPROVER_ROLES = (Role.MANAGER, Role.ADMIN)
+
+
+def may_approve(user: Optional[User]) -> bool:
+    """Who may approve discounts over the limit, voids, refunds, drawer openings and reprints."""
+    return user is not None and user.active and user.role in APPROVER_ROLES
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    window_minutes: int = 15
+    lock_after: int = 5      # wrong PINs per till, and per cashier asking, before a lock
+
+
+def approval_keys(till_code: Optional[str], requester_id: Optional[int]) -> list[str]:
+    """The throttle's keys for approvals (kept among the login attempts, which never use '@')."""
+    keys = [f"@approve-till:{(till_code or '-')[:24]}"]
+    if requester_id is not None:
+        keys.append(f"@approve-user:{requester_id}")
+    return keys
+
+
+def approval_candidates(session: Session, policy: ApprovalPolicy, *, keys: list[str]) -> list[tuple[int, str]]:
+    """Refuse (LoginRefused) while a till or cashier is locked for wrong PINs; else the (id, PIN
+    hash) of every manager and admin who may approve, read in one short query."""
+    since = utcnow() - dt.timedelta(minutes=policy.window_minutes)
+    for key in keys:
+        failures, _ = recent_failures(session, username=key, ip="", since=since)
+        if failures >= policy.lock_after:
+            raise LoginRefused(_l("店长密码错误次数过多，请 %(m)d 分钟后再试", m=policy.window_minutes))
+    return list(session.execute(
+        select(User.id, User.pin_hash).where(User.active.is_(True), User.role.in_(APPROVER_ROLES),
+                                             User.pin_hash.is_not(None)).order_by(User.id)).all())
+
+
+def match_pin(candidates: list[tuple[int, str]], pin: str) -> Optional[int]:
+    """The approver whose PIN this is, checked outside any transaction in the hashing pool."""
     if not PIN_RE.match(pin or ""):
         return None
-    candidates = session.scalars(
-        select(User).where(User.active.is_(True), User.role.in_([Role.MANAGER, Role.ADMIN]), User.pin_hash.is_not(None))
-    )
-    for user in candidates:
-        if check_password_hash(user.pin_hash, pin):
-            return user
+    for user_id, pin_hash in candidates:
+        if verify_secret(pin_hash, pin):
+            return user_id
     return None
 
 
+def record_approval(session: Session, *, keys: list[str], ip: str, approver_id: Optional[int],
+                    requester_id: Optional[int], purpose: str) -> None:
+    """Log the approval attempt for the throttle, and audit a refused one."""
+    for key in keys:
+        session.add(LoginAttempt(username=key, ip=(ip or "")[:45], ok=approver_id is not None, at=utcnow()))
+    if approver_id is None:
+        record(session, user_id=requester_id, action="approval.pin_refused", entity="approval", entity_id=None,
+               after={"keys": keys, "purpose": purpose[:40]})
+
+
+def manager_for_pin(session: Session, pin: str) -> Optional[User]:
+    """The active manager or admin whose PIN this is (unthrottled: for commands and tests; the
+    till goes through pos.approvals, which throttles by till and by cashier)."""
+    user_id = match_pin(approval_candidates(session, ApprovalPolicy(lock_after=10**9), keys=[]), pin)
+    return session.get(User, user_id) if user_id is not None else None
+
+
 def change_password(session: Session, *, user: User, current: str, new: str) -> None:
-    if not check_password_hash(user.password_hash, current or ""):
+    if not verify_secret(user.password_hash, current or ""):
         raise AccountError(_l("当前密码不正确"))
     check_password_rules(new)
     before = user.session_version
@@ -186,6 +293,15 @@ def change_password(session: Session, *, user: User, current: str, new: str) -> 
     user.session_version += 1
     # Never a secret in the log: what changed is that every other session ended.
     record(session, user_id=user.id, action="user.password_change", entity="user", entity_id=user.id,
+           before={"session_version": before}, after={"session_version": user.session_version})
+
+
+def end_sessions(session: Session, *, user: User) -> None:
+    """Log the user out everywhere (logout): the session version moves on, so every cookie
+    issued before, a copied or replayed one included, no longer logs anybody in."""
+    before = user.session_version
+    user.session_version += 1
+    record(session, user_id=user.id, action="user.logout", entity="user", entity_id=user.id,
            before={"session_version": before}, after={"session_version": user.session_version})
 
 

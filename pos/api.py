@@ -25,7 +25,8 @@ from inventory.certification import certified_product_ids
 from inventory.localtime import local_today, utcnow
 from inventory.models import Product, Unit
 from pos import refunds, sales, shifts
-from pos.accounts import manager_for_pin
+from pos.accounts import HashingBusy, LoginRefused, may_approve
+from pos.auth import approver_for_pin
 from pos.db import get_session
 from pos.errors import ShiftError
 from pos.models import CashMovementKind, PaymentMethod, Role, Sale, SaleLine, SaleStatus, Shift, Till, User
@@ -349,16 +350,26 @@ def _sale(receipt_no: str) -> Sale:
     return sales.get_sale(get_session(), receipt_no)
 
 
-def _approver(pin: Optional[str]) -> Optional[int]:
-    """The manager approving by PIN; a manager or admin at the till approves as themselves."""
+def _approver(pin: Optional[str], *, till_code: Optional[str], purpose: str) -> Optional[int]:
+    """The manager approving by PIN (throttled by till and by cashier, see pos.auth); a manager
+    or admin at the till approves as themselves."""
     if pin:
-        manager = manager_for_pin(get_session(), pin)
-        if manager is None:
+        try:
+            approver = approver_for_pin(pin, till_code=till_code, purpose=purpose)
+        except LoginRefused as refused:
+            raise ApiError(429, str(refused), "approval_pin") from None
+        except HashingBusy as busy:
+            raise ApiError(503, str(busy), "approval_pin") from None
+        if approver is None:
             raise ApiError(403, _("店长密码不正确"), "approval_pin")
-        return manager.id
-    if current_user.role in (Role.MANAGER, Role.ADMIN):
+        return approver
+    if may_approve(current_user):
         return current_user.id
     return None
+
+
+def _till_code_of(sale: Sale) -> Optional[str]:
+    return get_session().scalar(select(Till.code).where(Till.id == sale.till_id)) if sale.till_id else None
 
 
 def _products_out(products: list[Product]) -> list[dict]:
@@ -504,7 +515,7 @@ def price_basket():
 @bp.post("/sales")
 @requires("till")
 @operation("Record a hall sale (idempotent on client_sale_id)", body=SaleIn,
-           responses={201: SaleOut, 200: SaleOut}, errors=(403, 409, 422), tags=("sales",),
+           responses={201: SaleOut, 200: SaleOut}, errors=(403, 409, 422, 429, 503), tags=("sales",),
            description="201 when recorded; 200 with the same body when the same client_sale_id was "
                        "recorded before with the same content; 409 when with different content.")
 def record_sale():
@@ -523,7 +534,7 @@ def record_sale():
                   for p in body.payments],
         order_discount_fen=body.order_discount_fen,
         round_to_jiao=body.round_to_jiao,
-        approved_by_id=_approver(body.approval_pin),
+        approved_by_id=_approver(body.approval_pin, till_code=body.till, purpose="discount"),
     ))
     return _created({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": sales.sale_view(s, result.sale_id)},
@@ -541,14 +552,38 @@ def get_sale(receipt_no: str):
 @bp.post("/sales/<receipt_no>/void")
 @requires("till")
 @operation("Void a sale of the still open shift (a manager approves by PIN)", body=VoidIn,
-           responses={200: SaleView}, errors=(403, 404, 422), tags=("sales",))
+           responses={200: SaleView}, errors=(403, 404, 422, 429, 503), tags=("sales",))
 def void_sale(receipt_no: str):
     body = json_body(VoidIn)
     s = get_session()
     sale = _sale(receipt_no)
-    sales.void_sale(s, sale.id, actor_id=current_user.id, approved_by_id=_approver(body.approval_pin),
+    approver = _approver(body.approval_pin, till_code=_till_code_of(sale), purpose="void")
+    sales.void_sale(s, sale.id, actor_id=current_user.id, approved_by_id=approver,
                     reason=body.reason)
     return jsonify(sales.sale_view(s, sale.id))
+
+
+class ApprovalIn(RequestModel):
+    till: Code
+    approval_pin: Pin
+    purpose: Literal["discount", "void", "refund", "drawer", "reprint"] = "discount"
+
+
+class ApprovalOut(ResponseModel):
+    approver_id: int
+    approver: str
+
+
+@bp.post("/approvals")
+@requires("till")
+@operation("Check a manager's PIN before the till shows 店长已授权 (throttled by till and cashier; the "
+           "request that needs the approval sends the PIN again and is checked again)",
+           body=ApprovalIn, responses={200: ApprovalOut}, errors=(403, 422, 429, 503), tags=("sales",))
+def check_approval():
+    body = json_body(ApprovalIn)
+    approver_id = _approver(body.approval_pin, till_code=body.till, purpose=body.purpose)
+    approver = get_session().get(User, approver_id)
+    return jsonify({"approver_id": approver.id, "approver": approver.display_name})
 
 
 # --- refunds -----------------------------------------------------------------------------------------
@@ -556,11 +591,12 @@ def void_sale(receipt_no: str):
 @bp.post("/refunds")
 @requires("till")
 @operation("Refund some lines of a sale (a manager approves by PIN; idempotent on client_refund_id)",
-           body=RefundIn, responses={201: RefundOut, 200: RefundOut}, errors=(403, 404, 409, 422),
+           body=RefundIn, responses={201: RefundOut, 200: RefundOut}, errors=(403, 404, 409, 422, 429, 503),
            tags=("refunds",))
 def refund():
     body = json_body(RefundIn)
     s = get_session()
+    approver = _approver(body.approval_pin, till_code=body.till, purpose="refund")
     shift_id = None
     if body.till is not None:
         open_shift = shifts.current_shift(s, _till(body.till).id)
@@ -569,7 +605,7 @@ def refund():
         s, receipt_no=body.receipt_no,
         lines=[(ln.sale_line_id, ln.qty_milli, ln.back_to_stock) for ln in body.lines],
         method=body.method, reason=body.reason, cashier_id=current_user.id,
-        approved_by_id=_approver(body.approval_pin), shift_id=shift_id, client_refund_id=body.client_refund_id,
+        approved_by_id=approver, shift_id=shift_id, client_refund_id=body.client_refund_id,
     )
     sale = sales.get_sale(s, body.receipt_no)
     return _created({"refund_id": result.refund_id, "refund_no": result.refund_no, "total_fen": result.total_fen,

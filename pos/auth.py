@@ -1,14 +1,15 @@
 """Login (password or PIN), logout, and one's own account: password, PIN, language."""
 from __future__ import annotations
 
-import time
+from typing import Optional
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from pos import accounts
-from pos.db import get_session
+from pos.db import get_session, session_scope
+from pos.models import User
 from pos.forms import LanguageForm, LoginForm, PasswordChangeForm, PinForm, PinLoginForm
 from pos.web import client_ip, landing_url, requires, safe_next
 
@@ -28,21 +29,44 @@ def _policy() -> accounts.ThrottlePolicy:
 
 
 def _try_login(username: str, secret: str, *, by_pin: bool):
-    """Returns (user, error message). Attempts are logged and throttled either way."""
-    session = get_session()
+    """Returns (user, error message, status). Three short steps, so that no database transaction
+    is open while a password is hashed: a read (the throttle's verdict and the stored hash), the
+    hashing (a bounded pool), and a write (the attempt, logged under the account's one spelling).
+    A locked account or address is refused before any hashing."""
+    ip = client_ip()
     try:
-        delay = accounts.throttle(session, _policy(), username=username, ip=client_ip())
+        with session_scope(read_only=True) as reader:
+            candidate = accounts.login_candidate(reader, _policy(), username=username, ip=ip, by_pin=by_pin)
+        ok = accounts.verify_secret(candidate.stored_hash, secret)
     except accounts.LoginRefused as refused:
         return None, str(refused), 429
-    if delay:
-        time.sleep(delay)
-    user = accounts.authenticate(session, username=username, secret=secret, ip=client_ip(), by_pin=by_pin)
-    # The attempt is recorded whatever happens next (a failed login answers 401, which would
-    # otherwise roll the request's session back and forget the failure).
-    session.commit()
-    if user is None:
+    except accounts.HashingBusy as busy:
+        return None, str(busy), 503
+    with session_scope() as writer:
+        accounts.record_login(writer, username=username, ip=ip, user_id=candidate.user_id, ok=ok)
+    if not ok:
         return None, (_("工号或 PIN 不正确") if by_pin else _("用户名或密码不正确")), 401
-    return user, None, 200
+    return get_session().get(User, candidate.user_id), None, 200
+
+
+def approver_for_pin(pin: str, *, till_code: Optional[str], purpose: str) -> Optional[int]:
+    """The manager or admin whose PIN a cashier typed for an approval (void, refund, discount,
+    drawer, reprint), throttled like PIN login: by the till and by the cashier asking, locked
+    after a few wrong PINs, every refusal audited. None for a wrong PIN; LoginRefused when
+    locked; HashingBusy under a flood. Ends the request's transaction first: nothing is held while
+    the PINs are hashed."""
+    get_session().commit()
+    requester = current_user.id if current_user.is_authenticated else None
+    keys = accounts.approval_keys(till_code, requester)
+    policy = accounts.ApprovalPolicy(window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"],
+                                     lock_after=current_app.config["APPROVAL_LOCK_AFTER"])
+    with session_scope(read_only=True) as reader:
+        candidates = accounts.approval_candidates(reader, policy, keys=keys)
+    approver = accounts.match_pin(candidates, pin)
+    with session_scope() as writer:
+        accounts.record_approval(writer, keys=keys, ip=client_ip(), approver_id=approver,
+                                 requester_id=requester, purpose=purpose)
+    return approver
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -80,6 +104,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @requires("account")
 def logout():
+    # Ends this session and every copy of its cookie: a cookie replayed after logout is refused.
+    accounts.end_sessions(get_session(), user=current_user._get_current_object())
     logout_user()
     flash(_("已退出登录"), "info")
     return redirect(url_for("auth.login"))

@@ -30,6 +30,11 @@ def load_secret_key(folder: Path) -> str:
     return path.read_text().strip()
 
 
+def _https() -> bool:
+    return (os.environ.get("SONGTAO_HTTPS", "").lower() in ("1", "true", "yes")
+            or os.environ.get("PREFERRED_URL_SCHEME", "").lower() == "https")
+
+
 def from_environment(load_secret: bool = True) -> dict:
     folder = instance_path()
     return {
@@ -43,9 +48,18 @@ def from_environment(load_secret: bool = True) -> dict:
         "LOGIN_SLOW_AFTER": 3,
         "LOGIN_LOCK_AFTER": 8,
         "LOGIN_IP_LOCK_AFTER": 30,
-        "LOGIN_DELAY_UNIT_SECONDS": 0.5,  # ok-float: a sleep, not money
+        # Wrong manager PINs at one till (or from one cashier) before approvals lock for the window.
+        "APPROVAL_LOCK_AFTER": 5,
+        # How long a writer waits for SQLite's write lock before a 503 (PostgreSQL: unused).
+        "SQLITE_BUSY_SECONDS": int(os.environ.get("SONGTAO_SQLITE_BUSY_SECONDS", "10")),
+        "LOGIN_DELAY_UNIT_SECONDS": 0.5,  # ok-float: seconds between attempts, not money
         "LOGIN_DELAY_MAX_SECONDS": 4,
         "SESSION_COOKIE_HTTPONLY": True,
+        # Served over HTTPS (SONGTAO_HTTPS=1, or PREFERRED_URL_SCHEME=https): cookies only travel
+        # over HTTPS, so a login cannot leak on the hall's Wi-Fi.
+        "PREFERRED_URL_SCHEME": "https" if _https() else "http",
+        "SESSION_COOKIE_SECURE": _https(),
+        "REMEMBER_COOKIE_SECURE": _https(),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,  # a till page stays open all day
         "BABEL_DEFAULT_LOCALE": "zh",

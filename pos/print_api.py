@@ -12,9 +12,8 @@ from flask_login import current_user
 from pydantic import Field, StrictBool
 
 from pos import printing
-from pos.accounts import manager_for_pin
+from pos.api import _approver
 from pos.db import get_session
-from pos.models import Role
 from pos.openapi import ApiError, RequestModel, ResponseModel, Text, json_body, limit_body, operation, \
     register_error_handlers
 from pos.web import requires
@@ -47,16 +46,12 @@ class PrinterOut(ResponseModel):
     error: Optional[str]
 
 
-def _manager() -> int:
+def _manager(purpose: str, till_code: Optional[str] = None) -> int:
     body = json_body(ManagerIn)
-    if body.approval_pin:
-        manager = manager_for_pin(get_session(), body.approval_pin)
-        if manager is None:
-            raise ApiError(403, _("店长密码不正确"), "approval_pin")
-        return manager.id
-    if current_user.role in (Role.MANAGER, Role.ADMIN):
-        return current_user.id
-    raise ApiError(403, _("需要店长授权"), "approval_pin")
+    approver = _approver(body.approval_pin, till_code=till_code, purpose=purpose)
+    if approver is None:
+        raise ApiError(403, _("需要店长授权"), "approval_pin")
+    return approver
 
 
 @bp.post("/sales/<receipt_no>/print")
@@ -83,9 +78,9 @@ def print_refund(refund_no: str):
 @bp.post("/tills/<code>/drawer")
 @requires("till")
 @operation("Open a till's cash drawer (a manager, or a cashier with a manager's PIN); audited", body=ManagerIn,
-           responses={200: PrinterOut}, errors=(403, 404, 422), tags=("printing",))
+           responses={200: PrinterOut}, errors=(403, 404, 422, 429, 503), tags=("printing",))
 def open_drawer(code: str):
-    manager_id = _manager()
+    manager_id = _manager("drawer", code)
     result = printing.open_drawer(get_session(), code, user_id=manager_id)
     return jsonify({"ok": result.ok, "error": result.error})
 

@@ -192,7 +192,7 @@ def refund(
 
     customer = _customer_location(s)
     loss = None
-    for line, qty, back, _ in planned:
+    for line, qty, back, _ in ledger.by_product(planned, key=lambda plan: plan[0].product_id):  # lock order
         if back:
             target = sale.location_id
         else:

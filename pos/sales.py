@@ -123,6 +123,9 @@ class SaleIn:
     approved_by_id: Optional[int] = None
     receipt_prefix: Optional[str] = None
     round_to_jiao: Optional[bool] = None   # the same as apply_cash_rounding (either may be given)
+    # The sender's own fingerprint of what it sent (a counter's: kiosks.ingest.counter_fingerprint),
+    # judged before the server resolved anything; None: ``content_hash`` of this SaleIn.
+    fingerprint: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -356,8 +359,9 @@ def _existing(s: Session, sale: SaleIn) -> Optional[Sale]:
     return None
 
 
-def _duplicate(s: Session, existing: Sale, digest: str) -> SaleResult:
-    if existing.content_hash != digest:
+def _duplicate(s: Session, existing: Sale, digest: str, sale: SaleIn) -> SaleResult:
+    # A sale recorded before senders' fingerprints were kept carries the hash of its SaleIn.
+    if existing.content_hash != digest and not (sale.fingerprint and existing.content_hash == content_hash(sale)):
         raise Conflict(_l("编号 %(id)s 已用于另一笔内容不同的销售（小票 %(receipt)s）",
                           id=existing.client_sale_id or existing.txn_id, receipt=existing.receipt_no))
     change = s.scalar(select(func.coalesce(func.sum(Payment.change_fen), 0)).where(Payment.sale_id == existing.id))
@@ -486,10 +490,10 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     moves (first expiry first out) and a receipt number. Idempotent on ``client_sale_id`` (hall)
     or (kiosk, ``txn_id``) (counters): the same content again returns the existing sale with
     ``created=False``; different content raises Conflict."""
-    digest = content_hash(sale)
+    digest = sale.fingerprint or content_hash(sale)
     existing = _existing(s, sale)
     if existing is not None:
-        return _duplicate(s, existing, digest)
+        return _duplicate(s, existing, digest, sale)
 
     sold_at = sale.sold_at or utcnow()
     if sold_at.tzinfo is None:
@@ -531,7 +535,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
         existing = _existing(s, sale)
         if existing is None:
             raise
-        return _duplicate(s, existing, digest)
+        return _duplicate(s, existing, digest, sale)
 
     line_rows = []
     for n, line in enumerate(basket.lines, start=1):
@@ -552,9 +556,10 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
         s.execute(insert(Payment.__table__), [{**p, "sale_id": sale_id} for p in payments])
 
     # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
-    # raises a discrepancy alert), never refuses.
+    # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product
+    # id), whatever order the basket was scanned in, so that tills never deadlock each other.
     customer = _customer_location(s)
-    for given, line in zip(sale.lines, basket.lines):
+    for given, line in ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id):
         for lot_id, qty in given.lots or fefo_allocate(s, location_id=ctx.location_id, product_id=line.product_id,
                                                        qty_milli=line.qty_milli):
             ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
@@ -607,7 +612,8 @@ def void_sale(s: Session, sale_id: int, *, actor_id: Optional[int], approved_by_
     moves = s.execute(select(StockMove.product_id, StockMove.lot_id, StockMove.qty_milli, StockMove.from_location_id,
                              StockMove.to_location_id)
                       .where(StockMove.ref_type == "sale", StockMove.ref_id == sale.id,
-                             StockMove.reason == MoveReason.SALE).order_by(StockMove.id)).all()
+                             StockMove.reason == MoveReason.SALE)
+                      .order_by(StockMove.product_id, StockMove.id)).all()  # the ledger's lock order
     for m in moves:
         ledger.move(s, product_id=m.product_id, qty_milli=m.qty_milli, from_location_id=m.to_location_id,
                     to_location_id=m.from_location_id, reason=MoveReason.REFUND, lot_id=m.lot_id,

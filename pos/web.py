@@ -8,11 +8,12 @@ from flask import Flask, flash, jsonify, redirect, render_template, request, url
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from inventory.localtime import format_local
 from inventory.money import format_qty, format_yuan
-from pos.db import get_session
+from pos.db import get_session, note_storage_problem, storage_problem
 from pos.i18n import html_lang
 from pos.models import User
 from pos.roles import AREAS, LANDING, ROLE_LABELS
@@ -120,6 +121,14 @@ ERROR_TITLES = {
     422: _l("内容无法处理"),
     429: _l("操作太频繁"),
     500: _l("系统出错了"),
+    503: _l("暂时无法处理"),
+}
+
+# What a refused write means, for the person at the till (pos.db.storage_problem names it).
+STORAGE_MESSAGES = {
+    "busy": _l("数据库繁忙，请稍后重试（收银台会自动重发，不会丢单）"),
+    "disk_full": _l("磁盘已满：服务器无法保存数据，请立即联系管理员清理磁盘（收银台会自动重发，不会丢单）"),
+    "read_only": _l("数据库只读：服务器无法保存数据，请立即联系管理员（收银台会自动重发，不会丢单）"),
 }
 
 
@@ -142,6 +151,21 @@ def init_app(app: Flask) -> None:
         if wants_json():
             return json_error(title, code)
         return render_template("pos/error.html", code=code, title=title, message=""), code
+
+    @app.errorhandler(DBAPIError)
+    def _storage_error(error):
+        kind = storage_problem(error)
+        if kind is None:
+            return _unexpected(error)
+        note_storage_problem(app, kind)
+        message = str(STORAGE_MESSAGES[kind])
+        if wants_json():
+            response = json_error(message, 503)
+        else:
+            response = app.make_response((render_template(
+                "pos/error.html", code=503, title=str(ERROR_TITLES[503]), message=message), 503))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error):  # a bug: log it, show a calm page, never a traceback

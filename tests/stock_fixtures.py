@@ -13,7 +13,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from inventory.models import Location, LocationKind, LotLevel, Product, StockLevel, StockMove, Supplier, Unit
+from inventory import ledger
+from inventory.models import (
+    VIRTUAL_LOCATION_KINDS as VIRTUAL_KINDS,
+    Location,
+    LocationKind,
+    LotLevel,
+    Product,
+    StockLevel,
+    StockMove,
+    Supplier,
+    Unit,
+)
 from pos.db import make_engine
 from pos.models import Role, User
 
@@ -108,20 +119,27 @@ def lot_moves_by_location(s: Session, lot_ids) -> dict[tuple[int, int], int]:
 
 
 def levels(s: Session, product_ids) -> dict[tuple[int, int], int]:
+    """Every location's level of the products: the level rows of real locations, and the sums of
+    moves of virtual ones (which keep no rows)."""
     rows = s.execute(select(StockLevel.location_id, StockLevel.product_id, StockLevel.qty_milli)
                      .where(StockLevel.product_id.in_(list(product_ids))))
-    return {(loc, pid): q for loc, pid, q in rows if q}
+    found = {(loc, pid): q for loc, pid, q in rows if q}
+    virtual = set(s.scalars(select(Location.id).where(Location.kind.in_(VIRTUAL_KINDS))))
+    found.update({key: q for key, q in moves_by_location(s, product_ids).items() if key[0] in virtual})
+    return found
 
 
 def lot_levels(s: Session, lot_ids) -> dict[tuple[int, int], int]:
     rows = s.execute(select(LotLevel.location_id, LotLevel.lot_id, LotLevel.qty_milli)
                      .where(LotLevel.lot_id.in_(list(lot_ids))))
-    return {(loc, lot): q for loc, lot, q in rows if q}
+    found = {(loc, lot): q for loc, lot, q in rows if q}
+    virtual = set(s.scalars(select(Location.id).where(Location.kind.in_(VIRTUAL_KINDS))))
+    found.update({key: q for key, q in lot_moves_by_location(s, lot_ids).items() if key[0] in virtual})
+    return found
 
 
 def level_of(s: Session, location_id: int, product_id: int) -> int:
-    return s.scalar(select(StockLevel.qty_milli).where(StockLevel.location_id == location_id,
-                                                       StockLevel.product_id == product_id)) or 0
+    return ledger.level(s, location_id, product_id)
 
 
 def move_count(s: Session) -> int:

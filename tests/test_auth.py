@@ -1,10 +1,14 @@
 """Login by password and PIN, CSRF, throttling, safe redirects, logout, password change, language."""
 from __future__ import annotations
 
+import datetime as dt
+
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+
+from inventory.localtime import utcnow
 
 from inventory.models import AuditEvent
 from pos import accounts
@@ -252,7 +256,11 @@ def test_throttle_counts_in_the_database(session, make_user):
     for _ in range(2):
         assert accounts.authenticate(session, username="ANN", secret="nope-nope", ip="1.1.1.1") is None
         session.flush()
-    assert accounts.throttle(session, policy, username="ann", ip="1.1.1.1") == 1
+    # Too soon after the second failure: refused at once, nobody sleeps in a request thread.
+    with pytest.raises(accounts.LoginRefused, match="稍等"):
+        accounts.throttle(session, policy, username="ann", ip="1.1.1.1")
+    session.execute(update(LoginAttempt).values(at=utcnow() - dt.timedelta(seconds=2)))
+    assert accounts.throttle(session, policy, username="ann", ip="1.1.1.1") == 1  # the second has passed
     accounts.authenticate(session, username="ann", secret="nope-nope", ip="2.2.2.2")
     session.flush()
     with pytest.raises(accounts.LoginRefused):

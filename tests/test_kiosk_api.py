@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 
 from inventory.localtime import utcnow
 from inventory.models import Alert, AlertKind, StockLevel, StockMove
+from kiosks import registry
 from kiosks.api import KioskPlanogramOut, KioskSalesOut
 from kiosks.models import Kiosk
 from kiosks.registry import kiosk_for_token
+from pos.db import session_scope
 from pos.models import Payment, Sale, SaleLine
 from pos.openapi import ErrorOut
 from tests.test_kiosk_ingest import CERT_NO, NOODLE, SACHET, TEA, sale, seed_counters
@@ -178,6 +180,26 @@ def test_duplicates_and_conflicts(api, session):
     assert count(session, Sale) == 2
 
 
+def test_point8_a_batch_resent_byte_for_byte_after_a_planogram_change_is_a_duplicate(api, app, fleet, session):
+    """DESIGN: a txn_id seen before with the same content, judged on what the counter sent before
+    any slot is resolved through today's planogram, is a duplicate."""
+    batch = [sale("p-1"), sale("p-2", [{"slot": "A2", "qty": 2, "unit_price_fen": 1280}])]
+    assert api("K001", batch)[1]["accepted"] == ["p-1", "p-2"]
+    with app.app_context(), session_scope(app) as s:  # A1 now holds the noodles, at another price
+        registry.set_slot(s, "K001", "A1", product_id=fleet["products"][NOODLE], par=10, price_fen=1300,
+                          actor_id=None)
+    status, body = api("K001", batch)
+    assert status == 200 and body == {"accepted": [], "duplicates": ["p-1", "p-2"], "rejected": []}
+    with app.app_context(), session_scope(app) as s:  # and after the slot is gone altogether
+        registry.remove_slot(s, "K001", "A2", actor_id=None)
+    status, body = api("K001", batch)
+    assert status == 200 and body == {"accepted": [], "duplicates": ["p-1", "p-2"], "rejected": []}
+    # the same txn_id with other content is still a conflict, even when its slot is gone
+    status, body = api("K001", [sale("p-2", [{"slot": "A2", "qty": 3, "unit_price_fen": 1280}])])
+    assert body["accepted"] == [] and "内容不同" in body["rejected"][0]["error"]
+    assert count(session, Sale) == 2
+
+
 def test_a_partial_batch(api, session):
     status, body = api("K001", [sale("ok-1"), sale("bad-sum", amount=1), sale("bad-slot", [
         {"slot": "Q7", "qty": 1, "unit_price_fen": 100}]), sale("ok-2"), sale("cash", method="cash")])
@@ -254,6 +276,7 @@ def test_a_body_over_5_mb_gets_413(server, fleet, session):
 
 
 GOOD = sale("t-good")
+# The envelope itself is malformed: the batch is refused whole, nothing recorded.
 MALFORMED = [
     ("not json", b"{sales: [", 400),
     ("empty body", b"", 400),
@@ -261,24 +284,29 @@ MALFORMED = [
     ("an array", b"[]", 400),
     ("no sales", {}, 422),
     ("sales not a list", {"sales": {"txn_id": "x"}}, 422),
-    ("a sale not an object", {"sales": ["t-1"]}, 422),
-    ("qty as text", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": "1", "unit_price_fen": 3800}]}]}, 422),
-    ("qty as float", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 1.0, "unit_price_fen": 3800}]}]},  # ok-float: refused
-     422),
-    ("qty as bool", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": True, "unit_price_fen": 3800}]}]}, 422),
-    ("qty zero", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 0, "unit_price_fen": 3800}]}]}, 422),
-    ("negative price", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 1, "unit_price_fen": -1}]}]}, 422),
-    ("huge price", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 1, "unit_price_fen": 10**12}]}]}, 422),
-    ("no lines", {"sales": [{**GOOD, "lines": []}]}, 422),
-    ("unknown field", {"sales": [{**GOOD, "discount_fen": 100}]}, 422),
-    ("no payment", {"sales": [{k: v for k, v in GOOD.items() if k != "payment"}]}, 422),
-    ("amount as text", {"sales": [{**GOOD, "payment": {"method": "wechat", "amount_fen": "3800"}}]}, 422),
-    ("txn_id too long", {"sales": [{**GOOD, "txn_id": "x" * 65}]}, 422),
-    ("txn_id with spaces", {"sales": [{**GOOD, "txn_id": "a b"}]}, 422),
-    ("txn_id a number", {"sales": [{**GOOD, "txn_id": 12345}]}, 422),
-    ("sold_at a number", {"sales": [{**GOOD, "sold_at": 1764123300}]}, 422),
-    ("slot too long", {"sales": [{**GOOD, "lines": [{"slot": "A" * 9, "qty": 1, "unit_price_fen": 3800}]}]}, 422),
+    ("an unknown field beside sales", {"sales": [], "batch": 1}, 422),
     ("nested absurdly", b'{"sales": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+]
+
+# One sale of the batch is malformed: that sale is rejected by its txn_id, the others recorded.
+BAD = "t-bad"
+MALFORMED_SALES = [
+    ("a sale not an object", "t-1"),
+    ("qty as text", {**GOOD, "lines": [{"slot": "A1", "qty": "1", "unit_price_fen": 3800}]}),
+    ("qty as float", {**GOOD, "lines": [{"slot": "A1", "qty": 1.0, "unit_price_fen": 3800}]}),  # ok-float: refused
+    ("qty as bool", {**GOOD, "lines": [{"slot": "A1", "qty": True, "unit_price_fen": 3800}]}),
+    ("qty zero", {**GOOD, "lines": [{"slot": "A1", "qty": 0, "unit_price_fen": 3800}]}),
+    ("negative price", {**GOOD, "lines": [{"slot": "A1", "qty": 1, "unit_price_fen": -1}]}),
+    ("huge price", {**GOOD, "lines": [{"slot": "A1", "qty": 1, "unit_price_fen": 10**12}]}),
+    ("no lines", {**GOOD, "lines": []}),
+    ("unknown field", {**GOOD, "discount_fen": 100}),
+    ("no payment", {k: v for k, v in GOOD.items() if k != "payment"}),
+    ("amount as text", {**GOOD, "payment": {"method": "wechat", "amount_fen": "3800"}}),
+    ("txn_id too long", {**GOOD, "txn_id": "x" * 65}),
+    ("txn_id with spaces", {**GOOD, "txn_id": "a b"}),
+    ("txn_id a number", {**GOOD, "txn_id": 12345}),
+    ("sold_at a number", {**GOOD, "sold_at": 1764123300}),
+    ("slot too long", {**GOOD, "lines": [{"slot": "A" * 9, "qty": 1, "unit_price_fen": 3800}]}),
 ]
 
 
@@ -288,6 +316,20 @@ def test_malformed_bodies_record_nothing(server, fleet, session, name, body, sta
     got, answer, _ = call(server, "POST", SALES.format(code="K001"), raw=raw, token=fleet["tokens"]["K001"])
     assert got == status, answer
     assert count(session, Sale) == 0
+
+
+@pytest.mark.parametrize("name,bad", MALFORMED_SALES, ids=[m[0] for m in MALFORMED_SALES])
+def test_point8_one_malformed_sale_is_rejected_by_its_txn_id_not_the_batch(api, session, name, bad):
+    if isinstance(bad, dict) and bad.get("txn_id") == GOOD["txn_id"]:
+        bad = {**bad, "txn_id": BAD}
+    status, body = api("K001", [sale("t-before"), bad, sale("t-after")])
+    assert status == 200, body
+    assert body["accepted"] == ["t-before", "t-after"] and body["duplicates"] == []
+    assert len(body["rejected"]) == 1 and CJK.search(body["rejected"][0]["error"])
+    given = bad.get("txn_id") if isinstance(bad, dict) else None
+    if isinstance(given, str) and given == BAD:
+        assert body["rejected"][0]["txn_id"] == BAD  # named by its own txn_id
+    assert count(session, Sale) == 2
 
 
 def test_a_sale_rejected_by_the_domain_is_reported_not_a_500(api, session):

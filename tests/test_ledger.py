@@ -97,7 +97,8 @@ def test_weighed_goods_move_in_grams(world, s):
          to_location_id=world.loc["HALL"], reason=MoveReason.RECEIPT)
     r = move(s, product_id=rice.id, qty_milli=523, from_location_id=world.loc["HALL"],
              to_location_id=world.loc["CUSTOMER"], reason=MoveReason.SALE, allow_negative_source=True)
-    assert (r.from_level_milli, r.to_level_milli) == (4477, 523)
+    assert (r.from_level_milli, r.to_level_milli) == (4477, None)  # the customer keeps no level row
+    assert level(s, world.loc["CUSTOMER"], rice.id) == 523  # its level is the sum of its moves
     with pytest.raises(InsufficientStock) as refused:
         move(s, product_id=rice.id, qty_milli=4478, from_location_id=world.loc["HALL"],
              to_location_id=world.loc["LOSS"], reason=MoveReason.WRITE_OFF)
