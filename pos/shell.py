@@ -1,7 +1,7 @@
 """Where each role lands after logging in. Pages of areas whose issue has not landed yet say so."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -11,7 +11,7 @@ from inventory.models import Alert, Location, Product
 from kiosks.models import Kiosk
 from pos import group_orders, reports
 from pos.db import get_session
-from pos.web import landing_url, requires
+from pos.web import STORAGE_MESSAGES, landing_url, requires
 
 bp = Blueprint("shell", __name__)
 
@@ -46,4 +46,12 @@ def dashboard():
         if product_ids else {}
     return render_template("pos/dashboard.html", facts=facts, today=today, daily=daily, alerts=alerts, group=group,
                            alert_counts=open_alert_counts(session), alert_locations=locations,
-                           alert_products=products)
+                           alert_products=products, storage_problem=_storage_problem())
+
+
+def _storage_problem():
+    """The database's refusal to write (a full disk, read-only), while it lasts (pos.db)."""
+    problem = current_app.extensions.get("songtao.storage_problem")
+    if problem is None:
+        return None
+    return {"message": STORAGE_MESSAGES[problem["kind"]], "since": problem["since"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -158,6 +158,10 @@ def init_app(app: Flask) -> None:
         if kind is None:
             return _unexpected(error)
         note_storage_problem(app, kind)
+        # Nothing more may be asked of the database here: a user not yet loaded stays anonymous
+        # (the page's language then follows the browser).
+        if "_login_user" not in g:
+            g._login_user = login_manager.anonymous_user()
         message = str(STORAGE_MESSAGES[kind])
         if wants_json():
             response = json_error(message, 503)

@@ -621,7 +621,16 @@
         changed();
         return;
       }
-      state.approvalPin = pin; // checked by the server with the sale
+      // Asked of the server (throttled there) before saying 店长已授权; the sale is checked again.
+      const check = await api("POST", "/approvals", { till: state.till, approval_pin: pin, purpose: "discount" });
+      if (!check.ok) {
+        if (target === "line" && l) l.line_discount_fen = before.line;
+        else state.orderDiscount = before.order;
+        changed();
+        flashError(check.status === 403 ? msg("pin_wrong") : errorText(check));
+        return;
+      }
+      state.approvalPin = pin;
       say(msg("discount_approved"), "ok");
     }
     changed();
