@@ -24,14 +24,25 @@ from dataclasses import dataclass
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .alerts import raise_negative_stock_alert
 from .errors import InventoryError
 from .localtime import utcnow
-from .models import LocationKind, Location, Lot, LotLevel, MoveReason, Product, StockLevel, StockMove, Unit
+from .models import (
+    VIRTUAL_LOCATION_KINDS,
+    Location,
+    LocationKind,
+    Lot,
+    LotLevel,
+    MoveReason,
+    Product,
+    StockLevel,
+    StockMove,
+    Unit,
+)
 from .money import format_qty
 
 # Integer columns are 32-bit on PostgreSQL.
@@ -240,6 +251,31 @@ def _sum_of_moves(session: Session, location_id: int, condition) -> int:
         select(func.coalesce(func.sum(signed), 0)).where(
             condition, or_(StockMove.to_location_id == location_id, StockMove.from_location_id == location_id))
     ))
+
+
+def unbalanced(session: Session) -> list[tuple[int, int, int, int]]:
+    """Where the books disagree with themselves: (location, product, level row, sum of moves) for
+    every real location whose level row differs from what its moves add up to. Empty when every
+    product's locations add up to zero (the virtual ones being the sums of their moves). One SQL
+    aggregation; the checks of the demo and of the tests call it."""
+    m = StockMove.__table__
+    signed = select(m.c.to_location_id.label("loc"), m.c.product_id, m.c.qty_milli.label("d")).union_all(
+        select(m.c.from_location_id.label("loc"), m.c.product_id, (-m.c.qty_milli).label("d"))).subquery()
+    moved = (select(signed.c.loc, signed.c.product_id, func.sum(signed.c.d).label("q"))
+             .group_by(signed.c.loc, signed.c.product_id).subquery())
+    real = select(Location.id).where(Location.kind.not_in(list(VIRTUAL_LOCATION_KINDS)))
+    stored = select(StockLevel.location_id.label("loc"), StockLevel.product_id, StockLevel.qty_milli.label("q")) \
+        .where(StockLevel.location_id.in_(real)).subquery()
+    keys = select(stored.c.loc, stored.c.product_id).union(
+        select(moved.c.loc, moved.c.product_id).where(moved.c.loc.in_(real))).subquery()
+    have = func.coalesce(stored.c.q, 0)
+    should = func.coalesce(moved.c.q, 0)
+    rows = session.execute(
+        select(keys.c.loc, keys.c.product_id, have, should)
+        .outerjoin(stored, and_(stored.c.loc == keys.c.loc, stored.c.product_id == keys.c.product_id))
+        .outerjoin(moved, and_(moved.c.loc == keys.c.loc, moved.c.product_id == keys.c.product_id))
+        .where(have != should))
+    return [tuple(row) for row in rows]
 
 
 def virtual_location(session: Session, kind: LocationKind) -> Location:

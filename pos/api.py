@@ -29,7 +29,7 @@ from pos.accounts import HashingBusy, LoginRefused, may_approve
 from pos.auth import approver_for_pin
 from pos.db import get_session
 from pos.errors import ShiftError
-from pos.models import CashMovementKind, PaymentMethod, Role, Sale, SaleLine, SaleStatus, Shift, Till, User
+from pos.models import CashMovementKind, PaymentMethod, Sale, SaleLine, SaleStatus, Shift, Till, User
 from pos.openapi import (
     ApiError,
     ClientId,

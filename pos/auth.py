@@ -34,6 +34,7 @@ def _try_login(username: str, secret: str, *, by_pin: bool):
     hashing (a bounded pool), and a write (the attempt, logged under the account's one spelling).
     A locked account or address is refused before any hashing."""
     ip = client_ip()
+    get_session().commit()  # the request's own transaction (it may have loaded a user) ends first
     try:
         with session_scope(read_only=True) as reader:
             candidate = accounts.login_candidate(reader, _policy(), username=username, ip=ip, by_pin=by_pin)

@@ -7,144 +7,36 @@ batch, and nothing retried. Now: no sale answers an error, every sale is recorde
 and every level adds up to the fen (the same checks run on SQLite, where writers queue)."""
 from __future__ import annotations
 
-import datetime as dt
-import http.cookiejar
-import json
 import random
-import re
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
-from contextlib import contextmanager
 
 from sqlalchemy import func, select
 
-from inventory import catalogue, ledger
-from inventory.localtime import utcnow
-from inventory.models import Location, LocationKind, MoveReason, StockMove
-from kiosks import registry
-from pos import accounts
+from bench.contention import (
+    COUNTERS,
+    PRICES,
+    SALES_PER_BATCH,
+    STOCK,
+    TILLS,
+    Browser,
+    build_hall,
+    counter_sales,
+    hall_sale,
+    open_tills,
+    post_batch,
+    served,
+)
+from inventory import ledger
+from inventory.models import LocationKind, MoveReason, StockMove
 from pos.db import session_scope
-from pos.models import Sale, SaleLine, Till
-from tests.conftest import TEST_PASSWORD, free_port
+from pos.models import Sale, SaleLine
+from tests.conftest import TEST_PASSWORD
 
-TILLS = 8
 SALES_PER_TILL = 15
-COUNTERS = 4
-SALES_PER_BATCH = 200
-PRICES = (1280, 3800, 990, 5800)          # four products every till and counter sells
-STOCK = 10_000                            # pieces of each, at the hall and at each counter
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-@contextmanager
-def served(app, threads: int):
-    """The app served by waitress on a free loopback port with enough threads for every client."""
-    from waitress import wasyncore
-    from waitress.server import create_server
-
-    port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=threads, ident="songtao-contention")
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, count=1)
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
-class Browser:
-    """A cashier's browser: cookies, the page's CSRF token, JSON calls."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        self.token = ""
-
-    def _open(self, request):
-        try:
-            with self.opener.open(request, timeout=120) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def login(self, username: str) -> None:
-        _, page = self._open(urllib.request.Request(self.base + "/login"))
-        token = CSRF_META.search(page.decode()).group(1)
-        form = urllib.parse.urlencode({"pw-username": username, "pw-password": TEST_PASSWORD,
-                                       "pw-csrf_token": token}).encode()
-        status, _ = self._open(urllib.request.Request(self.base + "/login", data=form, method="POST"))
-        assert status in (200, 302)
-        _, page = self._open(urllib.request.Request(self.base + "/account"))
-        self.token = CSRF_META.search(page.decode()).group(1)
-
-    def post(self, path: str, body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json", "X-CSRFToken": self.token})
-        status, payload = self._open(request)
-        return status, json.loads(payload) if payload else {}
-
-
-def post_batch(base: str, code: str, token: str, sales: list) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{base}/api/v1/kiosks/{code}/sales", data=json.dumps({"sales": sales}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json",
-                                                             "Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def build_world(app) -> dict:
-    with app.app_context(), session_scope(app) as s:
-        for code, kind in (("HALL", LocationKind.HALL_FLOOR), ("SUPPLIER", LocationKind.SUPPLIER),
-                           ("CUSTOMER", LocationKind.CUSTOMER), ("LOSS", LocationKind.LOSS)):
-            s.add(Location(code=code, name=code, kind=kind))
-        s.flush()
-        hall = s.scalar(select(Location.id).where(Location.code == "HALL"))
-        supplier = s.scalar(select(Location.id).where(Location.code == "SUPPLIER"))
-        products = [catalogue.create_product(s, sku=f"BUSY{i}", name=f"松桃特产 {i} 号", price_fen=price).id
-                    for i, price in enumerate(PRICES)]
-        for n in range(1, TILLS + 1):
-            s.add(Till(code=f"H{n}", name=f"{n} 号收银台", location_id=hall, printer_uri="none", paper_columns=48))
-            accounts.create_user(s, username=f"cashier{n}", role="cashier", password=TEST_PASSWORD)
-        counters = {}
-        for n in range(1, COUNTERS + 1):
-            code = f"K{n:03d}"
-            kiosk = registry.create_kiosk(s, code=code, site_name=f"专柜 {n}", host_org="虎门镇人民政府", town="虎门镇",
-                                          address="广东省东莞市虎门镇")
-            for slot, (product, price) in enumerate(zip(products, PRICES), start=1):
-                registry.set_slot(s, code, f"A{slot}", product_id=product, par=10, price_fen=price, actor_id=None)
-            counters[code] = {"token": registry.issue_token(s, code), "location": kiosk.location_id}
-        for product in products:
-            for where in [hall] + [c["location"] for c in counters.values()]:
-                ledger.move(s, product_id=product, qty_milli=STOCK * 1000, from_location_id=supplier,
-                            to_location_id=where, reason=MoveReason.RECEIPT)
-        return {"hall": hall, "products": products, "counters": counters}
-
-
-def counter_sales(code: str, rng: random.Random) -> list[dict]:
-    sold_at = (utcnow() - dt.timedelta(minutes=5)).isoformat()
-    sales = []
-    for i in range(SALES_PER_BATCH):
-        slots = rng.sample(range(1, len(PRICES) + 1), rng.randint(1, len(PRICES)))  # shuffled, 1–4 products
-        lines = [{"slot": f"A{slot}", "qty": 1, "unit_price_fen": PRICES[slot - 1]} for slot in slots]
-        sales.append({"txn_id": f"{code}-{i}", "sold_at": sold_at, "lines": lines,
-                      "payment": {"method": "wechat", "amount_fen": sum(ln["unit_price_fen"] for ln in lines)}})
-    return sales
+    return build_hall(app, password=TEST_PASSWORD)
 
 
 def test_tills_and_counters_selling_the_same_products_at_once(app):
@@ -157,22 +49,13 @@ def test_tills_and_counters_selling_the_same_products_at_once(app):
     answers: dict[str, dict] = {}
 
     with served(app, threads=TILLS + COUNTERS + 2) as base:
-        cashiers = []
-        for n in range(1, TILLS + 1):
-            browser = Browser(base)
-            browser.login(f"cashier{n}")
-            status, _ = browser.post("/api/v1/shifts", {"till": f"H{n}", "opening_float_fen": 20000})
-            assert status == 201
-            cashiers.append(browser)
+        cashiers = open_tills(base, password=TEST_PASSWORD)
         start = threading.Barrier(TILLS + COUNTERS)
 
         def till(n: int) -> None:
             start.wait(timeout=60)
             for basket in baskets[n]:
-                body = {"client_sale_id": str(uuid.uuid4()), "till": f"H{n + 1}",
-                        "lines": [{"product_id": p, "qty_milli": 1000} for p in basket],
-                        "payments": [{"method": "cash", "amount_fen": sum(PRICES), "tendered_fen": 20000}]}
-                status, answer = cashiers[n].post("/api/v1/sales", body)
+                status, answer = cashiers[n].post("/api/v1/sales", hall_sale(f"H{n + 1}", basket))
                 if status != 201:
                     errors.append(f"till H{n + 1}: {status} {answer}")
 
@@ -224,12 +107,9 @@ def test_shuffled_baskets_lock_level_rows_in_product_order(app):
     world = build_world(app)
     with served(app, threads=4) as base:
         browser = Browser(base)
-        browser.login("cashier1")
+        browser.login("cashier1", TEST_PASSWORD)
         shuffled = list(reversed(world["products"]))
-        status, answer = browser.post("/api/v1/sales", {
-            "client_sale_id": str(uuid.uuid4()), "till": "H1",
-            "lines": [{"product_id": p, "qty_milli": 1000} for p in shuffled],
-            "payments": [{"method": "cash", "amount_fen": sum(PRICES)}]})
+        status, answer = browser.post("/api/v1/sales", hall_sale("H1", shuffled))
         assert status == 201, answer
     with app.app_context(), session_scope(app, read_only=True) as s:
         moved = list(s.scalars(select(StockMove.product_id).where(StockMove.reason == MoveReason.SALE)

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from inventory import ledger
 from inventory.localtime import HALL_TZ, local_date
 from inventory.models import Alert, AlertKind, Location, LocationKind, Product, StockLevel, StockMove
 from pos import create_app, demo, demo_history
@@ -153,8 +154,7 @@ def test_demo_history(app, session, monkeypatch, tmp_path):
     assert not s.scalars(select(StockLevel).join(Location, Location.id == StockLevel.location_id).where(
         Location.kind.not_in(virtual), StockLevel.qty_milli < 0)).all()
     assert not s.scalars(select(Alert).where(Alert.kind == AlertKind.NEGATIVE_STOCK)).all()
-    assert not s.execute(select(StockLevel.product_id).group_by(StockLevel.product_id)
-                         .having(func.sum(StockLevel.qty_milli) != 0)).all()
+    assert ledger.unbalanced(s) == []
     sale_moves = s.execute(select(StockMove.moved_at, Sale.sold_at).join(Sale, Sale.id == StockMove.ref_id)
                            .where(StockMove.ref_type == "sale")).all()
     assert sale_moves and all(moved == sold for moved, sold in sale_moves)

@@ -123,7 +123,7 @@ def level(app, location: str | int, product_id: int) -> tuple[int, int]:
         loc = location if isinstance(location, int) else s.scalar(select(Location.id).where(Location.code == location))
         row = s.execute(select(StockLevel.qty_milli, StockLevel.reserved_milli)
                         .where(StockLevel.location_id == loc, StockLevel.product_id == product_id)).first()
-        return tuple(row) if row else (0, 0)
+        return tuple(row) if row else (ledger.level(s, loc, product_id), 0)  # virtual: the sum of its moves
     return read(app, fn)
 
 

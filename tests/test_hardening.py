@@ -5,7 +5,6 @@ dies with logout (4), and a database that cannot write answering 503 with what i
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 from sqlalchemy import event, func, select

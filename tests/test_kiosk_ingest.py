@@ -22,7 +22,6 @@ from inventory.models import (
     Lot,
     MoveReason,
     Product,
-    StockLevel,
     Supplier,
 )
 from kiosks import registry
@@ -112,8 +111,7 @@ def ingest(app, fleet):
 
 def level(session, location_id: int, product_id: int) -> int:
     session.rollback()
-    qty = session.scalar(select(StockLevel.qty_milli).where(StockLevel.location_id == location_id,
-                                                            StockLevel.product_id == product_id)) or 0
+    qty = ledger.level(session, location_id, product_id)
     session.rollback()
     return qty
 

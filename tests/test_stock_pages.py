@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from inventory import ledger
 from inventory.documents import GoodsReceipt, StockCount, Transfer
 from inventory.ledger import move, reserve
 from inventory.localtime import local_today
@@ -78,12 +79,9 @@ def manager(client, auth, make_user, shop):
 
 def level(app, location_code: str, sku: str) -> int:
     def fn(s):
-        return s.scalar(
-            select(StockLevel.qty_milli)
-            .join(Location, Location.id == StockLevel.location_id)
-            .join(Product, Product.id == StockLevel.product_id)
-            .where(Location.code == location_code, Product.sku == sku)
-        ) or 0
+        location = s.scalar(select(Location.id).where(Location.code == location_code))
+        product = s.scalar(select(Product.id).where(Product.sku == sku))
+        return ledger.level(s, location, product) if location and product else 0
     return read(app, fn)
 
 
