@@ -12,11 +12,11 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
+from inventory import ledger
 from inventory.ledger import move
 from inventory.localtime import local_today, utcnow
-from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel
+from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from kiosks.models import Kiosk, PlanogramSlot, RefillRoute, RefillStatus, SiteType
 from pos.db import session_scope
 from tests.conftest import screenshot
@@ -77,14 +77,12 @@ def counter_world(app, make_user):
 
 def level(app, location_id: int, product_id: int) -> int:
     with session_scope(app) as s:
-        return s.scalar(select(StockLevel.qty_milli).where(StockLevel.location_id == location_id,
-                                                           StockLevel.product_id == product_id)) or 0
+        return ledger.level(s, location_id, product_id)
 
 
 def lot_level(app, location_id: int, lot_id: int) -> int:
     with session_scope(app) as s:
-        return s.scalar(select(LotLevel.qty_milli).where(LotLevel.location_id == location_id,
-                                                         LotLevel.lot_id == lot_id)) or 0
+        return ledger.lot_level(s, location_id, lot_id)
 
 
 def big_enough(locator) -> bool:
