@@ -327,7 +327,7 @@ def test_point7_two_first_prints_at_once_open_the_drawer_once(app, client, auth,
         try:
             with app.app_context(), session_scope(app) as s:
                 start.wait()
-                printing.request_receipt(s, receipt_no, reprint=False, user_id=None)
+                printing.print_receipt(s, receipt_no, reprint=False, user_id=None)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -385,13 +385,16 @@ def test_point7_paper_out_is_a_failed_print_the_cashier_can_reprint(app, client,
         printer.close()
 
 
-def test_point7_an_open_cover_is_a_failed_print(app):
+def test_point7_an_open_cover_is_a_failed_print(app, client, auth, hall):  # noqa: F811
     printer = FakePrinter(status={"paper": PAPER_OK, "cause": COVER_OPEN})
     try:
-        wide = policy(allowed_ports=frozenset([printer.port]), status_timeout=1)
-        result = printers.send(f"tcp://127.0.0.1:{printer.port}", b"receipt", policy=wide)
-        assert not result.ok and result.code == "cover_open" and "打印机开盖" in result.error
-        assert printer.wait_jobs(1) == [b""]
+        _set_uri(app, f"tcp://127.0.0.1:{printer.port}")
+        till = login(client, auth, "cash")
+        receipt_no = _sale(till, hall, method="wechat")
+        job = finished(client, till.post(f"/api/v1/sales/{receipt_no}/print", {"reprint": False}),
+                       {"X-CSRFToken": till.token})
+        assert job["status"] == "failed" and job["ok"] is False and "打印机开盖" in job["error"]
+        assert printer.wait_jobs(1) == [b""]  # nothing sent to a printer with its cover open
     finally:
         printer.close()
 
