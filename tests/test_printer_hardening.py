@@ -385,6 +385,20 @@ def test_point7_paper_out_is_a_failed_print_the_cashier_can_reprint(app, client,
         printer.close()
 
 
+def test_point7_the_printers_answer_is_said_in_the_cashiers_language(app, client, auth, hall):  # noqa: F811
+    """The worker thread makes the message in the language of the cashier who asked."""
+    printer = FakePrinter(status={"paper": PAPER_OUT, "cause": ONLINE})
+    try:
+        _set_uri(app, f"tcp://127.0.0.1:{printer.port}")
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        till = login(client, auth, "cash")
+        receipt_no = _sale(till, hall, method="wechat")
+        job = finished(client, till.post(f"/api/v1/sales/{receipt_no}/print", {}), {"X-CSRFToken": till.token})
+        assert job["status"] == "failed" and job["error"].startswith("Printer out of paper")
+    finally:
+        printer.close()
+
+
 def test_point7_an_open_cover_is_a_failed_print(app, client, auth, hall):  # noqa: F811
     printer = FakePrinter(status={"paper": PAPER_OK, "cause": COVER_OPEN})
     try:
