@@ -363,6 +363,36 @@ def test_point7_every_kick_is_audited(app, client, auth, make_user, hall, till_p
         assert len(users) == 3 and None not in users
 
 
+def test_point7_a_print_refused_at_once_keeps_the_drawer_kick_for_later(app, client, auth, hall, till_printer,  # noqa: F811
+                                                                        monkeypatch):
+    from pos import print_queue
+
+    till = login(client, auth, "cash")
+    receipt_no = _sale(till, hall)
+    headers = {"X-CSRFToken": till.token}
+    monkeypatch.setattr(print_queue, "MAX_PENDING", 0)  # as if the printer had too much waiting
+    busy = finished(client, till.post(f"/api/v1/sales/{receipt_no}/print", {}), headers)
+    assert busy["status"] == "failed" and "打印机忙" in busy["error"] and _audits(app, "sale.drawer_kick") == 0
+    monkeypatch.setattr(print_queue, "MAX_PENDING", 20)
+    assert finished(client, till.post(f"/api/v1/sales/{receipt_no}/print", {}), headers)["status"] == "printed"
+    assert till_printer.wait_jobs(1)[0].startswith(DRAWER) and _audits(app, "sale.drawer_kick") == 1
+
+
+def test_point7_a_job_lost_with_its_process_is_failed_after_a_while(app, client, auth, hall):  # noqa: F811
+    import datetime as dt
+
+    from inventory.localtime import utcnow
+
+    with session_scope(app) as s:
+        s.add(PrintJob(id="a" * 32, kind="receipt", status="pending", drawer_kick=False,
+                       created_at=utcnow() - dt.timedelta(minutes=5)))
+        s.add(PrintJob(id="b" * 32, kind="receipt", status="pending", drawer_kick=False, created_at=utcnow()))
+    till = login(client, auth, "cash")
+    lost = till.get("/api/v1/print-jobs/" + "a" * 32).get_json()
+    assert (lost["status"], lost["ok"]) == ("failed", False) and lost["error"]
+    assert till.get("/api/v1/print-jobs/" + "b" * 32).get_json()["status"] == "pending"
+
+
 # --- 7: the printer's status ---------------------------------------------------------------------
 
 def test_point7_paper_out_is_a_failed_print_the_cashier_can_reprint(app, client, auth, hall):  # noqa: F811
