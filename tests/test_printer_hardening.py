@@ -37,8 +37,6 @@ from tests.conftest import TEST_PASSWORD, csrf_token
 from tests.test_api_till import hall, login, sale_body  # noqa: F401  (fixture)
 from tests.test_printing import COVER_OPEN, CUT, DRAWER, ONLINE, PAPER_OK, PAPER_OUT, FakePrinter, finished
 
-PRIVATE_PORTS = frozenset(range(9100, 9110))
-
 
 def policy(**kw) -> printers.PrinterPolicy:
     return printers.PrinterPolicy(**kw)
