@@ -21,7 +21,9 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from pos import db, i18n, web
+    from pos import db, i18n, printers, web
+
+    printers.policy_from_config(app.config)  # a bad printer setting stops start-up, not every print
 
     db.init_app(app)
     i18n.init_app(app)

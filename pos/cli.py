@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pos.config import default_database_url
+from pos.config import default_database_url, instance_path
 
 
 def _app(database_url: str | None = None):
@@ -97,6 +97,10 @@ def demo(port, host, no_serve, force, seed):
             demo_data.wipe(url)
         upgrade(url)
         app = _app(url)
+        if not app.config.get("PRINTER_SPOOL_DIR"):  # the demo's tills may print to files in instance/spool
+            spool = instance_path() / "spool"
+            spool.mkdir(parents=True, exist_ok=True)
+            app.config["PRINTER_SPOOL_DIR"] = str(spool)
         with app.app_context(), session_scope(app) as session:
             logins = demo_data.build(session, seed=seed)
     except click.ClickException:

@@ -65,4 +65,10 @@ def from_environment(load_secret: bool = True) -> dict:
         "BABEL_DEFAULT_LOCALE": "zh",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        # Printers (pos.printers): file:// only to /dev/usb/lpN or under this spool folder (None: no
+        # spool files); tcp:// only to private addresses on these ports, unless a host (address,
+        # network or name) is listed here by an admin.
+        "PRINTER_SPOOL_DIR": os.environ.get("SONGTAO_PRINTER_SPOOL") or None,
+        "PRINTER_ALLOWED_HOSTS": os.environ.get("SONGTAO_PRINTER_ALLOWED_HOSTS", ""),
+        "PRINTER_ALLOWED_PORTS": os.environ.get("SONGTAO_PRINTER_ALLOWED_PORTS", "9100-9109"),
     }

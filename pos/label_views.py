@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -62,7 +63,7 @@ def sheet():
 @bp.route("/print", methods=["POST"])
 @requires("inventory")
 def print_labels():
-    from pos import printers
+    from pos import printing
 
     s = get_session()
     ids = [i for i in (_int(v) for v in request.form.getlist("ids")) if i is not None]
@@ -76,9 +77,11 @@ def print_labels():
         flash(_("请先选择商品"), "error")
         return back
     data = b"".join(labels.label_escpos(label, till.paper_columns) for label in found)
-    result = printers.send(till.printer_uri, data)
-    if result.ok:
-        flash(_("已发送 %(n)s 张标签到 %(till)s 的打印机", n=len(found), till=till.code), "success")
+    count, code = len(found), till.code
+    # queued for the printer's worker thread: the request never waits for the printer
+    outcome = printing.job_outcome(s, printing.request_labels(s, code, data, user_id=current_user.id))
+    if outcome.status == "failed":  # refused at once: a URI not allowed, a printer with too much waiting
+        flash(_("打印失败：%(error)s", error=outcome.error), "error")
     else:
-        flash(_("打印失败：%(error)s", error=result.error), "error")
+        flash(_("已发送 %(n)s 张标签到 %(till)s 的打印机", n=count, till=code), "success")
     return back

@@ -89,6 +89,32 @@ class Till(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class PrintJobStatus(StrEnum):
+    PENDING = "pending"
+    PRINTED = "printed"
+    FAILED = "failed"
+
+
+class PrintJob(Base):
+    """A print (receipt, reprint, refund receipt, drawer, test page, labels) queued for a printer's
+    worker thread (pos.print_queue): the request answers at once with the job's id and the till
+    asks for its outcome. Kept in the database so any server process can answer that question."""
+
+    __tablename__ = "print_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random: unguessable
+    kind: Mapped[str] = mapped_column(String(20))  # receipt, reprint, refund, drawer, test, labels
+    till_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tills.id"), index=True)
+    sale_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sales.id"), index=True)
+    status: Mapped[PrintJobStatus] = mapped_column(db_enum(PrintJobStatus, "print_job_status"),
+                                                   default=PrintJobStatus.PENDING)
+    error: Mapped[Optional[str]] = mapped_column(String(300))
+    reprint_count: Mapped[Optional[int]] = mapped_column(Integer)
+    drawer_kick: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
 class ShiftStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
@@ -206,6 +232,9 @@ class Sale(Base):
     voided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     voided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     reprint_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When the first print of this (cash) sale opened the drawer: set once, by a conditional UPDATE,
+    # so repeating the first print never opens the drawer again (pos.printing).
+    drawer_kicked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     lines: Mapped[list["SaleLine"]] = relationship(
         back_populates="sale", order_by="SaleLine.line_no", cascade="all, delete-orphan"

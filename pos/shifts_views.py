@@ -291,8 +291,24 @@ def _settings_page(form, current):
 @requires("dashboard")
 def tills():
     session = get_session()
-    return render_template("pos/tills.html", tills=session.scalars(select(Till).order_by(Till.code)).all(),
-                           form=EmptyForm())
+    job = None
+    job_id = request.args.get("job") or ""
+    if job_id:
+        try:
+            job = printing.job_outcome(session, job_id)
+        except NotFound:
+            job = None
+    return _tills_page(session, job=job)
+
+
+def _tills_page(session, *, typed: Optional[dict] = None, errors: Optional[dict] = None, job=None, form=None):
+    """The tills and their printers; each till's row shows its stored URI and, when that URI is not
+    allowed (any more), why; after a button, the outcome of its print job at that till's row."""
+    rows = session.scalars(select(Till).order_by(Till.code)).all()
+    refusals = printing.printer_refusals(rows)
+    refusals.update(errors or {})
+    return render_template("pos/tills.html", tills=rows, form=form or EmptyForm(), refusals=refusals,
+                           typed=typed or {}, job=job)
 
 
 @bp.route("/tills/<code>", methods=["POST"])
@@ -303,16 +319,16 @@ def till_printer(code: str):
     if not form.validate_on_submit():
         abort(400)
     columns = request.form.get("paper_columns", "")
+    uri = request.form.get("printer_uri", "")
     try:
-        printing.set_printer(session, code, printer_uri=request.form.get("printer_uri", ""),
+        printing.set_printer(session, code, printer_uri=uri,
                              paper_columns=int(columns) if columns.isdigit() else 0, actor_id=current_user.id)
     except NotFound:
         abort(404)
     except PosError as error:
         session.rollback()
         flash(str(error), "error")
-        return render_template("pos/tills.html", tills=session.scalars(select(Till).order_by(Till.code)).all(),
-                               form=form), 400
+        return _tills_page(session, typed={code: uri[:200]}, errors={code: str(error)}, form=form), 400
     flash(_("收银台 %(code)s 的打印机已保存", code=code), "success")
     return redirect(url_for("shifts.tills"))
 
@@ -320,21 +336,16 @@ def till_printer(code: str):
 @bp.route("/tills/<code>/<any(test_print, drawer):action>", methods=["POST"])
 @requires("dashboard")
 def till_hardware(code: str, action: str):
-    """The manager's buttons: a test page on the till's printer, or open its cash drawer (audited)."""
+    """The manager's buttons: a test page on the till's printer, or open its cash drawer (audited).
+    Queued for the printer's worker; the page then shows the job's outcome at the till's row."""
     session = get_session()
     if not EmptyForm().validate_on_submit():
         abort(400)
     try:
         if action == "drawer":
-            result = printing.open_drawer(session, code, user_id=current_user.id)
-            done = _("收银台 %(code)s 的钱箱已打开", code=code)
+            job_id = printing.request_drawer(session, code, user_id=current_user.id)
         else:
-            result = printing.test_print(session, code)
-            done = _("收银台 %(code)s 已打印测试页", code=code)
+            job_id = printing.request_test_print(session, code, user_id=current_user.id)
     except NotFound:
         abort(404)
-    if result.ok:
-        flash(done, "success")
-    else:
-        flash(_("打印机没有响应：%(error)s", error=result.error or ""), "error")
-    return redirect(url_for("shifts.tills"))
+    return redirect(url_for("shifts.tills", job=job_id))

@@ -136,6 +136,10 @@ def app(database_url, tmp_path):
         "SECRET_KEY": "test-secret-key-not-for-production",
         "LOGIN_DELAY_UNIT_SECONDS": 0,
         "LOGIN_DELAY_MAX_SECONDS": 0,
+        # Fake printers listen on free (ephemeral) ports; file printers write under tmp_path/spool.
+        "PRINTER_ALLOWED_PORTS": "9100-9109,1024-65535",
+        "PRINTER_SPOOL_DIR": str(tmp_path / "spool"),
+        "PRINTER_STATUS_TIMEOUT": 0.2,
     })
     yield app
     app.extensions["songtao.engine"].dispose()

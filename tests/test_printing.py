@@ -26,10 +26,18 @@ QR_STORE = b"\x1d(k"    # GS ( k: the printer's own 2D code command
 DRAWER = b"\x1bp"       # ESC p
 
 
-class FakePrinter:
-    """A network printer on 127.0.0.1: accepts connections and keeps every byte received."""
+STATUS_QUERIES = (b"\x10\x04\x04", b"\x10\x04\x02")  # DLE EOT 4 (paper), DLE EOT 2 (offline cause)
+PAPER_OK, PAPER_OUT = 0x12, 0x12 | 0x6C     # DLE EOT 4 answers: paper present / roll paper end (and near end)
+ONLINE, COVER_OPEN = 0x12, 0x12 | 0x04      # DLE EOT 2 answers: no offline cause / cover open
 
-    def __init__(self, port: int = 0):
+
+class FakePrinter:
+    """A network printer on 127.0.0.1: accepts connections and keeps every byte received (less the
+    real-time status questions, which a printer answers rather than prints). ``status`` None: a
+    model that does not answer DLE EOT; else {"paper": byte, "cause": byte} it answers with."""
+
+    def __init__(self, port: int = 0, status: dict | None = None):
+        self.status = status
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
@@ -37,6 +45,7 @@ class FakePrinter:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.jobs: list[bytes] = []
+        self.queries = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -57,6 +66,12 @@ class FakePrinter:
                         break
                     if not chunk:
                         break
+                    for query in STATUS_QUERIES:
+                        for _ in range(chunk.count(query)):
+                            self.queries += 1
+                            if self.status is not None:
+                                conn.sendall(bytes([self.status["paper" if query[-1] == 4 else "cause"]]))
+                        chunk = chunk.replace(query, b"")
                     chunks.append(chunk)
                 self.jobs.append(b"".join(chunks))
 
@@ -70,6 +85,30 @@ class FakePrinter:
         self.stop.set()
         self.thread.join(timeout=2)
         self.sock.close()
+
+
+def finished(client, answer, headers=None, timeout: float = 10):
+    """A print request's 202 and then its job asked for until it is no longer pending: the job.
+    (A synchronous 200 answer, as before the queue, is read as a finished job, so that the tests of
+    behaviour say what they catch on that code too.)"""
+    if answer.status_code == 200 and "status" not in answer.json:
+        return dict(answer.json, status="printed" if answer.json["ok"] else "failed")
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    job = answer.json
+    end = time.monotonic() + timeout
+    while job["status"] == "pending" and time.monotonic() < end:
+        time.sleep(0.05)
+        polled = client.get(f"/api/v1/print-jobs/{job['job_id']}", headers=headers or {})
+        assert polled.status_code == 200
+        job = polled.json
+    return job
+
+
+TEST_POLICY = printers.PrinterPolicy(allowed_ports=frozenset(range(1024, 65536)), status_timeout=0.2)
+
+
+def spool_policy(folder) -> printers.PrinterPolicy:
+    return printers.PrinterPolicy(spool_dir=str(folder), allowed_ports=TEST_POLICY.allowed_ports, status_timeout=0.2)
 
 
 @pytest.fixture
@@ -154,9 +193,10 @@ def test_a_printer_that_accepts_but_never_reads_gives_up_instead_of_blocking(app
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)  # accepts into the backlog, never reads
     try:
-        stuck = printers.send(f"tcp://127.0.0.1:{silent.getsockname()[1]}", b"x" * (16 * 1024 * 1024), timeout=0.5)
+        stuck = printers.send(f"tcp://127.0.0.1:{silent.getsockname()[1]}", b"x" * (16 * 1024 * 1024), timeout=0.5,
+                              policy=TEST_POLICY)
         assert not stuck.ok and stuck.error
-        closed = printers.send(f"tcp://127.0.0.1:{free_port()}", b"x", timeout=1)
+        closed = printers.send(f"tcp://127.0.0.1:{free_port()}", b"x", timeout=1, policy=TEST_POLICY)
         assert not closed.ok and closed.error
     finally:
         silent.close()
@@ -205,7 +245,7 @@ def test_open_printer_makes_the_python_escpos_printers(tmp_path):
 
     net = printers.open_printer("tcp://10.0.0.9:9100", timeout=2)
     assert isinstance(net, ep.Network) and (net.host, net.port, net.timeout) == ("10.0.0.9", 9100, 2)
-    assert isinstance(printers.open_printer(f"file://{tmp_path}/lp0"), ep.File)
+    assert isinstance(printers.open_printer(f"file://{tmp_path}/lp0", policy=spool_policy(tmp_path)), ep.File)
     assert printers.open_printer("none") is None
 
 
@@ -213,7 +253,7 @@ def test_none_prints_nothing_and_a_file_printer_gets_the_bytes(tmp_path):
     assert printers.send("none", b"anything") == printers.PrintResult(True)
     target = tmp_path / "lp0"
     target.write_bytes(b"")
-    assert printers.send(f"file://{target}", gb18030("松桃") + b"\n").ok
+    assert printers.send(f"file://{target}", gb18030("松桃") + b"\n", policy=spool_policy(tmp_path)).ok
     assert target.read_bytes() == "松桃".encode("gb18030") + b"\n"
 
 
@@ -234,22 +274,26 @@ def test_the_api_prints_reprints_and_guards_the_drawer(app, client, auth, make_u
     def post(path, body=None):
         return client.post(path, json=body if body is not None else {}, headers=headers)
 
-    failed = post(f"/api/v1/sales/{receipt_no}/print", {"reprint": False})
-    assert failed.status_code == 200 and failed.json["ok"] is False and failed.json["error"]
+    failed = finished(client, post(f"/api/v1/sales/{receipt_no}/print", {"reprint": False}), headers)
+    assert failed["status"] == "failed" and failed["ok"] is False and failed["error"]
     back = FakePrinter(port)
     try:
-        again = post(f"/api/v1/sales/{receipt_no}/print", {"reprint": True})
-        assert again.status_code == 200 and again.json == {"ok": True, "error": None, "reprint_count": 1}
+        again = finished(client, post(f"/api/v1/sales/{receipt_no}/print", {"reprint": True}), headers)
+        assert {k: again[k] for k in ("status", "ok", "error", "reprint_count")} == {
+            "status": "printed", "ok": True, "error": None, "reprint_count": 1}
         assert "重印".encode("gb18030") in back.wait_jobs(1)[0]
         assert post("/api/v1/sales/H1-20991231-0001/print", {"reprint": False}).status_code == 404
         assert post(f"/api/v1/sales/{receipt_no}/print", {"reprint": "yes"}).status_code == 422
+        assert client.get("/api/v1/print-jobs/nonsense").status_code == 404
+        assert client.get("/api/v1/print-jobs/" + "0" * 32).status_code == 404
         assert post("/api/v1/tills/H1/drawer").status_code == 403       # a cashier alone may not
         assert post("/api/v1/tills/H1/test-print").status_code == 403   # managers only
         auth.logout()
         auth.login("m1")
         headers["X-CSRFToken"] = csrf_token(client, "/account")
-        assert post("/api/v1/tills/H1/drawer").json == {"ok": True, "error": None}
-        assert post("/api/v1/tills/H1/test-print").json["ok"] is True
+        drawer = finished(client, post("/api/v1/tills/H1/drawer"), headers)
+        assert (drawer["status"], drawer["ok"], drawer["error"]) == ("printed", True, None)
+        assert finished(client, post("/api/v1/tills/H1/test-print"), headers)["ok"] is True
         assert post("/api/v1/tills/H9/drawer").status_code == 404
         back.wait_jobs(3)
     finally:
@@ -275,8 +319,8 @@ def test_a_refund_receipt_naming_the_original_reaches_the_printer(app, client, a
     make_user("c1", "cashier")
     auth.login("c1")
     headers = {"X-CSRFToken": csrf_token(client, "/account")}
-    answer = client.post(f"/api/v1/refunds/{refund_no}/print", json={}, headers=headers)
-    assert answer.status_code == 200 and answer.json == {"ok": True, "error": None}
+    answer = finished(client, client.post(f"/api/v1/refunds/{refund_no}/print", json={}, headers=headers), headers)
+    assert (answer["status"], answer["ok"], answer["error"]) == ("printed", True, None)
     (job,) = printer.wait_jobs(1)
     assert refund_no.encode() in job and receipt_no.encode() in job
     assert "原小票号".encode("gb18030") in job and "翠峰茶".encode("gb18030") in job and CUT in job

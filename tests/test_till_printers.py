@@ -2,6 +2,8 @@
 audited), and the test-print and open-drawer buttons reaching a real network printer."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import func, select
 
@@ -11,6 +13,18 @@ from pos.escpos_render import drawer_kick_bytes
 from pos.models import Till
 from tests.conftest import csrf_token, free_port
 from tests.test_printing import FakePrinter
+
+
+def job_page(client, answer, timeout: float = 10) -> str:
+    """A button's redirect followed, and the tills page reloaded (as its refresh does) until the
+    job is no longer pending."""
+    assert answer.status_code == 302
+    end = time.monotonic() + timeout
+    while True:
+        page = client.get(answer.headers["Location"]).get_data(as_text=True)
+        if 'data-job="pending"' not in page or time.monotonic() > end:
+            return page
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -66,15 +80,15 @@ def test_test_print_and_drawer_reach_the_printer_and_the_drawer_is_audited(app, 
         token = csrf_token(manager, "/shifts/tills")
         manager.post("/shifts/tills/H1", data={"csrf_token": token, "printer_uri": f"tcp://127.0.0.1:{printer.port}",
                                                "paper_columns": "48"})
-        assert manager.post("/shifts/tills/H1/test_print", data={"csrf_token": token}).status_code == 302
-        assert manager.post("/shifts/tills/H1/drawer", data={"csrf_token": token}).status_code == 302
+        tested = job_page(manager, manager.post("/shifts/tills/H1/test_print", data={"csrf_token": token}))
+        assert 'data-job="printed"' in tested and "已打印测试页" in tested
+        page = job_page(manager, manager.post("/shifts/tills/H1/drawer", data={"csrf_token": token}))
         test_page, kick = printer.wait_jobs(2)
     finally:
         printer.close()
     assert "测试".encode("gb18030") in test_page
     assert kick == drawer_kick_bytes()
     assert _audits(app, "till.drawer_open") == 1
-    page = manager.get("/shifts/tills").get_data(as_text=True)
     assert "钱箱已打开" in page
 
 
@@ -82,8 +96,8 @@ def test_a_printer_that_is_off_gives_a_message_not_an_error_page(app, manager, t
     token = csrf_token(manager, "/shifts/tills")
     manager.post("/shifts/tills/H1", data={"csrf_token": token, "printer_uri": f"tcp://127.0.0.1:{free_port()}",
                                            "paper_columns": "48"})
-    answer = manager.post("/shifts/tills/H1/test_print", data={"csrf_token": token}, follow_redirects=True)
-    assert answer.status_code == 200 and "打印机没有响应" in answer.get_data(as_text=True)
+    page = job_page(manager, manager.post("/shifts/tills/H1/test_print", data={"csrf_token": token}))
+    assert 'data-job="failed"' in page and "打印机没有响应" in page
 
 
 @pytest.mark.parametrize("role, status", [("cashier", 403), ("restocker", 403), ("auditor", 403),

@@ -906,6 +906,21 @@
     printReceipt(receiptNo, false);  // after the sale is recorded; a failed print never undoes it
   }
 
+  /** A print is queued on the server (202 with its job): ask for the job until it is printed or
+   *  failed, so no request waits for the printer. Gives the last answer, like api(). */
+  async function printJob(r) {
+    let tries = 0;
+    while (r.ok && r.data && r.data.status === "pending" && r.data.job_id && tries < 120) {
+      tries += 1;
+      await new Promise((done) => setTimeout(done, tries < 10 ? 300 : 1000));
+      r = await api("GET", `/print-jobs/${encodeURIComponent(r.data.job_id)}`);
+    }
+    if (r.ok && r.data && r.data.status === "pending") {
+      return { ok: true, network: false, status: r.status, data: { ok: false, error: MSG.print_timeout || "打印机无响应（超时）" } };
+    }
+    return r;
+  }
+
   /** Send the receipt to the till's printer; on failure show 打印失败 with a 重印 button. */
   async function printReceipt(receiptNo, reprint) {
     let status = $("#print-status");
@@ -917,7 +932,7 @@
       $("#receipt-body").insertAdjacentElement("afterend", status);
     }
     status.textContent = "";
-    const r = await api("POST", `/sales/${encodeURIComponent(receiptNo)}/print`, { reprint });
+    const r = await printJob(await api("POST", `/sales/${encodeURIComponent(receiptNo)}/print`, { reprint }));
     if (r.ok && r.data && r.data.ok) {
       status.textContent = reprint ? (MSG.reprinted || "已重印") : "";
       return;
@@ -1066,7 +1081,7 @@
     const method = data.method || body.method || (refundSale.payments[0] && refundSale.payments[0].method);
     $("[data-ok]", refundForm).textContent = msg("refund_done", { no: data.refund_no, amount: yuan(data.total_fen), method: methodLabel(method) });
     // the refund receipt (naming the original) goes to this till's printer; a failure is only shown
-    api("POST", `/refunds/${encodeURIComponent(data.refund_no)}/print`, {}).then((p) => {
+    api("POST", `/refunds/${encodeURIComponent(data.refund_no)}/print`, {}).then(printJob).then((p) => {
       if (!(p.ok && p.data && p.data.ok)) {
         $("[data-ok]", refundForm).textContent += ` · ${MSG.print_failed || "打印失败"}`;
       }
