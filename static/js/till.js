@@ -654,7 +654,7 @@
     $("#parked-list").innerHTML = list.length
       ? list.map((p, i) => `<li><button type="button" data-resume="${i}" class="result parked">
           <kbd>${i + 1}</kbd> ${esc(msg("parked_item", { time: p.at, n: p.lines.length, amount: yuan(p.subtotal) }))}
-          <small class="muted">${esc(p.lines.slice(0, 3).map((l) => l.name).join("、"))}</small></button></li>`).join("")
+          <small class="muted">${esc(p.lines.slice(0, 3).map((l) => l.name).join(msg("list_sep")))}</small></button></li>`).join("")
       : `<li class="muted">${esc(msg("no_parked"))}</li>`;
     $('[data-action="park-now"]').disabled = !state.lines.length;
   }
@@ -897,7 +897,7 @@
     printReceipt(receiptNo, false);  // after the sale is recorded; a failed print never undoes it
   }
 
-  /** Send the receipt to the till's printer; on failure show 打印失败 with a 重印 button. */
+  /** Send the receipt to the till's printer; on failure show "print failed" with a reprint button. */
   async function printReceipt(receiptNo, reprint) {
     let status = $("#print-status");
     if (!status) {
@@ -910,15 +910,15 @@
     status.textContent = "";
     const r = await api("POST", `/sales/${encodeURIComponent(receiptNo)}/print`, { reprint });
     if (r.ok && r.data && r.data.ok) {
-      status.textContent = reprint ? (MSG.reprinted || "已重印") : "";
+      status.textContent = reprint ? msg("reprinted") : "";
       return;
     }
     const why = (r.data && r.data.error) || (r.network ? (MSG.offline || "") : "");
-    status.textContent = `${MSG.print_failed || "打印失败"}${why ? ": " + why : ""} `;
+    status.textContent = `${msg("print_failed")}${why ? ": " + why : ""} `;
     const again = document.createElement("button");
     again.type = "button";
     again.dataset.reprint = receiptNo;
-    again.textContent = MSG.reprint || "重印";
+    again.textContent = msg("reprint");
     again.addEventListener("click", () => printReceipt(receiptNo, true));
     status.appendChild(again);
   }
@@ -1059,7 +1059,7 @@
     // the refund receipt (naming the original) goes to this till's printer; a failure is only shown
     api("POST", `/refunds/${encodeURIComponent(data.refund_no)}/print`, {}).then((p) => {
       if (!(p.ok && p.data && p.data.ok)) {
-        $("[data-ok]", refundForm).textContent += ` · ${MSG.print_failed || "打印失败"}`;
+        $("[data-ok]", refundForm).textContent += ` · ${msg("print_failed")}`;
       }
     });
     $('[data-show="refund-sale"]', refundForm).hidden = true;
