@@ -99,9 +99,9 @@ def text_lines(receipt: Receipt, columns: int | None = None) -> list[str]:
     if receipt.kind == "refund":
         out += center(str(_l("退款单")), c)
     if receipt.reprint:
-        out += center("*** %s ***" % _l("重印"), c)
+        out += center("*** " + str(_l("重印")) + " ***", c)
     if receipt.voided:
-        out += center("*** %s ***" % _l("此单已撤销"), c)
+        out += center("*** " + str(_l("此单已撤销")) + " ***", c)
     out.append(rule)
     for label, value in receipt.meta:
         out += pair(label, value, c)

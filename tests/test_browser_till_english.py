@@ -90,6 +90,32 @@ def test_point18d_till_js_has_no_chinese_strings():
     assert not found, found
 
 
+def test_point18d_receipt_text_labels_follow_the_language(app):
+    """The printed lines' own words (refund, reprint, voided, change, certified amount) in English
+    for an English preview, Chinese otherwise; the hall's and the product's names stay."""
+    from flask_babel import force_locale
+
+    from pos.escpos_render import text_lines
+    from pos.receipts import HALL_NAME, Receipt, ReceiptLine
+
+    def lines() -> str:
+        receipt = Receipt(kind="refund", receipt_no="R-H1-20261126-0001", hall_name=HALL_NAME, hall_address="",
+                          meta=[], lines=[ReceiptLine("梵净山翠峰茶 250g", "1", 16800, 16800, True)],
+                          totals=[], payments=[], change_fen=200, certified_fen=16800, reprint=True, voided=True)
+        return "\n".join(text_lines(receipt, 48))
+
+    with app.test_request_context("/"):
+        with force_locale("en"):
+            english = lines()
+        chinese = lines()
+    assert chinese_outside_data(english, [HALL_NAME, "梵净山翠峰茶 250g"]) == [], english
+    for word in ("Refund", "*** Reprint ***", "*** This sale has been voided ***", "Change",
+                 "Certified produce in this sale"):
+        assert word in english
+    for word in ("退款单", "*** 重印 ***", "*** 此单已撤销 ***", "找零", "本单扶贫产品金额"):
+        assert word in chinese
+
+
 def test_point18d_the_till_in_english_has_no_chinese_outside_data(live_server, page, app, hall):  # noqa: F811
     with session_scope(app) as s:
         s.scalar(select(User).where(User.username == "c01")).locale = "en"

@@ -454,7 +454,7 @@ def test_point18a_drill_down_shows_the_sum_of_its_lines(app, auditor, data):
                         html_of(auditor.get("/reports/monthly?month=2026-11")))
     assert len(links) > 40
     checked = 0
-    for href, fen in dict((unescape(h), f) for h, f in links).items():
+    for href, fen in {unescape(h): f for h, f in links}.items():
         html = html_of(auditor.get(href))
         shown, lines = shown_total(html)
         assert shown == int(fen), href  # the figure clicked

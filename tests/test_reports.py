@@ -650,7 +650,7 @@ def test_point18c_xlsx_percentages_are_numbers_with_a_percent_format(app, datase
                     assert isinstance(cell.value, (int, float)), (sheet.title, title, cell.value)
                     assert cell.number_format.endswith("%"), (sheet.title, title, cell.number_format)
                     percent_cells.append((sheet.title, title, cell.value))
-    summary = dict(((s, t), v) for s, t, v in percent_cells)
+    summary = {(s, t): v for s, t, v in percent_cells}
     assert summary[("汇总", "认定占比（%）")] == pytest.approx(0.82)
     assert summary[("对比", "净额变化（%）")] == pytest.approx(9.647)  # +964.7 % on January
     assert summary[("毛利", "毛利率（%）")] == pytest.approx(0.337)
