@@ -271,6 +271,13 @@ def stop(route_id: int, stop_id: int):
                                       slots=_visit_from_form(sheet), actor_id=current_user.id)
     except InventoryError as error:
         get_session().rollback()
-        return _refuse("kiosks/refill_stop.html", error, **_sheet_or_404(route_id, stop_id), values=values)
+        sheet = _sheet_or_404(route_id, stop_id)
+        # the page opens at the slot the refusal is about, highlighted, with the message beside it
+        refused = refills.refused_slot(error, [row["slot"] for row in sheet["slots"]])
+        return _refuse("kiosks/refill_stop.html", error, **sheet, values=values,
+                       refused_slot=refused, refused_message=str(error))
     flash(str(result["message"]), "warning" if result["already"] else "success")
+    for over in result["over_capacity"]:
+        flash(_("货道 %(slot)s 补入后共 %(n)s 件，超过标准容量 %(par)s 件",
+                slot=over["slot"], n=over["after_pieces"], par=over["par"]), "warning")
     return redirect(url_for("refills.stop", route_id=route_id, stop_id=stop_id))

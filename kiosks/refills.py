@@ -56,7 +56,7 @@ from kiosks.models import (
 __all__ = [
     "refill_candidates", "plan_preview", "plan_route", "load_van", "record_visit", "finish_route",
     "cancel_route", "get_route", "list_routes", "pick_list", "stop_sheet", "van_contents", "vans",
-    "DEFAULT_EXPIRING_DAYS", "OFFLINE_AFTER",
+    "over_capacity", "refused_slot", "DEFAULT_EXPIRING_DAYS", "OFFLINE_AFTER",
 ]
 
 PIECE = 1000
@@ -564,9 +564,9 @@ def _pieces_qty(value: Any, product: Product, *, field: str, label: Any, allow_z
     return qty
 
 
-def _visit_result(stop: RefillStop, *, already: bool, moves: int = 0) -> dict:
+def _visit_result(stop: RefillStop, *, already: bool, moves: int = 0, over: Sequence[dict] = ()) -> dict:
     return {"stop_id": stop.id, "kiosk": stop.kiosk.code, "already": already, "moves": moves,
-            "visited_at": stop.visited_at,
+            "visited_at": stop.visited_at, "over_capacity": list(over),
             "message": _l("专柜 %(code)s 已确认过，没有重复记账", code=stop.kiosk.code) if already
             else _l("专柜 %(code)s 补货已确认", code=stop.kiosk.code)}
 
@@ -630,10 +630,39 @@ def _parse_visit(s: Session, stop: RefillStop, slots: Any) -> tuple[dict, dict, 
         per_product[p["product"].id]["pulled"] += p["qty"]
     for pid, agg in per_product.items():
         if agg["pulled"] > agg["counted"]:
-            raise ValidationError(_l("「%(product)s」下架 %(pulled)s 件，多于清点到的 %(counted)s 件",
-                                     product=agg["product"].name, pulled=agg["pulled"] // PIECE,
-                                     counted=agg["counted"] // PIECE), "slots")
+            slots_of = _slots_of(entries, pid)
+            raise ValidationError(_l("货道 %(slots)s：「%(product)s」下架 %(pulled)s 件，多于清点到的 %(counted)s 件",
+                                     slots="、".join(slots_of), product=agg["product"].name,
+                                     pulled=agg["pulled"] // PIECE, counted=agg["counted"] // PIECE),
+                                  f"{slots_of[0]}-pulled")
+    pulled_in: dict[str, int] = defaultdict(int)
+    for p in pulls:
+        pulled_in[p["slot"]] += p["qty"]
+    for slot, e in entries.items():
+        e["after"] = e["counted"] - pulled_in[slot] + e["loaded"]
     return per_product, entries, pulls
+
+
+def _slots_of(entries: dict, product_id: int) -> list[str]:
+    """The slots of a visit that hold a product, in the stop's order."""
+    return [slot for slot, e in entries.items() if e["line"].product_id == product_id]
+
+
+def over_capacity(entries: Iterable[dict]) -> list[dict]:
+    """Slots that would hold more than their capacity (par) after the visit: counted − pulled +
+    loaded > par. The tablet warns before saving; the server accepts the load (the restocker has
+    the goods in hand and confirmed) and says so again in its answer and the audit."""
+    return [{"slot": e["line"].slot, "after_pieces": e["after"] // PIECE, "par": e["line"].par}
+            for e in entries if e["line"].par is not None and e["after"] > e["line"].par * PIECE]
+
+
+def refused_slot(error: InventoryError, slots: Iterable[str]) -> Optional[str]:
+    """The slot a refusal of ``record_visit`` is about (its field is "<slot>-…"), or None."""
+    field = getattr(error, "field", None) or ""
+    for slot in slots:
+        if field.startswith(f"{slot}-"):
+            return slot
+    return None
 
 
 def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict],
@@ -647,7 +676,10 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
     - the loads: van → counter, the van's lots first expiry first out; loading more than the van
       holds is refused.
 
-    The stop is then done. Confirming it again records nothing and says so (``already``)."""
+    The stop is then done. Confirming it again records nothing and says so (``already``). Every
+    refusal names the slot it is about (its message, and its ``field`` as "<slot>-…", see
+    ``refused_slot``). A slot loaded above its capacity is accepted and listed in
+    ``over_capacity`` (the tablet asked first)."""
     route = get_route(s, route_id)
     stop = _stop(route, kiosk_code=kiosk_code if isinstance(kiosk_code, str) else None)
     if stop.status == StopStatus.DONE:
@@ -656,6 +688,7 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
         raise ValidationError(_l("请先装车再补货") if route.status == RefillStatus.PLANNED
                               else _l("路线 #%(id)s 已结束，不能再补货", id=route.id), "status")
     per_product, entries, pulls = _parse_visit(s, stop, slots)
+    over = over_capacity(entries.values())
     counter = stop.kiosk.location_id
     van = route.van_location_id
     adjust = virtual_location(s, LocationKind.COUNT_ADJUSTMENT)
@@ -687,8 +720,9 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
                              reason=MoveReason.EXPIRY if p["reason"] == PullReason.EXPIRED else MoveReason.WRITE_OFF,
                              lot_id=p["lot_id"], note=_note(PULL_REASON_LABELS[p["reason"]]), **common)
                     except InsufficientStock:
-                        raise ValidationError(_l("专柜账面上没有这么多「%(product)s」可下架（%(n)s 件）",
-                                                 product=product.name, n=p["qty"] // PIECE), f"{p['slot']}-pulled") from None
+                        raise ValidationError(_l("货道 %(slot)s：专柜账面上没有这么多「%(product)s」可下架（%(n)s 件）",
+                                                 slot=p["slot"], product=product.name, n=p["qty"] // PIECE),
+                                              f"{p['slot']}-pulled") from None
                     moves += 1
                 if variance < 0:
                     for lot_id, part in fefo_allocate(s, location_id=counter, product_id=pid, qty_milli=-variance):
@@ -699,9 +733,11 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
                 if agg["loaded"]:
                     in_van = level(s, van, pid)
                     if agg["loaded"] > in_van:
-                        raise ValidationError(_l("补货车上「%(product)s」只有 %(have)s 件，不能补入 %(n)s 件",
-                                                 product=product.name, have=pieces(in_van), n=agg["loaded"] // PIECE),
-                                              "slots")
+                        loading = [slot for slot in _slots_of(entries, pid) if entries[slot]["loaded"]]
+                        raise ValidationError(_l("货道 %(slots)s：补货车上「%(product)s」只有 %(have)s 件，不能补入 %(n)s 件",
+                                                 slots="、".join(loading), product=product.name,
+                                                 have=pieces(in_van), n=agg["loaded"] // PIECE),
+                                              f"{loading[0]}-loaded")
                     for lot_id, part in fefo_allocate(s, location_id=van, product_id=pid, qty_milli=agg["loaded"]):
                         move(s, qty_milli=part, from_location_id=van, to_location_id=counter, lot_id=lot_id,
                              reason=MoveReason.REFILL, **common)
@@ -728,12 +764,13 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
                           "slots": [{"slot": slot, "counted_milli": e["counted"], "loaded_milli": e["loaded"]}
                                     for slot, e in entries.items()],
                           "pulled": [{"product_id": p["product"].id, "lot_id": p["lot_id"], "qty_milli": p["qty"],
-                                      "reason": p["reason"].value} for p in pulls]})
+                                      "reason": p["reason"].value} for p in pulls],
+                          "over_capacity": over})
     except InventoryError:
         s.expire_all()
         raise
     s.refresh(stop)
-    return _visit_result(stop, already=False, moves=moves)
+    return _visit_result(stop, already=False, moves=moves, over=over)
 
 
 def _note(text: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from escpos.printer import Dummy
+from flask_babel import lazy_gettext as _l
 
 from inventory.money import format_yuan
 from pos.receipts import CERT_MARK, QR_HINT, Receipt
@@ -44,14 +45,20 @@ def width(text: str) -> int:
 
 
 def wrap(text: str, columns: int, indent: str = "") -> list[str]:
-    """Lines of at most ``columns`` display columns; continuation lines start with ``indent``."""
+    """Lines of at most ``columns`` display columns; continuation lines start with ``indent``. A
+    word in Latin letters (an English receipt) moves whole to the next line rather than being cut."""
     text = clean(text)
     lines, current, used = [], "", 0
     for ch in text:
         w = char_width(ch)
         if used + w > columns:
+            carry = ""
+            if ch != " " and ord(ch) < 0x80 and current and current[-1] != " " and ord(current[-1]) < 0x80:
+                head, _sep, tail = current.rpartition(" ")
+                if head.strip() and tail.isascii() and width(indent + tail) + w <= columns:
+                    current, carry = head, tail
             lines.append(current.rstrip())
-            current, used = indent, width(indent)
+            current, used = indent + carry, width(indent + carry)
             if ch == " ":
                 continue
         current += ch
@@ -90,11 +97,11 @@ def text_lines(receipt: Receipt, columns: int | None = None) -> list[str]:
     if receipt.hall_address:
         out += center(receipt.hall_address, c)
     if receipt.kind == "refund":
-        out += center("退款单", c)
+        out += center(str(_l("退款单")), c)
     if receipt.reprint:
-        out += center("*** 重印 ***", c)
+        out += center("*** " + str(_l("重印")) + " ***", c)
     if receipt.voided:
-        out += center("*** 此单已撤销 ***", c)
+        out += center("*** " + str(_l("此单已撤销")) + " ***", c)
     out.append(rule)
     for label, value in receipt.meta:
         out += pair(label, value, c)
@@ -109,8 +116,8 @@ def text_lines(receipt: Receipt, columns: int | None = None) -> list[str]:
     for label, fen in receipt.payments:
         out += pair(label, money(fen), c)
     if receipt.change_fen:
-        out += pair("找零", money(receipt.change_fen), c)
-    out += pair("本单扶贫产品金额", money(receipt.certified_fen), c)
+        out += pair(str(_l("找零")), money(receipt.change_fen), c)
+    out += pair(str(_l("本单扶贫产品金额")), money(receipt.certified_fen), c)
     out.append(rule)
     for note in receipt.notes:
         out += wrap(note, c)

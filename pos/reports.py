@@ -32,7 +32,7 @@ from sqlalchemy import BigInteger, Integer, and_, case, cast, extract, func, lit
 from sqlalchemy.orm import Session
 
 from inventory.localtime import format_local, local_days_to_utc_range, local_today, utcnow
-from inventory.models import Category, Location, MoveReason, Product, StockMove
+from inventory.models import Category, Location, MoveReason, Product, StockMove, Unit
 from inventory.money import format_plain_yuan
 from inventory.web import Page
 from pos.errors import PosError
@@ -465,6 +465,18 @@ def collaboration_lines(s: Session, *, first: dt.date, last: dt.date, channel: O
     return Page([_line_dict(r) for r in rows], int(total), page, per_page)
 
 
+def collaboration_lines_total(s: Session, *, first: dt.date, last: dt.date, **filters) -> dict[str, int]:
+    """The sum of every line ``collaboration_lines`` lists for the same filters (all pages), as
+    one SQL aggregation over the same query: lines, amount_fen (net: refund lines negative, so it
+    equals the figure the lines were opened from), certified_fen."""
+    m, where = _lines_query(s, first=first, last=last, **filters)
+    lines, amount, certified = s.execute(
+        select(func.count(), func.coalesce(func.sum(m.c.amount), 0), func.coalesce(func.sum(m.c.certified_amount), 0))
+        .select_from(m).where(*where)
+    ).one()
+    return {"lines": int(lines), "amount_fen": int(amount), "certified_fen": int(certified)}
+
+
 def iter_collaboration_lines(s: Session, *, first: dt.date, last: dt.date, **filters) -> Iterator[dict[str, Any]]:
     """Every line ``collaboration_lines`` would page through, streamed in chunks (for exports)."""
     m, where = _lines_query(s, first=first, last=last, **filters)
@@ -510,7 +522,8 @@ def monthly_summary(s: Session, *, month: str) -> dict[str, Any]:
       deliveries as one "on_account" row), refunds_fen
       (refunds of the month by their method), net_fen; Σ net_fen = total_fen;
     - by_category (the product's current category): category_id, category, total_fen,
-      certified_fen, qty_milli; top_products / bottom_products (10 each, by net amount):
+      certified_fen, and the quantity per unit, never added across units: piece_qty_milli
+      (products sold by the piece) and kg_qty_milli (by the kilogram); top_products / bottom_products (10 each, by net amount):
       product_id, sku, name, qty_milli, total_fen, certified_fen;
     - by_till, by_cashier (hall): sales, sales_fen, refunds_fen (refunds made at the till / by the
       user), total_fen, shifts (opened in the month), difference_fen (Σ counted − expected of the
@@ -524,6 +537,10 @@ def monthly_summary(s: Session, *, month: str) -> dict[str, Any]:
     """
     first, last = month_bounds(parse_month(month))
     return _monthly(s, first, last)
+
+
+# by_category's quantity columns, one per unit of sale (kg are never added to pieces)
+CATEGORY_QTY_KEYS = {Unit.PIECE: "piece_qty_milli", Unit.KG: "kg_qty_milli"}
 
 
 def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
@@ -570,20 +587,22 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
 
     # by product, folded into categories
     products = s.execute(
-        select(m.c.product_id, Product.sku, Product.name, Product.category_id, Category.name,
+        select(m.c.product_id, Product.sku, Product.name, Product.category_id, Category.name, Product.unit,
                func.sum(m.c.qty_milli), total, certified)
         .join(Product, Product.id == m.c.product_id)
         .outerjoin(Category, Category.id == Product.category_id)
-        .group_by(m.c.product_id, Product.sku, Product.name, Product.category_id, Category.name)
+        .group_by(m.c.product_id, Product.sku, Product.name, Product.category_id, Category.name, Product.unit)
     ).all()
     categories: dict[Any, dict] = {}
     product_rows = []
-    for product_id, sku, name, category_id, category, qty, t_, c_ in products:
+    for product_id, sku, name, category_id, category, unit, qty, t_, c_ in products:
+        # quantities are added up per unit only: kilograms are never added to pieces
         row = categories.setdefault(category_id, {"category_id": category_id, "category": category,
-                                                  "total_fen": 0, "certified_fen": 0, "qty_milli": 0})
+                                                  "total_fen": 0, "certified_fen": 0,
+                                                  **{CATEGORY_QTY_KEYS[u]: 0 for u in Unit}})
         row["total_fen"] += int(t_)
         row["certified_fen"] += int(c_)
-        row["qty_milli"] += int(qty)
+        row[CATEGORY_QTY_KEYS[Unit(_value(unit))]] += int(qty)
         product_rows.append({"product_id": product_id, "sku": sku, "name": name, "qty_milli": int(qty),
                              "total_fen": int(t_), "certified_fen": int(c_)})
     by_category = sorted(categories.values(), key=lambda r: (-r["total_fen"], str(r["category"])))
@@ -748,6 +767,8 @@ def daily_summary(s: Session, *, day: dt.date) -> dict[str, Any]:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 YUAN_FORMAT = "#,##0.00"
 QTY_FORMAT = "#,##0.000"
+PERCENT_FORMAT = "0.0%"
+WHOLE_PERCENT_FORMAT = "0%"
 
 
 class Fen(int):
@@ -756,6 +777,16 @@ class Fen(int):
 
 class Qty(int):
     """A quantity in thousandths, written in units (3 decimals)."""
+
+
+class Pct(str):
+    """A percentage as ``percent`` gives it ("12.5", or "80" for a whole percent): written as the
+    text in CSV (the header says %), and in XLSX as the number 0.125 with a percent format, so
+    that a spreadsheet can add it up. None or "" stays an empty cell."""
+
+
+def pct(value: Any) -> Any:
+    return "" if value is None or value == "" else Pct(value)
 
 
 def safe_text(value: Any) -> str:
@@ -770,6 +801,8 @@ def _csv_cell(value: Any) -> str:
         sign = "-" if value < 0 else ""
         whole, milli = divmod(abs(int(value)), 1000)
         return f"{sign}{whole}.{milli:03d}"
+    if isinstance(value, Pct):
+        return str(value)  # a number we made ("-3.0"), not text a person typed
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int):
@@ -786,6 +819,9 @@ def _xlsx_cell(sheet, value: Any):
     elif isinstance(value, Qty):
         cell = WriteOnlyCell(sheet, value=Decimal(int(value)) / 1000)
         cell.number_format = QTY_FORMAT
+    elif isinstance(value, Pct):
+        cell = WriteOnlyCell(sheet, value=Decimal(str(value)) / 100)
+        cell.number_format = PERCENT_FORMAT if "." in value else WHOLE_PERCENT_FORMAT
     elif isinstance(value, bool):
         cell = WriteOnlyCell(sheet, value="是" if value else "否")
     elif isinstance(value, int):
@@ -911,7 +947,7 @@ def monthly_tables(summary: dict) -> list[tuple[str, list[str], list[list]]]:
     margin = summary["margin"]
     return [
         ("汇总", ["月份", *FIGURE_HEADERS, "认定占比（%）"],
-         [[summary["month"], *_figures_row(summary), summary["certified_percent"] or ""]]),
+         [[summary["month"], *_figures_row(summary), pct(summary["certified_percent"])]]),
         ("按渠道", ["渠道", *FIGURE_HEADERS],
          [[str(CHANNEL_LABELS[k]), *_figures_row(v)] for k, v in summary["by_channel"].items()]),
         ("按日", ["日期", "净额（元）", "认定扶贫产品（元）", "销售笔数", "退款（元）"],
@@ -919,9 +955,9 @@ def monthly_tables(summary: dict) -> list[tuple[str, list[str], list[list]]]:
           for r in summary["by_day"]]),
         ("按支付方式", ["支付方式", "收款（元）", "退款（元）", "净额（元）"],
          [[r["label"], Fen(r["sales_fen"]), Fen(r["refunds_fen"]), Fen(r["net_fen"])] for r in summary["by_payment"]]),
-        ("按品类", ["品类", "数量", "净额（元）", "认定扶贫产品（元）"],
-         [[r["category"] or "（未分类）", Qty(r["qty_milli"]), Fen(r["total_fen"]), Fen(r["certified_fen"])]
-          for r in summary["by_category"]]),
+        ("按品类", ["品类", "数量（件）", "重量（千克）", "净额（元）", "认定扶贫产品（元）"],
+         [[r["category"] or "（未分类）", Qty(r["piece_qty_milli"]), Qty(r["kg_qty_milli"]), Fen(r["total_fen"]),
+           Fen(r["certified_fen"])] for r in summary["by_category"]]),
         ("畅销商品", product_header,
          [[r["sku"], r["name"], Qty(r["qty_milli"]), Fen(r["total_fen"]), Fen(r["certified_fen"])]
           for r in summary["top_products"]]),
@@ -937,14 +973,14 @@ def monthly_tables(summary: dict) -> list[tuple[str, list[str], list[list]]]:
                   "补货次数", "补货行数", "今日满柜率（%）"],
          [[r["rank"], r["code"], r["site_name"], r["town"], r["sales"], Fen(r["sales_fen"]), Fen(r["refunds_fen"]),
            Fen(r["total_fen"]), r["refill_visits"], r["refill_moves"],
-           "" if r["fill_percent"] is None else int(r["fill_percent"])] for r in summary["by_kiosk"]]),
+           pct(None if r["fill_percent"] is None else str(int(r["fill_percent"])))] for r in summary["by_kiosk"]]),
         ("毛利", ["有成本的销售额（元）", "成本（元）", "毛利（元）", "毛利率（%）", "有成本的销售占比（%）"],
          [[Fen(margin["sales_fen"]), Fen(margin["cost_fen"]), Fen(margin["margin_fen"]),
-           margin["margin_percent"] or "", margin["covered_percent"] or ""]]),
+           pct(margin["margin_percent"]), pct(margin["covered_percent"])]]),
         ("对比", ["对比", "月份", "净额（元）", "认定扶贫产品（元）", "销售笔数", "净额变化（%）", "认定变化（%）",
                 "笔数变化（%）"],
          [[label, c["month"], Fen(c["total_fen"]), Fen(c["certified_fen"]), c["sales"],
-           c["total_change_percent"] or "", c["certified_change_percent"] or "", c["sales_change_percent"] or ""]
+           pct(c["total_change_percent"]), pct(c["certified_change_percent"]), pct(c["sales_change_percent"])]
           for label, c in (("上月", summary["previous_month"]), ("去年同月", summary["last_year"]))]),
     ]
 
@@ -959,7 +995,7 @@ def monthly_xlsx(summary: dict) -> bytes:
 
 __all__ = [
     "ReportError", "parse_period", "parse_month", "collaboration", "collaboration_lines", "iter_collaboration_lines",
-    "monthly_summary", "daily_summary", "percent", "change_percent", "collaboration_csv", "collaboration_xlsx",
+    "monthly_summary", "daily_summary", "collaboration_lines_total", "percent", "change_percent", "collaboration_csv", "collaboration_xlsx",
     "lines_csv", "lines_xlsx", "monthly_csv", "monthly_xlsx", "collaboration_tables", "monthly_tables",
     "CHANNEL_LABELS", "BUYER_TYPE_LABELS",
 ]

@@ -106,7 +106,9 @@ class CategoryOut(ResponseModel):
     category: Optional[str]
     total_fen: int
     certified_fen: int
-    qty_milli: int
+    piece_qty_milli: int = Field(description="Quantity of the category's products sold by the piece, in thousandths")
+    kg_qty_milli: int = Field(description="Quantity of the category's products sold by the kilogram, in grams "
+                                          "(never added to pieces)")
 
 
 class ProductOut(ResponseModel):

@@ -259,10 +259,11 @@ def collaboration_lines():
         return _bad(error)
     page = reports.collaboration_lines(get_session(), first=first, last=last, **filters,
                                        page=page_arg(), per_page=PER_PAGE)
+    totals = reports.collaboration_lines_total(get_session(), first=first, last=last, **filters)
     args = {"from": first.isoformat(), "to": last.isoformat(),
             **{k: _arg(v) for k, v in filters.items() if v is not None}}
-    return render_template("pos/reports_lines.html", page=page, first=first, last=last, filters=filters,
-                           args=args)
+    return render_template("pos/reports_lines.html", page=page, totals=totals, first=first, last=last,
+                           filters=filters, args=args)
 
 
 def _arg(value) -> str:

@@ -12,6 +12,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from inventory import ledger
 from inventory.ledger import move
@@ -19,7 +20,7 @@ from inventory.localtime import local_today, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from kiosks.models import Kiosk, PlanogramSlot, RefillRoute, RefillStatus, SiteType
 from pos.db import session_scope
-from tests.conftest import screenshot
+from tests.conftest import SCREENSHOTS, screenshot
 from tests.test_browser_shell import login_by_password, no_horizontal_scroll
 
 pytestmark = pytest.mark.browser
@@ -153,6 +154,7 @@ def test_restocker_refills_a_counter_on_the_tablet(app, live_server, tablet_page
     assert page.locator("form#visit").get_attribute("data-draft-ready") == "1"
     a1, a2 = page.locator('[data-slot="A1"]'), page.locator('[data-slot="A2"]')
     assert a1.locator("[data-par]").inner_text() == "8" and a1.locator("[data-recorded]").inner_text() == "5"
+    assert page.locator('input[name="counted-A1"]').input_value() == ""  # a blind count
     assert page.locator('input[name="loaded-A1"]').input_value() == "5"
     expired = a1.locator('[data-lot="T-OLD"]')
     assert expired.locator('input[name$="-qty"]').input_value() == "2"  # expired: the whole lot, prefilled
@@ -161,7 +163,9 @@ def test_restocker_refills_a_counter_on_the_tablet(app, live_server, tablet_page
     for button in page.locator(".rf-step").all()[:4]:
         assert big_enough(button)
     assert big_enough(page.get_by_role("button", name="确认补货"))
-    # one tea is missing from the slot; one rice fewer is loaded than planned
+    # one tea is missing from the slot (counted from the book figure down); one rice fewer is loaded
+    a1.get_by_role("button", name="货道 A1 与账面一致").tap()
+    assert page.locator('input[name="counted-A1"]').input_value() == "5"
     a1.get_by_role("button", name="减一：货道 A1 清点").tap()
     a2.get_by_role("button", name="减一：货道 A2 补入").tap()
     assert page.locator('input[name="counted-A1"]').input_value() == "4"
@@ -262,3 +266,87 @@ def test_phone_stop_page_fits(app, live_server, chromium, counter_world):
         screenshot(page, "refill_picks_phone")
     finally:
         phone.close()
+
+
+def test_point17_blind_count_over_capacity_and_refused_slot_on_the_tablet(app, live_server, tablet_page,
+                                                                          counter_world):
+    """Issue 18 point 17 on a 10-inch tablet (1280×800): counts start empty (a blind count) until
+    "same as book" is tapped for a slot or for all; a slot loaded above its capacity is warned
+    beside the slot and asked about before saving (cancel saves nothing, confirm saves); a refusal
+    names the slot and the page opens scrolled to that slot, highlighted, even far down."""
+    from kiosks import refills
+
+    w = counter_world
+    with session_scope(app) as s:
+        kiosk = s.scalar(select(Kiosk).where(Kiosk.code == "K001"))
+        for i in range(3, 9):  # more slots, so that the last one is well below the fold
+            product = Product(sku=f"KT00{i:02d}", name=f"松桃苗绣挂件 {i} 号", pinyin_initials="STMXGJ", price_fen=1500)
+            s.add(product)
+            s.flush()
+            s.add(PlanogramSlot(kiosk_id=kiosk.id, slot=f"A{i}", product_id=product.id, par=4, price_fen=1500))
+        route = refills.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=w["VAN1"], today=TODAY)
+        refills.load_van(s, route.id, actor_id=None)
+        stop_url = f"{live_server}/counters/routes/{route.id}/stops/{route.stops[0].id}"
+    page = tablet_page
+    login_by_password(page, live_server, "liqiang")
+    page.goto(stop_url)
+    assert page.locator("form#visit").get_attribute("data-draft-ready") == "1"
+    counted = page.locator('input[name^="counted-"]')
+    assert counted.count() == 8 and all(c.input_value() == "" for c in counted.all())  # blind
+    assert page.locator('[data-slot="A1"] [data-recorded]').inner_text() == "5"
+    screenshot(page, "refill_point17_blind_count")
+
+    # "same as book" for one slot, then for all
+    page.get_by_role("button", name="货道 A2 与账面一致").tap()
+    assert page.locator('input[name="counted-A2"]').input_value() == "1"
+    assert page.locator('input[name="counted-A1"]').input_value() == ""
+    assert big_enough(page.get_by_role("button", name="货道 A2 与账面一致"))
+    page.get_by_role("button", name="全部与账面一致").tap()
+    assert [c.input_value() for c in counted.all()] == ["5", "1", "0", "0", "0", "0", "0", "0"]
+
+    # rice: 3 found in a slot for 6, with 5 to load → 8: warned beside the slot
+    page.locator('input[name="counted-A2"]').fill("3")
+    warning = page.locator('[data-slot="A2"] [data-over-warning]')
+    expect(warning).to_be_visible()
+    expect(warning).to_have_text("货道 A2 补入后共 8 件，超过标准容量 6 件")
+    expect(page.locator('[data-slot="A1"] [data-over-warning]')).to_be_hidden()
+    screenshot(page, "refill_point17_over_capacity_warning")
+    page.locator('[data-slot="A2"]').evaluate("el => el.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(SCREENSHOTS / "refill_point17_over_capacity_warning_tablet.png"))  # as the tablet shows it
+
+    # a typo far down the page: refused, naming the slot; the page opens at that slot, highlighted
+    page.locator('input[name="counted-A8"]').fill("一")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    with page.expect_navigation():
+        page.get_by_role("button", name="确认补货").tap()
+    assert questions and "货道 A2 补入后共 8 件" in questions[0]
+    expect(page.locator(".flash-error")).to_contain_text("货道 A8 清点数量必须是整数")
+    a8 = page.locator('[data-slot="A8"]')
+    expect(a8).to_have_class(re.compile(r"\brf-slot-refused\b"))
+    expect(a8.locator(".rf-slot-error")).to_contain_text("货道 A8")
+    expect(a8).to_be_in_viewport()
+    expect(page.locator('[data-slot="A1"] .rf-slot-name')).not_to_be_in_viewport()
+    assert page.evaluate("document.activeElement.name") == "counted-A8"
+    assert page.evaluate("window.scrollY") > 0
+    assert page.locator(".rf-slot-refused").count() == 1
+    assert level(app, w["K001"], w["rice"]) == 1 * P
+    page.screenshot(path=str(SCREENSHOTS / "refill_point17_refused_tablet.png"))  # as the tablet shows it
+    screenshot(page, "refill_point17_refused")
+
+    # the over-capacity question, declined: nothing is sent
+    page.locator('input[name="counted-A8"]').fill("0")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="确认补货").tap()
+    page.wait_for_timeout(300)
+    assert page.url == stop_url and level(app, w["K001"], w["rice"]) == 1 * P
+    expect(page.locator('[data-slot="A2"]')).to_be_in_viewport()
+
+    # accepted: saved, and the server says so again
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name="确认补货").tap()
+    expect(page.locator(".flash-success")).to_contain_text("专柜 K001 补货已确认")
+    expect(page.locator(".flash-warning")).to_contain_text("货道 A2 补入后共 8 件，超过标准容量 6 件")
+    assert level(app, w["K001"], w["rice"]) == 8 * P
+    screenshot(page, "refill_point17_saved_over_capacity")

@@ -400,3 +400,68 @@ def test_pages_answer_bad_input_in_chinese_without_a_500(world, s, fleet, client
         "csrf_token": token, "counted-A1": "1", "loaded-A1": "99"})
     assert response.status_code == 400 and "补货车上「梵净山翠峰茶 50g」只有 4 件" in response.get_data(as_text=True)
     assert level_of(s, fleet.k2.location_id, fleet.tea) == 1 * P
+
+
+# --- point 17 of issue 18: the restocker's visit ---------------------------------------------------
+
+@pytest.mark.parametrize("slots,slot,message", [
+    # more pulled than counted (a product-level check): named by the product's slot
+    ([{"slot": "A1", "counted_milli": 5 * P, "loaded_milli": 0},
+      {"slot": "A2", "counted_milli": 1 * P, "loaded_milli": 0,
+       "pulled": [{"lot_id": None, "qty_milli": 2 * P, "reason": "damaged"}]}], "A2", "货道 A2：「孟溪红米 1kg」下架 2 件"),
+    # more loaded than the van holds (checked while posting): named by the slot being loaded
+    ([{"slot": "A1", "counted_milli": 5 * P, "loaded_milli": 0},
+      {"slot": "A2", "counted_milli": 1 * P, "loaded_milli": 6 * P}], "A2", "货道 A2：补货车上「孟溪红米 1kg」只有 5 件"),
+    ([{"slot": "A1", "counted_milli": 5 * P, "loaded_milli": 0},
+      {"slot": "A2", "counted_milli": None, "loaded_milli": 0}], "A2", "货道 A2 清点数量不能为空"),
+])
+def test_point17_refusal_names_the_slot(world, s, fleet, slots, slot, message):  # noqa: F811
+    route = _loaded_route(world, s, fleet)
+    moves = move_count(s)
+    with pytest.raises(ValidationError, match=message) as refused:
+        refills.record_visit(s, route.id, "K001", slots=slots, actor_id=world.manager_id)
+    s.rollback()
+    assert refills.refused_slot(refused.value, ["A1", "A2"]) == slot
+    assert move_count(s) == moves
+
+
+def test_point17_over_capacity_is_accepted_and_reported(world, s, fleet):  # noqa: F811
+    import json
+
+    route = _loaded_route(world, s, fleet)
+    # rice: 3 counted (two found) + 5 loaded = 8 in a slot for 6; tea: 5 − 2 pulled + 5 = 8 = its par
+    result = refills.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
+        {"slot": "A1", "counted_milli": 5 * P, "loaded_milli": 5 * P,
+         "pulled": [{"lot_id": fleet.lots["tea-k1-old"], "qty_milli": 2 * P, "reason": "expired"}]},
+        {"slot": "A2", "counted_milli": 3 * P, "loaded_milli": 5 * P}])
+    s.commit()
+    assert result["over_capacity"] == [{"slot": "A2", "after_pieces": 8, "par": 6}]
+    assert level_of(s, fleet.k1.location_id, fleet.rice) == 8 * P
+    event = s.scalars(select(AuditEvent).where(AuditEvent.action == "refill.visit")).one()
+    assert json.loads(event.after)["over_capacity"] == [{"slot": "A2", "after_pieces": 8, "par": 6}]
+
+
+def test_point17_stop_page_counts_blind_and_opens_at_the_refused_slot(world, s, fleet, client, auth, make_user):  # noqa: F811
+    import re
+
+    route = _loaded_route(world, s, fleet, codes=("K001",))
+    route_id, stop_id = route.id, route.stops[0].id
+    s.close()
+    make_user("r1", "restocker")
+    auth.login("r1")
+    url = f"/counters/routes/{route_id}/stops/{stop_id}"
+    html = client.get(url).get_data(as_text=True)
+    # a blind count: the book is shown, the count field is empty until "same as book" is tapped
+    assert re.search(r'name="counted-A1"[^>]*value=""', html) and re.search(r'name="counted-A2"[^>]*value=""', html)
+    assert 'data-same-as-book="5"' in html and "全部与账面一致" in html
+    assert 'name="loaded-A1"' in html and re.search(r'name="loaded-A1"[^>]*value="5"', html)
+    from tests.conftest import csrf_token
+
+    response = client.post(url, data={"csrf_token": csrf_token(client, url), "counted-A1": "5", "loaded-A1": "5",
+                                      "counted-A2": "x", "loaded-A2": "5"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    refused = re.findall(r'<section class="card rf-slot rf-slot-refused" data-slot="(\w+)"[^>]*data-refused', html)
+    assert refused == ["A2"]
+    assert html.count('class="rf-slot-error"') == 1 and "货道 A2 清点数量必须是整数" in html
+    assert level_of(s, fleet.k1.location_id, fleet.tea) == 5 * P

@@ -425,3 +425,45 @@ def test_quarters_and_years_choose_their_dates(app, auditor):
     # the links of a figure keep the period
     href = row_links(html, "data-channel", "group")[0][0]
     assert parse_qs(urlsplit(href).query) == {"from": ["2026-10-01"], "to": ["2026-10-31"], "channel": ["group"]}
+
+
+# --- issue 18 point 18 (a): the drill-down shows the sum of its lines -----------------------------
+
+def shown_total(html: str) -> tuple[int, int]:
+    """(Σ fen, lines) the drill-down page shows for all its lines, and its footer agrees."""
+    match = re.search(r'id="lines-total" data-lines="(\d+)" data-lines-total="(-?\d+)"', html)
+    assert match, "no total on the drill-down"
+    lines, fen = int(match.group(1)), int(match.group(2))
+    if lines:
+        assert re.search(rf'<td class="num" data-total-fen="{fen}"><strong>{re.escape(yuan(fen))}</strong>', html)
+    return fen, lines
+
+
+def test_point18a_drill_down_shows_the_sum_of_its_lines(app, auditor, data):
+    from pos.reports_views import PER_PAGE
+
+    with session_scope(app) as s:  # more lines than a page holds, in one figure
+        for i in range(PER_PAGE + 3):
+            record_sale(s, SaleIn(channel="kiosk", location_id=data.locs["BASE"], kiosk_id=data.kiosk,
+                                  txn_id=f"bulk-{i}", sold_at=at(2026, 11, 20, 8, 0),
+                                  lines=[LineIn(data.honey, 1000, unit_price_fen=100)],
+                                  payments=[PaymentIn("wechat", 100)]))
+    links = re.findall(r'<a class="rpt-fig" href="([^"]+)" data-fen="(-?\d+)"',
+                       html_of(auditor.get("/reports/collaboration?from=2026-10-01&to=2026-11-30")))
+    links += re.findall(r'<a class="rpt-fig" href="([^"]+)" data-fen="(-?\d+)"',
+                        html_of(auditor.get("/reports/monthly?month=2026-11")))
+    assert len(links) > 40
+    checked = 0
+    for href, fen in {unescape(h): f for h, f in links}.items():
+        html = html_of(auditor.get(href))
+        shown, lines = shown_total(html)
+        assert shown == int(fen), href  # the figure clicked
+        assert (shown, lines) == drill_sum(auditor, href), href  # the lines listed, over every page
+        checked += 1
+    assert checked > 20
+    kiosk_nov = "/reports/collaboration/lines?from=2026-11-01&to=2026-11-30&channel=kiosk"
+    html = html_of(auditor.get(kiosk_nov))
+    assert "第 1 / 2 页" in html and shown_total(html) == (TEA + (PER_PAGE + 3) * 100, PER_PAGE + 4)
+    assert f"全部 {PER_PAGE + 4} 条明细合计" in html
+    # an empty figure says ¥0.00
+    assert shown_total(html_of(auditor.get("/reports/collaboration/lines?from=2026-10-01&to=2026-10-31&channel=kiosk"))) == (0, 0)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -422,8 +423,9 @@ def test_february_summary(app, dataset, session):
         ("bank_transfer", 175000, 0, 175000)]
     assert m["by_payment"][0]["label"] == "现金"
 
-    assert [(c["category"], c["total_fen"], c["certified_fen"], c["qty_milli"]) for c in m["by_category"]] == [
-        ("茶叶", 166000, 166000, 11000), ("蜂蜜", 25192, -5608, 5000), (None, 4500, 0, 1000)]
+    assert [(c["category"], c["total_fen"], c["certified_fen"], c["piece_qty_milli"], c["kg_qty_milli"])
+            for c in m["by_category"]] == [
+        ("茶叶", 166000, 166000, 11000, 0), ("蜂蜜", 25192, -5608, 5000, 0), (None, 4500, 0, 1000, 0)]
     assert [(p["sku"], p["total_fen"]) for p in m["top_products"]] == [("TEA", 166000), ("HONEY", 25192),
                                                                       ("SACHET", 4500)]
     assert [p["sku"] for p in m["bottom_products"]] == ["SACHET", "HONEY", "TEA"]
@@ -590,3 +592,70 @@ def test_monthly_csv_and_xlsx(app, dataset, session):
     days = list(book["按日"].iter_rows(min_row=2, values_only=True))
     assert sum(int(Decimal(str(r[1])) * 100) for r in days) == 195692
     assert [r[4] for r in book["按专柜"].iter_rows(min_row=2, values_only=True)] == [1]
+
+
+# --- issue 18 point 18 (b), (c): quantities per unit, percentages as numbers -----------------------
+
+def test_point18b_monthly_quantity_by_category_is_never_summed_across_units(app, dataset, session):
+    from inventory.models import Category, Product
+
+    tea_category = session.scalar(select(Category.id).where(Category.name == "茶叶"))
+    session.get(Product, dataset.ids["pork"]).category_id = tea_category  # 10 kg of pork among the teas
+    session.commit()
+    m = reports.monthly_summary(session, month="2026-03")
+    [tea] = [c for c in m["by_category"] if c["category"] == "茶叶"]
+    # March: PORK 10 kg sold (F), TEA 2 pieces refunded (R2): never "8 units"
+    assert (tea["piece_qty_milli"], tea["kg_qty_milli"], tea["total_fen"]) == (-2000, 10000, 35000 - 30000)
+    assert "qty_milli" not in tea
+    [header, *rows] = csv_tables(reports.monthly_csv(m))["按品类"]
+    assert header[:3] == ["品类", "数量（件）", "重量（千克）"]
+    assert [r[:3] for r in rows if r[0] == "茶叶"] == [["茶叶", "-2.000", "10.000"]]
+    book = load_workbook(io.BytesIO(reports.monthly_xlsx(m)))
+    xlsx_rows = list(book["按品类"].iter_rows(min_row=1, values_only=True))
+    assert xlsx_rows[0][:3] == ("品类", "数量（件）", "重量（千克）")
+    assert [r[1:3] for r in xlsx_rows if r[0] == "茶叶"] == [(-2, 10)]
+
+
+def test_point18b_monthly_page_shows_quantities_per_unit(app, dataset, session, client, auth, make_user):
+    from inventory.models import Category, Product
+
+    tea_category = session.scalar(select(Category.id).where(Category.name == "茶叶"))
+    session.get(Product, dataset.ids["pork"]).category_id = tea_category
+    session.commit()
+    session.close()
+    make_user("auditor1", "auditor")
+    auth.login("auditor1")
+    html = client.get("/reports/monthly?month=2026-03").get_data(as_text=True)
+    row = re.search(rf'<tr data-category="{tea_category}">(.*?)</tr>', html, re.S).group(1)
+    assert 'data-piece-qty="-2000">-2<' in row and 'data-kg-qty="10000">10.000<' in row
+    assert "数量（件）" in html and "重量（千克）" in html
+    api = client.get("/api/v1/reports/monthly?month=2026-03")  # the JSON API says the same
+    assert api.status_code == 200
+    [tea] = [c for c in api.get_json()["by_category"] if c["category"] == "茶叶"]
+    assert (tea["piece_qty_milli"], tea["kg_qty_milli"]) == (-2000, 10000) and "qty_milli" not in tea
+
+
+def test_point18c_xlsx_percentages_are_numbers_with_a_percent_format(app, dataset, session):
+    m = reports.monthly_summary(session, month="2026-02")
+    assert m["certified_percent"] == "82.0"
+    book = load_workbook(io.BytesIO(reports.monthly_xlsx(m)))
+    percent_cells = []
+    for sheet in book.worksheets:
+        header = [c.value for c in next(sheet.iter_rows(min_row=1, max_row=1))]
+        for row in sheet.iter_rows(min_row=2):
+            for title, cell in zip(header, row):
+                if isinstance(cell.value, str):
+                    assert not re.fullmatch(r"-?\d+(\.\d+)?%?", cell.value), (sheet.title, title, cell.value)
+                if "%" in str(title) and cell.value is not None:
+                    assert isinstance(cell.value, (int, float)), (sheet.title, title, cell.value)
+                    assert cell.number_format.endswith("%"), (sheet.title, title, cell.number_format)
+                    percent_cells.append((sheet.title, title, cell.value))
+    summary = {(s, t): v for s, t, v in percent_cells}
+    assert summary[("汇总", "认定占比（%）")] == pytest.approx(0.82)
+    assert summary[("对比", "净额变化（%）")] == pytest.approx(9.647)  # +964.7 % on January
+    assert summary[("毛利", "毛利率（%）")] == pytest.approx(0.337)
+    assert book["汇总"]["H2"].number_format == "0.0%"
+    # CSV keeps the figure as text under the % header, negative changes included, never as a formula guard
+    tables = csv_tables(reports.monthly_csv(m))
+    assert tables["汇总"][1][-1] == "82.0"
+    assert all(not v.startswith("'") for row in tables["对比"][1:] for v in row[-3:])

@@ -663,7 +663,7 @@
     $("#parked-list").innerHTML = list.length
       ? list.map((p, i) => `<li><button type="button" data-resume="${i}" class="result parked">
           <kbd>${i + 1}</kbd> ${esc(msg("parked_item", { time: p.at, n: p.lines.length, amount: yuan(p.subtotal) }))}
-          <small class="muted">${esc(p.lines.slice(0, 3).map((l) => l.name).join("、"))}</small></button></li>`).join("")
+          <small class="muted">${esc(p.lines.slice(0, 3).map((l) => l.name).join(msg("list_sep")))}</small></button></li>`).join("")
       : `<li class="muted">${esc(msg("no_parked"))}</li>`;
     $('[data-action="park-now"]').disabled = !state.lines.length;
   }
@@ -916,12 +916,12 @@
       r = await api("GET", `/print-jobs/${encodeURIComponent(r.data.job_id)}`);
     }
     if (r.ok && r.data && r.data.status === "pending") {
-      return { ok: true, network: false, status: r.status, data: { ok: false, error: MSG.print_timeout || "打印机无响应（超时）" } };
+      return { ok: true, network: false, status: r.status, data: { ok: false, error: msg("print_timeout") } };
     }
     return r;
   }
 
-  /** Send the receipt to the till's printer; on failure show 打印失败 with a 重印 button. */
+  /** Send the receipt to the till's printer; on failure show "print failed" with a reprint button. */
   async function printReceipt(receiptNo, reprint) {
     let status = $("#print-status");
     if (!status) {
@@ -934,15 +934,15 @@
     status.textContent = "";
     const r = await printJob(await api("POST", `/sales/${encodeURIComponent(receiptNo)}/print`, { reprint }));
     if (r.ok && r.data && r.data.ok) {
-      status.textContent = reprint ? (MSG.reprinted || "已重印") : "";
+      status.textContent = reprint ? msg("reprinted") : "";
       return;
     }
     const why = (r.data && r.data.error) || (r.network ? (MSG.offline || "") : "");
-    status.textContent = `${MSG.print_failed || "打印失败"}${why ? ": " + why : ""} `;
+    status.textContent = `${msg("print_failed")}${why ? ": " + why : ""} `;
     const again = document.createElement("button");
     again.type = "button";
     again.dataset.reprint = receiptNo;
-    again.textContent = MSG.reprint || "重印";
+    again.textContent = msg("reprint");
     again.addEventListener("click", () => printReceipt(receiptNo, true));
     status.appendChild(again);
   }
@@ -1083,7 +1083,7 @@
     // the refund receipt (naming the original) goes to this till's printer; a failure is only shown
     api("POST", `/refunds/${encodeURIComponent(data.refund_no)}/print`, {}).then(printJob).then((p) => {
       if (!(p.ok && p.data && p.data.ok)) {
-        $("[data-ok]", refundForm).textContent += ` · ${MSG.print_failed || "打印失败"}`;
+        $("[data-ok]", refundForm).textContent += ` · ${msg("print_failed")}`;
       }
     });
     $('[data-show="refund-sale"]', refundForm).hidden = true;
