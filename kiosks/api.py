@@ -198,7 +198,7 @@ def sales(kiosk: Kiosk):
     return jsonify(result)
 
 
-SALES_PER_TRANSACTION = 25
+SALES_PER_TRANSACTION = 10
 
 
 def _sale_schema_error(raw: Any) -> Optional[str]:
