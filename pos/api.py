@@ -131,7 +131,9 @@ class LineIn(RequestModel):
 class BasketIn(RequestModel):
     lines: list[LineIn] = Field(max_length=MAX_SALE_LINES)
     order_discount_fen: Fen = 0
-    round_to_jiao: Optional[bool] = Field(None, description="抹零; null = the hall setting")
+    paid_in_cash: bool = Field(False, description="Price as paid wholly in cash (抹零 applies, when on); "
+                                                  "false: as paid by WeChat, Alipay, card … (never rounded)")
+    rounding_to_jiao: Optional[bool] = Field(None, description="抹零 (cash only); null = the hall setting")
 
 
 class PricedLineOut(ResponseModel):
@@ -159,7 +161,9 @@ class BasketOut(ResponseModel):
     total_fen: int
     certified_fen: int
     uncertified_fen: int
-    round_to_jiao: bool
+    rounding_to_jiao: bool = Field(description="抹零 was applied to these figures (paid wholly in cash, 抹零 on)")
+    cash_rounding_fen: int = Field(description="抹零 if the customer pays wholly in cash (0 when 抹零 is off)")
+    cash_total_fen: int = Field(description="What the customer pays wholly in cash: total before 抹零 − cash_rounding_fen")
 
 
 class PaymentIn(RequestModel):
@@ -175,7 +179,8 @@ class SaleIn(RequestModel):
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_SALE_LINES)
     order_discount_fen: Fen = 0
     payments: list[PaymentIn] = Field([], max_length=MAX_PAYMENTS)
-    round_to_jiao: Optional[bool] = Field(None, description="抹零; null = the hall setting")
+    rounding_to_jiao: Optional[bool] = Field(None, description="抹零 (applied only when every payment is cash); "
+                                                               "null = the hall setting")
     approval_pin: Optional[Pin] = Field(None, description="A manager's PIN, for a discount over the hall's limit")
 
 
@@ -490,15 +495,27 @@ def quick():
 def price_basket():
     body = json_body(BasketIn)
     s = get_session()
-    round_to_jiao = hall_settings(s).rounding_to_jiao if body.round_to_jiao is None else body.round_to_jiao
+    hall_rounding = hall_settings(s).rounding_to_jiao if body.rounding_to_jiao is None else body.rounding_to_jiao
+
+    def applies(method: PaymentMethod) -> bool:  # the one rule: 抹零 only for a sale paid wholly in cash
+        return sales.cash_rounding_applies(hall_rounding, [sales.PaymentIn(method=method.value, amount_fen=0)])
+
+    cash_rounding = applies(PaymentMethod.CASH)
+    rounding = cash_rounding if body.paid_in_cash else applies(PaymentMethod.WECHAT)
     if not body.lines:  # an emptied basket: nothing to ask the catalogue
         return jsonify({"lines": [], "subtotal_fen": 0, "discount_fen": 0, "rounding_fen": 0, "total_fen": 0,
-                        "certified_fen": 0, "uncertified_fen": 0, "round_to_jiao": round_to_jiao})
-    basket = sales.price_basket(
-        s, [sales.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
-            for ln in body.lines],
-        order_discount_fen=body.order_discount_fen, round_to_jiao=round_to_jiao)
-    return jsonify({**asdict(basket), "round_to_jiao": round_to_jiao})
+                        "certified_fen": 0, "uncertified_fen": 0, "rounding_to_jiao": rounding,
+                        "cash_rounding_fen": 0, "cash_total_fen": 0})
+    lines = [sales.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
+             for ln in body.lines]
+    basket = sales.price_basket(s, lines, order_discount_fen=body.order_discount_fen, rounding_to_jiao=rounding)
+    if cash_rounding == rounding:
+        cash_basket = basket
+    else:
+        cash_basket = sales.price_basket(s, lines, order_discount_fen=body.order_discount_fen,
+                                         rounding_to_jiao=cash_rounding)
+    return jsonify({**asdict(basket), "rounding_to_jiao": rounding,
+                    "cash_rounding_fen": cash_basket.rounding_fen, "cash_total_fen": cash_basket.total_fen})
 
 
 @bp.post("/sales")
@@ -522,7 +539,7 @@ def record_sale():
         payments=[sales.PaymentIn(method=p.method, amount_fen=p.amount_fen, tendered_fen=p.tendered_fen, ref=p.ref)
                   for p in body.payments],
         order_discount_fen=body.order_discount_fen,
-        round_to_jiao=body.round_to_jiao,
+        rounding_to_jiao=body.rounding_to_jiao,
         approved_by_id=_approver(body.approval_pin),
     ))
     return _created({"receipt_no": result.receipt_no, "total_fen": result.total_fen,

@@ -370,7 +370,7 @@ class _History:
         result = record_sale(self.s, SaleIn(
             channel="hall", location_id=None, lines=lines, payments=self._payments(total, method),
             order_discount_fen=order_discount, till_id=self.tills[till], shift_id=shift.id,
-            cashier_id=shift.cashier_id, sold_at=at, apply_cash_rounding=rounding, approved_by_id=approved_by,
+            cashier_id=shift.cashier_id, sold_at=at, rounding_to_jiao=rounding, approved_by_id=approved_by,
             client_sale_id=str(uuid.UUID(int=rng.getrandbits(128), version=4))))
         assert result.total_fen == total, (result, total)  # this module's arithmetic is the service's
         for ln in lines:

@@ -57,7 +57,7 @@ def index():
         "tills": [{"code": t.code, "name": t.name} for t in tills],
         "till": request.args.get("till") or None,
         "discount_limit_percent": settings.discount_limit_percent,
-        "round_to_jiao": settings.rounding_to_jiao,
+        "rounding_to_jiao": settings.rounding_to_jiao,
         "methods": [{"code": m.value, "label": payment_label(m)} for m in TILL_METHODS],
         "method_labels": {m.value: payment_label(m) for m in PaymentMethod},
         "denominations": [{"fen": fen, "label": str(label)} for fen, label in DENOMINATIONS],

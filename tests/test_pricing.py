@@ -41,7 +41,7 @@ def baskets(draw):
 def test_lines_add_up_to_the_total_and_rounding_only_goes_down(basket):
     lines, order_discount, round_to_jiao = basket
     amounts, subtotal, discount, rounding = compute_amounts(lines, order_discount_fen=order_discount,
-                                                            round_to_jiao=round_to_jiao)
+                                                            rounding_to_jiao=round_to_jiao)
     total = subtotal - discount - rounding
     assert sum(net for _, _, net in amounts) == total
     assert all(gross - disc == net and net >= 0 and disc >= 0 for gross, disc, net in amounts)
@@ -94,22 +94,25 @@ def test_any_recorded_sale_adds_up(hall, s, basket):
     lines = [LineIn(getattr(hall, name), qty, line_discount_fen=min(d, line_amount_fen(
         {"tea_id": 16800, "honey_id": 5800, "pork_id": 3800}[name], qty))) for name, qty, d in spec]
     sold_at = dt.datetime(2026, 11, 26, 10, 15, tzinfo=HALL_TZ)
+    # 抹零 applies only to a sale paid wholly in cash: the split (WeChat + cash) is priced to the fen
     try:
-        preview = sales.price_basket(s, lines, order_discount_fen=order_discount, round_to_jiao=round_to_jiao,
-                                     sold_at=sold_at)
+        preview = sales.price_basket(s, lines, order_discount_fen=order_discount,
+                                     rounding_to_jiao=round_to_jiao and not split, sold_at=sold_at)
     except sales.PosError:
         s.rollback()
         return  # an order discount larger than the basket: refused, nothing to check
     total = preview.total_fen
     if total == 0:
         payments = []
-    elif split and total > 1:
+    elif split and total == 1:
+        payments, extra_cash = [PaymentIn("wechat", 1)], 0
+    elif split:
         payments = [PaymentIn("wechat", total // 2), PaymentIn("cash", total - total // 2, total - total // 2 + extra_cash)]
     else:
         payments = [PaymentIn("cash", total, total + extra_cash)]
     result = sales.record_sale(s, SaleIn(
         channel="hall", location_id=None, lines=lines, payments=payments, order_discount_fen=order_discount,
-        till_id=hall.till_id, cashier_id=hall.cashier_id, sold_at=sold_at, apply_cash_rounding=round_to_jiao,
+        till_id=hall.till_id, cashier_id=hall.cashier_id, sold_at=sold_at, rounding_to_jiao=round_to_jiao,
         approved_by_id=hall.manager_id))
     sale = s.get(Sale, result.sale_id)
     net_sum = s.scalar(select(func.sum(SaleLine.net_fen)).where(SaleLine.sale_id == sale.id))

@@ -217,7 +217,7 @@ def test_discounts_and_rounding_are_spread_over_the_lines(hall, s):
 def test_rounding_can_be_switched_off_per_sale(hall, s):
     s.get(Setting, "rounding_to_jiao").value = "true"
     s.flush()
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, apply_cash_rounding=False))
+    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, rounding_to_jiao=False))
     assert result.total_fen == 1987
 
 

@@ -359,19 +359,24 @@
     const p = state.priced;
     const current = p && p.lines && p.lines.length === state.lines.length;
     if (!state.lines.length) {
-      ["#t-subtotal", "#t-discount", "#t-rounding", "#t-certified", "#t-total"].forEach((s) => { $(s).textContent = yuan(0); });
+      ["#t-subtotal", "#t-discount", "#t-rounding", "#t-certified", "#t-total", "#t-cash-total"].forEach((s) => { $(s).textContent = yuan(0); });
       $("#t-items").textContent = "";
+      $("#t-cash-row").hidden = true;
       return;
     }
     if (current) {
       $("#t-subtotal").textContent = yuan(p.subtotal_fen);
       $("#t-discount").textContent = p.discount_fen ? "-" + yuan(p.discount_fen) : yuan(0);
-      $("#t-rounding").textContent = p.rounding_fen ? "-" + yuan(p.rounding_fen) : yuan(0);
+      // 抹零 is for cash only: shown as what a wholly-cash payment saves, beside the cash total
+      $("#t-rounding").textContent = p.cash_rounding_fen ? "-" + yuan(p.cash_rounding_fen) : yuan(0);
       $("#t-certified").textContent = yuan(p.certified_fen);
       $("#t-total").textContent = yuan(p.total_fen);
+      $("#t-cash-total").textContent = yuan(p.cash_total_fen);
+      $("#t-cash-row").hidden = p.cash_total_fen === p.total_fen;
     } else {
       $("#t-subtotal").textContent = yuan(localSubtotal());
       $("#t-total").textContent = msg("until_first_priced");
+      $("#t-cash-row").hidden = true;
     }
     $("#t-items").textContent = msg("items", { n: state.lines.length });
   }
@@ -393,10 +398,12 @@
       renderTotals();
       return true;
     }
+    // priced by the server with the hall's 抹零 setting: total_fen as paid by WeChat, Alipay, card …
+    // (never rounded), cash_total_fen as paid wholly in cash (抹零 applies, when on)
     const r = await api("POST", "/baskets/price", {
       lines: payloadLines(),
       order_discount_fen: state.orderDiscount,
-      round_to_jiao: !!cfg.round_to_jiao,
+      paid_in_cash: false,
     });
     if (seq !== state.priceSeq) return false; // a newer basket is being priced
     if (!r.ok) {
@@ -700,10 +707,18 @@
     return state.pay.parts.reduce((s, p) => s + p.amount_fen, 0);
   }
 
+  /** What the customer owes: the cash total (抹零) only while everything is paid in cash, as the
+   *  server decides (sales.cash_rounding_applies); any other method pays to the fen. */
+  function due() {
+    const pay = state.pay;
+    const cashOnly = pay.parts.every((p) => p.method === "cash") && (pay.method === "cash" || paid() >= pay.totalCash);
+    return cashOnly ? pay.totalCash : pay.totalOther;
+  }
+
   function renderPay() {
     const pay = state.pay;
-    const rest = pay.total - paid();
-    fill("pay-total", yuan(pay.total));
+    const rest = due() - paid();
+    fill("pay-total", yuan(due()));
     fill("pay-rest", yuan(rest));
     const change = pay.parts.reduce((s, p) => s + (p.tendered_fen != null ? p.tendered_fen - p.amount_fen : 0), 0);
     fill("pay-change", yuan(change));
@@ -742,8 +757,11 @@
     const ok = await reprice();
     if (!ok || !state.priced) return;
     // the sale's id is made now, once: whatever happens to the network, this is one sale
-    state.pay = { clientSaleId: uuid(), total: state.priced.total_fen, parts: [], method: "cash" };
-    if (state.pay.total === 0) { submitSale(); return; }
+    state.pay = {
+      clientSaleId: uuid(), totalOther: state.priced.total_fen, totalCash: state.priced.cash_total_fen,
+      parts: [], method: "cash",
+    };
+    if (due() === 0) { submitSale(); return; }
     showDialog("dlg-pay", "input[name=amount]");
     renderPay();
   }
@@ -752,7 +770,7 @@
     e.preventDefault();
     const d = document.getElementById("dlg-pay");
     const pay = state.pay;
-    const rest = pay.total - paid();
+    const rest = due() - paid();
     if (rest === 0) { submitSale(); return; }
     const typed = payForm.amount.value.trim() === "" ? rest : parseYuan(payForm.amount.value);
     if (typed == null || typed <= 0) { setError(d, msg("bad_amount")); return; }
@@ -1502,7 +1520,7 @@
         return;
       }
       if (d.id === "dlg-pay" && key === "F12") {
-        if (state.pay && state.pay.total - paid() === 0) submitSale();
+        if (state.pay && due() - paid() === 0) submitSale();
         return;
       }
       if (d.id === "dlg-park") {
