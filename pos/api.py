@@ -304,6 +304,7 @@ class CashIn(RequestModel):
     kind: Literal["in", "out"]
     amount_fen: PositiveFen
     reason: Reason
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN: needed on another cashier's shift")
 
 
 class CashOut(ResponseModel):
@@ -338,7 +339,14 @@ class ShiftReportOut(ResponseModel):
 
 class CloseIn(RequestModel):
     denominations: dict[Denomination, Count] = Field(
-        description='Counted notes and coins: fen value → count, e.g. {"10000": 3, "50": 2}')
+        min_length=1, description='Counted notes and coins: fen value → count, e.g. {"10000": 3, "50": 2}; '
+                                  'required (a blank count is refused)')
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN: needed on another cashier's shift, "
+                                                          "and for a difference over the hall's limit")
+
+
+class HandoverIn(RequestModel):
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN (not needed when a manager takes over)")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -364,6 +372,15 @@ def _approver(pin: Optional[str]) -> Optional[int]:
     if current_user.role in (Role.MANAGER, Role.ADMIN):
         return current_user.id
     return None
+
+
+def _approver_and_shift(till: Till, body) -> Optional[int]:
+    """The sale's approver (as _approver), once the cashier may sell on the till's open shift:
+    their own, or another's with a manager's approval (pos.shifts.check_may_sell)."""
+    approver = _approver(body.approval_pin)
+    shifts.check_may_sell(get_session(), till.id, actor_id=current_user.id, approved_by_id=approver,
+                          client_sale_id=body.client_sale_id)
+    return approver
 
 
 def _products_out(products: list[Product]) -> list[dict]:
@@ -540,7 +557,7 @@ def record_sale():
                   for p in body.payments],
         order_discount_fen=body.order_discount_fen,
         rounding_to_jiao=body.rounding_to_jiao,
-        approved_by_id=_approver(body.approval_pin),
+        approved_by_id=_approver_and_shift(till, body),
     ))
     return _created({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": sales.sale_view(s, result.sale_id)},
@@ -626,36 +643,52 @@ def current_shift():
 
 @bp.post("/shifts/<int(max=2147483647):shift_id>/cash")
 @requires("till")
-@operation("Put cash into or take it out of the drawer during a shift", body=CashIn, responses={201: CashOut},
-           errors=(404, 422), tags=("shifts",))
+@operation("Put cash into or take it out of the drawer during a shift (another cashier's: a manager approves)",
+           body=CashIn, responses={201: CashOut}, errors=(403, 404, 422), tags=("shifts",))
 def cash(shift_id: int):
     body = json_body(CashIn)
     _shift(shift_id)
     shifts.cash_movement(get_session(), shift_id, kind=CashMovementKind(body.kind).value, amount_fen=body.amount_fen,
-                         reason=body.reason, user_id=current_user.id)
+                         reason=body.reason, user_id=current_user.id, approved_by_id=_approver(body.approval_pin))
     return _created({"shift_id": shift_id, "kind": body.kind, "amount_fen": body.amount_fen, "reason": body.reason})
 
 
 @bp.get("/shifts/<int(max=2147483647):shift_id>/report")
 @requires("till")
-@operation("The shift's X report (open) or Z report (closed)", responses={200: ShiftReportOut},
-           errors=(404,), tags=("shifts",))
+@operation("The shift's X report (open) or Z report (closed): its own cashier's, or a manager's",
+           responses={200: ShiftReportOut}, errors=(403, 404), tags=("shifts",))
 def shift_report(shift_id: int):
-    _shift(shift_id)
+    shifts.check_shift_access(get_session(), _shift(shift_id), actor_id=current_user.id, action="report")
     return jsonify(_report_out(shifts.shift_report(get_session(), shift_id)))
 
 
 @bp.post("/shifts/<int(max=2147483647):shift_id>/close")
 @requires("till")
 @operation("Close a shift with the counted cash; returns the Z report", body=CloseIn,
-           responses={200: ShiftReportOut}, errors=(404, 422), tags=("shifts",))
+           responses={200: ShiftReportOut}, errors=(403, 404, 422), tags=("shifts",),
+           description="403 when it is another cashier's shift, or the difference is over the hall's limit, "
+                       "without a manager's approval.")
 def close_shift(shift_id: int):
     body = json_body(CloseIn)
     _shift(shift_id)
     report = shifts.close_shift(get_session(), shift_id,
                                 denominations={int(value): count for value, count in body.denominations.items()},
-                                closed_by_id=current_user.id)
+                                closed_by_id=current_user.id, approved_by_id=_approver(body.approval_pin))
     return jsonify(_report_out(report))
+
+
+@bp.post("/shifts/<int(max=2147483647):shift_id>/handover")
+@requires("till")
+@operation("接班: take over another cashier's open shift, with a manager's approval (audited)", body=HandoverIn,
+           responses={200: ShiftOut}, errors=(403, 404, 422), tags=("shifts",),
+           description="The shift, its drawer and its sales so far pass to the caller, who answers for the "
+                       "whole shift at its close.")
+def handover(shift_id: int):
+    body = json_body(HandoverIn)
+    _shift(shift_id)
+    shift = shifts.hand_over(get_session(), shift_id, to_user_id=current_user.id,
+                             approved_by_id=_approver(body.approval_pin))
+    return jsonify(_shift_out(shift))
 
 
 # --- the document --------------------------------------------------------------------------------------

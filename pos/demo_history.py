@@ -160,7 +160,7 @@ def _notes(amount_fen: int) -> dict[int, int]:
         n, amount_fen = divmod(amount_fen, value)
         if n:
             counts[value] = n
-    return counts
+    return counts or {DENOMINATIONS[0]: 0}  # an empty drawer is counted too: a blank count is refused
 
 
 def _stamp_document(s: Session, model, doc_id: int, at: dt.datetime) -> None:

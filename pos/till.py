@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from pos import sales
+from pos import shifts as shift_service
 from pos.db import get_session
 from pos.errors import NotFound
 from pos.escpos_render import text_lines
@@ -34,17 +35,30 @@ TILL_METHODS = (
     PaymentMethod.VOUCHER,
 )
 
-# Coins and notes counted when a shift closes, in fen.
-DENOMINATIONS = (
-    (10000, _l("100 元")),
-    (5000, _l("50 元")),
-    (2000, _l("20 元")),
-    (1000, _l("10 元")),
-    (500, _l("5 元")),
-    (100, _l("1 元")),
-    (50, _l("5 角")),
-    (10, _l("1 角")),
-)
+# Coins and notes counted when a shift closes, in fen: every value pos.shifts accepts.
+DENOMINATION_LABELS = {
+    10000: _l("100 元"),
+    5000: _l("50 元"),
+    2000: _l("20 元"),
+    1000: _l("10 元"),
+    500: _l("5 元"),
+    200: _l("2 元"),
+    100: _l("1 元"),
+    50: _l("5 角"),
+    20: _l("2 角"),
+    10: _l("1 角"),
+    5: _l("5 分"),
+    2: _l("2 分"),
+    1: _l("1 分"),
+}
+FEN_COINS = frozenset({5, 2, 1})
+
+
+def count_denominations(rounding_to_jiao: bool) -> list[tuple[int, str]]:
+    """The rows of the closing count, largest first: the 分 coins only where 抹零 is off (with
+    抹零 on no cash sale takes them, and without them nobody could count a drawer to the fen)."""
+    return [(fen, DENOMINATION_LABELS[fen]) for fen in shift_service.DENOMINATIONS
+            if not (rounding_to_jiao and fen in FEN_COINS)]
 
 
 @bp.route("")
@@ -60,7 +74,8 @@ def index():
         "rounding_to_jiao": settings.rounding_to_jiao,
         "methods": [{"code": m.value, "label": payment_label(m)} for m in TILL_METHODS],
         "method_labels": {m.value: payment_label(m) for m in PaymentMethod},
-        "denominations": [{"fen": fen, "label": str(label)} for fen, label in DENOMINATIONS],
+        "denominations": [{"fen": fen, "label": str(label)}
+                          for fen, label in count_denominations(settings.rounding_to_jiao)],
         "user": {"id": current_user.id, "name": current_user.display_name},
         "api": request.script_root + "/api/v1",
         "receipt_url": url_for("till.receipt", receipt_no="RECEIPT_NO"),

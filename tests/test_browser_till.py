@@ -254,7 +254,8 @@ def test_a_shift_at_the_till_from_open_to_close(live_server, page, app, hall):
     closing = page.locator("#dlg-close")
     closing.wait_for()
     expect_text(page, '#dlg-close [data-fill="close-expected"]', "¥271.67")
-    counts = ("2", "1", "", "2", "", "1", "1", "1")  # Enter moves to the next denomination
+    # 100 50 20 10 5 2 1 元, 5 2 1 角 (then 分, left blank): Enter moves to the next denomination
+    counts = ("2", "1", "", "2", "", "", "1", "1", "", "1")
     for i, count in enumerate(counts):
         page.keyboard.type(count)
         if i < len(counts) - 1:

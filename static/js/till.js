@@ -152,6 +152,18 @@
     return (r.data && r.data.error) || msg("error", { error: r.status });
   }
 
+  /** POST, and when the server answers that a manager must approve (403 on approval_pin), ask
+   *  for the PIN and send again with it: the server checks the PIN, never this script. */
+  async function postApproved(path, body) {
+    let r = await api("POST", path, body);
+    while (r.status === 403 && r.data && r.data.field === "approval_pin") {
+      const pin = await askPin(errorText(r));
+      if (pin == null) break;
+      r = await api("POST", path, Object.assign({}, body, { approval_pin: pin }));
+    }
+    return r;
+  }
+
   // ------------------------------------------------------------------ state
 
   const state = {
@@ -185,9 +197,10 @@
   // ------------------------------------------------------------------ dialogs and focus
 
   const scan = $("#scan");
-  const NOT_CANCELLABLE = new Set(["dlg-till", "dlg-open", "dlg-sending"]);
-  // Choosing the till and opening the shift block the till but not the top bar (one may log out).
-  const GATES = new Set(["dlg-till", "dlg-open"]);
+  const NOT_CANCELLABLE = new Set(["dlg-till", "dlg-open", "dlg-handover", "dlg-sending"]);
+  // Choosing the till, opening the shift and taking over another's shift block the till but not
+  // the top bar (one may log out).
+  const GATES = new Set(["dlg-till", "dlg-open", "dlg-handover"]);
 
   function openDialogs() {
     return $$("dialog[open]");
@@ -1129,7 +1142,7 @@
     const kind = cashForm.kind.value;
     const reason = cashForm.reason.value.trim();
     if (!reason) { cashForm.reason.focus(); return; }
-    const r = await api("POST", `/shifts/${state.shift.id}/cash`, { kind, amount_fen: amount, reason });
+    const r = await postApproved(`/shifts/${state.shift.id}/cash`, { kind, amount_fen: amount, reason });
     if (!r.ok) { setError(d, errorText(r)); return; }
     closeDialog(d);
     say(msg("cash_done", { kind: msg(kind === "in" ? "cash_in" : "cash_out"), amount: yuan(amount) }), "ok");
@@ -1184,7 +1197,7 @@
   async function openXReport() {
     if (!requireShift()) return;
     const r = await api("GET", `/shifts/${state.shift.id}/report`);
-    if (!r.ok) { flashError(errorText(r)); return; }
+    if (!r.ok) { flashError(r.status === 403 ? msg("report_not_yours", { error: errorText(r) }) : errorText(r)); return; }
     fill("report-title", msg("x_title"));
     $("#report-body").innerHTML = reportHtml(r.data.report || r.data, msg("x_title"));
     showDialog("dlg-report", '[data-action="cancel"]');
@@ -1237,14 +1250,18 @@
 
   $("#denoms").addEventListener("input", updateClose);
   $("#denoms").addEventListener("keydown", (e) => {
-    // Enter moves to the next denomination; on the last one it submits
+    // Enter moves to the next denomination; on the last one it moves to 确认交班 and never
+    // submits by itself, so a count half typed (or not typed at all) is not sent by a stray Enter
     if (e.key !== "Enter") return;
     const inputs = $$("#denoms input");
     const i = inputs.indexOf(e.target);
-    if (i >= 0 && i < inputs.length - 1) {
-      e.preventDefault();
+    if (i < 0) return;
+    e.preventDefault();
+    if (i < inputs.length - 1) {
       inputs[i + 1].focus();
       inputs[i + 1].select();
+    } else {
+      $('button[type="submit"]', closeForm).focus();
     }
   });
 
@@ -1255,9 +1272,15 @@
     for (const inp of $$("#denoms input")) {
       const t = inp.value.trim();
       if (t && !/^\d{1,6}$/.test(t)) { setError(d, msg("bad_qty")); inp.focus(); return; }
-      denominations[inp.dataset.fen] = t ? Number(t) : 0;
+      if (t) denominations[inp.dataset.fen] = Number(t); // only what was counted: blank is not a count
     }
-    const r = await api("POST", `/shifts/${state.shift.id}/close`, { denominations });
+    if (!Object.keys(denominations).length) {  // the server refuses a blank count too
+      setError(d, msg("count_required"));
+      const first = $("#denoms input");
+      if (first) first.focus();
+      return;
+    }
+    const r = await postApproved(`/shifts/${state.shift.id}/close`, { denominations });
     if (!r.ok) { setError(d, errorText(r)); return; }
     const rep = r.data.report || r.data;
     closeDialog(d);
@@ -1283,6 +1306,7 @@
     $("#till-choices").innerHTML = cfg.tills.map((t, i) => `<button type="button" class="big choice" data-till="${esc(t.code)}">
       <kbd>${i + 1}</kbd> <strong>${esc(t.code)}</strong> ${esc(t.name)}</button>`).join("");
     closeDialog("dlg-open");
+    closeDialog("dlg-handover");
     showDialog("dlg-till", "[data-till]");
   }
 
@@ -1336,6 +1360,15 @@
     const data = r.ok ? r.data : null;
     const shift = data && (data.shift !== undefined ? data.shift : (data.id != null ? data : null));
     state.shift = shift && shift.status !== "closed" ? shift : null;
+    if (state.shift && state.shift.cashier_id !== cfg.user.id) {
+      // another cashier's shift: not to be used without a manager's approval (接班)
+      const other = state.shift;
+      state.shift = null;
+      renderShift();
+      showHandover(other);
+      return;
+    }
+    closeDialog("dlg-handover");
     renderShift();
     if (!state.shift) {
       const form = $('[data-form="open"]');
@@ -1346,6 +1379,33 @@
     loadQuick();
     focusScan();
   }
+
+  let handoverShift = null;
+  const handoverForm = $('[data-form="handover"]');
+
+  function showHandover(shift) {
+    handoverShift = shift;
+    handoverForm.reset();
+    fill("handover-info", msg("handover_info", {
+      id: shift.id, who: shift.cashier || "", at: localTime(shift.opened_at),
+    }));
+    closeDialog("dlg-open");
+    showDialog("dlg-handover", "input[name=pin]");
+  }
+
+  handoverForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const d = document.getElementById("dlg-handover");
+    if (!handoverShift) return;
+    const pin = handoverForm.pin.value.trim();
+    const r = await api("POST", `/shifts/${handoverShift.id}/handover`, { approval_pin: pin || null });
+    handoverForm.pin.value = "";
+    if (!r.ok) { setError(d, errorText(r)); return; }
+    closeDialog(d);
+    say(msg("handover_done", { id: handoverShift.id }), "ok");
+    handoverShift = null;
+    loadShift();
+  });
 
   function requireShift() {
     if (state.shift) return true;
