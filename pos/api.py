@@ -48,7 +48,9 @@ from pos.openapi import (
     query_args,
     register_error_handlers,
 )
+from pos.receipt_links import receipt_no_from_scan
 from pos.settings import hall_settings
+from pos.till import recent_receipts
 from pos.web import requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -90,6 +92,31 @@ class SearchQuery(QueryModel):
 
 class TillQuery(QueryModel):
     till: Code = Field(description="The till's code, e.g. H1")
+
+
+class ScanQuery(QueryModel):
+    code: str = Field(min_length=1, max_length=500,
+                      description="A receipt number, or the receipt's QR code (its public URL …/r/<number>?t=<token>)")
+
+
+class RecentQuery(QueryModel):
+    till: Code = Field(description="The till's code, e.g. H1")
+    limit: int = Field(10, ge=1, le=50)
+
+
+class RecentSaleOut(ResponseModel):
+    receipt_no: str
+    sold_at: str = Field(description="ISO 8601, UTC")
+    sold_at_local: str
+    total_fen: int
+    status: Literal["completed", "voided"]
+    reprint_count: int
+    cashier: Optional[str]
+
+
+class RecentOut(ResponseModel):
+    till: str
+    items: list[RecentSaleOut]
 
 
 class ProductOut(ResponseModel):
@@ -562,6 +589,30 @@ def record_sale():
     return _created({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": sales.sale_view(s, result.sale_id)},
                     created=result.created)
+
+
+@bp.get("/sales/lookup")
+@requires("till")
+@operation("The sale of a scanned receipt QR code or a typed receipt number (the till's refund box)",
+           query=ScanQuery, responses={200: SaleView}, errors=(404, 422), tags=("sales",),
+           description="A receipt URL counts only when it is this server's signed link; anything else "
+                       "that is no receipt number answers 404.")
+def lookup_sale():
+    args = query_args(ScanQuery)
+    receipt_no = receipt_no_from_scan(current_app.config["SECRET_KEY"], args.code)
+    if receipt_no is None:
+        raise ApiError(404, _("找不到小票：%(receipt)s", receipt=args.code.strip()[:64]))
+    return jsonify(sales.sale_view(get_session(), _sale(receipt_no).id))
+
+
+@bp.get("/sales/recent")
+@requires("till")
+@operation("A till's last sales, newest first (its 最近小票 list, for a reprint at any time)", query=RecentQuery,
+           responses={200: RecentOut}, errors=(404, 422), tags=("sales",))
+def recent_sales():
+    args = query_args(RecentQuery)
+    till = _till(args.till, status=404, field=None)
+    return jsonify({"till": till.code, "items": recent_receipts(get_session(), till.id, limit=args.limit)})
 
 
 @bp.get("/sales/<receipt_no>")

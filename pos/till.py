@@ -6,10 +6,15 @@ discount limit and 抹零 setting, the payment methods' names and the CSRF token
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from inventory.localtime import format_local
 
 from pos import sales
 from pos import shifts as shift_service
@@ -18,7 +23,7 @@ from pos.errors import NotFound
 from pos.escpos_render import text_lines
 from pos.receipts import build_receipt
 from pos.sales import payment_label
-from pos.models import PaymentMethod, Till
+from pos.models import PaymentMethod, Sale, SaleStatus, Till, User
 from pos.settings import hall_settings
 from pos.web import requires
 
@@ -59,6 +64,23 @@ def count_denominations(rounding_to_jiao: bool) -> list[tuple[int, str]]:
     抹零 on no cash sale takes them, and without them nobody could count a drawer to the fen)."""
     return [(fen, DENOMINATION_LABELS[fen]) for fen in shift_service.DENOMINATIONS
             if not (rounding_to_jiao and fen in FEN_COINS)]
+
+
+RECENT_RECEIPTS = 10
+
+
+def recent_receipts(s: Session, till_id: int, *, limit: int = RECENT_RECEIPTS) -> list[dict[str, Any]]:
+    """The till's last sales, newest first: what its 最近小票 list offers for a reprint."""
+    rows = s.execute(
+        select(Sale.receipt_no, Sale.sold_at, Sale.total_fen, Sale.status, Sale.reprint_count, User.display_name)
+        .outerjoin(User, User.id == Sale.cashier_id)
+        .where(Sale.till_id == till_id)
+        .order_by(Sale.sold_at.desc(), Sale.id.desc())
+        .limit(limit)
+    ).all()
+    return [{"receipt_no": r[0], "sold_at": r[1].isoformat(), "sold_at_local": format_local(r[1]),
+             "total_fen": r[2], "status": SaleStatus(r[3]).value, "reprint_count": r[4], "cashier": r[5]}
+            for r in rows]
 
 
 @bp.route("")

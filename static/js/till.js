@@ -968,6 +968,43 @@
     showDialog("dlg-receipt", '[data-action="new-sale"]');
   }
 
+  // ------------------------------------------------------------------ recent receipts (reprint at any time)
+
+  async function openRecent() {
+    if (!state.till) { chooseTill(); return; }
+    const list = $("#recent-list");
+    list.innerHTML = "";
+    showDialog("dlg-recent", '[data-action="cancel"]');
+    const r = await api("GET", "/sales/recent?till=" + encodeURIComponent(state.till));
+    if (!r.ok) { setError(document.getElementById("dlg-recent"), errorText(r)); return; }
+    const items = r.data.items || [];
+    list.innerHTML = items.length ? items.map((s) => `<tr data-receipt="${esc(s.receipt_no)}">
+        <td>${esc(s.receipt_no)}</td><td>${esc(s.sold_at_local || localTime(s.sold_at))}</td>
+        <td class="num">${yuan(s.total_fen)}</td>
+        <td>${s.status === "voided" ? esc(msg("recent_voided")) : ""}${s.reprint_count ? " " + esc(msg("recent_reprints", { n: s.reprint_count })) : ""}</td>
+        <td><button type="button" data-reprint-recent="${esc(s.receipt_no)}">${esc(MSG.reprint || "重印")}</button>
+          <span class="recent-status" role="status"></span></td></tr>`).join("")
+      : `<tr><td colspan="5" class="muted">${esc(msg("recent_none"))}</td></tr>`;
+    const first = $("[data-reprint-recent]", list);
+    if (first) first.focus();
+  }
+
+  $("#recent-list").addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-reprint-recent]");
+    if (!b || b.disabled) return;
+    const status = $(".recent-status", b.closest("td"));
+    b.disabled = true;
+    status.textContent = "";
+    const r = await api("POST", `/sales/${encodeURIComponent(b.dataset.reprintRecent)}/print`, { reprint: true });
+    b.disabled = false;
+    if (r.ok && r.data && r.data.ok) {
+      status.textContent = MSG.reprinted || "已重印";
+    } else {
+      const why = (r.data && r.data.error) || (r.network ? msg("offline") : "");
+      status.textContent = `${MSG.print_failed || "打印失败"}${why ? ": " + why : ""}`;
+    }
+  });
+
   // ------------------------------------------------------------------ printing
 
   function printHtml(html) {
@@ -1000,13 +1037,15 @@
     const no = refundForm.receipt_no.value.trim();
     if (!no) return;
     $("[data-ok]", refundForm).textContent = "";
-    const r = await api("GET", "/sales/" + encodeURIComponent(no));
+    // a typed receipt number or the receipt's scanned QR code (its URL): the server reads either
+    const r = await api("GET", "/sales/lookup?code=" + encodeURIComponent(no));
     if (!r.ok) {
-      setError(d, r.status === 404 ? msg("refund_not_found", { no }) : errorText(r));
+      setError(d, r.status === 404 ? msg("refund_not_found", { no: no.length > 64 ? no.slice(0, 64) + "…" : no }) : errorText(r));
       return;
     }
     setError(d, "");
     refundSale = r.data.sale || r.data;
+    refundForm.receipt_no.value = refundSale.receipt_no; // the scanned URL becomes the number it names
     refundId = uuid(); // one refund, however often it is sent
     fill("refund-sale-info", msg("refund_info", { no: refundSale.receipt_no, at: refundSale.sold_at_local || "", total: yuan(refundSale.total_fen) }));
     $("#refund-lines tbody").innerHTML = refundSale.lines.map((l) => {
@@ -1530,6 +1569,7 @@
     park: () => { if (requireShift()) openPark(); },
     "park-now": () => { if (parkNow()) closeDialog("dlg-park"); },
     refund: openRefund,
+    recent: openRecent,
     void: openVoid,
     cash: openCash,
     xreport: openXReport,
@@ -1564,7 +1604,7 @@
 
   const FKEYS = {
     F1: "help", F2: "search", F3: "qty", F4: "discount", F5: "park", F6: "refund",
-    F7: "void", F8: "cash", F9: "xreport", F10: "close", F12: "pay",
+    F7: "void", F8: "cash", F9: "xreport", F10: "close", F11: "recent", F12: "pay",
   };
 
   document.addEventListener("keydown", (e) => {
