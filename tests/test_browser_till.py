@@ -605,3 +605,42 @@ def test_point5_another_cashier_takes_over_the_shift_with_a_managers_pin(live_se
         assert sale_count(app) == 1
     finally:
         other.close()
+
+
+def test_point13_cash_rounding_shows_and_applies_only_for_cash(live_server, page, app, hall):
+    with session_scope(app) as s:
+        s.get(Setting, "rounding_to_jiao").value = "true"
+    open_till(page, live_server)
+    label = encode(WEIGHT13, plu=101, value=523)  # ¥19.87
+
+    # the running total: 应收 to the fen (WeChat, card …), and 现金应收 with 抹零
+    scan(page, label)
+    expect_text(page, "#t-total", "¥19.87")
+    expect_text(page, "#t-cash-total", "¥19.80")
+    assert page.locator("#t-cash-row").is_visible()
+    assert page.locator("#t-rounding").inner_text() == "-¥0.07"
+    screenshot(page, "till_19_cash_rounding")
+
+    # paid by WeChat: ¥19.87, not rounded
+    page.keyboard.press("F12")
+    pay = page.locator("#dlg-pay")
+    pay.wait_for()
+    expect_text(page, '#dlg-pay [data-fill="pay-total"]', "¥19.80")  # cash is chosen first
+    page.keyboard.press("Alt+2")
+    expect_text(page, '#dlg-pay [data-fill="pay-total"]', "¥19.87")
+    page.keyboard.press("Enter")
+    page.locator('#dlg-pay [data-action="pay-finish"]').wait_for()
+    page.keyboard.press("Enter")
+    page.locator("#dlg-receipt .receipt").wait_for()
+    page.keyboard.press("Enter")
+    wait_focus_on_scan(page)
+
+    # paid in cash: ¥19.80
+    scan(page, label)
+    expect_text(page, "#t-cash-total", "¥19.80")
+    pay_cash_exactly(page)
+    page.locator("#dlg-receipt .receipt").wait_for()
+    with session_scope(app) as s:
+        recorded = [(p.method.value, sale.total_fen, sale.rounding_fen) for sale, p in s.execute(
+            select(Sale, Payment).join(Payment, Payment.sale_id == Sale.id).order_by(Sale.id))]
+    assert recorded == [("wechat", 1987, 0), ("cash", 1980, 7)]
