@@ -414,7 +414,9 @@ def cash_rounding_applies(rounding_to_jiao: bool, payments: Sequence[PaymentIn])
         return getattr(m, "value", m)
 
     # No payment at all (a basket that rounds to ¥0.00) is no non-cash payment: rounded like cash.
-    return bool(rounding_to_jiao) and all(method(p) == PaymentMethod.CASH.value for p in payments or ())
+    if not isinstance(payments, (list, tuple)):  # malformed: _check_payments refuses it with a message
+        payments = ()
+    return bool(rounding_to_jiao) and all(method(p) == PaymentMethod.CASH.value for p in payments)
 
 
 @dataclass
