@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from inventory.audit import record
 from inventory.localtime import format_local, utcnow
-from inventory.models import Alert, AlertKind
+from inventory.models import Alert, AlertKind, AuditEvent
 from inventory.money import format_yuan
 from pos.errors import ApprovalRequired, NotFound, ShiftError
 from pos.models import (
@@ -207,6 +207,21 @@ def hand_over(s: Session, shift_id: int, *, to_user_id: int, approved_by_id: Opt
     return shift
 
 
+def handovers(s: Session, shift_id: int) -> list[dict[str, Any]]:
+    """The shift's handovers (接班), oldest first, from their audit events: when, from whom, to
+    whom, approved by whom (user ids)."""
+    rows = s.execute(select(AuditEvent.at, AuditEvent.before, AuditEvent.after)
+                     .where(AuditEvent.entity == "shift", AuditEvent.entity_id == str(shift_id),
+                            AuditEvent.action == "shift.handover")
+                     .order_by(AuditEvent.at, AuditEvent.id)).all()
+    out = []
+    for at, before, after in rows:
+        before, after = json.loads(before or "{}"), json.loads(after or "{}")
+        out.append({"at": at, "from_id": before.get("cashier_id"), "to_id": after.get("cashier_id"),
+                    "approved_by_id": after.get("approved_by_id")})
+    return out
+
+
 def current_shift(s: Session, till_id: int) -> Optional[Shift]:
     if not _is_int(till_id):
         return None
@@ -382,4 +397,4 @@ def late_sales(s: Session, *, limit: int = 200) -> list[dict[str, Any]]:
 
 
 __all__ = ["ShiftReport", "open_shift", "current_shift", "cash_movement", "shift_report", "close_shift",
-           "late_sales", "check_shift_access", "check_may_sell", "hand_over", "DENOMINATIONS"]
+           "late_sales", "check_shift_access", "check_may_sell", "hand_over", "handovers", "DENOMINATIONS"]

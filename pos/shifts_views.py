@@ -138,10 +138,12 @@ def report(shift_id: int):
     movements = session.scalars(
         select(CashMovement).where(CashMovement.shift_id == shift.id).order_by(CashMovement.at, CashMovement.id)
     ).all()
-    names = _user_names(session, {shift.cashier_id, shift.closed_by_id} | {m.user_id for m in movements})
+    taken_over = shift_service.handovers(session, shift.id)
+    names = _user_names(session, {shift.cashier_id, shift.closed_by_id} | {m.user_id for m in movements}
+                        | {h[k] for h in taken_over for k in ("from_id", "to_id", "approved_by_id")})
     return render_template(
         "pos/shift_report.html", report=rep, shift=shift, till=shift.till, names=names,
-        movements=movements, denominations=_denominations(rep.denominations or shift.denominations),
+        movements=movements, handovers=taken_over, denominations=_denominations(rep.denominations or shift.denominations),
         closed=shift.status == ShiftStatus.CLOSED, cash_in=CashMovementKind.CASH_IN, now=utcnow(),
     )
 

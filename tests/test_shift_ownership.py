@@ -272,3 +272,11 @@ def test_point12_the_till_count_has_jiao_and_fen_where_rounding_is_off(app, hall
     if not rounding:
         assert (labels[5], labels[2], labels[1]) == ("5 分", "2 分", "1 分")
     assert set(values) <= set(shift_service.DENOMINATIONS)  # every one the server accepts
+
+
+def test_point5_the_managers_shift_report_shows_the_handover(app, hall, people):
+    shift_id = people["shift_id"]
+    assert people["cash2"].post(f"/api/v1/shifts/{shift_id}/handover", {"approval_pin": MANAGER_PIN}).status_code == 200
+    page = people["boss"].client.get(f"/shifts/{shift_id}").get_data(as_text=True)
+    assert 'id="report-handovers"' in page
+    assert "cash → 杨二" in page and "店长 boss 授权" in page
