@@ -279,7 +279,7 @@ def record_approval(session: Session, *, keys: list[str], ip: str, approver_id: 
 
 def manager_for_pin(session: Session, pin: str) -> Optional[User]:
     """The active manager or admin whose PIN this is (unthrottled: for commands and tests; the
-    till goes through pos.approvals, which throttles by till and by cashier)."""
+    till goes through pos.auth.approver_for_pin, which throttles by till and by cashier)."""
     user_id = match_pin(approval_candidates(session, ApprovalPolicy(lock_after=10**9), keys=[]), pin)
     return session.get(User, user_id) if user_id is not None else None
 

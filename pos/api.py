@@ -49,7 +49,9 @@ from pos.openapi import (
     query_args,
     register_error_handlers,
 )
+from pos.receipt_links import receipt_no_from_scan
 from pos.settings import hall_settings
+from pos.till import recent_receipts
 from pos.web import requires
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -93,6 +95,31 @@ class TillQuery(QueryModel):
     till: Code = Field(description="The till's code, e.g. H1")
 
 
+class ScanQuery(QueryModel):
+    code: str = Field(min_length=1, max_length=500,
+                      description="A receipt number, or the receipt's QR code (its public URL …/r/<number>?t=<token>)")
+
+
+class RecentQuery(QueryModel):
+    till: Code = Field(description="The till's code, e.g. H1")
+    limit: int = Field(10, ge=1, le=50)
+
+
+class RecentSaleOut(ResponseModel):
+    receipt_no: str
+    sold_at: str = Field(description="ISO 8601, UTC")
+    sold_at_local: str
+    total_fen: int
+    status: Literal["completed", "voided"]
+    reprint_count: int
+    cashier: Optional[str]
+
+
+class RecentOut(ResponseModel):
+    till: str
+    items: list[RecentSaleOut]
+
+
 class ProductOut(ResponseModel):
     product_id: int
     sku: str
@@ -132,7 +159,9 @@ class LineIn(RequestModel):
 class BasketIn(RequestModel):
     lines: list[LineIn] = Field(max_length=MAX_SALE_LINES)
     order_discount_fen: Fen = 0
-    round_to_jiao: Optional[bool] = Field(None, description="抹零; null = the hall setting")
+    paid_in_cash: bool = Field(False, description="Price as paid wholly in cash (抹零 applies, when on); "
+                                                  "false: as paid by WeChat, Alipay, card … (never rounded)")
+    rounding_to_jiao: Optional[bool] = Field(None, description="抹零 (cash only); null = the hall setting")
 
 
 class PricedLineOut(ResponseModel):
@@ -160,7 +189,9 @@ class BasketOut(ResponseModel):
     total_fen: int
     certified_fen: int
     uncertified_fen: int
-    round_to_jiao: bool
+    rounding_to_jiao: bool = Field(description="抹零 was applied to these figures (paid wholly in cash, 抹零 on)")
+    cash_rounding_fen: int = Field(description="抹零 if the customer pays wholly in cash (0 when 抹零 is off)")
+    cash_total_fen: int = Field(description="What the customer pays wholly in cash: total before 抹零 − cash_rounding_fen")
 
 
 class PaymentIn(RequestModel):
@@ -176,7 +207,8 @@ class SaleIn(RequestModel):
     lines: list[LineIn] = Field(min_length=1, max_length=MAX_SALE_LINES)
     order_discount_fen: Fen = 0
     payments: list[PaymentIn] = Field([], max_length=MAX_PAYMENTS)
-    round_to_jiao: Optional[bool] = Field(None, description="抹零; null = the hall setting")
+    rounding_to_jiao: Optional[bool] = Field(None, description="抹零 (applied only when every payment is cash); "
+                                                               "null = the hall setting")
     approval_pin: Optional[Pin] = Field(None, description="A manager's PIN, for a discount over the hall's limit")
 
 
@@ -300,6 +332,7 @@ class CashIn(RequestModel):
     kind: Literal["in", "out"]
     amount_fen: PositiveFen
     reason: Reason
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN: needed on another cashier's shift")
 
 
 class CashOut(ResponseModel):
@@ -334,7 +367,14 @@ class ShiftReportOut(ResponseModel):
 
 class CloseIn(RequestModel):
     denominations: dict[Denomination, Count] = Field(
-        description='Counted notes and coins: fen value → count, e.g. {"10000": 3, "50": 2}')
+        min_length=1, description='Counted notes and coins: fen value → count, e.g. {"10000": 3, "50": 2}; '
+                                  'required (a blank count is refused)')
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN: needed on another cashier's shift, "
+                                                          "and for a difference over the hall's limit")
+
+
+class HandoverIn(RequestModel):
+    approval_pin: Optional[Pin] = Field(None, description="A manager's PIN (not needed when a manager takes over)")
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -368,8 +408,17 @@ def _approver(pin: Optional[str], *, till_code: Optional[str], purpose: str) -> 
     return None
 
 
-def _till_code_of(sale: Sale) -> Optional[str]:
-    return get_session().scalar(select(Till.code).where(Till.id == sale.till_id)) if sale.till_id else None
+def _till_code(till_id: Optional[int]) -> Optional[str]:
+    return get_session().scalar(select(Till.code).where(Till.id == till_id)) if till_id else None
+
+
+def _approver_and_shift(till: Till, body) -> Optional[int]:
+    """The sale's approver (as _approver), once the cashier may sell on the till's open shift:
+    their own, or another's with a manager's approval (pos.shifts.check_may_sell)."""
+    approver = _approver(body.approval_pin, till_code=till.code, purpose="discount")
+    shifts.check_may_sell(get_session(), till.id, actor_id=current_user.id, approved_by_id=approver,
+                          client_sale_id=body.client_sale_id)
+    return approver
 
 
 def _products_out(products: list[Product]) -> list[dict]:
@@ -501,15 +550,27 @@ def quick():
 def price_basket():
     body = json_body(BasketIn)
     s = get_session()
-    round_to_jiao = hall_settings(s).rounding_to_jiao if body.round_to_jiao is None else body.round_to_jiao
+    hall_rounding = hall_settings(s).rounding_to_jiao if body.rounding_to_jiao is None else body.rounding_to_jiao
+
+    def applies(method: PaymentMethod) -> bool:  # the one rule: 抹零 only for a sale paid wholly in cash
+        return sales.cash_rounding_applies(hall_rounding, [sales.PaymentIn(method=method.value, amount_fen=0)])
+
+    cash_rounding = applies(PaymentMethod.CASH)
+    rounding = cash_rounding if body.paid_in_cash else applies(PaymentMethod.WECHAT)
     if not body.lines:  # an emptied basket: nothing to ask the catalogue
         return jsonify({"lines": [], "subtotal_fen": 0, "discount_fen": 0, "rounding_fen": 0, "total_fen": 0,
-                        "certified_fen": 0, "uncertified_fen": 0, "round_to_jiao": round_to_jiao})
-    basket = sales.price_basket(
-        s, [sales.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
-            for ln in body.lines],
-        order_discount_fen=body.order_discount_fen, round_to_jiao=round_to_jiao)
-    return jsonify({**asdict(basket), "round_to_jiao": round_to_jiao})
+                        "certified_fen": 0, "uncertified_fen": 0, "rounding_to_jiao": rounding,
+                        "cash_rounding_fen": 0, "cash_total_fen": 0})
+    lines = [sales.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
+             for ln in body.lines]
+    basket = sales.price_basket(s, lines, order_discount_fen=body.order_discount_fen, rounding_to_jiao=rounding)
+    if cash_rounding == rounding:
+        cash_basket = basket
+    else:
+        cash_basket = sales.price_basket(s, lines, order_discount_fen=body.order_discount_fen,
+                                         rounding_to_jiao=cash_rounding)
+    return jsonify({**asdict(basket), "rounding_to_jiao": rounding,
+                    "cash_rounding_fen": cash_basket.rounding_fen, "cash_total_fen": cash_basket.total_fen})
 
 
 @bp.post("/sales")
@@ -533,12 +594,36 @@ def record_sale():
         payments=[sales.PaymentIn(method=p.method, amount_fen=p.amount_fen, tendered_fen=p.tendered_fen, ref=p.ref)
                   for p in body.payments],
         order_discount_fen=body.order_discount_fen,
-        round_to_jiao=body.round_to_jiao,
-        approved_by_id=_approver(body.approval_pin, till_code=body.till, purpose="discount"),
+        rounding_to_jiao=body.rounding_to_jiao,
+        approved_by_id=_approver_and_shift(till, body),
     ))
     return _created({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": sales.sale_view(s, result.sale_id)},
                     created=result.created)
+
+
+@bp.get("/sales/lookup")
+@requires("till")
+@operation("The sale of a scanned receipt QR code or a typed receipt number (the till's refund box)",
+           query=ScanQuery, responses={200: SaleView}, errors=(404, 422), tags=("sales",),
+           description="A receipt URL counts only when it is this server's signed link; anything else "
+                       "that is no receipt number answers 404.")
+def lookup_sale():
+    args = query_args(ScanQuery)
+    receipt_no = receipt_no_from_scan(current_app.config["SECRET_KEY"], args.code)
+    if receipt_no is None:
+        raise ApiError(404, _("找不到小票：%(receipt)s", receipt=args.code.strip()[:64]))
+    return jsonify(sales.sale_view(get_session(), _sale(receipt_no).id))
+
+
+@bp.get("/sales/recent")
+@requires("till")
+@operation("A till's last sales, newest first (its 最近小票 list, for a reprint at any time)", query=RecentQuery,
+           responses={200: RecentOut}, errors=(404, 422), tags=("sales",))
+def recent_sales():
+    args = query_args(RecentQuery)
+    till = _till(args.till, status=404, field=None)
+    return jsonify({"till": till.code, "items": recent_receipts(get_session(), till.id, limit=args.limit)})
 
 
 @bp.get("/sales/<receipt_no>")
@@ -557,7 +642,7 @@ def void_sale(receipt_no: str):
     body = json_body(VoidIn)
     s = get_session()
     sale = _sale(receipt_no)
-    approver = _approver(body.approval_pin, till_code=_till_code_of(sale), purpose="void")
+    approver = _approver(body.approval_pin, till_code=_till_code(sale.till_id), purpose="void")
     sales.void_sale(s, sale.id, actor_id=current_user.id, approved_by_id=approver,
                     reason=body.reason)
     return jsonify(sales.sale_view(s, sale.id))
@@ -566,7 +651,7 @@ def void_sale(receipt_no: str):
 class ApprovalIn(RequestModel):
     till: Code
     approval_pin: Pin
-    purpose: Literal["discount", "void", "refund", "drawer", "reprint"] = "discount"
+    purpose: Literal["discount", "void", "refund", "drawer", "reprint", "cash", "close", "handover"] = "discount"
 
 
 class ApprovalOut(ResponseModel):
@@ -645,36 +730,54 @@ def current_shift():
 
 @bp.post("/shifts/<int(max=2147483647):shift_id>/cash")
 @requires("till")
-@operation("Put cash into or take it out of the drawer during a shift", body=CashIn, responses={201: CashOut},
-           errors=(404, 422), tags=("shifts",))
+@operation("Put cash into or take it out of the drawer during a shift (another cashier's: a manager approves)",
+           body=CashIn, responses={201: CashOut}, errors=(403, 404, 422, 429, 503), tags=("shifts",))
 def cash(shift_id: int):
     body = json_body(CashIn)
-    _shift(shift_id)
+    shift = _shift(shift_id)
+    approver = _approver(body.approval_pin, till_code=_till_code(shift.till_id), purpose="cash")
     shifts.cash_movement(get_session(), shift_id, kind=CashMovementKind(body.kind).value, amount_fen=body.amount_fen,
-                         reason=body.reason, user_id=current_user.id)
+                         reason=body.reason, user_id=current_user.id, approved_by_id=approver)
     return _created({"shift_id": shift_id, "kind": body.kind, "amount_fen": body.amount_fen, "reason": body.reason})
 
 
 @bp.get("/shifts/<int(max=2147483647):shift_id>/report")
 @requires("till")
-@operation("The shift's X report (open) or Z report (closed)", responses={200: ShiftReportOut},
-           errors=(404,), tags=("shifts",))
+@operation("The shift's X report (open) or Z report (closed): its own cashier's, or a manager's",
+           responses={200: ShiftReportOut}, errors=(403, 404), tags=("shifts",))
 def shift_report(shift_id: int):
-    _shift(shift_id)
+    shifts.check_shift_access(get_session(), _shift(shift_id), actor_id=current_user.id, action="report")
     return jsonify(_report_out(shifts.shift_report(get_session(), shift_id)))
 
 
 @bp.post("/shifts/<int(max=2147483647):shift_id>/close")
 @requires("till")
 @operation("Close a shift with the counted cash; returns the Z report", body=CloseIn,
-           responses={200: ShiftReportOut}, errors=(404, 422), tags=("shifts",))
+           responses={200: ShiftReportOut}, errors=(403, 404, 422, 429, 503), tags=("shifts",),
+           description="403 when it is another cashier's shift, or the difference is over the hall's limit, "
+                       "without a manager's approval.")
 def close_shift(shift_id: int):
     body = json_body(CloseIn)
-    _shift(shift_id)
+    shift = _shift(shift_id)
+    approver = _approver(body.approval_pin, till_code=_till_code(shift.till_id), purpose="close")
     report = shifts.close_shift(get_session(), shift_id,
                                 denominations={int(value): count for value, count in body.denominations.items()},
-                                closed_by_id=current_user.id)
+                                closed_by_id=current_user.id, approved_by_id=approver)
     return jsonify(_report_out(report))
+
+
+@bp.post("/shifts/<int(max=2147483647):shift_id>/handover")
+@requires("till")
+@operation("接班: take over another cashier's open shift, with a manager's approval (audited)", body=HandoverIn,
+           responses={200: ShiftOut}, errors=(403, 404, 422, 429, 503), tags=("shifts",),
+           description="The shift, its drawer and its sales so far pass to the caller, who answers for the "
+                       "whole shift at its close.")
+def handover(shift_id: int):
+    body = json_body(HandoverIn)
+    shift = _shift(shift_id)
+    approver = _approver(body.approval_pin, till_code=_till_code(shift.till_id), purpose="handover")
+    shift = shifts.hand_over(get_session(), shift_id, to_user_id=current_user.id, approved_by_id=approver)
+    return jsonify(_shift_out(shift))
 
 
 # --- the document --------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def _notes(amount_fen: int) -> dict[int, int]:
         n, amount_fen = divmod(amount_fen, value)
         if n:
             counts[value] = n
-    return counts
+    return counts or {DENOMINATIONS[0]: 0}  # an empty drawer is counted too: a blank count is refused
 
 
 def _stamp_document(s: Session, model, doc_id: int, at: dt.datetime) -> None:
@@ -370,7 +370,7 @@ class _History:
         result = record_sale(self.s, SaleIn(
             channel="hall", location_id=None, lines=lines, payments=self._payments(total, method),
             order_discount_fen=order_discount, till_id=self.tills[till], shift_id=shift.id,
-            cashier_id=shift.cashier_id, sold_at=at, apply_cash_rounding=rounding, approved_by_id=approved_by,
+            cashier_id=shift.cashier_id, sold_at=at, rounding_to_jiao=rounding, approved_by_id=approved_by,
             client_sale_id=str(uuid.UUID(int=rng.getrandbits(128), version=4))))
         assert result.total_fen == total, (result, total)  # this module's arithmetic is the service's
         for ln in lines:

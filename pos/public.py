@@ -28,6 +28,18 @@ from pos.web import client_ip
 bp = Blueprint("public", __name__)
 
 
+def mask_email(email: str | None) -> str:
+    """An address as the public page shows it: the first character of the name and the whole
+    domain, z***@qq.com. Anyone holding the receipt's link sees the page, so the requester's
+    address itself is never on it."""
+    if not email:
+        return ""
+    name, at, domain = email.strip().rpartition("@")
+    if not at:  # not an address at all: show nothing of it
+        return "***"
+    return f"{name[:1]}***@{domain}"
+
+
 class InvoiceRequestForm(FlaskForm):
     title = StringField(_l("发票抬头"), validators=[Length(max=invoices.TITLE_MAX)])
     tax_id = StringField(_l("纳税人识别号（个人可不填）"), validators=[Length(max=40)])
@@ -62,7 +74,7 @@ def _render(sale, form: InvoiceRequestForm, status: int = 200):
     return render_template(
         "pos/public_receipt.html", sale=view, form=form, token=request.args.get("t", ""),
         invoice=invoices.latest_request(s, sale.id), status_label=invoices.status_label,
-        method_label=lambda m: payment_label(m), hall=hall_settings(s),
+        method_label=lambda m: payment_label(m), hall=hall_settings(s), mask_email=mask_email,
     ), status
 
 
@@ -88,7 +100,7 @@ def request_invoice(receipt_no: str):
                 flash(str(exc), "error")
             return _render(sale, form, 400)
         if filed.created:
-            flash(_("发票申请已提交，开具后将发送到 %(email)s", email=filed.request.email), "success")
+            flash(_("发票申请已提交，开具后将发送到 %(email)s", email=mask_email(filed.request.email)), "success")
         else:
             flash(_("此小票已有发票申请，无需重复提交"), "info")
         return redirect(url_for("public.receipt", receipt_no=receipt_no, t=request.args.get("t")), 303)

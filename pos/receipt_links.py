@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from urllib.parse import urlsplit, urlunsplit
+import re
+from typing import Optional
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from flask import current_app, url_for
 
-__all__ = ["check_receipt_token", "receipt_token", "receipt_url"]
+__all__ = ["check_receipt_token", "receipt_no_from_scan", "receipt_token", "receipt_url"]
 
 # 16 bytes of the HMAC-SHA256 are plenty against guessing, and keep the QR code small.
 _TOKEN_BYTES = 16
@@ -49,3 +51,33 @@ def receipt_url(receipt_no: str) -> str:
         rel = urlsplit(path)
         return urlunsplit((parts.scheme, parts.netloc, parts.path + rel.path, rel.query, ""))
     return url_for("public.receipt", receipt_no=receipt_no, t=token, _external=True)
+
+
+# What a cashier types or scans: a receipt number (H1-20261126-0042), or the receipt's QR code —
+# the public URL …/r/<receipt number>?t=<token>, with whatever scheme, host and prefix it was
+# printed with (PUBLIC_BASE_URL or the LAN address).
+_RECEIPT_PATH = re.compile(r"/r/([^/?#]{1,40})/?$")
+MAX_SCAN = 500
+
+
+def receipt_no_from_scan(secret_key: str | bytes, text: Optional[str]) -> Optional[str]:
+    """The receipt number in what was scanned or typed at the till, or None.
+
+    A plain receipt number comes back as typed (trimmed). A receipt URL comes back as its number
+    only when it is this server's own link — the path ends in /r/<number> and its token checks
+    under ``secret_key`` — so a forged or mangled code is no receipt at all. The one place that
+    reads a receipt's QR code (the till's refund box uses it through the API)."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    if not text or len(text) > MAX_SCAN or not text.isprintable():
+        return None
+    if "/r/" not in text:
+        return text if len(text) <= 40 and " " not in text else None
+    parts = urlsplit(text if "://" in text else "http://" + text)
+    match = _RECEIPT_PATH.search(parts.path)
+    if match is None:
+        return None
+    receipt_no = unquote(match.group(1))
+    tokens = parse_qs(parts.query).get("t") or [None]
+    return receipt_no if check_receipt_token(secret_key, receipt_no, tokens[0]) else None

@@ -118,11 +118,11 @@ class SaleIn:
     sold_at: Optional[dt.datetime] = None  # default now
     buyer_type: Optional[str] = None
     group_order_id: Optional[int] = None
-    # 抹零 for hall sales: None = the hall setting ``rounding_to_jiao``; never for kiosk/group.
-    apply_cash_rounding: Optional[bool] = None
+    # 抹零 for hall sales: None = the hall setting ``rounding_to_jiao``; never for kiosk/group, and
+    # only when the sale is paid wholly in cash (see cash_rounding_applies).
+    rounding_to_jiao: Optional[bool] = None
     approved_by_id: Optional[int] = None
     receipt_prefix: Optional[str] = None
-    round_to_jiao: Optional[bool] = None   # the same as apply_cash_rounding (either may be given)
     # The sender's own fingerprint of what it sent (a counter's: kiosks.ingest.counter_fingerprint),
     # judged before the server resolved anything; None: ``content_hash`` of this SaleIn.
     fingerprint: Optional[str] = None
@@ -204,7 +204,7 @@ class _Priced:
     certified: bool
 
 
-def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, round_to_jiao: bool = False
+def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, rounding_to_jiao: bool = False
                     ) -> tuple[list[tuple[int, int, int]], int, int, int]:
     """The arithmetic of a basket, with no database: per line (gross, discount, net), and
     (subtotal, discount, rounding). The order discount and 抹零 are spread over the lines in
@@ -212,7 +212,7 @@ def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, ro
     gross = [line_amount_fen(i.unit_price_fen, i.qty_milli) for i in items]
     after_line = [g - i.line_discount_fen for g, i in zip(gross, items)]
     after_discounts = sum(after_line) - order_discount_fen
-    total = round_down_to_jiao(after_discounts) if round_to_jiao else after_discounts
+    total = round_down_to_jiao(after_discounts) if rounding_to_jiao else after_discounts
     rounding = after_discounts - total
     shares = spread_fen(order_discount_fen + rounding, after_line)
     lines = [(g, g - a + sh, a - sh) for g, a, sh in zip(gross, after_line, shares)]
@@ -225,7 +225,7 @@ def _products(s: Session, ids: list[int]) -> dict[int, Product]:
     return {p.id: p for p in rows}
 
 
-def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, round_to_jiao: bool,
+def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, rounding_to_jiao: bool,
            sold_at: dt.datetime, allow_inactive: bool, use_given_prices: bool
            ) -> tuple[Basket, dict[int, Product], dict]:
     if not isinstance(lines, (list, tuple)) or not lines:
@@ -277,7 +277,7 @@ def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, roun
     # Certified means: covered by a certificate valid on the sale's LOCAL date.
     certs = certified_product_ids(s, list(products), local_date(sold_at))
     amounts, subtotal, discount, rounding = compute_amounts(
-        items, order_discount_fen=order_discount_fen, round_to_jiao=round_to_jiao)
+        items, order_discount_fen=order_discount_fen, rounding_to_jiao=rounding_to_jiao)
     priced = []
     for line, item, (gross, line_total_discount, net) in zip(lines, items, amounts):
         product = products[line.product_id]
@@ -295,12 +295,13 @@ def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, roun
     return basket, products, certs
 
 
-def price_basket(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int = 0, round_to_jiao: bool = False,
+def price_basket(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int = 0, rounding_to_jiao: bool = False,
                  sold_at: Optional[dt.datetime] = None) -> Basket:
     """Price a basket as record_sale would (the till's running total, with its certified part).
-    A line's unit price is the catalogue price unless the line gives one (a counter's)."""
+    A line's unit price is the catalogue price unless the line gives one (a counter's).
+    ``rounding_to_jiao``: apply 抹零 — pass ``cash_rounding_applies(…)`` for the sale's payments."""
     sold_at = sold_at or utcnow()
-    basket, _, _ = _price(s, lines, order_discount_fen=order_discount_fen, round_to_jiao=bool(round_to_jiao),
+    basket, _, _ = _price(s, lines, order_discount_fen=order_discount_fen, rounding_to_jiao=bool(rounding_to_jiao),
                           sold_at=sold_at, allow_inactive=False, use_given_prices=True)
     return basket
 
@@ -409,6 +410,19 @@ def _check_payments(payments: Sequence[PaymentIn], total: int) -> tuple[list[dic
     return rows, sum(r["change_fen"] for r in rows)
 
 
+def cash_rounding_applies(rounding_to_jiao: bool, payments: Sequence[PaymentIn]) -> bool:
+    """抹零 ("现金收款抹零") applies only to a sale paid wholly in cash: a WeChat, Alipay, card or
+    voucher payment, alone or beside cash, is charged to the fen. The one place for that rule."""
+    def method(p) -> object:
+        m = getattr(p, "method", None)
+        return getattr(m, "value", m)
+
+    # No payment at all (a basket that rounds to ¥0.00) is no non-cash payment: rounded like cash.
+    if not isinstance(payments, (list, tuple)):  # malformed: _check_payments refuses it with a message
+        payments = ()
+    return bool(rounding_to_jiao) and all(method(p) == PaymentMethod.CASH.value for p in payments)
+
+
 @dataclass
 class _Context:
     channel: Channel
@@ -418,7 +432,7 @@ class _Context:
     after_shift_closed: bool = False
     buyer_type: Optional[BuyerType] = None
     till: Optional[Till] = None
-    round_to_jiao: bool = False
+    rounding_to_jiao: bool = False
     discount_limit_percent: int = 0
 
 
@@ -446,8 +460,8 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             raise PosError(_l("请选择收银台"), "till_id")
         ctx = _Context(channel, till.location_id, till.code, till=till, buyer_type=buyer_type,
                        discount_limit_percent=settings.discount_limit_percent)
-        rounding = sale.apply_cash_rounding if sale.apply_cash_rounding is not None else sale.round_to_jiao
-        ctx.round_to_jiao = settings.rounding_to_jiao if rounding is None else bool(rounding)
+        ctx.rounding_to_jiao = cash_rounding_applies(
+            settings.rounding_to_jiao if sale.rounding_to_jiao is None else bool(sale.rounding_to_jiao), sale.payments)
         if sale.shift_id is not None:
             # FOR SHARE: close_shift locks the row FOR UPDATE, so a sale in flight is either
             # counted before the close, or waits and then sees the shift closed.
@@ -502,7 +516,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     day = local_date(sold_at)
     ctx = _context(s, sale)
     basket, products, _ = _price(
-        s, sale.lines, order_discount_fen=sale.order_discount_fen, round_to_jiao=ctx.round_to_jiao, sold_at=sold_at,
+        s, sale.lines, order_discount_fen=sale.order_discount_fen, rounding_to_jiao=ctx.rounding_to_jiao, sold_at=sold_at,
         allow_inactive=ctx.channel == Channel.KIOSK, use_given_prices=ctx.channel != Channel.HALL)
     if ctx.channel == Channel.GROUP and not sale.payments:
         payments, change = [], 0  # on account: the buyer pays the order later (pos.group_orders)
@@ -716,6 +730,6 @@ def sale_view(s: Session, sale_id: int) -> dict[str, Any]:
 
 __all__ = [
     "LineIn", "PaymentIn", "SaleIn", "PricedLine", "Basket", "SaleResult",
-    "price_basket", "record_sale", "void_sale", "get_sale", "sale_view", "compute_amounts",
+    "price_basket", "cash_rounding_applies", "record_sale", "void_sale", "get_sale", "sale_view", "compute_amounts",
     "next_number", "document_number", "active_approver", "refunded_qty_by_line",
 ]

@@ -22,7 +22,11 @@ DEFAULTS: dict[str, str] = {
     "paired_county_code": "520628",
     "paired_county_name": "松桃苗族自治县",
     "hall_address": "",
+    # A shift whose counted cash differs from the expected by more than this (fen, either way)
+    # is closed only with a manager's approval.
+    "shift_difference_limit_fen": "1000",
 }
+MAX_DIFFERENCE_LIMIT_FEN = 100_000_000  # ¥1,000,000.00
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class HallSettings:
     paired_county_code: str
     paired_county_name: str
     hall_address: str
+    shift_difference_limit_fen: int = int(DEFAULTS["shift_difference_limit_fen"])
 
 
 def get_setting(s: Session, key: str, default: Optional[str] = None) -> Optional[str]:
@@ -51,6 +56,14 @@ def _percent(text: str) -> int:
     return min(max(n, 0), 100)
 
 
+def _fen(text: str, default: str) -> int:
+    try:
+        n = int(str(text).strip())
+    except ValueError:
+        return int(default)
+    return min(max(n, 0), MAX_DIFFERENCE_LIMIT_FEN)
+
+
 def hall_settings(s: Session) -> HallSettings:
     stored = dict(s.execute(select(Setting.key, Setting.value).where(Setting.key.in_(DEFAULTS))).all())
     value = {**DEFAULTS, **stored}
@@ -60,6 +73,7 @@ def hall_settings(s: Session) -> HallSettings:
         paired_county_code=value["paired_county_code"],
         paired_county_name=value["paired_county_name"],
         hall_address=value["hall_address"],
+        shift_difference_limit_fen=_fen(value["shift_difference_limit_fen"], DEFAULTS["shift_difference_limit_fen"]),
     )
 
 
@@ -80,6 +94,11 @@ def _normalise(key: str, value) -> str:
         if not 0 <= n <= 100:
             raise PosError(_l("折扣上限必须是 0 到 100 的整数"), key)
         return str(n)
+    if key == "shift_difference_limit_fen":
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or not text.isascii() or int(text) > MAX_DIFFERENCE_LIMIT_FEN:
+            raise PosError(_l("交班差额上限必须是 0 到 ¥1,000,000.00 之间的金额"), key)
+        return str(int(text))
     if key == "paired_county_code":
         text = str(value).strip()
         if not (len(text) == 6 and text.isdigit()):

@@ -1,6 +1,15 @@
 """Till shifts: open with a float, cash in and out, the X report while open, close by counting
 the drawer by denominations (the Z report, fixed at close).
 
+A shift belongs to the cashier who opened it. Anyone else — reading its report, taking cash in or
+out, selling on it, closing it — needs a manager's approval: a manager or admin acting themself, or
+a manager's PIN checked by the server (``check_shift_access``). Handing a shift over (接班) is the
+usual way: a manager approves, the open shift passes to the new cashier with its drawer and
+everything in it, and the change is audited (``hand_over``).
+
+Closing needs a count (a blank one is refused), and a difference between counted and expected
+cash over the hall's ``shift_difference_limit_fen`` needs a manager's approval too.
+
 Expected cash = opening float + cash sales − cash refunds + cash in − cash out. Every figure is
 computed by the database (SUM … GROUP BY), never by looping over rows in Python; a closed shift's
 report is read from the figures fixed at close, so a sale that arrives late never changes a Z
@@ -19,15 +28,16 @@ from sqlalchemy.orm import Session
 
 from inventory.audit import record
 from inventory.localtime import format_local, utcnow
-from inventory.models import Alert, AlertKind
+from inventory.models import Alert, AlertKind, AuditEvent
 from inventory.money import format_yuan
-from pos.errors import NotFound, ShiftError
+from pos.errors import ApprovalRequired, NotFound, ShiftError
 from pos.models import (
     CashMovement,
     CashMovementKind,
     Payment,
     PaymentMethod,
     Refund,
+    Role,
     Sale,
     SaleLine,
     SaleStatus,
@@ -36,6 +46,8 @@ from pos.models import (
     Till,
     User,
 )
+
+from pos.settings import hall_settings
 
 MAX_FEN = 1_000_000_000
 # Renminbi notes and coins, in fen (100 元 … 1 分).
@@ -122,6 +134,94 @@ def open_shift(s: Session, *, till_id: int, cashier_id: int, opening_float_fen: 
     return shift
 
 
+def _approver(s: Session, *user_ids) -> Optional[User]:
+    """The first of these users who is an active manager or admin (and so may approve)."""
+    for user_id in user_ids:
+        user = s.get(User, user_id) if _is_int(user_id) else None
+        if user is not None and user.active and user.role in (Role.MANAGER, Role.ADMIN):
+            return user
+    return None
+
+
+def _owner_name(s: Session, shift: Shift) -> str:
+    owner = s.get(User, shift.cashier_id)
+    return owner.display_name if owner is not None else str(shift.cashier_id)
+
+
+def check_shift_access(s: Session, shift: Shift, *, actor_id: int, approved_by_id: Optional[int] = None,
+                       action: str) -> Optional[int]:
+    """May ``actor_id`` act on ``shift`` (``action``: "report", "cash", "sale", "close")?
+
+    The cashier who owns the shift may. Anyone else needs a manager's approval: ``actor_id``
+    being an active manager or admin, or ``approved_by_id`` (a manager whose PIN the caller
+    checked). Returns the approving manager's id when someone else's shift is used (a cashier
+    approved by PIN is audited as "shift.override"), None when the owner acts; raises
+    ApprovalRequired otherwise."""
+    if shift.cashier_id == actor_id:
+        return None
+    if _approver(s, actor_id) is not None:  # a manager or admin acting themself (their own audit rows name them)
+        return actor_id
+    approver = _approver(s, approved_by_id)
+    if approver is None:
+        raise ApprovalRequired(_l("班次 #%(id)s 属于收银员 %(name)s，其他人使用需要店长授权（可由店长授权接班）",
+                                  id=shift.id, name=_owner_name(s, shift)), "approved_by_id")
+    record(s, user_id=actor_id, action="shift.override", entity="shift", entity_id=shift.id,
+           after={"action": action, "owner_id": shift.cashier_id, "approved_by_id": approver.id})
+    return approver.id
+
+
+def check_may_sell(s: Session, till_id: int, *, actor_id: int, approved_by_id: Optional[int] = None,
+                   client_sale_id: Optional[str] = None) -> Optional[int]:
+    """A sale at a till is made on its open shift: by its owner, or with a manager's approval.
+    (With no open shift the sale is kept as a late sale, as before; a sale already recorded under
+    ``client_sale_id`` is a resend, answered as before whoever holds the shift now.)"""
+    if client_sale_id is not None and s.scalar(select(Sale.id).where(Sale.client_sale_id == client_sale_id)):
+        return None
+    shift = current_shift(s, till_id)
+    if shift is None:
+        return None
+    return check_shift_access(s, shift, actor_id=actor_id, approved_by_id=approved_by_id, action="sale")
+
+
+def hand_over(s: Session, shift_id: int, *, to_user_id: int, approved_by_id: Optional[int]) -> Shift:
+    """接班: the open shift passes to another cashier, with a manager's approval (``approved_by_id``,
+    or the new holder being a manager or admin). The drawer, its float and every sale so far stay
+    with the shift: the new holder answers for the whole shift at its close. Audited as
+    "shift.handover" (from whom, to whom, approved by whom)."""
+    shift = _shift(s, shift_id, lock=True)
+    if shift.status != ShiftStatus.OPEN:
+        raise ShiftError(_l("该班次已交班，不能接班"))
+    to_user = s.get(User, to_user_id) if _is_int(to_user_id) else None
+    if to_user is None or not to_user.active or to_user.role not in (Role.CASHIER, Role.MANAGER, Role.ADMIN):
+        raise ShiftError(_l("接班的收银员不存在或已停用"), "to_user_id")
+    if shift.cashier_id == to_user.id:
+        raise ShiftError(_l("这已是你的班次，无需接班"))
+    approver = _approver(s, approved_by_id, to_user.id)
+    if approver is None:
+        raise ApprovalRequired(_l("接班需要店长授权"), "approved_by_id")
+    before = shift.cashier_id
+    shift.cashier_id = to_user.id
+    s.flush()
+    record(s, user_id=to_user.id, action="shift.handover", entity="shift", entity_id=shift.id,
+           before={"cashier_id": before}, after={"cashier_id": to_user.id, "approved_by_id": approver.id})
+    return shift
+
+
+def handovers(s: Session, shift_id: int) -> list[dict[str, Any]]:
+    """The shift's handovers (接班), oldest first, from their audit events: when, from whom, to
+    whom, approved by whom (user ids)."""
+    rows = s.execute(select(AuditEvent.at, AuditEvent.before, AuditEvent.after)
+                     .where(AuditEvent.entity == "shift", AuditEvent.entity_id == str(shift_id),
+                            AuditEvent.action == "shift.handover")
+                     .order_by(AuditEvent.at, AuditEvent.id)).all()
+    out = []
+    for at, before, after in rows:
+        before, after = json.loads(before or "{}"), json.loads(after or "{}")
+        out.append({"at": at, "from_id": before.get("cashier_id"), "to_id": after.get("cashier_id"),
+                    "approved_by_id": after.get("approved_by_id")})
+    return out
+
+
 def current_shift(s: Session, till_id: int) -> Optional[Shift]:
     if not _is_int(till_id):
         return None
@@ -129,8 +229,9 @@ def current_shift(s: Session, till_id: int) -> Optional[Shift]:
 
 
 def cash_movement(s: Session, shift_id: int, *, kind: str, amount_fen: int, reason: str,
-                  user_id: int) -> CashMovement:
-    """Cash put into the drawer (change from the safe) or taken out (to the safe, a supplier …)."""
+                  user_id: int, approved_by_id: Optional[int] = None) -> CashMovement:
+    """Cash put into the drawer (change from the safe) or taken out (to the safe, a supplier …),
+    by the shift's owner or with a manager's approval (check_shift_access)."""
     try:
         kind = CashMovementKind(kind)
     except ValueError:
@@ -145,6 +246,7 @@ def cash_movement(s: Session, shift_id: int, *, kind: str, amount_fen: int, reas
     shift = _shift(s, shift_id, lock=True)
     if shift.status != ShiftStatus.OPEN:
         raise ShiftError(_l("班次已交班，不能再存取现金"))
+    approver = check_shift_access(s, shift, actor_id=user_id, approved_by_id=approved_by_id, action="cash")
     if kind == CashMovementKind.CASH_OUT:
         expected = _figures(s, shift)["expected_cash_fen"]
         if amount_fen > expected:
@@ -155,7 +257,7 @@ def cash_movement(s: Session, shift_id: int, *, kind: str, amount_fen: int, reas
     s.add(movement)
     s.flush()
     record(s, user_id=user_id, action=f"shift.cash_{kind.value}", entity="shift", entity_id=shift.id,
-           after={"amount_fen": amount_fen, "reason": reason})
+           after={"amount_fen": amount_fen, "reason": reason, "approved_by_id": approver})
     return movement
 
 
@@ -212,8 +314,8 @@ def shift_report(s: Session, shift_id: int) -> ShiftReport:
 
 
 def _denominations(denominations: Mapping) -> dict[int, int]:
-    if not isinstance(denominations, Mapping):
-        raise ShiftError(_l("请按面额清点现金"), "denominations")
+    if not isinstance(denominations, Mapping) or not denominations:  # a blank count is no count
+        raise ShiftError(_l("请按面额清点现金后再交班"), "denominations")
     counts: dict[int, int] = {}
     for key, count in denominations.items():
         value = int(key) if isinstance(key, str) and key.isdigit() else key
@@ -225,19 +327,35 @@ def _denominations(denominations: Mapping) -> dict[int, int]:
     return counts
 
 
-def close_shift(s: Session, shift_id: int, *, denominations: Mapping[int, int], closed_by_id: int) -> ShiftReport:
+def close_shift(s: Session, shift_id: int, *, denominations: Mapping[int, int], closed_by_id: int,
+                approved_by_id: Optional[int] = None) -> ShiftReport:
     """Close the shift: count the drawer by denominations, compare with the expected cash, and fix
-    the figures (totals_json) so the Z report never changes afterwards."""
-    counts = _denominations(denominations)
+    the figures (totals_json) so the Z report never changes afterwards.
+
+    The count is required (at least one denomination given; zeros typed are a count). Closing
+    someone else's shift, or with a difference over the hall's ``shift_difference_limit_fen``,
+    needs a manager's approval (``approved_by_id``, or ``closed_by_id`` being a manager)."""
     # FOR UPDATE: a sale in flight holds the row FOR SHARE, so the close waits for it to be
     # counted; a sale that starts after the close waits and then sees the shift closed.
     shift = _shift(s, shift_id, lock=True)
     if shift.status != ShiftStatus.OPEN:
         raise ShiftError(_l("该班次已交班"))
+    counts = _denominations(denominations)
     counted = sum(value * count for value, count in counts.items())
     if counted > MAX_FEN:
         raise ShiftError(_l("清点金额太大"), "denominations")
+    approver = check_shift_access(s, shift, actor_id=closed_by_id, approved_by_id=approved_by_id, action="close")
     figures = _figures(s, shift)
+    difference = counted - figures["expected_cash_fen"]
+    limit = hall_settings(s).shift_difference_limit_fen
+    if abs(difference) > limit:
+        manager = _approver(s, approved_by_id, closed_by_id)
+        if manager is None:
+            raise ApprovalRequired(_l(
+                "清点 %(counted)s，应有 %(expected)s，差额 %(diff)s 超过 %(limit)s，需要店长授权才能交班",
+                counted=format_yuan(counted), expected=format_yuan(figures["expected_cash_fen"]),
+                diff=format_yuan(difference), limit=format_yuan(limit)), "approved_by_id")
+        approver = manager.id
     figures.update(counted_cash_fen=counted, difference_fen=counted - figures["expected_cash_fen"], closed=True,
                    denominations={str(v): counts[v] for v in sorted(counts, reverse=True)})
     figures["late_sales_count"] = 0
@@ -252,7 +370,8 @@ def close_shift(s: Session, shift_id: int, *, denominations: Mapping[int, int], 
     record(s, user_id=closed_by_id, action="shift.close", entity="shift", entity_id=shift.id,
            before={"status": ShiftStatus.OPEN.value},
            after={"status": ShiftStatus.CLOSED.value, "expected_cash_fen": figures["expected_cash_fen"],
-                  "counted_cash_fen": counted, "difference_fen": figures["difference_fen"]})
+                  "counted_cash_fen": counted, "difference_fen": figures["difference_fen"],
+                  "approved_by_id": approver})
     return ShiftReport(shift=shift, **figures)
 
 
@@ -278,4 +397,4 @@ def late_sales(s: Session, *, limit: int = 200) -> list[dict[str, Any]]:
 
 
 __all__ = ["ShiftReport", "open_shift", "current_shift", "cash_movement", "shift_report", "close_shift",
-           "late_sales", "DENOMINATIONS"]
+           "late_sales", "check_shift_access", "check_may_sell", "hand_over", "handovers", "DENOMINATIONS"]

@@ -23,6 +23,7 @@ from wtforms.validators import InputRequired, ValidationError
 from inventory.alerts import resolve_alert
 from inventory.localtime import local_days_to_utc_range, parse_local_date, utcnow
 from inventory.models import Alert, AlertKind
+from inventory.money import AmountError, format_plain_yuan, parse_yuan
 from inventory.web import Page, get_session, page_arg
 from pos import printing
 from pos import settings as hall_settings_service
@@ -31,6 +32,7 @@ from pos.errors import NotFound, PosError
 from pos.forms import EmptyForm
 from pos.models import CashMovement, CashMovementKind, PaymentMethod, Sale, Shift, ShiftStatus, Till, User
 from pos.sales import payment_label
+from pos.settings import MAX_DIFFERENCE_LIMIT_FEN
 from pos.web import requires
 
 bp = Blueprint("shifts", __name__, url_prefix="/shifts")
@@ -136,10 +138,12 @@ def report(shift_id: int):
     movements = session.scalars(
         select(CashMovement).where(CashMovement.shift_id == shift.id).order_by(CashMovement.at, CashMovement.id)
     ).all()
-    names = _user_names(session, {shift.cashier_id, shift.closed_by_id} | {m.user_id for m in movements})
+    taken_over = shift_service.handovers(session, shift.id)
+    names = _user_names(session, {shift.cashier_id, shift.closed_by_id} | {m.user_id for m in movements}
+                        | {h[k] for h in taken_over for k in ("from_id", "to_id", "approved_by_id")})
     return render_template(
         "pos/shift_report.html", report=rep, shift=shift, till=shift.till, names=names,
-        movements=movements, denominations=_denominations(rep.denominations or shift.denominations),
+        movements=movements, handovers=taken_over, denominations=_denominations(rep.denominations or shift.denominations),
         closed=shift.status == ShiftStatus.CLOSED, cash_in=CashMovementKind.CASH_IN, now=utcnow(),
     )
 
@@ -233,6 +237,17 @@ def _percent(form, field):
         raise ValidationError(_l("折扣上限必须是 0 到 100 的整数"))
 
 
+def _yuan_limit(form, field):
+    if not (field.data or "").strip():  # left out: the setting stays as it is
+        return
+    try:
+        fen = parse_yuan(field.data or "")
+    except AmountError:
+        raise ValidationError(_l("交班差额上限必须是金额（元），最多两位小数，例如 10 或 10.00")) from None
+    if fen > MAX_DIFFERENCE_LIMIT_FEN:
+        raise ValidationError(_l("交班差额上限必须是 0 到 ¥1,000,000.00 之间的金额"))
+
+
 class HallSettingsForm(FlaskForm):
     rounding_to_jiao = BooleanField(_l("现金收款抹零（抹去分，只舍不入）"))
     # Text, not IntegerField: WTForms' own coercion message is English.
@@ -240,6 +255,14 @@ class HallSettingsForm(FlaskForm):
         _l("收银员可直接给的折扣上限（%）"),
         validators=[InputRequired(_l("请输入折扣上限")), _percent],
     )
+    shift_difference_limit = StringField(
+        _l("交班差额上限（元）"),
+        validators=[_yuan_limit],
+    )
+
+
+# setting key → the form's field, where they differ (the form takes yuan, the setting keeps fen)
+FORM_FIELDS = {"shift_difference_limit_fen": "shift_difference_limit"}
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -250,22 +273,26 @@ def settings():
     form = HallSettingsForm(data={
         "rounding_to_jiao": current.rounding_to_jiao,
         "discount_limit_percent": str(current.discount_limit_percent),
+        "shift_difference_limit": format_plain_yuan(current.shift_difference_limit_fen),
     })
     if request.method == "POST":
         if form.validate_on_submit():
             wanted = {
                 "rounding_to_jiao": "true" if form.rounding_to_jiao.data else "false",
                 "discount_limit_percent": str(int(form.discount_limit_percent.data.strip())),
+                "shift_difference_limit_fen": str(parse_yuan(form.shift_difference_limit.data))
+                if (form.shift_difference_limit.data or "").strip() else str(current.shift_difference_limit_fen),
             }
             before = {"rounding_to_jiao": "true" if current.rounding_to_jiao else "false",
-                      "discount_limit_percent": str(current.discount_limit_percent)}
+                      "discount_limit_percent": str(current.discount_limit_percent),
+                      "shift_difference_limit_fen": str(current.shift_difference_limit_fen)}
             try:
                 changed = [key for key, value in wanted.items() if value != before[key]]
                 for key in changed:  # set_setting writes the audit event
                     hall_settings_service.set_setting(session, key, wanted[key], actor_id=current_user.id)
             except PosError as error:
                 session.rollback()
-                field = getattr(form, error.field or "", None)
+                field = getattr(form, FORM_FIELDS.get(error.field, error.field or ""), None)
                 if field is not None:
                     field.errors = list(field.errors) + [str(error)]
                 flash(str(error), "error")

@@ -6,18 +6,24 @@ discount limit and 抹零 setting, the payment methods' names and the CSRF token
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from inventory.localtime import format_local
 
 from pos import sales
+from pos import shifts as shift_service
 from pos.db import get_session
 from pos.errors import NotFound
 from pos.escpos_render import text_lines
 from pos.receipts import build_receipt
 from pos.sales import payment_label
-from pos.models import PaymentMethod, Till
+from pos.models import PaymentMethod, Sale, SaleStatus, Till, User
 from pos.settings import hall_settings
 from pos.web import requires
 
@@ -34,17 +40,47 @@ TILL_METHODS = (
     PaymentMethod.VOUCHER,
 )
 
-# Coins and notes counted when a shift closes, in fen.
-DENOMINATIONS = (
-    (10000, _l("100 元")),
-    (5000, _l("50 元")),
-    (2000, _l("20 元")),
-    (1000, _l("10 元")),
-    (500, _l("5 元")),
-    (100, _l("1 元")),
-    (50, _l("5 角")),
-    (10, _l("1 角")),
-)
+# Coins and notes counted when a shift closes, in fen: every value pos.shifts accepts.
+DENOMINATION_LABELS = {
+    10000: _l("100 元"),
+    5000: _l("50 元"),
+    2000: _l("20 元"),
+    1000: _l("10 元"),
+    500: _l("5 元"),
+    200: _l("2 元"),
+    100: _l("1 元"),
+    50: _l("5 角"),
+    20: _l("2 角"),
+    10: _l("1 角"),
+    5: _l("5 分"),
+    2: _l("2 分"),
+    1: _l("1 分"),
+}
+FEN_COINS = frozenset({5, 2, 1})
+
+
+def count_denominations(rounding_to_jiao: bool) -> list[tuple[int, str]]:
+    """The rows of the closing count, largest first: the 分 coins only where 抹零 is off (with
+    抹零 on no cash sale takes them, and without them nobody could count a drawer to the fen)."""
+    return [(fen, DENOMINATION_LABELS[fen]) for fen in shift_service.DENOMINATIONS
+            if not (rounding_to_jiao and fen in FEN_COINS)]
+
+
+RECENT_RECEIPTS = 10
+
+
+def recent_receipts(s: Session, till_id: int, *, limit: int = RECENT_RECEIPTS) -> list[dict[str, Any]]:
+    """The till's last sales, newest first: what its 最近小票 list offers for a reprint."""
+    rows = s.execute(
+        select(Sale.receipt_no, Sale.sold_at, Sale.total_fen, Sale.status, Sale.reprint_count, User.display_name)
+        .outerjoin(User, User.id == Sale.cashier_id)
+        .where(Sale.till_id == till_id)
+        .order_by(Sale.sold_at.desc(), Sale.id.desc())
+        .limit(limit)
+    ).all()
+    return [{"receipt_no": r[0], "sold_at": r[1].isoformat(), "sold_at_local": format_local(r[1]),
+             "total_fen": r[2], "status": SaleStatus(r[3]).value, "reprint_count": r[4], "cashier": r[5]}
+            for r in rows]
 
 
 @bp.route("")
@@ -57,10 +93,11 @@ def index():
         "tills": [{"code": t.code, "name": t.name} for t in tills],
         "till": request.args.get("till") or None,
         "discount_limit_percent": settings.discount_limit_percent,
-        "round_to_jiao": settings.rounding_to_jiao,
+        "rounding_to_jiao": settings.rounding_to_jiao,
         "methods": [{"code": m.value, "label": payment_label(m)} for m in TILL_METHODS],
         "method_labels": {m.value: payment_label(m) for m in PaymentMethod},
-        "denominations": [{"fen": fen, "label": str(label)} for fen, label in DENOMINATIONS],
+        "denominations": [{"fen": fen, "label": str(label)}
+                          for fen, label in count_denominations(settings.rounding_to_jiao)],
         "user": {"id": current_user.id, "name": current_user.display_name},
         "api": request.script_root + "/api/v1",
         "receipt_url": url_for("till.receipt", receipt_no="RECEIPT_NO"),

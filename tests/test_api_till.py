@@ -188,7 +188,7 @@ def test_quick_keys_are_the_most_sold_and_the_weighed_goods(app, till, hall):
 def test_price_a_basket_with_its_certified_part(till, hall):
     response = till.post("/api/v1/baskets/price", {
         "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
-        "order_discount_fen": 0, "round_to_jiao": False})
+        "order_discount_fen": 0, "rounding_to_jiao": False})
     assert response.status_code == 200, response.get_json()
     body = api.BasketOut.model_validate(response.get_json())
     assert (body.subtotal_fen, body.total_fen) == (16800 + 1987, 16800 + 1987)
@@ -199,9 +199,10 @@ def test_price_a_basket_with_its_certified_part(till, hall):
 def test_price_with_rounding_and_order_discount(till, hall):
     body = till.post("/api/v1/baskets/price", {
         "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
-        "order_discount_fen": 100, "round_to_jiao": True}).get_json()
-    assert body["round_to_jiao"] is True
+        "order_discount_fen": 100, "rounding_to_jiao": True, "paid_in_cash": True}).get_json()
+    assert body["rounding_to_jiao"] is True
     assert body["rounding_fen"] == 7 and body["total_fen"] == 18680
+    assert (body["cash_rounding_fen"], body["cash_total_fen"]) == (7, 18680)
     assert sum(ln["net_fen"] for ln in body["lines"]) == body["total_fen"]
     assert body["certified_fen"] + body["uncertified_fen"] == body["total_fen"]
 
@@ -478,3 +479,127 @@ def test_anonymous_calls_are_401_json(client, hall, method, path, body):
     anonymous.token = csrf_token(client, "/login")
     response = anonymous.get(path) if method == "GET" else anonymous.post(path, body)
     assert_error(response, 401, "请先登录")
+
+
+# --- issue 18, point 13: 抹零 for cash only, one name -----------------------------------------------
+
+def _hall_rounding(app, on: bool):
+    with session_scope(app) as s:
+        s.merge(Setting(key="rounding_to_jiao", value="true" if on else "false"))
+
+
+@pytest.mark.parametrize("payments,total,rounding", [
+    ([{"method": "cash", "amount_fen": 18780, "tendered_fen": 20000}], 18780, 7),
+    ([{"method": "wechat", "amount_fen": 18787}], 18787, 0),
+    ([{"method": "alipay", "amount_fen": 18787}], 18787, 0),
+    ([{"method": "unionpay", "amount_fen": 18787}], 18787, 0),
+    ([{"method": "cash", "amount_fen": 10000}, {"method": "wechat", "amount_fen": 8787}], 18787, 0),
+], ids=["cash", "wechat", "alipay", "card", "cash+wechat"])
+def test_point13_cash_rounding_only_when_paid_wholly_in_cash(app, till, hall, payments, total, rounding):
+    _hall_rounding(app, True)
+    response = till.post("/api/v1/sales", sale_body(hall, payments=payments))
+    assert response.status_code == 201, response.get_json()
+    sale = response.get_json()["sale"]
+    assert (sale["total_fen"], sale["rounding_fen"]) == (total, rounding)
+    # a WeChat payment of the cash total (what the bug took) is refused: it must pay to the fen
+    if payments[0]["method"] == "wechat":
+        assert_error(till.post("/api/v1/sales", sale_body(hall, payments=[{"method": "wechat", "amount_fen": 18780}])),
+                     422, "支付合计", field="payments")
+
+
+def test_point13_running_total_shows_both_totals_as_the_sale_records_them(app, till, hall):
+    _hall_rounding(app, True)
+    lines = [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}]
+    body = api.BasketOut.model_validate(till.post("/api/v1/baskets/price", {"lines": lines}).get_json())
+    assert (body.total_fen, body.rounding_fen, body.rounding_to_jiao) == (18787, 0, False)  # WeChat, card …
+    assert (body.cash_total_fen, body.cash_rounding_fen) == (18780, 7)                       # wholly in cash
+    cash = api.BasketOut.model_validate(till.post("/api/v1/baskets/price", {"lines": lines, "paid_in_cash": True})
+                                        .get_json())
+    assert (cash.total_fen, cash.rounding_fen, cash.rounding_to_jiao) == (18780, 7, True)
+    assert sum(ln.net_fen for ln in cash.lines) == 18780
+    # 抹零 off: the cash total is the total
+    _hall_rounding(app, False)
+    off = till.post("/api/v1/baskets/price", {"lines": lines, "paid_in_cash": True}).get_json()
+    assert (off["total_fen"], off["cash_total_fen"], off["cash_rounding_fen"]) == (18787, 18787, 0)
+    # the old names are gone from the API (one name: rounding_to_jiao)
+    assert_error(till.post("/api/v1/baskets/price", {"lines": lines, "round_to_jiao": True}), 422,
+                 field="round_to_jiao")
+
+
+def test_point13_the_flag_has_one_name_in_code():
+    import pathlib
+    import re as _re
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    sources = [p for d in ("pos", "inventory", "kiosks", "static/js", "templates") for p in (root / d).rglob("*")
+               if p.suffix in (".py", ".js", ".html") and "vendor" not in p.parts]
+    stale = sorted(str(p.relative_to(root)) for p in sources
+                   if _re.search(r"\b(apply_cash_rounding|round_to_jiao)\b", p.read_text(encoding="utf-8")))
+    assert stale == []
+
+
+# --- issue 18, point 14: refund by the receipt's QR code; recent receipts to reprint ------------------
+
+def _receipt_url(app, receipt_no: str, base_url: str = "http://192.168.1.20:8080") -> str:
+    from pos.receipt_links import receipt_url
+
+    with app.test_request_context(base_url=base_url):
+        return receipt_url(receipt_no)
+
+
+def test_point14_receipt_no_from_scan_reads_numbers_and_only_our_signed_links(app):
+    from pos.receipt_links import receipt_no_from_scan, receipt_token
+
+    key = app.config["SECRET_KEY"]
+    no = "H1-20261126-0042"
+    token = receipt_token(key, no)
+    assert receipt_no_from_scan(key, f" {no} ") == no
+    for link in (f"http://192.168.1.20:8080/r/{no}?t={token}", f"https://pos.example.cn/hall/r/{no}?t={token}",
+                 f"pos.example.cn/r/{no}?t={token}", f"HTTP://POS/r/{no}/?t={token}\n"):
+        assert receipt_no_from_scan(key, link) == no, link
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for bad in (f"http://pos/r/{no}?t={forged}", f"http://pos/r/{no}", f"http://pos/r/H1-20261126-0043?t={token}",
+                f"http://pos/x/{no}?t={token}", "", "   ", None, "a b", "H1\x00", "x" * 600,
+                f"http://pos/r/{no}?t={token}&t=x" + "y" * 600):
+        assert receipt_no_from_scan(key, bad) is None, bad
+    assert receipt_no_from_scan("another key", f"http://pos/r/{no}?t={token}") is None
+
+
+def test_point14_the_refund_box_finds_a_sale_by_its_scanned_receipt_url(app, till, hall):
+    sold = till.post("/api/v1/sales", sale_body(hall)).get_json()
+    no = sold["receipt_no"]
+    url = _receipt_url(app, no)
+    assert url.startswith("http://192.168.1.20:8080/r/")
+    for code in (url, no, f"  {no}  "):
+        found = till.get("/api/v1/sales/lookup", code=code)
+        assert found.status_code == 200, (code, found.get_json())
+        assert api.SaleView.model_validate(found.get_json()).receipt_no == no
+    # what the till did before: the whole URL looked up as a receipt number finds nothing
+    from urllib.parse import quote
+    assert_error(till.get("/api/v1/sales/" + quote(url, safe="")), 404)
+    assert_error(till.get("/api/v1/sales/lookup", code=url.replace("t=", "t=A")), 404, "找不到小票")
+    assert_error(till.get("/api/v1/sales/lookup", code=_receipt_url(app, "H1-20260101-9999")), 404)
+    assert_error(till.get("/api/v1/sales/lookup", code="x" * 501), 422, field="code")
+    assert_error(till.get("/api/v1/sales/lookup"), 422, field="code")
+    # and the refund goes through with the number the lookup gave
+    line = found.get_json()["lines"][0]["id"]
+    refunded = till.post("/api/v1/refunds", {"receipt_no": found.get_json()["receipt_no"], "reason": "顾客退货",
+                                             "lines": [{"sale_line_id": line, "qty_milli": 1000}],
+                                             "approval_pin": MANAGER_PIN})
+    assert refunded.status_code == 201, refunded.get_json()
+
+
+def test_point14_recent_receipts_of_a_till_newest_first(app, till, hall):
+    first = till.post("/api/v1/sales", sale_body(hall)).get_json()["receipt_no"]
+    second = till.post("/api/v1/sales", sale_body(hall, lines=[{"product_id": hall.honey, "qty_milli": 1000}],
+                                                  payments=[{"method": "wechat", "amount_fen": 3800}])
+                       ).get_json()["receipt_no"]
+    response = till.get("/api/v1/sales/recent", till="H1")
+    assert response.status_code == 200, response.get_json()
+    body = api.RecentOut.model_validate(response.get_json())
+    assert [s.receipt_no for s in body.items] == [second, first]
+    assert (body.items[0].total_fen, body.items[0].status, body.items[0].reprint_count) == (3800, "completed", 0)
+    assert body.items[0].cashier == "cash"
+    assert [s["receipt_no"] for s in till.get("/api/v1/sales/recent", till="H1", limit=1).get_json()["items"]] == [second]
+    assert_error(till.get("/api/v1/sales/recent", till="H9"), 404, "H9")
+    assert_error(till.get("/api/v1/sales/recent", till="H1", limit=0), 422, field="limit")

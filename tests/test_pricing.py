@@ -39,16 +39,16 @@ def baskets(draw):
 @given(baskets())
 @settings(max_examples=400)
 def test_lines_add_up_to_the_total_and_rounding_only_goes_down(basket):
-    lines, order_discount, round_to_jiao = basket
+    lines, order_discount, rounding_on = basket
     amounts, subtotal, discount, rounding = compute_amounts(lines, order_discount_fen=order_discount,
-                                                            round_to_jiao=round_to_jiao)
+                                                            rounding_to_jiao=rounding_on)
     total = subtotal - discount - rounding
     assert sum(net for _, _, net in amounts) == total
     assert all(gross - disc == net and net >= 0 and disc >= 0 for gross, disc, net in amounts)
     assert subtotal == sum(gross for gross, _, _ in amounts)
     assert discount == order_discount + sum(i.line_discount_fen for i in lines)
     assert 0 <= rounding < 10
-    if round_to_jiao:
+    if rounding_on:
         assert total % 10 == 0
         assert rounding == (subtotal - discount) % 10  # only down, never up
     else:
@@ -90,26 +90,29 @@ def till_baskets(draw):
 def test_any_recorded_sale_adds_up(hall, s, basket):
     """Through record_sale on the database: Σ net == total == Σ payments − change, certified +
     uncertified == total, rounding < 10 fen, and the running total (price_basket) agrees."""
-    spec, order_discount, round_to_jiao, extra_cash, split = basket
+    spec, order_discount, rounding_on, extra_cash, split = basket
     lines = [LineIn(getattr(hall, name), qty, line_discount_fen=min(d, line_amount_fen(
         {"tea_id": 16800, "honey_id": 5800, "pork_id": 3800}[name], qty))) for name, qty, d in spec]
     sold_at = dt.datetime(2026, 11, 26, 10, 15, tzinfo=HALL_TZ)
+    # 抹零 applies only to a sale paid wholly in cash: the split (WeChat + cash) is priced to the fen
     try:
-        preview = sales.price_basket(s, lines, order_discount_fen=order_discount, round_to_jiao=round_to_jiao,
-                                     sold_at=sold_at)
+        preview = sales.price_basket(s, lines, order_discount_fen=order_discount,
+                                     rounding_to_jiao=rounding_on and not split, sold_at=sold_at)
     except sales.PosError:
         s.rollback()
         return  # an order discount larger than the basket: refused, nothing to check
     total = preview.total_fen
     if total == 0:
         payments = []
-    elif split and total > 1:
+    elif split and total == 1:
+        payments, extra_cash = [PaymentIn("wechat", 1)], 0
+    elif split:
         payments = [PaymentIn("wechat", total // 2), PaymentIn("cash", total - total // 2, total - total // 2 + extra_cash)]
     else:
         payments = [PaymentIn("cash", total, total + extra_cash)]
     result = sales.record_sale(s, SaleIn(
         channel="hall", location_id=None, lines=lines, payments=payments, order_discount_fen=order_discount,
-        till_id=hall.till_id, cashier_id=hall.cashier_id, sold_at=sold_at, apply_cash_rounding=round_to_jiao,
+        till_id=hall.till_id, cashier_id=hall.cashier_id, sold_at=sold_at, rounding_to_jiao=rounding_on,
         approved_by_id=hall.manager_id))
     sale = s.get(Sale, result.sale_id)
     net_sum = s.scalar(select(func.sum(SaleLine.net_fen)).where(SaleLine.sale_id == sale.id))

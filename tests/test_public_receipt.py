@@ -200,3 +200,27 @@ def test_a_second_request_shows_the_first_and_files_nothing(client, sold, s):
     page = client.get(second.headers["Location"]).get_data(as_text=True)
     assert "此小票已有发票申请" in page and "第一次" in page
     assert [r.title for r in _requests(s)] == ["第一次"]
+
+
+# --- issue 18, point 6: the requester's email is masked --------------------------------------
+
+def test_point6_mask_email_keeps_the_first_character_and_the_domain():
+    from pos.public import mask_email
+
+    assert mask_email("zhangsan@qq.com") == "z***@qq.com"
+    assert mask_email("z@qq.com") == "z***@qq.com"
+    assert mask_email(" Finance.Dept@example.cn ") == "F***@example.cn"
+    assert mask_email("") == "" and mask_email(None) == ""
+
+
+def test_point6_public_receipt_masks_the_requesters_email(app, client, sold, s):
+    assert _post(client, sold, title="个人", tax_id="", email="zhangsan@qq.com").status_code == 303
+    # whoever else holds the link (another phone, no session) sees the request, not the address
+    stranger = app.test_client()
+    page = stranger.get(sold.path).get_data(as_text=True)
+    assert 'data-invoice-status="requested"' in page
+    assert "z***@qq.com" in page
+    assert "zhangsan" not in page
+    # the confirmation shown to the requester is masked as well
+    own = client.get(sold.path).get_data(as_text=True)
+    assert "zhangsan" not in own

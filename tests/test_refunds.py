@@ -110,7 +110,7 @@ def test_a_voided_sale_cannot_be_refunded(hall, s):
 
 def test_a_refund_in_a_closed_shift_is_refused(hall, s):
     sale, (tea,) = sold(hall, s, [LineIn(hall.tea_id, 1000)], 16800)
-    shifts.close_shift(s, hall.shift_id, denominations={}, closed_by_id=hall.manager_id)
+    shifts.close_shift(s, hall.shift_id, denominations={10000: 0}, closed_by_id=hall.manager_id)
     with pytest.raises(ShiftError, match="已交班"):
         do_refund(hall, s, sale.receipt_no, [(tea, 1000, True)], shift_id=hall.shift_id)
     # without a shift, the refund still happens (no open shift on the till: it belongs to none)

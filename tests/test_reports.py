@@ -139,7 +139,7 @@ def build_dataset(app) -> Dataset:
 
         hall("I", local(2025, 12, 31, 23, 59), [LineIn(tea.id, 1000)], "wechat", 16800)
         hall("A", local(2026, 1, 15, 10), [LineIn(tea.id, 1000), LineIn(honey.id, 2000), LineIn(pork.id, 523)],
-             "cash", 29380, order_discount_fen=1000, apply_cash_rounding=True)
+             "cash", 29380, order_discount_fen=1000, rounding_to_jiao=True)
         hall("B", local(2026, 1, 31, 23, 59), [LineIn(honey.id, 1000)], "wechat", 5800)
         hall("C", local(2026, 2, 1, 0, 1), [LineIn(honey.id, 1000), LineIn(sachet.id, 1000)], "alipay", 10300)
         d = record_sale(s, SaleIn(channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id="T-D",

@@ -217,7 +217,7 @@ def test_discounts_and_rounding_are_spread_over_the_lines(hall, s):
 def test_rounding_can_be_switched_off_per_sale(hall, s):
     s.get(Setting, "rounding_to_jiao").value = "true"
     s.flush()
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, apply_cash_rounding=False))
+    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, rounding_to_jiao=False))
     assert result.total_fen == 1987
 
 
@@ -361,7 +361,7 @@ def test_a_void_in_the_open_shift_reverses_the_stock(hall, s):
 
 def test_a_void_after_the_close_is_refused(hall, s):
     result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
-    shifts.close_shift(s, hall.shift_id, denominations={}, closed_by_id=hall.manager_id)
+    shifts.close_shift(s, hall.shift_id, denominations={10000: 0}, closed_by_id=hall.manager_id)
     with pytest.raises(ShiftError, match="交班后请办理退货"):
         sales.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="x")
 

@@ -231,7 +231,7 @@ def test_list_is_paged(app, manager, hall):
         for _ in range(21):
             shift = shift_service.open_shift(s, till_id=hall.h1, cashier_id=hall.cashier_id, opening_float_fen=0)
             s.flush()
-            shift_service.close_shift(s, shift.id, denominations={}, closed_by_id=hall.manager_id)
+            shift_service.close_shift(s, shift.id, denominations={10000: 0}, closed_by_id=hall.manager_id)
             s.flush()
         ids = s.scalars(select(Shift.id).order_by(Shift.id)).all()
     first = body(manager.get("/shifts/"))

@@ -84,10 +84,10 @@ def test_the_page_hands_the_script_tills_settings_and_the_csrf_token(client, aut
     config = page_config(html)
     assert [t["code"] for t in config["tills"]] == ["H1", "H2"]  # the retired till is not offered
     assert config["till"] == "H2"
-    assert config["discount_limit_percent"] == 15 and config["round_to_jiao"] is True
+    assert config["discount_limit_percent"] == 15 and config["rounding_to_jiao"] is True
     assert [m["code"] for m in config["methods"]] == ["cash", "wechat", "alipay", "unionpay", "union_card", "voucher"]
     assert [m["label"] for m in config["methods"]] == ["现金", "微信支付", "支付宝", "银联卡", "工会卡", "代金券"]
-    assert [d["fen"] for d in config["denominations"]] == [10000, 5000, 2000, 1000, 500, 100, 50, 10]
+    assert [d["fen"] for d in config["denominations"]] == [10000, 5000, 2000, 1000, 500, 200, 100, 50, 20, 10]  # 抹零 on: no 分
     assert config["user"]["name"] == "龙小燕"
     # every shortcut is written on the screen
     for key in ("F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F12", "Esc", "Del"):

@@ -152,6 +152,18 @@
     return (r.data && r.data.error) || msg("error", { error: r.status });
   }
 
+  /** POST, and when the server answers that a manager must approve (403 on approval_pin), ask
+   *  for the PIN and send again with it: the server checks the PIN, never this script. */
+  async function postApproved(path, body) {
+    let r = await api("POST", path, body);
+    while (r.status === 403 && r.data && r.data.field === "approval_pin") {
+      const pin = await askPin(errorText(r));
+      if (pin == null) break;
+      r = await api("POST", path, Object.assign({}, body, { approval_pin: pin }));
+    }
+    return r;
+  }
+
   // ------------------------------------------------------------------ state
 
   const state = {
@@ -185,9 +197,10 @@
   // ------------------------------------------------------------------ dialogs and focus
 
   const scan = $("#scan");
-  const NOT_CANCELLABLE = new Set(["dlg-till", "dlg-open", "dlg-sending"]);
-  // Choosing the till and opening the shift block the till but not the top bar (one may log out).
-  const GATES = new Set(["dlg-till", "dlg-open"]);
+  const NOT_CANCELLABLE = new Set(["dlg-till", "dlg-open", "dlg-handover", "dlg-sending"]);
+  // Choosing the till, opening the shift and taking over another's shift block the till but not
+  // the top bar (one may log out).
+  const GATES = new Set(["dlg-till", "dlg-open", "dlg-handover"]);
 
   function openDialogs() {
     return $$("dialog[open]");
@@ -359,19 +372,24 @@
     const p = state.priced;
     const current = p && p.lines && p.lines.length === state.lines.length;
     if (!state.lines.length) {
-      ["#t-subtotal", "#t-discount", "#t-rounding", "#t-certified", "#t-total"].forEach((s) => { $(s).textContent = yuan(0); });
+      ["#t-subtotal", "#t-discount", "#t-rounding", "#t-certified", "#t-total", "#t-cash-total"].forEach((s) => { $(s).textContent = yuan(0); });
       $("#t-items").textContent = "";
+      $("#t-cash-row").hidden = true;
       return;
     }
     if (current) {
       $("#t-subtotal").textContent = yuan(p.subtotal_fen);
       $("#t-discount").textContent = p.discount_fen ? "-" + yuan(p.discount_fen) : yuan(0);
-      $("#t-rounding").textContent = p.rounding_fen ? "-" + yuan(p.rounding_fen) : yuan(0);
+      // 抹零 is for cash only: shown as what a wholly-cash payment saves, beside the cash total
+      $("#t-rounding").textContent = p.cash_rounding_fen ? "-" + yuan(p.cash_rounding_fen) : yuan(0);
       $("#t-certified").textContent = yuan(p.certified_fen);
       $("#t-total").textContent = yuan(p.total_fen);
+      $("#t-cash-total").textContent = yuan(p.cash_total_fen);
+      $("#t-cash-row").hidden = p.cash_total_fen === p.total_fen;
     } else {
       $("#t-subtotal").textContent = yuan(localSubtotal());
       $("#t-total").textContent = msg("until_first_priced");
+      $("#t-cash-row").hidden = true;
     }
     $("#t-items").textContent = msg("items", { n: state.lines.length });
   }
@@ -393,10 +411,12 @@
       renderTotals();
       return true;
     }
+    // priced by the server with the hall's 抹零 setting: total_fen as paid by WeChat, Alipay, card …
+    // (never rounded), cash_total_fen as paid wholly in cash (抹零 applies, when on)
     const r = await api("POST", "/baskets/price", {
       lines: payloadLines(),
       order_discount_fen: state.orderDiscount,
-      round_to_jiao: !!cfg.round_to_jiao,
+      paid_in_cash: false,
     });
     if (seq !== state.priceSeq) return false; // a newer basket is being priced
     if (!r.ok) {
@@ -709,10 +729,18 @@
     return state.pay.parts.reduce((s, p) => s + p.amount_fen, 0);
   }
 
+  /** What the customer owes: the cash total (抹零) only while everything is paid in cash, as the
+   *  server decides (sales.cash_rounding_applies); any other method pays to the fen. */
+  function due() {
+    const pay = state.pay;
+    const cashOnly = pay.parts.every((p) => p.method === "cash") && (pay.method === "cash" || paid() >= pay.totalCash);
+    return cashOnly ? pay.totalCash : pay.totalOther;
+  }
+
   function renderPay() {
     const pay = state.pay;
-    const rest = pay.total - paid();
-    fill("pay-total", yuan(pay.total));
+    const rest = due() - paid();
+    fill("pay-total", yuan(due()));
     fill("pay-rest", yuan(rest));
     const change = pay.parts.reduce((s, p) => s + (p.tendered_fen != null ? p.tendered_fen - p.amount_fen : 0), 0);
     fill("pay-change", yuan(change));
@@ -751,8 +779,11 @@
     const ok = await reprice();
     if (!ok || !state.priced) return;
     // the sale's id is made now, once: whatever happens to the network, this is one sale
-    state.pay = { clientSaleId: uuid(), total: state.priced.total_fen, parts: [], method: "cash" };
-    if (state.pay.total === 0) { submitSale(); return; }
+    state.pay = {
+      clientSaleId: uuid(), totalOther: state.priced.total_fen, totalCash: state.priced.cash_total_fen,
+      parts: [], method: "cash",
+    };
+    if (due() === 0) { submitSale(); return; }
     showDialog("dlg-pay", "input[name=amount]");
     renderPay();
   }
@@ -761,7 +792,7 @@
     e.preventDefault();
     const d = document.getElementById("dlg-pay");
     const pay = state.pay;
-    const rest = pay.total - paid();
+    const rest = due() - paid();
     if (rest === 0) { submitSale(); return; }
     const typed = payForm.amount.value.trim() === "" ? rest : parseYuan(payForm.amount.value);
     if (typed == null || typed <= 0) { setError(d, msg("bad_amount")); return; }
@@ -961,6 +992,45 @@
     showDialog("dlg-receipt", '[data-action="new-sale"]');
   }
 
+  // ------------------------------------------------------------------ recent receipts (reprint at any time)
+
+  async function openRecent() {
+    if (!state.till) { chooseTill(); return; }
+    const list = $("#recent-list");
+    list.innerHTML = "";
+    showDialog("dlg-recent", '[data-action="cancel"]');
+    const r = await api("GET", "/sales/recent?till=" + encodeURIComponent(state.till));
+    if (!r.ok) { setError(document.getElementById("dlg-recent"), errorText(r)); return; }
+    const items = r.data.items || [];
+    list.innerHTML = items.length ? items.map((s) => `<tr data-receipt="${esc(s.receipt_no)}">
+        <td>${esc(s.receipt_no)}</td><td>${esc(s.sold_at_local || localTime(s.sold_at))}</td>
+        <td class="num">${yuan(s.total_fen)}</td>
+        <td>${s.status === "voided" ? esc(msg("recent_voided")) : ""}${s.reprint_count ? " " + esc(msg("recent_reprints", { n: s.reprint_count })) : ""}</td>
+        <td><button type="button" data-reprint-recent="${esc(s.receipt_no)}">${esc(msg("reprint"))}</button>
+          <span class="recent-status" role="status"></span></td></tr>`).join("")
+      : `<tr><td colspan="5" class="muted">${esc(msg("recent_none"))}</td></tr>`;
+    const first = $("[data-reprint-recent]", list);
+    if (first) first.focus();
+  }
+
+  $("#recent-list").addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-reprint-recent]");
+    if (!b || b.disabled) return;
+    const status = $(".recent-status", b.closest("td"));
+    b.disabled = true;
+    status.textContent = "";
+    // the print is queued on the server: ask for its job until it is printed or failed
+    const r = await printJob(await api("POST", `/sales/${encodeURIComponent(b.dataset.reprintRecent)}/print`,
+                                       { reprint: true }));
+    b.disabled = false;
+    if (r.ok && r.data && r.data.ok) {
+      status.textContent = msg("reprinted");
+    } else {
+      const why = (r.data && r.data.error) || (r.network ? msg("offline") : "");
+      status.textContent = `${msg("print_failed")}${why ? ": " + why : ""}`;
+    }
+  });
+
   // ------------------------------------------------------------------ printing
 
   function printHtml(html) {
@@ -993,13 +1063,15 @@
     const no = refundForm.receipt_no.value.trim();
     if (!no) return;
     $("[data-ok]", refundForm).textContent = "";
-    const r = await api("GET", "/sales/" + encodeURIComponent(no));
+    // a typed receipt number or the receipt's scanned QR code (its URL): the server reads either
+    const r = await api("GET", "/sales/lookup?code=" + encodeURIComponent(no));
     if (!r.ok) {
-      setError(d, r.status === 404 ? msg("refund_not_found", { no }) : errorText(r));
+      setError(d, r.status === 404 ? msg("refund_not_found", { no: no.length > 64 ? no.slice(0, 64) + "…" : no }) : errorText(r));
       return;
     }
     setError(d, "");
     refundSale = r.data.sale || r.data;
+    refundForm.receipt_no.value = refundSale.receipt_no; // the scanned URL becomes the number it names
     refundId = uuid(); // one refund, however often it is sent
     fill("refund-sale-info", msg("refund_info", { no: refundSale.receipt_no, at: refundSale.sold_at_local || "", total: yuan(refundSale.total_fen) }));
     $("#refund-lines tbody").innerHTML = refundSale.lines.map((l) => {
@@ -1135,7 +1207,7 @@
     const kind = cashForm.kind.value;
     const reason = cashForm.reason.value.trim();
     if (!reason) { cashForm.reason.focus(); return; }
-    const r = await api("POST", `/shifts/${state.shift.id}/cash`, { kind, amount_fen: amount, reason });
+    const r = await postApproved(`/shifts/${state.shift.id}/cash`, { kind, amount_fen: amount, reason });
     if (!r.ok) { setError(d, errorText(r)); return; }
     closeDialog(d);
     say(msg("cash_done", { kind: msg(kind === "in" ? "cash_in" : "cash_out"), amount: yuan(amount) }), "ok");
@@ -1190,7 +1262,7 @@
   async function openXReport() {
     if (!requireShift()) return;
     const r = await api("GET", `/shifts/${state.shift.id}/report`);
-    if (!r.ok) { flashError(errorText(r)); return; }
+    if (!r.ok) { flashError(r.status === 403 ? msg("report_not_yours", { error: errorText(r) }) : errorText(r)); return; }
     fill("report-title", msg("x_title"));
     $("#report-body").innerHTML = reportHtml(r.data.report || r.data, msg("x_title"));
     showDialog("dlg-report", '[data-action="cancel"]');
@@ -1243,14 +1315,18 @@
 
   $("#denoms").addEventListener("input", updateClose);
   $("#denoms").addEventListener("keydown", (e) => {
-    // Enter moves to the next denomination; on the last one it submits
+    // Enter moves to the next denomination; on the last one it moves to 确认交班 and never
+    // submits by itself, so a count half typed (or not typed at all) is not sent by a stray Enter
     if (e.key !== "Enter") return;
     const inputs = $$("#denoms input");
     const i = inputs.indexOf(e.target);
-    if (i >= 0 && i < inputs.length - 1) {
-      e.preventDefault();
+    if (i < 0) return;
+    e.preventDefault();
+    if (i < inputs.length - 1) {
       inputs[i + 1].focus();
       inputs[i + 1].select();
+    } else {
+      $('button[type="submit"]', closeForm).focus();
     }
   });
 
@@ -1261,9 +1337,15 @@
     for (const inp of $$("#denoms input")) {
       const t = inp.value.trim();
       if (t && !/^\d{1,6}$/.test(t)) { setError(d, msg("bad_qty")); inp.focus(); return; }
-      denominations[inp.dataset.fen] = t ? Number(t) : 0;
+      if (t) denominations[inp.dataset.fen] = Number(t); // only what was counted: blank is not a count
     }
-    const r = await api("POST", `/shifts/${state.shift.id}/close`, { denominations });
+    if (!Object.keys(denominations).length) {  // the server refuses a blank count too
+      setError(d, msg("count_required"));
+      const first = $("#denoms input");
+      if (first) first.focus();
+      return;
+    }
+    const r = await postApproved(`/shifts/${state.shift.id}/close`, { denominations });
     if (!r.ok) { setError(d, errorText(r)); return; }
     const rep = r.data.report || r.data;
     closeDialog(d);
@@ -1289,6 +1371,7 @@
     $("#till-choices").innerHTML = cfg.tills.map((t, i) => `<button type="button" class="big choice" data-till="${esc(t.code)}">
       <kbd>${i + 1}</kbd> <strong>${esc(t.code)}</strong> ${esc(t.name)}</button>`).join("");
     closeDialog("dlg-open");
+    closeDialog("dlg-handover");
     showDialog("dlg-till", "[data-till]");
   }
 
@@ -1342,6 +1425,15 @@
     const data = r.ok ? r.data : null;
     const shift = data && (data.shift !== undefined ? data.shift : (data.id != null ? data : null));
     state.shift = shift && shift.status !== "closed" ? shift : null;
+    if (state.shift && state.shift.cashier_id !== cfg.user.id) {
+      // another cashier's shift: not to be used without a manager's approval (接班)
+      const other = state.shift;
+      state.shift = null;
+      renderShift();
+      showHandover(other);
+      return;
+    }
+    closeDialog("dlg-handover");
     renderShift();
     if (!state.shift) {
       const form = $('[data-form="open"]');
@@ -1352,6 +1444,33 @@
     loadQuick();
     focusScan();
   }
+
+  let handoverShift = null;
+  const handoverForm = $('[data-form="handover"]');
+
+  function showHandover(shift) {
+    handoverShift = shift;
+    handoverForm.reset();
+    fill("handover-info", msg("handover_info", {
+      id: shift.id, who: shift.cashier || "", at: localTime(shift.opened_at),
+    }));
+    closeDialog("dlg-open");
+    showDialog("dlg-handover", "input[name=pin]");
+  }
+
+  handoverForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const d = document.getElementById("dlg-handover");
+    if (!handoverShift) return;
+    const pin = handoverForm.pin.value.trim();
+    const r = await api("POST", `/shifts/${handoverShift.id}/handover`, { approval_pin: pin || null });
+    handoverForm.pin.value = "";
+    if (!r.ok) { setError(d, errorText(r)); return; }
+    closeDialog(d);
+    say(msg("handover_done", { id: handoverShift.id }), "ok");
+    handoverShift = null;
+    loadShift();
+  });
 
   function requireShift() {
     if (state.shift) return true;
@@ -1476,6 +1595,7 @@
     park: () => { if (requireShift()) openPark(); },
     "park-now": () => { if (parkNow()) closeDialog("dlg-park"); },
     refund: openRefund,
+    recent: openRecent,
     void: openVoid,
     cash: openCash,
     xreport: openXReport,
@@ -1510,7 +1630,7 @@
 
   const FKEYS = {
     F1: "help", F2: "search", F3: "qty", F4: "discount", F5: "park", F6: "refund",
-    F7: "void", F8: "cash", F9: "xreport", F10: "close", F12: "pay",
+    F7: "void", F8: "cash", F9: "xreport", F10: "close", F11: "recent", F12: "pay",
   };
 
   document.addEventListener("keydown", (e) => {
@@ -1526,7 +1646,7 @@
         return;
       }
       if (d.id === "dlg-pay" && key === "F12") {
-        if (state.pay && state.pay.total - paid() === 0) submitSale();
+        if (state.pay && due() - paid() === 0) submitSale();
         return;
       }
       if (d.id === "dlg-park") {
