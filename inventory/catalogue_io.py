@@ -49,6 +49,7 @@ from .audit import record
 from .errors import InventoryError, ValidationError
 from .localtime import local_today
 from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate
+from .spreadsheets import cell_text, csv_table, xlsx_tables
 
 COLUMNS = (
     "sku", "name", "barcodes", "category", "unit", "price_fen", "vat", "supplier", "origin_county",
@@ -163,30 +164,7 @@ class ImportResult:
 
 # --- reading the file --------------------------------------------------------------------------
 
-def _cell_text(value: Any) -> str:
-    """A cell as text: what the person sees in Excel (numbers without a trailing .0, dates as
-    YYYY-MM-DD)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0, 0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    # ="0123" is how some programs keep digits as text in a CSV for Excel.
-    if len(text) >= 3 and text.startswith('="') and text.endswith('"'):
-        text = text[2:-1]
-    return text
+_cell_text = cell_text  # a cell as the person sees it (inventory.spreadsheets)
 
 
 # Control characters other than tab and line ends: not text a person typed (PostgreSQL also
@@ -956,35 +934,7 @@ def export_catalogue(s: Session, fmt: str = "csv", *, headers: str = "zh") -> by
     header = list(CHINESE_HEADERS if headers == "zh" else COLUMNS)
     rows = _export_rows(s)
     if fmt == "csv":
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return buffer.getvalue().encode("utf-8-sig")
+        return csv_table(header, rows).encode("utf-8-sig")
     if fmt == "xlsx":
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Font
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("商品")
-        bold = Font(bold=True)
-        head = []
-        for title in header:
-            cell = WriteOnlyCell(sheet, value=title)
-            cell.font = bold
-            head.append(cell)
-        sheet.append(head)
-        price_index = COLUMNS.index("price_fen")
-        for row in rows:
-            cells = []
-            for i, value in enumerate(row):
-                cell = WriteOnlyCell(sheet, value=value)
-                if i != price_index:
-                    cell.number_format = "@"
-                cells.append(cell)
-            sheet.append(cells)
-        out = io.BytesIO()
-        book.save(out)
-        return out.getvalue()
+        return xlsx_tables([("商品", header, rows)])
     raise ValidationError(_l("导出格式只能是 csv 或 xlsx"), "fmt")
