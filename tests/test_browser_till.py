@@ -445,3 +445,36 @@ def test_a_printer_that_is_off_shows_print_failed_and_the_reprint_works_once_it_
     assert "重印".encode("gb18030") in job and "松桃梵净山翠峰茶".encode("gb18030") in job
     with session_scope(app) as s:
         assert s.scalar(select(Sale.reprint_count)) == 1
+
+
+def test_point11_the_cashier_is_warned_when_only_expired_stock_is_on_the_books(live_server, page, app, hall):
+    """Issue 18, point 11: scanning a product whose only stock at the hall is an expired lot shows
+    the warning (the line is marked ⚠); the sale goes through all the same."""
+    from inventory import ledger
+    from inventory.models import Lot, MoveReason
+
+    with session_scope(app) as s:
+        hall_id = s.scalar(select(Location.id).where(Location.code == "HALL"))
+        supplier = Location(code="SUPPLIER", name="供应商", kind=LocationKind.SUPPLIER)
+        lot = Lot(product_id=hall.honey, lot_no="OLD-1", expires_on=local_today() - dt.timedelta(days=2))
+        s.add_all([supplier, lot])
+        s.flush()
+        ledger.move(s, product_id=hall.honey, qty_milli=2000, from_location_id=supplier.id, to_location_id=hall_id,
+                    reason=MoveReason.RECEIPT, lot_id=lot.id)
+    base = live_server
+    open_till(page, base)
+    scan(page, TEA_EAN)
+    expect_text(page, "#scan-msg", "松桃梵净山翠峰茶")
+    assert "warn" not in (page.locator("#scan-msg").get_attribute("class") or "")
+    scan(page, HONEY_EAN)
+    expect_text(page, "#scan-msg", "该商品账面只剩过期批次，请检查货架")
+    assert "warn" in page.locator("#scan-msg").get_attribute("class")
+    honey_row = page.locator("#lines tbody tr", has_text="梵净山蜂蜜")
+    assert honey_row.locator(".line-warning").get_attribute("title") == "该商品账面只剩过期批次，请检查货架"
+    before = sale_count(app)
+    pay_cash_exactly(page)
+    for _ in range(50):
+        if sale_count(app) == before + 1:
+            break
+        page.wait_for_timeout(100)
+    assert sale_count(app) == before + 1
