@@ -621,7 +621,7 @@ def _lot_rows(session: Session, location_id: int, product_id: int) -> list[tuple
 @dataclass(frozen=True)
 class _Allocation:
     parts: list[tuple[Optional[int], int]]
-    uncovered: int          # what neither unexpired lots nor goods without a lot cover
+    uncovered: int          # what neither unexpired lots nor goods without a lot cover (0 without expired lots)
     expired_milli: int      # on hand in expired lots
 
 
@@ -650,8 +650,10 @@ def _allocate(session: Session, location_id: int, product_id: int, qty_milli: in
     uncovered = 0
     if remaining > 0:
         parts.append((None, remaining))
-        unlotted = level(session, location_id, product_id) - sum(q for _, q, _ in rows) - taken.get((product_id, None), 0)
-        uncovered = remaining - max(unlotted, 0)
+        if expired:  # only then does it matter whether goods without a lot cover the rest (one more query)
+            unlotted = (level(session, location_id, product_id) - sum(q for _, q, _ in rows)
+                        - taken.get((product_id, None), 0))
+            uncovered = remaining - max(unlotted, 0)
     return _Allocation(parts, max(uncovered, 0), expired)
 
 
