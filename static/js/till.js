@@ -463,6 +463,21 @@
     state.selected = state.lines.length - 1;
     announce(p, msg("added", { name: p.name }));
     changed();
+    if (raw.source === undefined) checkWarning(p); // from search or a quick key: not looked up yet
+  }
+
+  /** Ask the server, as a scan does, whether the cashier should be warned about a product (the
+   *  books hold it here only in expired lots); the line is marked, the sale is not held up. */
+  async function checkWarning(p) {
+    if (!state.till || !p.sku) return;
+    const r = await api("GET", "/products/lookup?code=" + encodeURIComponent(p.sku) + "&till=" + encodeURIComponent(state.till));
+    if (!r.ok || !r.data || r.data.product_id !== p.product_id || !r.data.warning) return;
+    const marked = state.lines.filter((l) => l.product_id === p.product_id);
+    if (!marked.length) return;
+    marked.forEach((l) => { l.warning = r.data.warning; });
+    announce(r.data, "");
+    saveBasket();
+    render();
   }
 
   async function onScan(code) {
