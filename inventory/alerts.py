@@ -94,6 +94,39 @@ def raise_negative_stock_alert(session: Session, location: Location, product: Pr
     return alert
 
 
+def raise_expired_stock_sold_alert(session: Session, *, location_id: int, product_id: int,
+                                   today: dt.date) -> list[Alert]:
+    """A sale of a product the books hold at that location only in expired lots: expired goods
+    may have reached a customer. Opens (or sharpens the text of) the expired-lot alert of each such
+    lot, the key the reconciler uses (expiring lot, location, lot), so the manager sees it at once
+    and no duplicate is opened."""
+    rows = session.execute(
+        select(LotLevel.lot_id, Lot.lot_no, Lot.expires_on, Location.name, Product.name)
+        .join(Lot, Lot.id == LotLevel.lot_id)
+        .join(Location, Location.id == LotLevel.location_id)
+        .join(Product, Product.id == Lot.product_id)
+        .where(LotLevel.location_id == location_id, Lot.product_id == product_id, LotLevel.qty_milli > 0,
+               Lot.expires_on < today)
+        .order_by(Lot.expires_on, Lot.id)
+    ).all()
+    alerts = []
+    for lot_id, lot_no, expires_on, location, product in rows:
+        message = hall_text(_l("%(location)s的「%(product)s」账面只剩过期批次 %(lot)s（%(date)s 已过期），"
+                               "却仍有售出：请检查货架，下架报损",
+                               location=location, product=product, lot=lot_no, date=expires_on.isoformat()))
+        alert = session.scalar(select(Alert).where(
+            Alert.kind == AlertKind.EXPIRING_LOT, Alert.location_id == location_id, Alert.ref_type == "lot",
+            Alert.ref_id == lot_id, Alert.resolved_at.is_(None)).order_by(Alert.id).limit(1))
+        if alert is None:
+            alert = Alert(kind=AlertKind.EXPIRING_LOT, message=message, location_id=location_id,
+                          product_id=product_id, ref_type="lot", ref_id=lot_id, created_at=utcnow())
+            session.add(alert)
+        else:
+            alert.message = message
+        alerts.append(alert)
+    return alerts
+
+
 def _negative_message(location: str, product: str, level_milli: int, weighed: bool) -> str:
     return hall_text(_l("%(location)s的「%(product)s」账面库存为负：%(qty)s（销售超出了账面，请盘点）",
                         location=location, product=product, qty=format_qty(level_milli, by_weight=weighed)))

@@ -40,6 +40,7 @@ from .models import (
     Unit,
     VatRate,
 )
+from .scale import DEFAULT_RULE as DEFAULT_SCALE_RULE, DEFAULT_RULE_NAME as DEFAULT_SCALE_RULE_NAME
 from .scale import decode as decode_scale_label, parse_rule
 from .web import Page
 
@@ -569,6 +570,23 @@ def list_barcode_rules(s: Session, *, active_only: bool = False) -> list[Barcode
     return list(s.scalars(query))
 
 
+def scale_label_patterns(s: Session) -> list[str]:
+    """The patterns a scan tries, highest priority first: the active rules, or, when the hall has
+    configured no rule at all, the common default ``2{PPPPP}{WWWWW}C`` (inventory.scale)."""
+    rules = list_barcode_rules(s)
+    if not rules:
+        return [DEFAULT_SCALE_RULE]
+    return [r.pattern for r in rules if r.active]
+
+
+def ensure_default_barcode_rule(s: Session, *, actor_id: Optional[int] = None) -> Optional[BarcodeRule]:
+    """Record the default scale-label rule when the hall has none at all (a new database); None
+    when rules exist already (the manager's choice stands, a rule switched off stays off)."""
+    if s.scalar(select(BarcodeRule.id).limit(1)) is not None:
+        return None
+    return add_barcode_rule(s, name=DEFAULT_SCALE_RULE_NAME, pattern=DEFAULT_SCALE_RULE, actor_id=actor_id)
+
+
 def add_barcode_rule(s: Session, *, name: str, pattern: str, priority: int = 0,
                      actor_id: Optional[int] = None) -> BarcodeRule:
     name = fields.text(name, field="name", label=_l("规则名称"), max_len=60, required=True)
@@ -635,7 +653,7 @@ def resolve_scan(s: Session, code: str) -> Optional[ScanResult]:
     if product_id is not None:
         return ScanResult(product_id, None, None, "barcode")
     if scanned.isascii() and scanned.isdigit():
-        patterns = [r.pattern for r in list_barcode_rules(s, active_only=True)]
+        patterns = scale_label_patterns(s)
         for variant in variants:
             label = decode_scale_label(variant, patterns) if patterns else None
             if label is not None:

@@ -5,7 +5,10 @@ Columns: sku, name, barcodes (several separated by ``|``), category, unit (piece
 vat (9 | 13 | exempt), supplier, origin_county, origin_township, origin_village, certificate_no,
 certificate_valid_from, certificate_valid_to (dates YYYY-MM-DD). Optional extra columns:
 certificate_issuer (认定机构), supplier_credit_code (统一社会信用代码), origin_county_code
-(产地县代码). Other columns are ignored and listed in the preview.
+(产地县代码). Other columns are ignored and listed in the preview. Instead of price_fen a file may
+give the price in yuan, as suppliers' sheets do (售价, 售价(元), 单价, price: "12.8", "12.80",
+"¥12.80" are 1280 fen; read exactly, at most two decimals, by ``inventory.spreadsheets``, as the
+group import reads its prices); one price column, not both.
 
 What a row means (so that a supplier's spreadsheet can be loaded as it is, and an export imported
 again changes nothing):
@@ -25,7 +28,8 @@ again changes nothing):
 - a supplier's credit code is only used to create the supplier; for a known supplier it must
   match the one on record.
 
-Nothing is written unless every row is valid (``apply_import`` checks the whole file first and
+Every problem of a row is reported (one per cell), with the row number and the column as the
+file names it. Nothing is written unless every row is valid (``apply_import`` checks the whole file first and
 writes in a savepoint).
 """
 from __future__ import annotations
@@ -49,6 +53,8 @@ from .audit import record
 from .errors import InventoryError, ValidationError
 from .localtime import local_today
 from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate
+from .money import AmountError
+from .spreadsheets import cell_text, csv_table, decimal_text, xlsx_tables, yuan_cell_fen
 
 COLUMNS = (
     "sku", "name", "barcodes", "category", "unit", "price_fen", "vat", "supplier", "origin_county",
@@ -81,8 +87,11 @@ for _names in (COLUMNS, CHINESE_HEADERS):
 for _names in (OPTIONAL_COLUMNS, OPTIONAL_CHINESE):
     HEADER_MAP.update({_header_key(n): c for n, c in zip(_names, OPTIONAL_COLUMNS)})
 HEADER_MAP.update({_header_key(k): v for k, v in ALIASES.items()})
-# Money in yuan is a classic ×100 mistake: refuse the file rather than guess.
-YUAN_HEADERS = {_header_key(h) for h in ("售价", "售价(元)", "价格", "单价", "price", "price_yuan")}
+# A supplier's sheet usually gives the price in yuan (售价 12.80): read exactly, as the group
+# import reads its prices (inventory.spreadsheets.yuan_cell_fen); our own export writes fen.
+YUAN_HEADERS = ("售价", "售价(元)", "价格", "单价", "price", "price_yuan")
+HEADER_MAP.update({_header_key(h): "price_yuan" for h in YUAN_HEADERS})
+PRICE_COLUMNS = ("price_fen", "price_yuan")
 
 NOT_A_SHEET = _l("文件不是 CSV 或 Excel 表格")
 
@@ -163,30 +172,7 @@ class ImportResult:
 
 # --- reading the file --------------------------------------------------------------------------
 
-def _cell_text(value: Any) -> str:
-    """A cell as text: what the person sees in Excel (numbers without a trailing .0, dates as
-    YYYY-MM-DD)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0, 0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value).strip()
-    # ="0123" is how some programs keep digits as text in a CSV for Excel.
-    if len(text) >= 3 and text.startswith('="') and text.endswith('"'):
-        text = text[2:-1]
-    return text
+_cell_text = cell_text  # a cell as the person sees it (inventory.spreadsheets)
 
 
 # Control characters other than tab and line ends: not text a person typed (PostgreSQL also
@@ -265,23 +251,22 @@ def _read(filename: str, data: bytes) -> tuple[list[dict], dict[str, str], list[
         records = _xlsx_records(data)
     else:
         records = _csv_records(data)
-    records = [(n, [_cell_text(v) for v in cells]) for n, cells in records]
-    records = [(n, cells) for n, cells in records if any(cells)]
+    records = [(n, [_cell_text(v) for v in cells], cells) for n, cells in records]
+    records = [(n, cells, raw) for n, cells, raw in records if any(cells)]
     if not records:
         raise ValidationError(_l("表格是空的"), "file")
-    header_no, header = records[0]
+    header_no, header, _raw = records[0]
     columns: list[Optional[str]] = []
     headers: dict[str, str] = {}
     ignored: list[str] = []
     for text in header:
         key = _header_key(text)
         column = HEADER_MAP.get(key)
-        if key in YUAN_HEADERS:
-            raise ValidationError(
-                _l("售价请以分为单位，列名为「售价(分)」或 price_fen（例如 3800 表示 ¥38.00）"), "file"
-            )
         if column is not None and column in headers:
             raise ValidationError(_l("列名重复：%(name)s", name=text), "file")
+        if column in PRICE_COLUMNS and set(PRICE_COLUMNS) & set(headers):
+            raise ValidationError(_l("售价只能有一列：「%(first)s」和「%(second)s」都是售价", first=headers[
+                next(c for c in PRICE_COLUMNS if c in headers)], second=text), "file")
         if column is not None:
             headers[column] = text
         elif text:
@@ -294,10 +279,12 @@ def _read(filename: str, data: bytes) -> tuple[list[dict], dict[str, str], list[
             )
         raise ValidationError(_l("表格缺少「商品编码」（sku）列"), "file")
     rows = []
-    for n, cells in records[1:]:
+    for n, cells, raw in records[1:]:
         row: dict[str, Any] = {"_row": n}
-        for column, value in zip(columns, cells):
-            if column is not None:
+        for column, value, raw_value in zip(columns, cells, raw):
+            if column == "price_yuan":     # a number cell as the decimal Excel shows
+                row[column] = decimal_text(raw_value)
+            elif column is not None:
                 row[column] = value
         for column in headers:
             row.setdefault(column, "")
@@ -316,7 +303,7 @@ VAT_WORDS = {"9": VatRate.AGRICULTURAL_9, "9%": VatRate.AGRICULTURAL_9, "13": Va
              "13%": VatRate.GENERAL_13, "exempt": VatRate.EXEMPT, "免税": VatRate.EXEMPT}
 # Columns holding codes, numbers and words from a short list: full-width characters typed with a
 # Chinese input method are made ASCII. Names keep their own punctuation.
-CODE_COLUMNS = ("sku", "barcodes", "unit", "price_fen", "vat", "certificate_valid_from", "certificate_valid_to",
+CODE_COLUMNS = ("sku", "barcodes", "unit", "price_fen", "price_yuan", "vat", "certificate_valid_from", "certificate_valid_to",
                 "supplier_credit_code", "origin_county_code")
 DATE_RE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 SCIENTIFIC_RE = re.compile(r"\d(\.\d+)?e\+?\d+", re.IGNORECASE)
@@ -328,12 +315,44 @@ class _RowProblem(Exception):
         self.column, self.message = column, str(message)
 
 
+class _Problems:
+    """Every problem of one row, each field checked on its own (a row with a bad price and a bad
+    barcode names both)."""
+
+    def __init__(self) -> None:
+        self.items: list[_RowProblem] = []
+
+    def check(self, parse, *args, default: Any = None) -> Any:
+        """``parse(*args)``, or ``default`` when it finds a problem (which is kept)."""
+        try:
+            return parse(*args)
+        except _RowProblem as problem:
+            self.items.append(problem)
+            return default
+
+    def columns(self) -> set[str]:
+        return {p.column for p in self.items}
+
+
 def _parse_fen(text: str, column: str) -> int:
     if not re.fullmatch(r"-?[0-9]+", text):
         raise _RowProblem(column, _l("售价必须是以分为单位的整数，例如 3800 表示 ¥38.00：%(text)s", text=text[:20]))
     value = int(text)
     if value < 0:
         raise _RowProblem(column, _l("售价不能为负数"))
+    if value > catalogue.MAX_PRICE_FEN:
+        raise _RowProblem(column, _l("售价太大：%(text)s", text=text[:20]))
+    return value
+
+
+def _parse_yuan(text: str, column: str) -> int:
+    """售价 in yuan ("12.8", "12.80", "¥12.80", a number cell) → fen, exactly; at most 2 decimals."""
+    try:
+        value = yuan_cell_fen(text)
+    except AmountError:
+        if text.lstrip().startswith("-"):
+            raise _RowProblem(column, _l("售价不能为负数")) from None
+        raise _RowProblem(column, _l("售价应以元为单位，最多两位小数，例如 12.80：%(text)s", text=text[:20])) from None
     if value > catalogue.MAX_PRICE_FEN:
         raise _RowProblem(column, _l("售价太大：%(text)s", text=text[:20]))
     return value
@@ -417,10 +436,15 @@ class _Errors:
     def __init__(self, headers: dict[str, str]) -> None:
         self.headers = headers
         self.items: list[RowError] = []
+        self.cells: set[tuple[int, str]] = set()
 
     def add(self, row_no: int, column: str, message: Any) -> None:
+        error = RowError(row_no, self.headers.get(column, column), str(message))
+        if (row_no, error.column) in self.cells:   # one problem per cell: the first found
+            return
+        self.cells.add((row_no, error.column))
         if len(self.items) < MAX_ERRORS:
-            self.items.append(RowError(row_no, self.headers.get(column, column), str(message)))
+            self.items.append(error)
 
 
 FIELD_COLUMNS = {
@@ -470,15 +494,17 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
     seen_skus: dict[str, int] = {}
     for raw in raw_rows:
         row_no = raw["_row"]
-        try:
-            row = _parse_row(s, raw, present, products, known_suppliers, county_codes, today)
-        except _RowProblem as problem:
+        row, problems = _parse_row(s, raw, present, products, known_suppliers, county_codes, today)
+        for problem in problems:
             errors.add(row_no, problem.column, problem.message)
+        if row is None:
             continue
         if row.sku in seen_skus:
             errors.add(row_no, "sku", _l("商品编码 %(sku)s 在第 %(row)s 行已出现", sku=row.sku, row=seen_skus[row.sku]))
             continue
         seen_skus[row.sku] = row_no
+        if problems:
+            row.changes = None   # checked against the other rows and the catalogue below, never planned
         rows.append(row)
 
     # Barcodes: unique within the file, and not carried by a product that keeps them.
@@ -522,14 +548,15 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
     unlink: dict[int, set[str]] = {}
     credit_codes: dict[str, str] = {}
     for row in rows:
-        try:
-            _plan_references(s, row, categories, known_suppliers, known_certs, new_categories, new_suppliers,
-                             new_certs, cert_dates, cert_rows, link, unlink, credit_codes, today)
-        except _RowProblem as problem:
+        for problem in _plan_references(s, row, categories, known_suppliers, known_certs, new_categories,
+                                        new_suppliers, new_certs, cert_dates, cert_rows, link, unlink, credit_codes,
+                                        today):
             errors.add(row.row_no, problem.column, problem.message)
 
     # A new certificate takes its dates from any of its rows; none at all is an error on each.
     for row in rows:
+        if row.changes is None:
+            continue
         if row.cert_no and row.cert_no not in known_certs and row.cert_no not in new_certs:
             errors.add(row.row_no, "certificate_valid_from", _l(
                 "新证书 %(number)s 需要生效日期和失效日期", number=row.cert_no))
@@ -574,7 +601,11 @@ def _county_codes(s: Session) -> dict[str, str]:
 
 
 def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppliers: dict,
-               county_codes: dict, today: dt.date) -> _Row:
+               county_codes: dict, today: dt.date) -> tuple[Optional[_Row], list[_RowProblem]]:
+    """The row understood, and every problem found in it (each column checked on its own). The
+    row is None when it has no sku (nothing more can be said about it)."""
+    problems = _Problems()
+
     def text(column: str, max_len: int, label: Any) -> Optional[str]:
         value = raw.get(column, "")
         if len(value) > max_len:
@@ -583,10 +614,13 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
             raise _RowProblem(column, _l("%(label)s不能换行", label=label))
         return value or None
 
+    def fail(column: str, message: Any) -> None:
+        problems.items.append(_RowProblem(column, message))
+
     sku = raw.get("sku", "")
     if not sku:
-        raise _RowProblem("sku", _l("商品编码不能为空"))
-    product = products.get(sku)
+        fail("sku", _l("商品编码不能为空"))
+    product = products.get(sku) if sku else None
     row = _Row(row_no=raw["_row"], sku=sku, product=product)
     values: dict[str, Any] = {}
     if product is None:
@@ -594,16 +628,20 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
     if "name" in present and raw["name"]:
         values["name"] = raw["name"]
     elif product is None:
-        raise _RowProblem("name", _l("新商品需要名称"))
-    if "price_fen" in present and raw["price_fen"]:
-        values["price_fen"] = _parse_fen(raw["price_fen"], "price_fen")
+        fail("name", _l("新商品需要名称"))
+    price_column = "price_yuan" if "price_yuan" in present else "price_fen"
+    if price_column in present and raw[price_column]:
+        parse_price = _parse_yuan if price_column == "price_yuan" else _parse_fen
+        price = problems.check(parse_price, raw[price_column], price_column)
+        if price is not None:
+            values["price_fen"] = price
     elif product is None:
-        raise _RowProblem("price_fen", _l("新商品需要售价（分）"))
+        fail(price_column, _l("新商品需要售价（分）") if price_column == "price_fen" else _l("新商品需要售价"))
     if "unit" in present and raw["unit"]:
         unit = UNIT_WORDS.get(raw["unit"].lower())
         if unit is None:
-            raise _RowProblem("unit", _l("单位只能是 piece（件）或 kg（千克）：%(text)s", text=raw["unit"][:20]))
-        if product is None or product.unit != unit:
+            fail("unit", _l("单位只能是 piece（件）或 kg（千克）：%(text)s", text=raw["unit"][:20]))
+        elif product is None or product.unit != unit:
             values["unit"] = unit
             values["sold_by_weight"] = unit == Unit.KG
     elif product is None:
@@ -611,54 +649,76 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
     if "vat" in present and raw["vat"]:
         vat = VAT_WORDS.get(raw["vat"].lower())
         if vat is None:
-            raise _RowProblem("vat", _l("税率只能是 9、13 或 exempt（免税）：%(text)s", text=raw["vat"][:20]))
-        values["vat"] = vat
+            fail("vat", _l("税率只能是 9、13 或 exempt（免税）：%(text)s", text=raw["vat"][:20]))
+        else:
+            values["vat"] = vat
     elif product is None:
         values["vat"] = VatRate.AGRICULTURAL_9
     if "barcodes" in present:
-        row.barcodes = _parse_barcodes(raw["barcodes"], "barcodes")
+        row.barcodes = problems.check(_parse_barcodes, raw["barcodes"], "barcodes")
     if "category" in present:
-        row.has_category, row.category = True, text("category", 60, _l("分类"))
+        row.has_category, row.category = True, problems.check(text, "category", 60, _l("分类"))
     if "supplier" in present:
-        row.has_supplier, row.supplier = True, text("supplier", 120, _l("供应商"))
+        row.has_supplier, row.supplier = True, problems.check(text, "supplier", 120, _l("供应商"))
     if present & {"origin_county", "origin_township", "origin_village"}:
-        row.origin = _origin(text("origin_county", 60, _l("产地县")), text("origin_township", 60, _l("产地乡镇")),
-                             text("origin_village", 60, _l("产地村")))
+        row.origin = _origin(problems.check(text, "origin_county", 60, _l("产地县")),
+                             problems.check(text, "origin_township", 60, _l("产地乡镇")),
+                             problems.check(text, "origin_village", 60, _l("产地村")))
         if "origin_county_code" in present and raw["origin_county_code"]:
             try:
                 row.county_code = catalogue.fields.county_code(raw["origin_county_code"])
             except ValidationError as error:
-                raise _RowProblem("origin_county_code", error) from None
+                fail("origin_county_code", error)
         elif row.origin[0]:
             row.county_code = county_codes.get(row.origin[0])
     if "certificate_no" in present:
         row.has_cert = True
-        row.cert_no = text("certificate_no", 60, _l("认定证书编号"))
-        row.cert_from = _parse_date(raw.get("certificate_valid_from", ""), "certificate_valid_from")
-        row.cert_to = _parse_date(raw.get("certificate_valid_to", ""), "certificate_valid_to")
-        if not row.cert_no and (row.cert_from or row.cert_to):
-            raise _RowProblem("certificate_no", _l("填写了证书日期，但没有证书编号"))
+        row.cert_no = problems.check(text, "certificate_no", 60, _l("认定证书编号"))
+        row.cert_from = problems.check(_parse_date, raw.get("certificate_valid_from", ""), "certificate_valid_from")
+        row.cert_to = problems.check(_parse_date, raw.get("certificate_valid_to", ""), "certificate_valid_to")
+        if not row.cert_no and (row.cert_from or row.cert_to) and "certificate_no" not in problems.columns():
+            fail("certificate_no", _l("填写了证书日期，但没有证书编号"))
         if row.cert_from and row.cert_to and row.cert_to < row.cert_from:
-            raise _RowProblem("certificate_valid_to", _l("失效日期不能早于生效日期"))
-        row.issuer = text("certificate_issuer", 120, _l("认定机构"))
+            fail("certificate_valid_to", _l("失效日期不能早于生效日期"))
+        row.issuer = problems.check(text, "certificate_issuer", 120, _l("认定机构"))
     if "supplier_credit_code" in present and raw["supplier_credit_code"]:
         try:
             row.credit_code = suppliers.normalise_credit_code(raw["supplier_credit_code"])
         except ValidationError as error:
-            raise _RowProblem("supplier_credit_code", error) from None
-    # The product's own fields, checked by the catalogue's own rules.
-    try:
-        row.values = catalogue._clean_product(s, values, product, check_sku=False)  # skus looked up in bulk
-    except ValidationError as error:
-        raise _RowProblem(FIELD_COLUMNS.get(error.field or "", ""), error) from None
+            fail("supplier_credit_code", error)
+    # The product's own fields, checked by the catalogue's own rules, each problem once: a field
+    # it refuses is left out and the rest checked again.
+    pending = dict(values)
+    for _attempt in range(len(values) + 1):
+        try:
+            row.values = catalogue._clean_product(s, pending, product, check_sku=False)  # skus looked up in bulk
+            break
+        except ValidationError as error:
+            column = FIELD_COLUMNS.get(error.field or "", "")
+            if column == "price_fen":
+                column = price_column
+            if column not in problems.columns():
+                fail(column, error)
+            if error.field not in pending:
+                break       # a rule on the product as a whole: nothing left to drop
+            pending.pop(error.field)
     row.name = row.values.get("name") or (product.name if product else "")
-    return row
+    return (row if sku else None), problems.items
 
 
 def _plan_references(s, row: _Row, categories, known_suppliers, known_certs, new_categories, new_suppliers,
-                     new_certs, cert_dates, cert_rows, link, unlink, credit_codes, today) -> None:
+                     new_certs, cert_dates, cert_rows, link, unlink, credit_codes, today) -> list[_RowProblem]:
+    """The categories, suppliers and certificates the row names; its problems with them (the
+    supplier's and the certificate's, each checked on its own)."""
     if row.category and row.category not in categories:
         new_categories.setdefault(row.category, row.row_no)
+    problems = _Problems()
+    problems.check(_plan_supplier, s, row, known_suppliers, new_suppliers, credit_codes)
+    problems.check(_plan_certificate, row, known_certs, new_certs, cert_dates, cert_rows, link, unlink, today)
+    return problems.items
+
+
+def _plan_supplier(s, row: _Row, known_suppliers, new_suppliers, credit_codes) -> None:
     if row.supplier:
         known = known_suppliers.get(row.supplier)
         if known is not None:
@@ -683,6 +743,9 @@ def _plan_references(s, row: _Row, categories, known_suppliers, known_certs, new
                 origin_county_code=row.county_code if origin[0] else None, origin_township=origin[1],
                 origin_village=origin[2],
             )
+
+
+def _plan_certificate(row: _Row, known_certs, new_certs, cert_dates, cert_rows, link, unlink, today) -> None:
     if not row.has_cert:
         return
     if row.cert_no:
@@ -956,35 +1019,7 @@ def export_catalogue(s: Session, fmt: str = "csv", *, headers: str = "zh") -> by
     header = list(CHINESE_HEADERS if headers == "zh" else COLUMNS)
     rows = _export_rows(s)
     if fmt == "csv":
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return buffer.getvalue().encode("utf-8-sig")
+        return csv_table(header, rows).encode("utf-8-sig")
     if fmt == "xlsx":
-        from openpyxl import Workbook
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Font
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("商品")
-        bold = Font(bold=True)
-        head = []
-        for title in header:
-            cell = WriteOnlyCell(sheet, value=title)
-            cell.font = bold
-            head.append(cell)
-        sheet.append(head)
-        price_index = COLUMNS.index("price_fen")
-        for row in rows:
-            cells = []
-            for i, value in enumerate(row):
-                cell = WriteOnlyCell(sheet, value=value)
-                if i != price_index:
-                    cell.number_format = "@"
-                cells.append(cell)
-            sheet.append(cells)
-        out = io.BytesIO()
-        book.save(out)
-        return out.getvalue()
+        return xlsx_tables([("商品", header, rows)])
     raise ValidationError(_l("导出格式只能是 csv 或 xlsx"), "fmt")

@@ -7,6 +7,11 @@ weight in grams (= qty_milli of a per-kg product), ``{$$$$$}`` the price in fen.
 the pattern and insignificant in the values: with ``2{PPPPP}{WWWWW}C``, ``200101005236`` is
 PLU 101 and 523 g. Labels are 8, 12 or 13 digits with the GS1 check digit (EAN-8, UPC-A, EAN-13);
 a 13-digit scale usually has a two-digit prefix, e.g. ``22{PPPPP}{WWWWW}C``.
+
+``DEFAULT_RULE`` (``2{PPPPP}{WWWWW}C``: prefix 2, five-digit PLU, five-digit weight in grams, the
+check digit) is what most label scales print out of the box. A hall that has configured no rule
+at all reads labels with it, and ``songtao init-db`` and the demo record it as the first rule, so
+that the manager sees it (and can switch it off) on the rules page.
 """
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ from flask_babel import lazy_gettext as _l
 from stdnum import ean
 
 from .errors import ValidationError
+
+DEFAULT_RULE = "2{PPPPP}{WWWWW}C"
+DEFAULT_RULE_NAME = "称重秤签（默认：2 + 5 位秤码 + 5 位克重）"
 
 FIELD_RE = re.compile(r"\{(P+|W+|\$+)\}")
 DIGITS_RE = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²" and "١"

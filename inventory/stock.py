@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from . import fields
-from .alerts import hall_text
+from .alerts import hall_text, raise_expired_stock_sold_alert
 from .audit import record
 from .documents import (
     DocStatus,
@@ -63,7 +64,7 @@ __all__ = [
     "list_receipts", "receipt_total_fen",
     # transfers
     "create_transfer", "pick_list", "post_transfer", "cancel_transfer", "get_transfer", "list_transfers",
-    "fefo_allocate",
+    "fefo_allocate", "allocate_fresh", "allocate_removal", "expired_only", "ExpiredStock",
     # counts
     "start_count", "record_count_line", "count_variances", "post_count", "cancel_count", "get_count", "list_counts",
     # expiry
@@ -299,6 +300,14 @@ def _expiry(product: Product, produced_on: Optional[dt.date], expires_on: Option
     return expires_on
 
 
+def _refuse_expired_goods(product: Product, expires: Optional[dt.date], today: dt.date, field: str, *, n: int) -> None:
+    """Expired goods are not received into stock (they would reach customers): the supplier takes
+    them back."""
+    if _is_expired(expires, today):
+        raise ValidationError(_l("第 %(n)s 行：「%(product)s」已于 %(date)s 过期，过期商品不能入库，请退回供应商",
+                                 n=n, product=product.name, date=expires.isoformat()), field)
+
+
 def _receipt_lines(session: Session, lines: Any) -> list[GoodsReceiptLine]:
     if not isinstance(lines, (list, tuple)) or not lines:
         raise ValidationError(_l("入库单至少要有一行商品"), "lines")
@@ -321,6 +330,7 @@ def _receipt_lines(session: Session, lines: Any) -> list[GoodsReceiptLine]:
         expires = _expiry(product, produced, expires)
         if produced is not None and expires is not None and expires < produced:
             raise ValidationError(_l("第 %(n)s 行：到期日不能早于生产日期", n=i + 1), f"lines-{i}-expires_on")
+        _refuse_expired_goods(product, expires, today, f"lines-{i}-expires_on", n=i + 1)
         if lot_no is not None:
             known = session.scalar(select(Lot).where(Lot.product_id == product.id, Lot.lot_no == lot_no))
             if known is not None and known.expires_on is not None and expires is not None and known.expires_on != expires:
@@ -437,6 +447,10 @@ def post_receipt(session: Session, receipt_id: int, *, actor_id: Optional[int]) 
     location = _location(session, receipt.location_id, field="location_id")
     supplier_loc = virtual_location(session, LocationKind.SUPPLIER)
     now = utcnow()
+    today = local_date(now)
+    for i, line in enumerate(receipt.lines):  # a draft whose goods have expired since it was made
+        _refuse_expired_goods(line.product, _expiry(line.product, line.produced_on, line.expires_on), today,
+                              f"lines-{i}-expires_on", n=i + 1)
     with _all_or_nothing(session, receipt, *receipt.lines):
         for i, line in enumerate(receipt.lines):
             product = line.product
@@ -572,29 +586,136 @@ def list_receipts(session: Session, page: int = 1, *, per_page: int = DEFAULT_PE
 
 
 # --- FEFO ----------------------------------------------------------------------------------------
+# Goods leave a location first expiry first out, and an expired lot (expires_on before today,
+# local date) is never handed out: not to a sale, a transfer, a refill or a group order.
+#
+# - ``fefo_allocate`` (a sale): the unexpired lots, then the rest as an unlotted remainder (a sale
+#   is never refused); when the books hold nothing but expired lots for it, an alert is opened for
+#   the manager (the till has warned the cashier at the scan: ``expired_only``).
+# - ``allocate_fresh`` (a transfer, a refill, a group order's pick): the same, but the remainder
+#   may only come from goods without a lot; what only expired lots could cover is refused
+#   (``ExpiredStock``), so expired goods cannot travel as "unlotted".
+# - ``allocate_removal`` (a write-off, a count's shortage): every lot, expired ones first, since
+#   those are the goods that leave the books there.
 
-def _fefo(session: Session, location_id: int, product_id: int, qty_milli: int,
-          taken: dict[tuple[int, Optional[int]], int]) -> list[tuple[Optional[int], int]]:
-    rows = session.execute(
-        select(LotLevel.lot_id, LotLevel.qty_milli)
+
+class ExpiredStock(InsufficientStock):
+    """What is asked for is only there in expired lots (they are to be written off, not moved)."""
+
+
+def _is_expired(expires_on: Optional[dt.date], today: dt.date) -> bool:
+    return expires_on is not None and expires_on < today
+
+
+def _lot_rows(session: Session, location_id: int, product_id: int) -> list[tuple[int, int, Optional[dt.date]]]:
+    """(lot, quantity, expiry) of the product's lots on hand at the location, earliest expiry first,
+    lots without an expiry last."""
+    return [tuple(r) for r in session.execute(
+        select(LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
         .join(Lot, Lot.id == LotLevel.lot_id)
         .where(LotLevel.location_id == location_id, Lot.product_id == product_id, LotLevel.qty_milli > 0)
         .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.id)
-    ).all()
+    ).all()]
+
+
+@dataclass(frozen=True)
+class _Allocation:
+    parts: list[tuple[Optional[int], int]]
+    uncovered: int          # what neither unexpired lots nor goods without a lot cover (0 without expired lots)
+    expired_milli: int      # on hand in expired lots
+
+
+def _fefo(session: Session, location_id: int, product_id: int, qty_milli: int,
+          taken: dict[tuple[int, Optional[int]], int], *, today: Optional[dt.date] = None) -> list[tuple[Optional[int], int]]:
+    """Lots first expiry first out (every lot, expired ones included, when ``today`` is None)."""
+    return _allocate(session, location_id, product_id, qty_milli, taken, today=today).parts
+
+
+def _allocate(session: Session, location_id: int, product_id: int, qty_milli: int,
+              taken: dict[tuple[int, Optional[int]], int], *, today: Optional[dt.date]) -> _Allocation:
+    rows = _lot_rows(session, location_id, product_id)
     parts: list[tuple[Optional[int], int]] = []
     remaining = qty_milli
-    for lot_id, have in rows:
-        if remaining <= 0:
-            break
+    expired = 0
+    for lot_id, have, expires_on in rows:
         have -= taken.get((product_id, lot_id), 0)
-        if have <= 0:
+        if today is not None and _is_expired(expires_on, today):
+            expired += max(have, 0)
+            continue
+        if remaining <= 0 or have <= 0:
             continue
         part = min(have, remaining)
         parts.append((lot_id, part))
         remaining -= part
+    uncovered = 0
     if remaining > 0:
         parts.append((None, remaining))
-    return parts
+        if expired:  # only then does it matter whether goods without a lot cover the rest (one more query)
+            unlotted = (level(session, location_id, product_id) - sum(q for _, q, _ in rows)
+                        - taken.get((product_id, None), 0))
+            uncovered = remaining - max(unlotted, 0)
+    return _Allocation(parts, max(uncovered, 0), expired)
+
+
+def fefo_allocate(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> list[tuple[Optional[int], int]]:
+    """Which lots a sale of ``qty_milli`` at a location takes, first expiry first out: the earliest
+    expiry first, lots without an expiry after those with one, never an expired lot (expiry
+    before today, local date), and whatever the lots do not cover as an unlotted remainder
+    ``(None, qty)`` (a sale is never refused: the goods are in the customer's hand).
+
+    When the books hold that product at that location only in expired lots, the sale is flagged:
+    an alert tells the manager to check the shelf (the till warned the cashier at the scan)."""
+    if isinstance(qty_milli, bool) or not isinstance(qty_milli, int) or qty_milli <= 0:
+        raise ValidationError(_l("数量必须是正数"), "qty_milli")
+    today = local_today()
+    allocation = _allocate(session, location_id, product_id, qty_milli, {}, today=today)
+    if allocation.uncovered and allocation.expired_milli:
+        raise_expired_stock_sold_alert(session, location_id=location_id, product_id=product_id, today=today)
+    return allocation.parts
+
+
+def allocate_fresh(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> list[tuple[Optional[int], int]]:
+    """Which lots a transfer, a refill or a group order's pick takes: as ``fefo_allocate``, but
+    refused (``ExpiredStock``, nothing written) when only expired lots could cover the quantity."""
+    if isinstance(qty_milli, bool) or not isinstance(qty_milli, int) or qty_milli <= 0:
+        raise ValidationError(_l("数量必须是正数"), "qty_milli")
+    return _fresh_parts(session, location_id, product_id, qty_milli, {}, local_today())
+
+
+def _fresh_parts(session: Session, location_id: int, product_id: int, qty_milli: int,
+                 taken: dict[tuple[int, Optional[int]], int], today: dt.date) -> list[tuple[Optional[int], int]]:
+    allocation = _allocate(session, location_id, product_id, qty_milli, taken, today=today)
+    if allocation.uncovered and allocation.expired_milli:
+        product = session.get(Product, product_id)
+        location = session.get(Location, location_id)
+        weighed = is_weighed(product)
+        raise ExpiredStock(_l(
+            "%(location)s的「%(product)s」可用库存不足：需要 %(need)s，其中 %(expired)s 在已过期的批次里，"
+            "过期商品不能调出，请先报损",
+            location=location.name, product=product.name, need=format_qty(qty_milli, by_weight=weighed),
+            expired=format_qty(allocation.expired_milli, by_weight=weighed)))
+    return allocation.parts
+
+
+def allocate_removal(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> list[tuple[Optional[int], int]]:
+    """Which lots goods leaving the books (a write-off, a count's shortage) come from: every lot,
+    first expiry first out, expired lots included (first), then an unlotted remainder."""
+    if isinstance(qty_milli, bool) or not isinstance(qty_milli, int) or qty_milli <= 0:
+        raise ValidationError(_l("数量必须是正数"), "qty_milli")
+    return _fefo(session, location_id, product_id, qty_milli, {})
+
+
+def expired_only(session: Session, *, location_id: int, product_id: int, today: Optional[dt.date] = None) -> bool:
+    """True when the books hold the product at the location only in expired lots: no unexpired
+    lot and no goods without a lot, but some expired lot (the till warns the cashier)."""
+    today = today or local_today()
+    rows = _lot_rows(session, location_id, product_id)
+    expired = sum(q for _, q, expires_on in rows if _is_expired(expires_on, today))
+    if not expired:
+        return False
+    fresh = sum(q for _, q, expires_on in rows if not _is_expired(expires_on, today))
+    unlotted = level(session, location_id, product_id) - sum(q for _, q, _ in rows)
+    return fresh <= 0 and unlotted <= 0
 
 
 def logistics_base(session: Session) -> Location:
@@ -605,15 +726,6 @@ def logistics_base(session: Session) -> Location:
     if base is None:
         raise ValidationError(_l("没有可用的物流基地"))
     return base
-
-
-def fefo_allocate(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> list[tuple[Optional[int], int]]:
-    """Which lots to take ``qty_milli`` from at a location, first expiry first out: the earliest
-    expiry first, lots without an expiry after those with one, and whatever the lots do not cover
-    as an unlotted remainder ``(None, qty)``."""
-    if isinstance(qty_milli, bool) or not isinstance(qty_milli, int) or qty_milli <= 0:
-        raise ValidationError(_l("数量必须是正数"), "qty_milli")
-    return _fefo(session, location_id, product_id, qty_milli, {})
 
 
 # --- transfers -----------------------------------------------------------------------------------
@@ -636,6 +748,7 @@ def create_transfer(
     if not isinstance(lines, (list, tuple)) or not lines:
         raise ValidationError(_l("调拨单至少要有一行商品"), "lines")
     planned: dict[tuple[int, Optional[int]], int] = {}  # (product, lot) → qty, in the order given
+    today = local_today()
     for i, raw in enumerate(lines):
         if not isinstance(raw, Mapping):
             raise ValidationError(_l("第 %(n)s 行格式不正确", n=i + 1), f"lines-{i}")
@@ -647,9 +760,14 @@ def create_transfer(
             if lot is None or lot.product_id != product.id:
                 raise ValidationError(_l("第 %(n)s 行：批次不属于「%(product)s」", n=i + 1, product=product.name),
                                       f"lines-{i}-lot_id")
+            _refuse_expired_lot(lot, product, today, f"lines-{i}-lot_id", n=i + 1)
             parts = [(lot.id, qty)]
         else:
-            parts = _fefo(session, source.id, product.id, qty, planned)
+            try:
+                parts = _fresh_parts(session, source.id, product.id, qty, planned, today)
+            except ExpiredStock as exc:
+                raise ValidationError(_l("第 %(n)s 行：%(reason)s", n=i + 1, reason=exc.message),
+                                      f"lines-{i}-qty_milli") from None
         for part_lot, part in parts:
             planned[(product.id, part_lot)] = planned.get((product.id, part_lot), 0) + part
     transfer = Transfer(
@@ -663,6 +781,12 @@ def create_transfer(
     )
     _insert_numbered(session, transfer)
     return transfer
+
+
+def _refuse_expired_lot(lot: Lot, product: Product, today: dt.date, field: str, *, n: int) -> None:
+    if _is_expired(lot.expires_on, today):
+        raise ValidationError(_l("第 %(n)s 行：「%(product)s」批次 %(lot)s 已于 %(date)s 过期，不能调拨，请报损",
+                                 n=n, product=product.name, lot=lot.lot_no, date=lot.expires_on.isoformat()), field)
 
 
 def get_transfer(session: Session, transfer_id: int, *, fresh: bool = False) -> Transfer:
@@ -736,6 +860,10 @@ def post_transfer(session: Session, transfer_id: int, *, actor_id: Optional[int]
     transfer = get_transfer(session, transfer_id, fresh=True)
     _location(session, transfer.from_location_id, field="from_location_id")
     _location(session, transfer.to_location_id, field="to_location_id")
+    today = local_today()
+    for i, line in enumerate(transfer.lines):  # a lot that has expired since the draft was made
+        if line.lot is not None:
+            _refuse_expired_lot(line.lot, line.product, today, "lines", n=i + 1)
     with _all_or_nothing(session, transfer):
         _transition(session, Transfer, transfer.id, DocStatus.POSTED, posted_at=utcnow(), posted_by_id=actor_id)
         # Always the same order, so two transfers of the same goods lock their rows in the same order.

@@ -616,8 +616,8 @@ def write_off():
         if values["lot_id"] is None:
             # Without a lot named, take the goods from the lots first-expiry-first-out, as
             # a count does, so that the lot levels keep adding up to the level.
-            parts = stock_service.fefo_allocate(session, location_id=values["location_id"],
-                                                product_id=values["product_id"], qty_milli=values["qty_milli"])
+            parts = stock_service.allocate_removal(session, location_id=values["location_id"],
+                                                   product_id=values["product_id"], qty_milli=values["qty_milli"])
         else:
             parts = [(values["lot_id"], values["qty_milli"])]
         for lot_id, part in parts:

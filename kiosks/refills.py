@@ -38,7 +38,7 @@ from inventory.errors import InventoryError, NotFound, ValidationError
 from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, available, level, move, virtual_location
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel
-from inventory.stock import fefo_allocate, is_weighed, logistics_base
+from inventory.stock import allocate_fresh, allocate_removal, is_weighed, logistics_base
 from kiosks.fleet import expiring_at_kiosks, slot_levels
 from kiosks.models import (
     Kiosk,
@@ -725,7 +725,7 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
                                               f"{p['slot']}-pulled") from None
                     moves += 1
                 if variance < 0:
-                    for lot_id, part in fefo_allocate(s, location_id=counter, product_id=pid, qty_milli=-variance):
+                    for lot_id, part in allocate_removal(s, location_id=counter, product_id=pid, qty_milli=-variance):
                         move(s, qty_milli=part, from_location_id=counter, to_location_id=adjust.id, lot_id=lot_id,
                              reason=MoveReason.COUNT_ADJUSTMENT, allow_negative_source=True,
                              note=_note(_l("补货清点")), **common)
@@ -738,7 +738,7 @@ def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict
                                                  slots="、".join(loading), product=product.name,
                                                  have=pieces(in_van), n=agg["loaded"] // PIECE),
                                               f"{loading[0]}-loaded")
-                    for lot_id, part in fefo_allocate(s, location_id=van, product_id=pid, qty_milli=agg["loaded"]):
+                    for lot_id, part in allocate_fresh(s, location_id=van, product_id=pid, qty_milli=agg["loaded"]):
                         move(s, qty_milli=part, from_location_id=van, to_location_id=counter, lot_id=lot_id,
                              reason=MoveReason.REFILL, **common)
                         moves += 1

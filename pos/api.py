@@ -24,6 +24,7 @@ from inventory.catalogue import get_product, resolve_scan, search_products
 from inventory.certification import certified_product_ids
 from inventory.localtime import local_today, utcnow
 from inventory.models import Product, Unit
+from inventory.stock import expired_only
 from pos import refunds, sales, shifts
 from pos.accounts import HashingBusy, LoginRefused, may_approve
 from pos.auth import approver_for_pin
@@ -83,6 +84,7 @@ Count = Annotated[StrictInt, Field(ge=0, le=100_000)]
 
 class LookupQuery(QueryModel):
     code: str = Field(min_length=1, max_length=200, description="A scanned or typed barcode, scale label or sku")
+    till: Optional[Code] = Field(None, description="The till scanning (its location's stock decides `warning`)")
 
 
 class SearchQuery(QueryModel):
@@ -134,6 +136,8 @@ class LookupOut(ProductOut):
     qty_milli: Optional[int] = Field(description="From a scale label; null for a barcode or sku (one piece)")
     amount_fen: Optional[int] = Field(description="From a price label; null otherwise")
     source: Literal["barcode", "sku", "scale_weight", "scale_price"]
+    warning: Optional[str] = Field(None, description="For the cashier, e.g. the books hold the product at the "
+                                                     "till's location only in expired lots (it sells all the same)")
 
 
 class SearchOut(ResponseModel):
@@ -497,7 +501,9 @@ def lookup():
     if product is None or not product.active:
         raise ApiError(404, _("未知条码：%(code)s", code=args.code.strip()[:64]))
     body = _products_out([product])[0]
-    body.update(qty_milli=scan.qty_milli, amount_fen=scan.amount_fen, source=scan.source)
+    body.update(qty_milli=scan.qty_milli, amount_fen=scan.amount_fen, source=scan.source, warning=None)
+    if args.till is not None and expired_only(s, location_id=_till(args.till).location_id, product_id=product.id):
+        body["warning"] = _("该商品账面只剩过期批次，请检查货架")
     return jsonify(body)
 
 

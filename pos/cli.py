@@ -42,9 +42,29 @@ def init_db():
     _ensure_sqlite_folder(url)
     try:
         upgrade(url)
+        rule = _seed_defaults(url)
     except Exception as error:  # connection refused, permissions … : one line, not a traceback
         raise click.ClickException(f"无法迁移数据库 {_redact(url)}：{_first_line(error)}") from None
     click.echo(f"数据库已是最新结构：{_redact(url)}")
+    if rule is not None:
+        click.echo(f"已添加默认秤签规则：{rule}")
+
+
+def _seed_defaults(url: str) -> str | None:
+    """What a new hall needs before anyone has configured anything: the common scale-label rule
+    (recorded only when there is no rule at all). The pattern added, or None."""
+    from sqlalchemy.orm import Session
+
+    from inventory.catalogue import ensure_default_barcode_rule
+    from pos.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s, s.begin():
+            rule = ensure_default_barcode_rule(s)
+            return rule.pattern if rule is not None else None
+    finally:
+        engine.dispose()
 
 
 @main.command("create-user")

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from inventory.barcodes import ean13
-from inventory.catalogue import pinyin_initials
+from inventory.catalogue import ensure_default_barcode_rule, pinyin_initials
 from inventory.ledger import move
 from inventory.localtime import local_today, utcnow
 from inventory.models import (
@@ -386,6 +386,7 @@ def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional
     suppliers = build_suppliers(session, rng)
     categories = build_categories(session)
     products = build_products(session, rng, suppliers, categories)
+    ensure_default_barcode_rule(session)   # the weighed goods' scale labels: 2{PPPPP}{WWWWW}C
     build_certificates(session, rng, today, suppliers, products)
     kiosks = build_kiosks(session, rng)
     slots = build_planograms(session, rng, kiosks, products)

@@ -21,7 +21,9 @@ Buyers' sheets are not our template, so the reading is forgiving where that is s
 - the same product on several rows is one line (quantities added) when their prices agree.
 
 Reading the file (size, type, CSV encodings, XLSX cells as the person sees them) is
-``inventory.catalogue_io``'s; amounts and quantities are parsed by ``inventory.money``; a code is
+``inventory.catalogue_io``'s; a cell is read as the decimal Excel shows and a price in yuan as fen
+by ``inventory.spreadsheets`` (the catalogue import reads its 售价 column the same way), quantities
+by ``inventory.money``; a code is
 resolved by ``inventory.catalogue.resolve_scan``. No float touches a quantity or a price: a number
 cell is taken as the decimal Excel shows (``Decimal(str(value))``).
 """
@@ -32,7 +34,6 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Optional
 
 from flask_babel import lazy_gettext as _l
@@ -55,7 +56,8 @@ from inventory.catalogue_io import (
 from inventory.errors import ValidationError
 from inventory.ledger import MAX_QTY_MILLI
 from inventory.models import Product, Unit
-from inventory.money import AmountError, format_yuan, parse_qty_milli, parse_yuan
+from inventory.money import AmountError, format_yuan, parse_qty_milli
+from inventory.spreadsheets import decimal_text as _decimal_text, yuan_cell_fen
 from inventory.stock import is_weighed
 from pos.buyers import get_buyer
 from pos.group_orders import MAX_LINES, MAX_PRICE_FEN, GroupOrderError, OrderLineIn, check_lines
@@ -208,30 +210,10 @@ def _is_total(texts: list[str], cells: dict[str, str]) -> bool:
 
 # --- one row -----------------------------------------------------------------------------------
 
-def _decimal_text(value: Any) -> str:
-    """A cell as the decimal the person sees, exponent written out, for the money parsers to
-    count its decimals. A number cell is a float: typed 12.5 or 19.99 it is exactly the decimal
-    typed (``Decimal(str(value))``); the result of a formula such as =3*1.1 is saved by Excel as
-    3.3000000000000003 and shown as 3.3, so a float is read to Excel's own precision of 15
-    significant digits (no decimal a person can type into Excel is lost that way)."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        number = Decimal(format(value, ".15g"))
-        return format(number, "f") if number.is_finite() else str(value)
-    if isinstance(value, int):
-        return str(value)
-    return unicodedata.normalize("NFKC", _cell_text(value)).strip()
-
-
 def _price_fen(value: Any) -> Optional[int]:
-    text = _decimal_text(value)
-    if not text:
-        return None
-    text = text.removesuffix("元").strip()
-    fen = parse_yuan(text)
-    if fen > MAX_PRICE_FEN:
-        raise AmountError(str(_l("单价太大：%(text)s", text=text[:20])))
+    fen = yuan_cell_fen(value)  # the one reading of a price in yuan (the catalogue import's too)
+    if fen is not None and fen > MAX_PRICE_FEN:
+        raise AmountError(str(_l("单价太大：%(text)s", text=_decimal_text(value)[:20])))
     return fen
 
 

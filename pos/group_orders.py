@@ -39,7 +39,7 @@ from inventory.errors import InventoryError
 from inventory.localtime import local_date, local_today, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product, StockMove, Unit
 from inventory.money import format_qty, format_yuan, line_amount_fen
-from inventory.stock import fefo_allocate, logistics_base
+from inventory.stock import allocate_fresh, logistics_base
 from pos import refunds
 from pos.buyers import agreed_prices, get_buyer
 from pos.errors import Conflict, NotFound, PosError
@@ -332,8 +332,8 @@ def pick_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOr
             for line in order.lines:
                 ledger.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
                 line.reserved_milli = 0
-                for lot_id, qty in fefo_allocate(s, location_id=base.id, product_id=line.product_id,
-                                                 qty_milli=line.qty_milli):
+                for lot_id, qty in allocate_fresh(s, location_id=base.id, product_id=line.product_id,
+                                                  qty_milli=line.qty_milli):
                     ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=base.id,
                                 to_location_id=dispatch.id, reason=MoveReason.TRANSFER, lot_id=lot_id,
                                 ref_type="group_order", ref_id=order.id, user_id=actor_id,

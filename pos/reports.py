@@ -21,10 +21,7 @@ UNION ALL of them (``_movements``).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from decimal import Decimal
 from typing import Any, Iterator, Optional
 
 from flask_babel import lazy_gettext as _l
@@ -33,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from inventory.localtime import format_local, local_days_to_utc_range, local_today, utcnow
 from inventory.models import Category, Location, MoveReason, Product, StockMove, Unit
-from inventory.money import format_plain_yuan
+from inventory.spreadsheets import Fen, Qty, csv_table, csv_tables, pct, xlsx_tables
 from inventory.web import Page
 from pos.errors import PosError
 from pos.models import (
@@ -759,113 +756,13 @@ def daily_summary(s: Session, *, day: dt.date) -> dict[str, Any]:
 
 
 # --- exports: CSV and XLSX -------------------------------------------------------------------------
-# Amounts are written in yuan: CSV as plain text "1234.56", XLSX as numbers (Decimal(fen)/100 with
-# the format #,##0.00, so Excel adds them up); counts as integers. A text cell that starts with
-# = + - @ (or a tab / carriage return) gets a leading apostrophe so that a spreadsheet never runs it
-# as a formula (a supplier or product name is typed by people).
+# Written by inventory.spreadsheets, the one writer of every export: amounts in yuan (CSV as plain
+# text "1234.56", XLSX as numbers with the format #,##0.00, so Excel adds them up), counts as
+# integers, and a text cell that a spreadsheet would run as a formula (a supplier or product name
+# is typed by people) written as text with a leading apostrophe.
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-YUAN_FORMAT = "#,##0.00"
-QTY_FORMAT = "#,##0.000"
-PERCENT_FORMAT = "0.0%"
-WHOLE_PERCENT_FORMAT = "0%"
-
-
-class Fen(int):
-    """An amount in fen, written as yuan."""
-
-
-class Qty(int):
-    """A quantity in thousandths, written in units (3 decimals)."""
-
-
-class Pct(str):
-    """A percentage as ``percent`` gives it ("12.5", or "80" for a whole percent): written as the
-    text in CSV (the header says %), and in XLSX as the number 0.125 with a percent format, so
-    that a spreadsheet can add it up. None or "" stays an empty cell."""
-
-
-def pct(value: Any) -> Any:
-    return "" if value is None or value == "" else Pct(value)
-
-
-def safe_text(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, Fen):
-        return format_plain_yuan(int(value))
-    if isinstance(value, Qty):
-        sign = "-" if value < 0 else ""
-        whole, milli = divmod(abs(int(value)), 1000)
-        return f"{sign}{whole}.{milli:03d}"
-    if isinstance(value, Pct):
-        return str(value)  # a number we made ("-3.0"), not text a person typed
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, int):
-        return str(value)
-    return safe_text(value)
-
-
-def _xlsx_cell(sheet, value: Any):
-    from openpyxl.cell import WriteOnlyCell
-
-    if isinstance(value, Fen):
-        cell = WriteOnlyCell(sheet, value=Decimal(int(value)) / 100)
-        cell.number_format = YUAN_FORMAT
-    elif isinstance(value, Qty):
-        cell = WriteOnlyCell(sheet, value=Decimal(int(value)) / 1000)
-        cell.number_format = QTY_FORMAT
-    elif isinstance(value, Pct):
-        cell = WriteOnlyCell(sheet, value=Decimal(str(value)) / 100)
-        cell.number_format = PERCENT_FORMAT if "." in value else WHOLE_PERCENT_FORMAT
-    elif isinstance(value, bool):
-        cell = WriteOnlyCell(sheet, value="是" if value else "否")
-    elif isinstance(value, int):
-        cell = WriteOnlyCell(sheet, value=value)
-    else:
-        cell = WriteOnlyCell(sheet, value=safe_text(value))
-        cell.data_type = "s"
-    return cell
-
-
-def _to_csv(tables: list[tuple[str, list[str], list[list]]]) -> str:
-    """Tables one after another, each preceded by its title row and header row, a blank row between."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    for i, (title, header, rows) in enumerate(tables):
-        if i:
-            writer.writerow([])
-        writer.writerow([title])
-        writer.writerow(header)
-        writer.writerows([_csv_cell(v) for v in row] for row in rows)
-    return buffer.getvalue()
-
-
-def _to_xlsx(tables) -> bytes:
-    """One sheet per table: the header row in bold, then the rows (numbers as numbers)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    book = Workbook(write_only=True)
-    bold = Font(bold=True)
-    for title, header, rows in tables:
-        sheet = book.create_sheet(title[:31])
-        head = []
-        for text in header:
-            cell = WriteOnlyCell(sheet, value=text)
-            cell.font = bold
-            head.append(cell)
-        sheet.append(head)
-        for row in rows:
-            sheet.append([_xlsx_cell(sheet, v) for v in row])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+_to_csv = csv_tables
+_to_xlsx = xlsx_tables
 
 
 FIGURE_HEADERS = ["合计（元）", "认定扶贫产品（元）", "非认定（元）", "松桃产品（元）", "销售笔数", "退款（元）"]
@@ -918,12 +815,7 @@ def _line_row(d: dict) -> list:
 
 def lines_csv(lines: Iterator[dict]) -> str:
     """Sale and refund lines (from iter_collaboration_lines) as CSV text."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(LINE_HEADERS)
-    for d in lines:
-        writer.writerow([_csv_cell(v) for v in _line_row(d)])
-    return buffer.getvalue()
+    return csv_table(LINE_HEADERS, (_line_row(d) for d in lines))
 
 
 def lines_xlsx(lines: Iterator[dict]) -> bytes:

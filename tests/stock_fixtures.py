@@ -144,3 +144,25 @@ def level_of(s: Session, location_id: int, product_id: int) -> int:
 
 def move_count(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(StockMove))
+
+
+# --- goods that expire on the shelf -----------------------------------------------------------------
+
+def receive_fresh_then_age(receive, s: Session, lot: dict):
+    """Post a receipt through ``receive(**lot)``. Expired goods cannot be received (issue 18,
+    point 11), so a lot whose ``expires_on`` is already past is received while still good and then
+    ages on the shelf: its expiry is set afterwards, as time would."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from inventory.localtime import local_today
+    from inventory.models import Lot
+
+    expires = lot.get("expires_on")
+    if expires is None or expires >= local_today():
+        return receive(**lot)
+    receipt = receive(**{**lot, "expires_on": local_today() + dt.timedelta(days=1)})
+    s.execute(update(Lot).where(Lot.id.in_([ln.lot_id for ln in receipt.lines])).values(expires_on=expires))
+    s.expire_all()
+    return receipt

@@ -11,7 +11,7 @@ from inventory import alerts, stock
 from inventory.ledger import move
 from inventory.localtime import local_today
 from inventory.models import Alert, AlertKind, AuditEvent, Certificate, Lot, MoveReason
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
+from tests.stock_fixtures import engine, receive_fresh_then_age, s, world  # noqa: F401  (fixtures)
 
 TODAY = local_today()
 
@@ -28,9 +28,12 @@ def _open(s) -> list[tuple]:
 
 
 def _receive(world, s, product_id, qty_milli, location="HALL", **lot):
-    r = stock.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location], actor_id=None,
-                      lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": 100, **lot}])
-    stock.post_receipt(s, r.id, actor_id=None)
+    def receive(**lot):
+        r = stock.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location], actor_id=None,
+                          lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": 100, **lot}])
+        return stock.post_receipt(s, r.id, actor_id=None)
+
+    receive_fresh_then_age(receive, s, lot)   # a lot given an expiry in the past has aged on the shelf
 
 
 def test_refresh_is_idempotent_and_alerts_resolve_when_the_cause_goes(world, s):

@@ -136,7 +136,7 @@ def test_lookup_by_ean13(till, hall):
     body = api.LookupOut.model_validate(response.get_json()).model_dump()
     assert body == {"product_id": hall.tea, "sku": "TEA250", "name": "梵净山翠峰茶 250g", "unit": "piece",
                     "sold_by_weight": False, "price_fen": 16800, "certified": True, "qty_milli": None,
-                    "amount_fen": None, "source": "barcode"}
+                    "amount_fen": None, "source": "barcode", "warning": None}
 
 
 def test_lookup_by_sku_is_case_insensitive(till, hall):
@@ -603,3 +603,41 @@ def test_point14_recent_receipts_of_a_till_newest_first(app, till, hall):
     assert [s["receipt_no"] for s in till.get("/api/v1/sales/recent", till="H1", limit=1).get_json()["items"]] == [second]
     assert_error(till.get("/api/v1/sales/recent", till="H9"), 404, "H9")
     assert_error(till.get("/api/v1/sales/recent", till="H1", limit=0), 422, field="limit")
+def test_point11_the_till_is_told_when_only_expired_stock_is_left(app, till, hall):
+    """Issue 18, point 11: the lookup warns the cashier when the books hold the product at the
+    till's location only in expired lots; the sale still goes through, and the manager is alerted."""
+    from sqlalchemy import update
+
+    from inventory import ledger
+    from inventory.models import Alert, AlertKind, Lot, MoveReason
+
+    with session_scope(app) as s:
+        hall_id = s.scalar(select(Location.id).where(Location.code == "HALL"))
+        supplier = Location(code="SUPPLIER", name="供应商", kind=LocationKind.SUPPLIER)
+        s.add(supplier)
+        lot = Lot(product_id=hall.honey, lot_no="OLD-1", expires_on=local_today() - dt.timedelta(days=2))
+        s.add(lot)
+        s.flush()
+        ledger.move(s, product_id=hall.honey, qty_milli=3000, from_location_id=supplier.id, to_location_id=hall_id,
+                    reason=MoveReason.RECEIPT, lot_id=lot.id)
+        lot_id = lot.id
+    body = till.get("/api/v1/products/lookup", code="HONEY", till="H1").get_json()
+    assert body["product_id"] == hall.honey and body["warning"] == "该商品账面只剩过期批次，请检查货架"
+    assert till.get("/api/v1/products/lookup", code="HONEY").get_json()["warning"] is None   # no till: no judgement
+    assert till.get("/api/v1/products/lookup", code=TEA_EAN, till="H1").get_json()["warning"] is None
+    assert_error(till.get("/api/v1/products/lookup", code="HONEY", till="H9"), 422, "H9")
+
+    assert till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": 0}).status_code == 201
+    sale = till.post("/api/v1/sales", sale_body(hall, lines=[{"product_id": hall.honey, "qty_milli": 1000}],
+                                                payments=[{"method": "cash", "amount_fen": 3800}]))
+    assert sale.status_code == 201                                  # never blocked by stock
+    with session_scope(app) as s:
+        [alert] = s.scalars(select(Alert).where(Alert.resolved_at.is_(None))).all()
+        assert (alert.kind, alert.ref_type, alert.ref_id) == (AlertKind.EXPIRING_LOT, "lot", lot_id)
+        assert "只剩过期批次" in alert.message and "售出" in alert.message
+        # the expired lot was not "sold": its goods are still to be found and written off
+        from inventory.ledger import lot_level
+        assert lot_level(s, hall_id, lot_id) == 3000
+        # once fresh goods are there, no warning
+        s.execute(update(Lot).where(Lot.id == lot_id).values(expires_on=local_today()))
+    assert till.get("/api/v1/products/lookup", code="HONEY", till="H1").get_json()["warning"] is None

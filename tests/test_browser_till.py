@@ -656,3 +656,43 @@ def test_point13_cash_rounding_shows_and_applies_only_for_cash(live_server, page
         recorded = [(p.method.value, sale.total_fen, sale.rounding_fen) for sale, p in s.execute(
             select(Sale, Payment).join(Payment, Payment.sale_id == Sale.id).order_by(Sale.id))]
     assert recorded == [("wechat", 1987, 0), ("cash", 1980, 7)]
+def test_point11_the_cashier_is_warned_when_only_expired_stock_is_on_the_books(live_server, page, app, hall):
+    """Issue 18, point 11: scanning a product whose only stock at the hall is an expired lot shows
+    the warning (the line is marked ⚠); the sale goes through all the same."""
+    from inventory import ledger
+    from inventory.models import Lot, MoveReason
+
+    with session_scope(app) as s:
+        hall_id = s.scalar(select(Location.id).where(Location.code == "HALL"))
+        supplier = Location(code="SUPPLIER", name="供应商", kind=LocationKind.SUPPLIER)
+        lot = Lot(product_id=hall.honey, lot_no="OLD-1", expires_on=local_today() - dt.timedelta(days=2))
+        s.add_all([supplier, lot])
+        s.flush()
+        ledger.move(s, product_id=hall.honey, qty_milli=2000, from_location_id=supplier.id, to_location_id=hall_id,
+                    reason=MoveReason.RECEIPT, lot_id=lot.id)
+    base = live_server
+    open_till(page, base)
+    scan(page, TEA_EAN)
+    expect_text(page, "#scan-msg", "松桃梵净山翠峰茶")
+    assert "warn" not in (page.locator("#scan-msg").get_attribute("class") or "")
+    scan(page, HONEY_EAN)
+    expect_text(page, "#scan-msg", "该商品账面只剩过期批次，请检查货架")
+    assert "warn" in page.locator("#scan-msg").get_attribute("class")
+    honey_row = page.locator("#lines tbody tr", has_text="梵净山蜂蜜")
+    assert honey_row.locator(".line-warning").get_attribute("title") == "该商品账面只剩过期批次，请检查货架"
+    before = sale_count(app)
+    pay_cash_exactly(page)
+    page.locator("#dlg-receipt .receipt").wait_for()              # recorded: the sale went through
+    assert sale_count(app) == before + 1
+    page.locator('#dlg-receipt [data-action="new-sale"]').click()
+
+    # picked from the search (not scanned): the till asks, and warns all the same
+    wait_focus_on_scan(page)
+    page.wait_for_function("document.querySelectorAll('#lines tbody tr').length === 0")
+    page.keyboard.press("F2")
+    page.locator("#dlg-search").wait_for()
+    page.keyboard.type("ST0045")
+    page.locator('#search-results [data-pick]').first.wait_for()
+    page.keyboard.press("Enter")
+    expect_text(page, "#scan-msg", "该商品账面只剩过期批次，请检查货架")
+    page.locator("#lines tbody tr .line-warning").wait_for()

@@ -175,7 +175,8 @@ def test_a_file_that_is_not_a_spreadsheet(session, filename, data):
     ("empty.csv", b"", "空"),
     ("blank.csv", b"\xef\xbb\xbf\r\n,,\r\n", "空"),
     ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, ".xls"),
-    ("yuan.csv", csv_bytes(["商品编码", "名称", "售价(元)"], [["ST1", "茶", "38.00"]]), "以分为单位"),
+    ("two-prices.csv", csv_bytes(["商品编码", "名称", "售价(分)", "售价(元)"], [["ST1", "茶", "3800", "38.00"]]),
+     "售价只能有一列"),
     ("nosku.csv", csv_bytes(["名称", "售价(分)"], [["茶", "3800"]]), "缺少「商品编码」"),
     ("twice.csv", csv_bytes(["sku", "商品编码"], [["A", "B"]]), "列名重复"),
 ])
@@ -518,3 +519,61 @@ def test_rows_must_agree_on_a_certificates_dates(session, known, rows, errors):
     with pytest.raises(ImportRefused):
         apply_import(session, "x.csv", csv_bytes(ZH, rows), today=TODAY)
     assert counts(session) == before
+
+
+# --- issue 18, point 15: a supplier's 售价 in yuan, and every error of a row -----------------------
+
+@pytest.mark.parametrize("header", ["售价", "售价(元)", "单价", "price"])
+def test_point15_the_price_column_in_yuan_is_read_exactly(session, header):
+    texts = ["12.8", "12.80", "¥12.80", "￥12.80", "12", "12.80元", "0.05", "1,280.00"]
+    rows = [[f"Y{n:02d}", f"商品{n}", text] for n, text in enumerate(texts)]
+    result = apply_import(session, "supplier.csv", csv_bytes(["商品编码", "名称", header], rows), today=TODAY)
+    assert result.created == len(texts)
+    prices = dict(session.execute(select(Product.sku, Product.price_fen).where(Product.sku.like("Y%"))).all())
+    assert [prices[f"Y{n:02d}"] for n in range(len(texts))] == [1280, 1280, 1280, 1280, 1200, 1280, 5, 128000]
+
+
+def test_point15_yuan_number_cells_of_a_workbook_are_exact(session):
+    # 12.8 typed in Excel; 3.3000000000000003 is what =3*1.1 saves (Excel shows 3.3); 19.99 typed
+    data = xlsx_bytes(["sku", "name", "price"], [["X1", "甲", 12.8], ["X2", "乙", 3 * 1.1], ["X3", "丙", 19.99],
+                                                 ["X4", "丁", 12]])
+    apply_import(session, "supplier.xlsx", data, today=TODAY)
+    prices = dict(session.execute(select(Product.sku, Product.price_fen).where(Product.sku.like("X%"))).all())
+    assert prices == {"X1": 1280, "X2": 330, "X3": 1999, "X4": 1200}
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("12.345", "最多两位小数"), ("-1.00", "负数"), ("abc", "最多两位小数"), ("1e3", "最多两位小数"),
+    ("99999999.99", "太大"),
+])
+def test_point15_a_yuan_price_that_is_not_exact_is_refused(session, text, fragment):
+    data = csv_bytes(["商品编码", "名称", "售价"], [["Y1", "甲", "1.00"], ["Y2", "乙", text]])
+    preview = preview_import(session, "supplier.csv", data, today=TODAY)
+    assert [(e.row_no, e.column) for e in preview.errors] == [(3, "售价")]
+    assert fragment in preview.errors[0].message
+    with pytest.raises(ImportRefused):
+        apply_import(session, "supplier.csv", data, today=TODAY)
+    assert session.scalar(select(func.count()).select_from(Product)) == 0
+
+
+def test_point15_the_catalogue_and_the_group_import_read_a_yuan_cell_alike(session):
+    from pos import group_import
+
+    for value in ("12.8", "¥12.80", "12", 12.8, 3 * 1.1, "12.80元"):
+        data = xlsx_bytes(["sku", "name", "price"], [["Z1", "甲", value]])
+        preview = preview_import(session, "supplier.xlsx", data, today=TODAY)
+        assert preview.errors == [] and preview.rows[0].changes["price_fen"][1] == str(group_import._price_fen(value))
+
+
+def test_point15_every_error_of_a_row_is_reported(session, known):
+    bad = row("ST0200", "x" * 121, "6901234567893", unit="斤", price="12.345", vat="6",
+              cert=("NEW-CERT", "2026-13-01", "2027-01-01"))
+    data = csv_bytes(ZH[:5] + ["售价"] + ZH[6:], [row("ST0300", "好商品", price="1.00"), bad])
+    preview = preview_import(session, "x.csv", data, today=TODAY)
+    assert sorted((e.row_no, e.column) for e in preview.errors) == sorted([
+        (3, "名称"), (3, "条码"), (3, "单位"), (3, "售价"), (3, "税率"), (3, "证书生效日期")])
+    messages = {e.column: e.message for e in preview.errors}
+    assert "120" in messages["名称"] and "校验位" in messages["条码"] and "两位小数" in messages["售价"]
+    with pytest.raises(ImportRefused) as caught:
+        apply_import(session, "x.csv", data, today=TODAY)
+    assert len(caught.value.errors) == 6

@@ -814,7 +814,7 @@ def test_import_with_one_bad_row_is_refused_with_its_row_number(app, client, man
     ("photo.csv", png_bytes(), "文件不是 CSV 或 Excel 表格"),
     ("fake.xlsx", b"PK\x03\x04 not really a zip", "文件不是 CSV 或 Excel 表格"),
     ("empty.csv", b"", "文件是空的"),
-    ("yuan.csv", "商品编码,名称,售价\nA1,茶,12.80\n".encode(), "售价请以分为单位"),
+    ("two-prices.csv", "商品编码,名称,售价,售价(分)\nA1,茶,12.80,1280\n".encode(), "售价只能有一列"),
 ])
 def test_a_file_that_is_not_a_catalogue_is_refused(app, client, manager, shop, filename, data, message):
     before = count(app, Product)

@@ -116,6 +116,12 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     assert 8 <= len(weighed) <= 12
     assert all(p.unit == Unit.KG and p.scale_plu and p.id not in with_code for p in weighed)
     assert all(with_code[p.id] >= 1 for p in products if not p.sold_by_weight)
+    # issue 18 point 16: the demo's scale labels scan, with the common rule recorded
+    from inventory import catalogue as catalogue_service, scale
+    assert [r.pattern for r in catalogue_service.list_barcode_rules(session)] == [scale.DEFAULT_RULE]
+    label = scale.encode(scale.DEFAULT_RULE, plu=weighed[0].scale_plu, value=523)
+    assert catalogue_service.resolve_scan(session, label) == catalogue_service.ScanResult(
+        weighed[0].id, 523, None, "scale_weight")
     assert any(n >= 2 for n in with_code.values())
     assert all(p.cost_fen < p.price_fen for p in products)
     assert all((p.vat == "exempt") == bool(p.vat_exemption_code) for p in products)

@@ -235,3 +235,60 @@ def test_a_label_for_a_product_not_sold_by_weight_is_refused(session, shop):
     with pytest.raises(ValidationError) as caught:
         resolve_scan(session, scale.encode(WEIGHT13, plu=101, value=523))
     assert "不是称重销售" in str(caught.value)
+
+
+# --- issue 18, point 16: scale labels work out of the box ------------------------------------------
+
+def _weighed_rice(session):
+    return catalogue.create_product(session, sku="ST0023", name="散装松桃红米", price_fen=1680, unit="kg",
+                                    sold_by_weight=True, scale_plu=101)
+
+
+def test_point16_a_fresh_database_decodes_the_common_weight_label(session):
+    rice = _weighed_rice(session)
+    assert catalogue.list_barcode_rules(session) == []          # nobody has configured anything
+    label = scale.encode(scale.DEFAULT_RULE, plu=101, value=523)
+    assert scale.DEFAULT_RULE == "2{PPPPP}{WWWWW}C" and label == "200101005236"
+    assert resolve_scan(session, label) == ScanResult(rice.id, 523, None, "scale_weight")
+    assert resolve_scan(session, "0" + label) == ScanResult(rice.id, 523, None, "scale_weight")  # as EAN-13
+    assert resolve_scan(session, label[:-1] + "0") is None        # a misread stays unknown
+
+
+def test_point16_configured_rules_replace_the_default(session):
+    rice = _weighed_rice(session)
+    catalogue.add_barcode_rule(session, name="称重秤签", pattern=WEIGHT13)
+    assert resolve_scan(session, scale.encode(scale.DEFAULT_RULE, plu=101, value=523)) is None
+    assert resolve_scan(session, scale.encode(WEIGHT13, plu=101, value=523)).product_id == rice.id
+
+
+def test_point16_the_default_rule_is_recorded_once_and_a_switched_off_rule_stays_off(session):
+    rice = _weighed_rice(session)
+    rule = catalogue.ensure_default_barcode_rule(session)
+    assert (rule.pattern, rule.active) == (scale.DEFAULT_RULE, True)
+    assert catalogue.ensure_default_barcode_rule(session) is None
+    catalogue.set_barcode_rule_active(session, rule.id, False)
+    assert catalogue.ensure_default_barcode_rule(session) is None
+    assert resolve_scan(session, scale.encode(scale.DEFAULT_RULE, plu=101, value=523)) is None
+    catalogue.set_barcode_rule_active(session, rule.id, True)
+    assert resolve_scan(session, scale.encode(scale.DEFAULT_RULE, plu=101, value=523)).product_id == rice.id
+
+
+def test_point16_init_db_records_the_default_rule(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from inventory.documents import BarcodeRule
+    from pos.cli import main
+
+    monkeypatch.setenv("SONGTAO_INSTANCE", str(tmp_path / "instance"))
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    runner = CliRunner()
+    first = runner.invoke(main, ["init-db"], env={"DATABASE_URL": url})
+    assert first.exit_code == 0 and "2{PPPPP}{WWWWW}C" in first.output, first.output
+    again = runner.invoke(main, ["init-db"], env={"DATABASE_URL": url})
+    assert again.exit_code == 0 and "秤签" not in again.output
+    engine = create_engine(url)
+    with Session(engine) as s:
+        assert s.execute(select(BarcodeRule.pattern, BarcodeRule.active)).all() == [(scale.DEFAULT_RULE, True)]
+    engine.dispose()

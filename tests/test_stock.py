@@ -16,7 +16,7 @@ from inventory.errors import InventoryError, NotFound, ValidationError
 from inventory.ledger import InsufficientStock, move
 from inventory.localtime import local_today
 from inventory.models import AuditEvent, Lot, LotLevel, MoveReason, Product, StockMove, Unit
-from tests.stock_fixtures import engine, level_of, levels, move_count, s, world  # noqa: F401  (fixtures)
+from tests.stock_fixtures import engine, level_of, levels, move_count, receive_fresh_then_age, s, world  # noqa: F401
 
 TODAY = local_today()
 
@@ -26,10 +26,13 @@ def days(n: int) -> dt.date:
 
 
 def _receive_posted(world, s, product_id, qty_milli, *, location="BASE", cost_fen=1000, **lot) -> GoodsReceipt:
-    receipt = stock.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location],
-                            lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": cost_fen, **lot}],
-                            actor_id=world.manager_id)
-    return stock.post_receipt(s, receipt.id, actor_id=world.manager_id)
+    def receive(**lot):
+        receipt = stock.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location],
+                                lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": cost_fen, **lot}],
+                                actor_id=world.manager_id)
+        return stock.post_receipt(s, receipt.id, actor_id=world.manager_id)
+
+    return receive_fresh_then_age(receive, s, lot)   # a lot given an expiry in the past has aged on the shelf
 
 
 def _sell(world, s, product_id, qty_milli, location="HALL", lot_id=None):

@@ -335,6 +335,8 @@ BAD_RECEIPTS = [
     ({"produced_on": "昨天"}, "日期格式应为 YYYY-MM-DD"),
     ({"produced_on": "2026-11-20", "expires_on": "2026-11-01"}, "到期日期不能早于生产日期"),
     ({"lot_no": "L" * 41}, "批号最多 40 个字"),
+    # issue 18, point 11: expired goods are not received
+    ({"expires_on": (local_today() - dt.timedelta(days=1)).isoformat()}, "过期商品不能入库"),
 ]
 
 

@@ -318,7 +318,7 @@
     scanMsg.textContent = text;
     scanMsg.className = "scan-msg " + (kind || "");
     clearTimeout(msgTimer);
-    if (kind !== "error") msgTimer = setTimeout(() => { scanMsg.textContent = ""; scanMsg.className = "scan-msg"; }, 4000);
+    if (kind !== "error" && kind !== "warn") msgTimer = setTimeout(() => { scanMsg.textContent = ""; scanMsg.className = "scan-msg"; }, 4000);
   }
 
   function flashError(text) {
@@ -348,7 +348,7 @@
       const qty = fmtQty(l.qty_milli, l.sold_by_weight) + (l.sold_by_weight ? " kg" : "");
       return `<tr data-index="${i}" class="${i === state.selected ? "selected" : ""}" aria-selected="${i === state.selected}">
         <td class="no">${i + 1}</td>
-        <td class="name">${l.certified ? `<span class="cert" title="${esc(msg("certified"))}">★</span>` : ""}${esc(l.name)}
+        <td class="name">${l.certified ? `<span class="cert" title="${esc(msg("certified"))}">★</span>` : ""}${l.warning ? `<span class="line-warning" title="${esc(l.warning)}">⚠</span>` : ""}${esc(l.name)}
           <small class="muted">${esc(l.sku || "")}</small></td>
         <td class="num">${yuan(unit)}${l.sold_by_weight ? esc(msg("per_kg")) : ""}</td>
         <td class="num"><button type="button" class="qty" data-line-action="qty">${qty}</button></td>
@@ -446,7 +446,18 @@
       sold_by_weight: !!p.sold_by_weight,
       price_fen: p.price_fen,
       certified: !!p.certified,
+      warning: p.warning || null, // e.g. the books hold only expired lots of it: the cashier checks the shelf
     };
+  }
+
+  /** After a line is added: the server's warning about the product (sold all the same), or "added". */
+  function announce(p, text) {
+    if (p.warning) {
+      beep();
+      say(p.warning, "warn");
+    } else {
+      say(text, "ok");
+    }
   }
 
   function addProduct(raw, qtyMilli) {
@@ -460,8 +471,9 @@
       const i = state.lines.findIndex((l) => l.product_id === p.product_id && !l.sold_by_weight && !l.line_discount_fen);
       if (i >= 0) {
         state.lines[i].qty_milli += 1000;
+        if (p.warning) state.lines[i].warning = p.warning;
         state.selected = i;
-        say(msg("added", { name: p.name }) + " ×" + fmtQty(state.lines[i].qty_milli, false), "ok");
+        announce(p, msg("added", { name: p.name }) + " ×" + fmtQty(state.lines[i].qty_milli, false));
         changed();
         return;
       }
@@ -469,15 +481,31 @@
     }
     state.lines.push(Object.assign(p, { qty_milli: qtyMilli, line_discount_fen: 0 }));
     state.selected = state.lines.length - 1;
-    say(msg("added", { name: p.name }), "ok");
+    announce(p, msg("added", { name: p.name }));
     changed();
+    if (raw.source === undefined) checkWarning(p); // from search or a quick key: not looked up yet
+  }
+
+  /** Ask the server, as a scan does, whether the cashier should be warned about a product (the
+   *  books hold it here only in expired lots); the line is marked, the sale is not held up. */
+  async function checkWarning(p) {
+    if (!state.till || !p.sku) return;
+    const r = await api("GET", "/products/lookup?code=" + encodeURIComponent(p.sku) + "&till=" + encodeURIComponent(state.till));
+    if (!r.ok || !r.data || r.data.product_id !== p.product_id || !r.data.warning) return;
+    const marked = state.lines.filter((l) => l.product_id === p.product_id);
+    if (!marked.length) return;
+    marked.forEach((l) => { l.warning = r.data.warning; });
+    announce(r.data, "");
+    saveBasket();
+    render();
   }
 
   async function onScan(code) {
     code = code.trim();
     if (!code) return;
     if (!requireShift()) return;
-    const r = await api("GET", "/products/lookup?code=" + encodeURIComponent(code));
+    const r = await api("GET", "/products/lookup?code=" + encodeURIComponent(code) +
+      (state.till ? "&till=" + encodeURIComponent(state.till) : ""));
     if (!r.ok) {
       flashError(r.status === 404 ? ((r.data && r.data.error) || msg("unknown_code", { code })) : errorText(r));
       return;
