@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
-from pydantic import Field, StrictBool, StrictInt, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 from sqlalchemy import select
 
 from kiosks import ingest
@@ -31,6 +31,7 @@ from pos.openapi import (
     RequestModel,
     ResponseModel,
     API_PREFIX,
+    Whole,
     json_body,
     limit_body,
     operation,
@@ -61,8 +62,8 @@ Moment = Annotated[str, StringConstraints(min_length=1, max_length=40),
 TxnId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Slot = Annotated[str, StringConstraints(min_length=1, max_length=8)]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-Pieces = Annotated[StrictInt, Field(gt=0, le=ingest.MAX_QTY, description="Whole pieces")]
-PriceFen = Annotated[StrictInt, Field(ge=0, le=ingest.MAX_UNIT_PRICE_FEN, description="Charged unit price, fen")]
+Pieces = Whole(gt=0, le=ingest.MAX_QTY, description="Whole pieces")
+PriceFen = Whole(ge=0, le=ingest.MAX_UNIT_PRICE_FEN, description="Charged unit price, fen")
 
 
 class KioskLineIn(RequestModel):

@@ -184,7 +184,11 @@ def parse_moment(value: Any, field: str = "sold_at") -> dt.datetime:
         raise Rejected(_l("%(field)s 不是有效的时间（应为 ISO 8601，如 2026-11-26T10:15:00+08:00）", field=field))
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise Rejected(_l("%(field)s 必须带时区（如 +08:00）", field=field))
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+00:01 is before the first representable moment
+        raise Rejected(_l("%(field)s 不是有效的时间（应为 ISO 8601，如 2026-11-26T10:15:00+08:00）",
+                          field=field)) from None
 
 
 def _sale_in(kiosk: Kiosk, raw: Any, slots: dict[str, _Slot], products: dict[str, _Product],

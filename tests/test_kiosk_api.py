@@ -263,7 +263,7 @@ MALFORMED = [
     ("sales not a list", {"sales": {"txn_id": "x"}}, 422),
     ("a sale not an object", {"sales": ["t-1"]}, 422),
     ("qty as text", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": "1", "unit_price_fen": 3800}]}]}, 422),
-    ("qty as float", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 1.0, "unit_price_fen": 3800}]}]},  # ok-float: refused
+    ("qty as fraction", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 1.5, "unit_price_fen": 3800}]}]},  # ok-float: refused
      422),
     ("qty as bool", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": True, "unit_price_fen": 3800}]}]}, 422),
     ("qty zero", {"sales": [{**GOOD, "lines": [{"slot": "A1", "qty": 0, "unit_price_fen": 3800}]}]}, 422),
