@@ -31,6 +31,7 @@ from pos.openapi import (
     RequestModel,
     ResponseModel,
     API_PREFIX,
+    NO_CONTROL,
     Whole,
     json_body,
     limit_body,
@@ -56,12 +57,12 @@ def _limit_body():
 
 # --- models ---------------------------------------------------------------------------------------
 
-Moment = Annotated[str, StringConstraints(min_length=1, max_length=40),
+Moment = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROL),
                    Field(description="ISO 8601 with its UTC offset, e.g. 2026-11-26T10:15:00+08:00",
                          json_schema_extra={"format": "date-time"})]
 TxnId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Slot = Annotated[str, StringConstraints(min_length=1, max_length=8)]
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Slot = Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=NO_CONTROL)]
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROL)]
 Pieces = Whole(gt=0, le=ingest.MAX_QTY, description="Whole pieces")
 PriceFen = Whole(ge=0, le=ingest.MAX_UNIT_PRICE_FEN, description="Charged unit price, fen")
 
@@ -74,10 +75,11 @@ class KioskLineIn(RequestModel):
 
 
 class KioskPaymentIn(RequestModel):
-    method: Annotated[str, StringConstraints(min_length=1, max_length=20)] = Field(
+    method: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=NO_CONTROL)] = Field(
         description="wechat or alipay (a sale paid otherwise is rejected)")
     amount_fen: PositiveFen
-    ref: Optional[Annotated[str, StringConstraints(max_length=80)]] = Field(None, description="Payment reference")
+    ref: Optional[Annotated[str, StringConstraints(max_length=80, pattern=NO_CONTROL)]] = Field(
+        None, description="Payment reference")
 
 
 class KioskSaleIn(RequestModel):
@@ -121,7 +123,7 @@ class KioskHeartbeatIn(RequestModel):
     at: Optional[Moment] = None
     door_open: StrictBool = False
     temperature_c: Optional[Annotated[float, Field(ge=-60, le=90)]] = None  # ok-float: ℃
-    error: Optional[Annotated[str, StringConstraints(max_length=200)]] = None
+    error: Optional[Annotated[str, StringConstraints(max_length=200, pattern=NO_CONTROL)]] = None
 
 
 # --- authentication -------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     i18n.init_app(app)
     web.init_app(app)
+    from pos import control_chars
+
+    control_chars.init_app(app)  # no control characters in query strings, forms, path arguments
 
     from pos import admin, api, auth, shell, shifts_views, till
 

@@ -32,6 +32,7 @@ from pydantic.json_schema import models_json_schema
 
 from inventory.errors import InventoryError, NotFound as InventoryNotFound
 from inventory.money import AmountError
+from pos.control_chars import NO_CONTROL  # scanners and people never type control characters
 from pos.errors import ApprovalRequired, Conflict, NotFound, PosError
 
 API_PREFIX = "/api/v1"
@@ -43,8 +44,6 @@ API_VERSION = "1"
 MAX_FEN = 99_999_999            # ¥999,999.99, the catalogue's price ceiling; far above a hall sale
 MAX_QTY_MILLI = 1_000_000       # 1,000 pieces or kg on one line
 MAX_ID = 2_147_483_647          # a 32-bit key: a larger number would overflow PostgreSQL's integer
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # scanners and people never type control characters; PostgreSQL refuses NUL
-
 
 
 def _whole_number(value: Any) -> Any:
@@ -425,7 +424,7 @@ def build_document(app: Flask) -> dict:
 
 
 def _implied_errors(op: Operation, method: str) -> set[int]:
-    implied = set()
+    implied = {422}  # any query argument with a control character is refused (pos.control_chars)
     if op.auth != "none":
         implied |= {401, 403}
     if op.body is not None:
@@ -456,6 +455,8 @@ def _query_parameters(model: type[BaseModel], schemas: dict, ref: dict) -> list[
     required = set(schema.get("required", []))
     params = []
     for arg, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "string" and "pattern" not in prop:
+            prop = {**prop, "pattern": NO_CONTROL}  # refused before any view (pos.control_chars)
         param = {"name": arg, "in": "query", "required": arg in required, "schema": prop}
         if "description" in prop:
             param["description"] = prop["description"]
