@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
-from pydantic import Field, StrictBool, StrictInt, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 from sqlalchemy import select
 
 from kiosks import ingest
@@ -31,6 +31,8 @@ from pos.openapi import (
     RequestModel,
     ResponseModel,
     API_PREFIX,
+    NO_CONTROL,
+    Whole,
     json_body,
     limit_body,
     operation,
@@ -56,14 +58,14 @@ def _limit_body():
 
 # --- models ---------------------------------------------------------------------------------------
 
-Moment = Annotated[str, StringConstraints(min_length=1, max_length=40),
+Moment = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROL),
                    Field(description="ISO 8601 with its UTC offset, e.g. 2026-11-26T10:15:00+08:00",
                          json_schema_extra={"format": "date-time"})]
 TxnId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
-Slot = Annotated[str, StringConstraints(min_length=1, max_length=8)]
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-Pieces = Annotated[StrictInt, Field(gt=0, le=ingest.MAX_QTY, description="Whole pieces")]
-PriceFen = Annotated[StrictInt, Field(ge=0, le=ingest.MAX_UNIT_PRICE_FEN, description="Charged unit price, fen")]
+Slot = Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=NO_CONTROL)]
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=NO_CONTROL)]
+Pieces = Whole(gt=0, le=ingest.MAX_QTY, description="Whole pieces")
+PriceFen = Whole(ge=0, le=ingest.MAX_UNIT_PRICE_FEN, description="Charged unit price, fen")
 
 
 class KioskLineIn(RequestModel):
@@ -74,10 +76,11 @@ class KioskLineIn(RequestModel):
 
 
 class KioskPaymentIn(RequestModel):
-    method: Annotated[str, StringConstraints(min_length=1, max_length=20)] = Field(
+    method: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=NO_CONTROL)] = Field(
         description="wechat or alipay (a sale paid otherwise is rejected)")
     amount_fen: PositiveFen
-    ref: Optional[Annotated[str, StringConstraints(max_length=80)]] = Field(None, description="Payment reference")
+    ref: Optional[Annotated[str, StringConstraints(max_length=80, pattern=NO_CONTROL)]] = Field(
+        None, description="Payment reference")
 
 
 class KioskSaleIn(RequestModel):
@@ -127,7 +130,7 @@ class KioskHeartbeatIn(RequestModel):
     at: Optional[Moment] = None
     door_open: StrictBool = False
     temperature_c: Optional[Annotated[float, Field(ge=-60, le=90)]] = None  # ok-float: ℃
-    error: Optional[Annotated[str, StringConstraints(max_length=200)]] = None
+    error: Optional[Annotated[str, StringConstraints(max_length=200, pattern=NO_CONTROL)]] = None
 
 
 # --- authentication -------------------------------------------------------------------------------
@@ -194,20 +197,20 @@ def sales(kiosk: Kiosk):
     # Short transactions of SALES_PER_TRANSACTION sales, each committed (and retried on a
     # deadlock): a batch of 500 never holds the counter's rows, or SQLite's write lock, for long.
     result = ingest.ingest_sales(get_session(), kiosk, body.sales, chunk=SALES_PER_TRANSACTION,
-                                 check=_sale_schema_error)
+                                 check=_checked_sale)
     return jsonify(result)
 
 
 SALES_PER_TRANSACTION = 10
 
 
-def _sale_schema_error(raw: Any) -> Optional[str]:
-    """Why one sale of a batch does not follow KioskSaleIn (the message names the field), or None."""
+def _checked_sale(raw: Any) -> dict:
+    """One sale of a batch as KioskSaleIn reads it (188.0 is 188); Rejected, naming the field,
+    when it does not follow the schema."""
     try:
-        validate(KioskSaleIn, raw)
+        return validate(KioskSaleIn, raw).model_dump()
     except ApiError as error:
-        return str(error.message)
-    return None
+        raise ingest.Rejected(str(error.message)) from None
 
 
 @bp.post("/heartbeat")

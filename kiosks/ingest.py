@@ -76,7 +76,7 @@ class _Product:
 # --- sales ---------------------------------------------------------------------------------------
 
 def ingest_sales(s: Session, kiosk: Kiosk, sales: list, *, chunk: Optional[int] = None,
-                 check: Optional[Callable[[Any], Optional[str]]] = None) -> dict[str, list]:
+                 check: Optional[Callable[[Any], Any]] = None) -> dict[str, list]:
     """Record a counter's batch of sales. Returns ``{"accepted": [txn_id…], "duplicates":
     [txn_id…], "rejected": [{"txn_id", "error"}…]}`` in the order the sales came. More than
     MAX_SALES sales: PosError and nothing recorded.
@@ -85,7 +85,9 @@ def ingest_sales(s: Session, kiosk: Kiosk, sales: list, *, chunk: Optional[int] 
     API) the batch is recorded in transactions of that many sales, each committed and, when the
     database answers a deadlock or serialization failure, rolled back and run again (the txn_ids
     make the second run record nothing twice): a batch of 500 never holds its locks for long.
-    ``check`` may refuse a sale before anything else (the API's schema check), by its txn_id."""
+    ``check`` reads each sale before anything else (the API's schema check): it returns the sale
+    to record, or raises Rejected, which refuses that sale by its txn_id. The fingerprint is taken
+    of the sale as sent."""
     if not isinstance(sales, (list, tuple)):
         raise PosError(_l("sales 必须是列表"), "sales")
     if len(sales) > MAX_SALES:
@@ -150,16 +152,14 @@ def _record_part(s: Session, kiosk: Kiosk, batch: _Batch, sales: list, check) ->
         txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
         shown_id = txn_id if isinstance(txn_id, str) else str(txn_id)[:64]
         try:
-            refused = check(raw) if check is not None else None
-            if refused:
-                raise Rejected(refused)
+            sale = check(raw) if check is not None else raw
             fingerprint = counter_fingerprint(raw)
             seen = known.get(txn_id) if isinstance(txn_id, str) else None
             if seen is not None and seen[0] == fingerprint:
                 result["duplicates"].append(txn_id)  # judged on what the counter sent, before any slot
                 continue
             try:
-                sale_in, notes = _sale_in(batch, raw, fingerprint)
+                sale_in, notes = _sale_in(batch, sale, fingerprint)
             except Rejected:
                 if seen is not None:  # a txn_id already used, and this content cannot even be read
                     raise _conflict(txn_id, seen[1]) from None
@@ -272,7 +272,11 @@ def parse_moment(value: Any, field: str = "sold_at") -> dt.datetime:
         raise Rejected(_l("%(field)s 不是有效的时间（应为 ISO 8601，如 2026-11-26T10:15:00+08:00）", field=field))
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise Rejected(_l("%(field)s 必须带时区（如 +08:00）", field=field))
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+00:01 is before the first representable moment
+        raise Rejected(_l("%(field)s 不是有效的时间（应为 ISO 8601，如 2026-11-26T10:15:00+08:00）",
+                          field=field)) from None
 
 
 def _sale_in(batch: _Batch, raw: Any, fingerprint: str) -> tuple[SaleIn, list[tuple[AlertKind, int, dict]]]:

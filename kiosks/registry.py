@@ -198,6 +198,13 @@ def kiosk_for_token(s: Session, token: Any) -> Optional[Kiosk]:
     return s.scalars(select(Kiosk).where(Kiosk.token_hash == token_hash(token))).first()
 
 
+def is_serving_counter_token(s: Session, token: Any) -> bool:
+    """Whether a bearer token belongs to a counter that is not retired (it may read the API's
+    OpenAPI document, as counter integrators do)."""
+    kiosk = kiosk_for_token(s, token)
+    return kiosk is not None and kiosk.status != KioskStatus.RETIRED
+
+
 # --- planograms -------------------------------------------------------------------------------------
 
 def _slot_name(slot: Any) -> str:
@@ -329,5 +336,5 @@ def _slot_order(slot: str) -> tuple:
 __all__ = [
     "KioskError", "KioskRetired", "get_kiosk", "create_kiosk", "update_kiosk", "issue_token", "revoke_token",
     "kiosk_for_token", "token_hash", "set_slot", "remove_slot", "copy_planogram", "planogram_slots",
-    "planogram_view", "valid_code",
+    "planogram_view", "valid_code", "is_serving_counter_token",
 ]

@@ -28,6 +28,9 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     i18n.init_app(app)
     web.init_app(app)
+    from pos import control_chars
+
+    control_chars.init_app(app)  # no control characters in query strings, forms, path arguments
 
     from pos import admin, api, auth, shell, shifts_views, till
 
@@ -67,6 +70,12 @@ def create_app(config: dict | None = None) -> Flask:
     from kiosks import api as kiosk_api
 
     app.register_blueprint(kiosk_api.bp)  # bearer tokens, not users: see kiosks.api.machine_api
+    from kiosks.registry import is_serving_counter_token
+    from pos.db import get_session
+    from pos.openapi import accept_document_token
+
+    # counter integrators read /api/v1/openapi.json with a counter's token
+    accept_document_token(app, lambda token: is_serving_counter_token(get_session(), token))
 
     from kiosks import refill_views
 

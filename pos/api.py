@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
-from typing import Annotated, Literal, Optional
+from typing import Literal, Optional
 
 from flask import Blueprint, current_app, jsonify
 from flask_babel import gettext as _
 from flask_login import current_user
-from pydantic import Field, StrictInt
+from pydantic import Field
 from sqlalchemy import func, select
 
 from inventory.catalogue import get_product, resolve_scan, search_products
@@ -43,6 +43,8 @@ from pos.openapi import (
     RequestModel,
     ResponseModel,
     Text,
+    Whole,
+    bearer_may_read_document,
     build_document,
     json_body,
     limit_body,
@@ -79,7 +81,7 @@ Denomination = Literal[tuple(str(v) for v in shifts.DENOMINATIONS)]  # type: ign
 Reason = Text(200, 1)
 Ref = Text(80)
 Pin = Text(20)
-Count = Annotated[StrictInt, Field(ge=0, le=100_000)]
+Count = Whole(ge=0, le=100_000)
 
 
 class LookupQuery(QueryModel):
@@ -673,6 +675,8 @@ class ApprovalOut(ResponseModel):
 def check_approval():
     body = json_body(ApprovalIn)
     approver_id = _approver(body.approval_pin, till_code=body.till, purpose=body.purpose)
+    if approver_id is None:  # no PIN typed, by a cashier
+        raise ApiError(403, _("需要店长授权"), "approval_pin")
     approver = get_session().get(User, approver_id)
     return jsonify({"approver_id": approver.id, "approver": approver.display_name})
 
@@ -788,14 +792,27 @@ def handover(shift_id: int):
 
 # --- the document --------------------------------------------------------------------------------------
 
-@bp.get("/openapi.json")
-@requires("account")
-@operation("This OpenAPI 3.1 document", responses={200: {"type": "object"}}, tags=("meta",))
-def openapi_document():
+def _document():
     document = current_app.extensions.get("songtao.openapi")
     if document is None:  # built once: the url_map does not change after start-up
         document = current_app.extensions["songtao.openapi"] = build_document(current_app)
     return jsonify(document)
+
+
+_document_for_users = requires("account")(_document)
+
+
+@bp.get("/openapi.json")
+@operation("This OpenAPI 3.1 document", responses={200: {"type": "object"}}, tags=("meta",),
+           auth="session_or_bearer",
+           description="For logged-in users, and for counter integrators with a counter's bearer token.")
+def openapi_document():
+    if bearer_may_read_document():
+        return _document()
+    return _document_for_users()
+
+
+openapi_document.required_area = "account"  # or a counter's token (tests/test_roles.py)
 
 
 __all__ = ["bp"]

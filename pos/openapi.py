@@ -22,14 +22,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Optional
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic import ValidationError as PydanticError
 from pydantic.json_schema import models_json_schema
 
 from inventory.errors import InventoryError, NotFound as InventoryNotFound
 from inventory.money import AmountError
+from pos.control_chars import NO_CONTROL  # scanners and people never type control characters
 from pos.errors import ApprovalRequired, Conflict, NotFound, PosError
 
 API_PREFIX = "/api/v1"
@@ -41,12 +44,27 @@ API_VERSION = "1"
 MAX_FEN = 99_999_999            # ¥999,999.99, the catalogue's price ceiling; far above a hall sale
 MAX_QTY_MILLI = 1_000_000       # 1,000 pieces or kg on one line
 MAX_ID = 2_147_483_647          # a 32-bit key: a larger number would overflow PostgreSQL's integer
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # scanners and people never type control characters; PostgreSQL refuses NUL
 
-Fen = Annotated[StrictInt, Field(ge=0, le=MAX_FEN)]
-PositiveFen = Annotated[StrictInt, Field(gt=0, le=MAX_FEN)]
-QtyMilli = Annotated[StrictInt, Field(gt=0, le=MAX_QTY_MILLI)]
-Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+
+def _whole_number(value: Any) -> Any:
+    """JSON has one kind of number: 188.0 is the integer 188 (JSON Schema's ``integer`` says so,
+    and a browser's JSON.stringify may write either), so an integral float is taken exactly as
+    that integer. A fraction (188.5), text ("188") and booleans are still refused."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2 ** 53:
+        return int(value)
+    return value
+
+
+def Whole(**field):  # noqa: N802 (reads as a type)
+    """An integer field of a request: strict (no text, no bool, no fraction), 188.0 read as 188;
+    ``field`` are its bounds and description (pydantic.Field), which the document shows."""
+    return Annotated[StrictInt, Field(**field), BeforeValidator(_whole_number)]
+
+
+Fen = Whole(ge=0, le=MAX_FEN)
+PositiveFen = Whole(gt=0, le=MAX_FEN)
+QtyMilli = Whole(gt=0, le=MAX_QTY_MILLI)
+Id = Whole(ge=1, le=MAX_ID)
 ClientId = Annotated[str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -57,7 +75,7 @@ def Text(max_length: int, min_length: int = 0):  # noqa: N802 (reads as a type)
 
 
 class RequestModel(BaseModel):
-    """A JSON body: strict types (no "12" or 12.0 for an integer, no 1 for a boolean), no
+    """A JSON body: strict types (no "12" or 12.5 for an integer, no 1 for a boolean), no
     unknown fields (a typo is an error, not silently ignored)."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -89,7 +107,7 @@ ERROR_DESCRIPTIONS = {
     413: "Body too large",
     422: "A field was refused; `field` names it",
 }
-AUTH_SCHEMES = ("session", "bearer", "none")
+AUTH_SCHEMES = ("session", "bearer", "session_or_bearer", "none")
 
 
 @dataclass(frozen=True)
@@ -257,6 +275,14 @@ def register_error_handlers(bp: Blueprint, field_aliases: Optional[dict[str, str
     def _api_error(error: ApiError):
         return error_response(error.status, error.message, error.field)
 
+    @bp.errorhandler(CSRFError)
+    def _csrf_error(error: CSRFError):
+        # CSRFProtect runs before the view's login check: a request with no session at all is
+        # not logged in (401, as documented), whatever its CSRF header says.
+        if not current_user.is_authenticated:
+            return error_response(401, _("请先登录"))
+        return error_response(400, _("表单已过期或缺少安全校验，请刷新页面后重试"))
+
     @bp.errorhandler(PosError)
     @bp.errorhandler(InventoryError)
     @bp.errorhandler(AmountError)
@@ -270,6 +296,26 @@ def limit_body(max_bytes: int) -> None:
     call it from a blueprint's before_request. The app-wide MAX_CONTENT_LENGTH is sized for photo
     and file uploads, and it is the one that CSRFProtect's form parsing has already applied."""
     request.max_content_length = max_bytes
+
+
+# --- bearer tokens that may read the document -----------------------------------------------------
+
+TOKEN_CHECKS = "songtao.openapi.token_checks"
+
+
+def accept_document_token(app: Flask, check) -> None:
+    """Let the holders of a kind of bearer token read the document: ``check(token)`` says whether
+    a token is good (the factory registers the counters' tokens; pos itself knows no kiosks)."""
+    app.extensions.setdefault(TOKEN_CHECKS, []).append(check)
+
+
+def bearer_may_read_document() -> bool:
+    """Whether the request's ``Authorization: Bearer …`` is a token some package accepts."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return any(check(token) for check in current_app.extensions.get(TOKEN_CHECKS, ()))
 
 
 # --- the document -------------------------------------------------------------------------------
@@ -378,7 +424,7 @@ def build_document(app: Flask) -> dict:
 
 
 def _implied_errors(op: Operation, method: str) -> set[int]:
-    implied = set()
+    implied = {422}  # any query argument with a control character is refused (pos.control_chars)
     if op.auth != "none":
         implied |= {401, 403}
     if op.body is not None:
@@ -395,6 +441,9 @@ def _security(auth: str, method: str) -> list[dict]:
         return []
     if auth == "bearer":
         return [{"bearer": []}]
+    if auth == "session_or_bearer":
+        session = [{"session": []}] if method in ("GET", "HEAD") else [{"session": [], "csrf": []}]
+        return session + [{"bearer": []}]
     if method in ("GET", "HEAD"):
         return [{"session": []}]
     return [{"session": [], "csrf": []}]
@@ -406,6 +455,8 @@ def _query_parameters(model: type[BaseModel], schemas: dict, ref: dict) -> list[
     required = set(schema.get("required", []))
     params = []
     for arg, prop in schema.get("properties", {}).items():
+        if prop.get("type") == "string" and "pattern" not in prop:
+            prop = {**prop, "pattern": NO_CONTROL}  # refused before any view (pos.control_chars)
         param = {"name": arg, "in": "query", "required": arg in required, "schema": prop}
         if "description" in prop:
             param["description"] = prop["description"]

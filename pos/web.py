@@ -171,6 +171,13 @@ def init_app(app: Flask) -> None:
         response.headers["Retry-After"] = "5"
         return response
 
+    @app.errorhandler(405)
+    def _method_not_allowed(error: HTTPException):
+        # The URL exists: say which methods it takes (RFC 9110), in JSON for the API.
+        response = app.make_response(_http_error(error))
+        response.headers["Allow"] = ", ".join(sorted(getattr(error, "valid_methods", None) or ()))
+        return response
+
     @app.errorhandler(Exception)
     def _unexpected(error):  # a bug: log it, show a calm page, never a traceback
         app.logger.exception("unhandled error")

@@ -443,8 +443,9 @@ def test_nonsense_in_any_field_is_never_a_500(app, client, manager, shop):
             response = post(client, target, data, form_page=path, prefix=prefix)
             assert response.status_code in (302, 400), (target, value, response.status_code)
         assert client.get("/catalogue/scale-rules", query_string={"code": value}).status_code in (200, 400)
-        assert client.get("/catalogue/products", query_string={"q": value, "page": value, "category": value}).status_code == 200
-        assert client.get("/catalogue/products/lookup", query_string={"q": value}).status_code == 200
+        ok = 400 if "\x00" in value else 200  # a control character in a query is refused (issue 18.10a)
+        assert client.get("/catalogue/products", query_string={"q": value, "page": value, "category": value}).status_code == ok
+        assert client.get("/catalogue/products/lookup", query_string={"q": value}).status_code == ok
 
 
 def test_control_characters_are_refused_in_chinese(app, client, manager, shop):

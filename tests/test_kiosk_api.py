@@ -293,7 +293,7 @@ BAD = "t-bad"
 MALFORMED_SALES = [
     ("a sale not an object", "t-1"),
     ("qty as text", {**GOOD, "lines": [{"slot": "A1", "qty": "1", "unit_price_fen": 3800}]}),
-    ("qty as float", {**GOOD, "lines": [{"slot": "A1", "qty": 1.0, "unit_price_fen": 3800}]}),  # ok-float: refused
+    ("qty as fraction", {**GOOD, "lines": [{"slot": "A1", "qty": 1.5, "unit_price_fen": 3800}]}),  # ok-float: refused
     ("qty as bool", {**GOOD, "lines": [{"slot": "A1", "qty": True, "unit_price_fen": 3800}]}),
     ("qty zero", {**GOOD, "lines": [{"slot": "A1", "qty": 0, "unit_price_fen": 3800}]}),
     ("negative price", {**GOOD, "lines": [{"slot": "A1", "qty": 1, "unit_price_fen": -1}]}),

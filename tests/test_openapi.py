@@ -92,6 +92,48 @@ def test_the_document_needs_a_login(client):
     assert response.status_code == 401 and response.is_json
 
 
+def test_point9_the_document_is_served_to_a_counter_token(app, client):
+    from tests.test_kiosk_ingest import seed_counters
+
+    tokens = seed_counters(app)["tokens"]  # K003 is retired
+    answer = client.get(SELF, headers={"Authorization": f"Bearer {tokens['K001']}"})
+    assert answer.status_code == 200 and answer.get_json()["openapi"].startswith("3.1")
+    assert answer.get_json()["paths"][SELF]["get"]["security"] == [{"session": []}, {"bearer": []}]
+    for refused in (f"Bearer {tokens['K003']}", "Bearer not-a-token-of-any-counter-0000000000", tokens["K001"]):
+        answer = client.get(SELF, headers={"Authorization": refused})
+        assert answer.status_code == 401 and answer.get_json()["error"], refused
+
+
+def test_point9_an_undeclared_method_is_405_json_with_allow(client, auth, make_user):
+    make_user("cash", "cashier")
+    auth.login("cash")
+    for method, path, allowed in (("DELETE", "/api/v1/sales", {"POST"}),
+                                  ("PUT", "/api/v1/products/search", {"GET", "HEAD"}),
+                                  ("TRACE", "/api/v1/kiosks/K001/planogram", {"GET", "HEAD"})):
+        answer = client.open(path, method=method)
+        assert answer.status_code == 405, (method, path)
+        assert answer.is_json and answer.get_json()["error"]
+        assert {m.strip() for m in answer.headers["Allow"].split(",")} - {"OPTIONS"} == allowed
+    page = client.delete("/login")  # pages too: the error page, with the header
+    assert page.status_code == 405 and "GET" in page.headers["Allow"]
+
+
+def test_point9_a_post_without_a_session_is_401_as_documented(client):
+    # CSRFProtect runs before the login check; without a session the answer is the documented 401
+    for path in ("/api/v1/sales", "/api/v1/baskets/price", "/api/v1/tills/H1/drawer"):
+        answer = client.post(path, json={})
+        assert answer.status_code == 401 and answer.get_json()["error"], path
+        answer = client.post(path, json={}, headers={"X-CSRFToken": "forged"})
+        assert answer.status_code == 401, path
+
+
+def test_a_logged_in_post_without_csrf_is_still_400(client, auth, make_user):
+    make_user("cash", "cashier")
+    auth.login("cash")
+    answer = client.post("/api/v1/baskets/price", json={"lines": []})
+    assert answer.status_code == 400 and answer.get_json()["error"]
+
+
 # --- the registry, as another package would use it -------------------------------------------------
 
 class PingIn(RequestModel):
