@@ -240,3 +240,45 @@ def test_point10_a_database_that_cannot_write_answers_503_saying_why(app, client
         assert page.status_code == 503 and message in page.get_data(as_text=True)
     dashboard = boss.client.get("/dashboard")
     assert dashboard.status_code == 200 and message in dashboard.get_data(as_text=True)
+
+
+# --- C. on SQLite, reading never waits for a writer; a writer waits its bounded turn ---------------------
+
+@pytest.fixture
+def sqlite_locked(app):
+    """Another process's writer holding SQLite's write lock (a raw connection in BEGIN IMMEDIATE)."""
+    import sqlite3
+
+    engine = app.extensions["songtao.engine"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    app.config["SQLITE_BUSY_SECONDS"] = 1
+    engine.dispose()
+    from pos.db import make_engine
+    from sqlalchemy.orm import sessionmaker
+    app.extensions["songtao.engine"] = make_engine(str(engine.url), sqlite_busy_seconds=1)
+    app.extensions["songtao.sessionmaker"] = sessionmaker(bind=app.extensions["songtao.engine"],
+                                                          expire_on_commit=False)
+    other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+
+    def hold():
+        other.execute("BEGIN IMMEDIATE")
+
+    yield hold
+    other.execute("ROLLBACK") if other.in_transaction else None
+    other.close()
+
+
+def test_pointC_reading_pages_do_not_wait_for_a_writer(app, client, auth, hall, sqlite_locked):
+    assert auth.login("cash").status_code == 302
+    sqlite_locked()
+    for path in ("/till", "/api/v1/products/search?q=tea", "/api/v1/shifts/current?till=H1"):
+        assert client.get(path).status_code == 200, path  # before: BEGIN IMMEDIATE, "database is locked"
+
+
+def test_pointC_a_writer_that_waited_its_bounded_time_gets_a_503_that_says_so(app, client, auth, hall, sqlite_locked):
+    till_api = login(client, auth, "cash")
+    sqlite_locked()
+    response = till_api.post("/api/v1/sales", sale_body(hall))
+    assert response.status_code == 503 and "数据库繁忙" in response.get_json()["error"]
+    assert response.headers["Retry-After"]
