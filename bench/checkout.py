@@ -1,4 +1,4 @@
-"""Checkout throughput: sales recorded through pos.sales.record_sale (one transaction per sale,
+"""Checkout throughput: sales recorded through pos.sales.service.record_sale (one transaction per sale,
 as the till does: pricing, certification snapshot, payments, FEFO stock moves, receipt number)
 against the same rows written with plain SQL statements, in the same run on the same database.
 
@@ -23,7 +23,7 @@ from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from inventory.money import line_amount_fen
 from bench.common import bench_database
 from pos.models import Role, Shift, ShiftStatus, Till, User
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 
 LINES_PER_SALE = 3
 PRODUCTS = 6

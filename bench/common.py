@@ -10,7 +10,8 @@ from typing import Optional
 
 from sqlalchemy.engine import Engine
 
-from pos.db import make_engine, normalise_url
+import pos.schema  # noqa: F401  (every table)
+from pos.core.db import make_engine, normalise_url
 from pos.migrate import upgrade
 
 

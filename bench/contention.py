@@ -35,8 +35,8 @@ from inventory import catalogue, ledger
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, MoveReason
 from kiosks import registry
-from pos import accounts
-from pos.db import session_scope
+from pos.accounts import users as accounts
+from pos.core.db import session_scope
 from pos.models import Till
 
 TILLS = 8

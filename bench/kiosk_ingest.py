@@ -1,6 +1,6 @@
 """Counter sales ingestion: one day of the whole fleet posted through the counter API v1 over real
 HTTP (waitress in a thread, bearer tokens, batches of up to 100 sales, each sale in its own
-savepoint through pos.sales.record_sale) against the same rows written with plain SQL statements
+savepoint through pos.sales.service.record_sale) against the same rows written with plain SQL statements
 (one transaction per batch), in the same run on the same database.
 
     python -m bench.kiosk_ingest [--database-url URL] [--scale N]

@@ -3,7 +3,7 @@
 The fields here only check what a person typed (is it a number, a date, a file of the right
 kind); the catalogue's rules (unique skus, check digits, credit codes …) live in the services and
 come back as their own messages. ``inventory`` does not import ``pos``, so the little helpers that
-pos.forms has are repeated here.
+pos.core.forms has are repeated here.
 """
 from __future__ import annotations
 

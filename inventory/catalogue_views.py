@@ -2,8 +2,8 @@
 certificates, import and export. Thin: parse (catalogue_forms), call inventory's services, render.
 
 A refused change answers 400 with the reason on the page; the request's session is rolled back
-for every answer of 400 or more (pos.db), so a refusal never leaves half a change behind.
-Access (manager and admin) is attached by the app factory (pos.web.protect_blueprint).
+for every answer of 400 or more (pos.core.db), so a refusal never leaves half a change behind.
+Access (manager and admin) is attached by the app factory (pos.core.web.protect_blueprint).
 """
 from __future__ import annotations
 

@@ -332,7 +332,7 @@ class AuditEvent(Base):
 
 
 class Setting(Base):
-    """Hall settings (paired county, 抹零, discount limit …) as text, read through pos.settings."""
+    """Hall settings (paired county, 抹零, discount limit …) as text, read through pos.hall.settings."""
 
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)

@@ -4,7 +4,7 @@ render.
 
 Every mistake a person can make is answered with the page again, a Chinese message on the field
 (and at the top) and status 400; the request's session is rolled back, so nothing is written.
-Access (manager, admin) is attached by the app factory (pos.web.protect_blueprint).
+Access (manager, admin) is attached by the app factory (pos.core.web.protect_blueprint).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """What inventory's pages need from the web layer, without importing pos: the request's
 database session (the app factory puts the sessionmaker in ``app.extensions``) and paging.
 
-Access control is attached to inventory's blueprints by the app factory (pos.web.protect_blueprint),
-so the rule of who may see what stays in pos.roles.
+Access control is attached to inventory's blueprints by the app factory (pos.core.web.protect_blueprint),
+so the rule of who may see what stays in pos.accounts.roles.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 
-# Execution option of a session that only reads (see pos.db: on SQLite it begins DEFERRED).
+# Execution option of a session that only reads (see pos.core.db: on SQLite it begins DEFERRED).
 READ_ONLY = "songtao_read_only"
 
 
@@ -28,7 +28,7 @@ def read_only(view):
 
 
 def _read_only_request() -> bool:
-    """GET and HEAD requests read: their session begins DEFERRED on SQLite (see pos.db)."""
+    """GET and HEAD requests read: their session begins DEFERRED on SQLite (see pos.core.db)."""
     if not has_request_context() or not request.endpoint:  # e.g. a command in an app context
         return False
     return request.method in ("GET", "HEAD")

@@ -1,7 +1,7 @@
 """The counter API v1 (DESIGN.md, "The counter API, v1"): a contract with the counters' firmware.
 
 All under ``/api/v1/kiosks/<code>/``, JSON, ``Authorization: Bearer <token>``. Machines, not
-people, call it, so its views are not behind ``pos.web.requires`` (no login, no role, no CSRF):
+people, call it, so its views are not behind ``pos.core.web.requires`` (no login, no role, no CSRF):
 each is wrapped by ``machine_api`` instead, which checks the bearer token and marks the view
 (``view.machine_api = True``) so that the test that every view is protected knows it on purpose.
 
@@ -24,8 +24,8 @@ from sqlalchemy import select
 from kiosks import ingest
 from kiosks.models import Kiosk, KioskStatus
 from kiosks.registry import kiosk_for_token, planogram_view, valid_code
-from pos.db import get_session
-from pos.openapi import (
+from pos.core.db import get_session
+from pos.core.openapi import (
     ApiError,
     PositiveFen,
     RequestModel,
@@ -39,7 +39,7 @@ from pos.openapi import (
     register_error_handlers,
     validate,
 )
-from pos.web import csrf
+from pos.core.web import csrf
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 

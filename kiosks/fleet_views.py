@@ -19,9 +19,9 @@ from inventory.money import AmountError, format_plain_yuan, parse_yuan
 from inventory.web import get_session, page_arg
 from kiosks import fleet, registry
 from kiosks.models import Kiosk, KioskStatus
-from pos.errors import NotFound, PosError
-from pos.sales import payment_label
-from pos.web import requires
+from pos.core.errors import NotFound, PosError
+from pos.sales.service import payment_label
+from pos.core.web import requires
 
 bp = Blueprint("fleet", __name__, url_prefix="/fleet")
 

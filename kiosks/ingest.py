@@ -1,7 +1,7 @@
 """What a counter reports: batches of sales and heartbeats.
 
 ``ingest_sales`` records each sale of a batch whole or not at all (a SAVEPOINT per sale) through
-the one sales service (pos.sales.record_sale, channel ``kiosk``), so counter sales move stock out
+the one sales service (pos.sales.service.record_sale, channel ``kiosk``), so counter sales move stock out
 of the counter's location and keep the certified snapshot exactly as hall sales do. A batch may be
 partly accepted: every sale ends up in exactly one of ``accepted``, ``duplicates`` (the same
 ``txn_id`` with the same content was recorded before) or ``rejected`` (with the reason).
@@ -41,10 +41,10 @@ from inventory.localtime import utcnow
 from inventory.models import Alert, AlertKind, Product
 from inventory.money import AmountError, format_yuan
 from kiosks.models import Kiosk, PlanogramSlot
-from pos.db import run_in_transaction
-from pos.errors import Conflict, PosError
+from pos.core.db import run_in_transaction
+from pos.core.errors import Conflict, PosError
 from pos.models import Sale
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 
 MAX_SALES = 500               # per batch (DESIGN.md, counter API v1)
 MAX_LINES = 50                # per counter sale: a cabinet holds at most a few dozen slots

@@ -21,8 +21,8 @@ from inventory.errors import InventoryError, NotFound
 from inventory.localtime import local_today, utcnow
 from kiosks import refills
 from kiosks.models import PullReason, RefillStatus
-from pos.db import get_session
-from pos.web import requires
+from pos.core.db import get_session
+from pos.core.web import requires
 
 bp = Blueprint("refills", __name__, url_prefix="/counters")
 

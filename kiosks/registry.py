@@ -26,7 +26,7 @@ from inventory.certification import certified_product_ids
 from inventory.localtime import local_today, utcnow
 from inventory.models import Location, LocationKind, Product, StockLevel, Unit
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
-from pos.errors import NotFound, PosError
+from pos.core.errors import NotFound, PosError
 
 TOKEN_BYTES = 32
 CODE_PATTERN = re.compile(r"^K\d{3,5}$")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from pos.config import PROJECT_ROOT, from_environment, instance_path
+import pos.schema  # noqa: F401  (every table, before anything touches the database)
+from pos.core.config import PROJECT_ROOT, from_environment, instance_path
 
 __all__ = ["create_app"]
 
@@ -21,66 +22,53 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    from pos import db, i18n, printers, web
+    from pos.core import control_chars, db, i18n, web
+    from pos.hall import printers
 
     printers.policy_from_config(app.config)  # a bad printer setting stops start-up, not every print
-
     db.init_app(app)
     i18n.init_app(app)
     web.init_app(app)
-    from pos import control_chars
-
     control_chars.init_app(app)  # no control characters in query strings, forms, path arguments
 
-    from pos import admin, api, auth, shell, shifts_views, till
+    from pos.accounts import admin, auth
+    from pos.group import views as group_views
+    from pos.hall import api, invoice_views, label_views, print_api, public, shift_views, till
+    from pos.reports import api as reports_api
+    from pos.reports import dashboard
+    from pos.reports import views as reports_views
 
     app.register_blueprint(auth.bp)
-    app.register_blueprint(shell.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(till.bp)
-    from pos import print_api
     app.register_blueprint(print_api.bp)  # receipts to the till's printer, drawer, test print
-    app.register_blueprint(shifts_views.bp)
-    from pos import reports_views
+    app.register_blueprint(shift_views.bp)
     app.register_blueprint(reports_views.bp)  # every view behind requires("reports")
-
-    from pos import reports_api
     app.register_blueprint(reports_api.bp)  # JSON reports under /api/v1/reports, requires("reports")
-
-    from pos import invoice_views, label_views, public
-
     app.register_blueprint(public.bp)  # the receipt QR code's page: no login, an HMAC-signed link instead
     app.register_blueprint(invoice_views.bp)  # the finance queue, requires("dashboard")
-    from pos import group_views
-
     app.register_blueprint(group_views.bp)  # group purchases (团购), requires("dashboard")
     app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")
 
     from inventory import catalogue_views, stock_views
-    from pos.web import protect_blueprint
+    from pos.core.web import protect_blueprint
 
     protect_blueprint(app, catalogue_views.bp, "inventory")
     protect_blueprint(app, stock_views.bp, "inventory")
 
-    from kiosks import fleet_views
+    from kiosks import api as kiosk_api
+    from kiosks import fleet_views, refill_views
+    from kiosks.registry import is_serving_counter_token
+    from pos.core.db import get_session
+    from pos.core.openapi import accept_document_token
 
     app.register_blueprint(fleet_views.bp)  # every view behind requires("fleet")
-
-    from kiosks import api as kiosk_api
-
     app.register_blueprint(kiosk_api.bp)  # bearer tokens, not users: see kiosks.api.machine_api
-    from kiosks.registry import is_serving_counter_token
-    from pos.db import get_session
-    from pos.openapi import accept_document_token
-
+    app.register_blueprint(refill_views.bp)  # every view behind requires("counters")
     # counter integrators read /api/v1/openapi.json with a counter's token
     accept_document_token(app, lambda token: is_serving_counter_token(get_session(), token))
 
-    from kiosks import refill_views
-
-    app.register_blueprint(refill_views.bp)  # every view behind requires("counters")
-
     db.retry_views(app)  # last: wraps every view registered above
     return app
-

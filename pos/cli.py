@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pos.config import default_database_url, instance_path
+from pos.core.config import default_database_url, instance_path
 
 
 def _app(database_url: str | None = None):
@@ -56,7 +56,7 @@ def _seed_defaults(url: str) -> str | None:
     from sqlalchemy.orm import Session
 
     from inventory.catalogue import ensure_default_barcode_rule
-    from pos.db import make_engine
+    from pos.core.db import make_engine
 
     engine = make_engine(url)
     try:
@@ -75,8 +75,8 @@ def _seed_defaults(url: str) -> str | None:
 @click.option("--pin", help="4–6 digit PIN for quick till login.")
 def create_user(username, role, password, display_name, pin):
     """Create a user with a role."""
-    from pos import accounts
-    from pos.db import session_scope
+    from pos.accounts import users as accounts
+    from pos.core.db import session_scope
 
     if password is None:
         password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
@@ -101,8 +101,8 @@ def demo(port, host, no_serve, force, seed):
     """Build the demo data (hall, base, 126 counters, ~80 products), then serve it."""
     import time
 
-    from pos import demo as demo_data
-    from pos.db import session_scope
+    from pos.demo import build as demo_data
+    from pos.core.db import session_scope
     from pos.migrate import upgrade
 
     url = _database_url()
@@ -142,7 +142,7 @@ def import_catalogue(file, dry_run):
     """Import products, suppliers and certificates from a CSV or XLSX file (all rows or none)."""
     from inventory.catalogue_io import ImportRefused, apply_import, preview_import
     from inventory.errors import InventoryError
-    from pos.db import session_scope
+    from pos.core.db import session_scope
 
     try:
         with open(file, "rb") as fh:
@@ -181,8 +181,8 @@ def import_catalogue(file, dry_run):
 def kiosk_token(code):
     """Issue a new token for a counter (the old one stops working); prints only the token."""
     from kiosks.registry import issue_token
-    from pos.db import session_scope
-    from pos.errors import PosError
+    from pos.core.db import session_scope
+    from pos.core.errors import PosError
 
     app = _app()
     _require_schema(app)
@@ -213,8 +213,8 @@ _REPORT_OUT = click.option("--out", type=click.Path(dir_okay=False, writable=Tru
 
 def _run_report(build, to_text, to_csv, to_xlsx, fmt: str, out: str | None) -> None:
     """Build the report in one read-only unit of work and write it in the chosen format."""
-    from pos.db import session_scope
-    from pos.reports import ReportError
+    from pos.core.db import session_scope
+    from pos.reports.figures import ReportError
 
     app = _app()
     _require_schema(app)
@@ -255,7 +255,7 @@ def _report_json(data) -> str:
 @_REPORT_OUT
 def report_collaboration(first, last, fmt, out):
     """Consumption-collaboration statistics for a period: total, certified, Songtao, by channel …"""
-    from pos import reports
+    from pos.reports import figures as reports
 
     def build(session):
         a, b = reports.parse_period(first, last)
@@ -270,7 +270,7 @@ def report_collaboration(first, last, fmt, out):
 @_REPORT_OUT
 def report_monthly(month, fmt, out):
     """The monthly sales summary: by day, payment method, category, product, till, counter …"""
-    from pos import reports
+    from pos.reports import figures as reports
 
     _run_report(lambda session: reports.monthly_summary(session, month=month), _report_json,
                 reports.monthly_csv, reports.monthly_xlsx, fmt, out)
@@ -318,7 +318,7 @@ def simulate_kiosks(count, days, url, in_process, seed, start):
     from kiosks import simulator
     from kiosks.models import Kiosk, KioskStatus
     from kiosks.registry import issue_token
-    from pos.db import session_scope
+    from pos.core.db import session_scope
 
     if bool(url) == in_process:
         raise click.UsageError("请给出 --url 或 --in-process 二者之一")

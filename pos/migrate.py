@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from pos.db import make_engine, normalise_url
+from pos.core.db import make_engine, normalise_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

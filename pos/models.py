@@ -97,7 +97,7 @@ class PrintJobStatus(StrEnum):
 
 class PrintJob(Base):
     """A print (receipt, reprint, refund receipt, drawer, test page, labels) queued for a printer's
-    worker thread (pos.print_queue): the request answers at once with the job's id and the till
+    worker thread (pos.hall.print_queue): the request answers at once with the job's id and the till
     asks for its outcome. Kept in the database so any server process can answer that question."""
 
     __tablename__ = "print_jobs"
@@ -233,7 +233,7 @@ class Sale(Base):
     voided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     reprint_count: Mapped[int] = mapped_column(Integer, default=0)
     # When the first print of this (cash) sale opened the drawer: set once, by a conditional UPDATE,
-    # so repeating the first print never opens the drawer again (pos.printing).
+    # so repeating the first print never opens the drawer again (pos.hall.printing).
     drawer_kicked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     lines: Mapped[list["SaleLine"]] = relationship(

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+import pos.schema  # noqa: F401  (every table, for the fixtures that use an engine without the app)
 from pos import create_app
-from pos.db import normalise_url
+from pos.core.db import normalise_url
 from pos.migrate import upgrade
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -165,8 +166,8 @@ def session(app):
 
 @pytest.fixture
 def make_user(app):
-    from pos import accounts
-    from pos.db import session_scope
+    from pos.accounts import users as accounts
+    from pos.core.db import session_scope
 
     def make(username: str, role: str, *, password: str = TEST_PASSWORD, pin: str | None = None, **kw):
         with session_scope(app) as s:

@@ -1,7 +1,7 @@
 """A small hall for the stock tests: the demo's locations (BASE, HALL, HALL-STORE and the virtual
 SUPPLIER, CUSTOMER, LOSS, COUNT-ADJ), a supplier, a manager, and products made on demand.
 
-The stock tests need only the database, not the web app: the engine is made by pos.db.make_engine
+The stock tests need only the database, not the web app: the engine is made by pos.core.db.make_engine
 on the fresh database of conftest's ``database_url`` (so SQLite gets BEGIN IMMEDIATE and its busy
 timeout, as in production)."""
 from __future__ import annotations
@@ -25,7 +25,7 @@ from inventory.models import (
     Supplier,
     Unit,
 )
-from pos.db import make_engine
+from pos.core.db import make_engine
 from pos.models import Role, User
 
 LOCATIONS = (

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import AuditEvent
-from pos import accounts
-from pos.db import session_scope
+from pos.accounts import users as accounts
+from pos.core.db import session_scope
 from pos.models import Role, User
 from tests.conftest import TEST_PASSWORD, AuthActions, csrf_token
 

@@ -20,8 +20,8 @@ from inventory.barcodes import ean13
 from inventory.localtime import local_today
 from inventory.models import Location, LocationKind, Setting, Unit
 from inventory.scale import encode
-from pos import api
-from pos.db import session_scope
+from pos.hall import api
+from pos.core.db import session_scope
 from pos.models import Refund, Sale, Shift, Till
 from tests.conftest import csrf_token
 
@@ -556,14 +556,14 @@ def test_point13_the_flag_has_one_name_in_code():
 # --- issue 18, point 14: refund by the receipt's QR code; recent receipts to reprint ------------------
 
 def _receipt_url(app, receipt_no: str, base_url: str = "http://192.168.1.20:8080") -> str:
-    from pos.receipt_links import receipt_url
+    from pos.sales.links import receipt_url
 
     with app.test_request_context(base_url=base_url):
         return receipt_url(receipt_no)
 
 
 def test_point14_receipt_no_from_scan_reads_numbers_and_only_our_signed_links(app):
-    from pos.receipt_links import receipt_no_from_scan, receipt_token
+    from pos.sales.links import receipt_no_from_scan, receipt_token
 
     key = app.config["SECRET_KEY"]
     no = "H1-20261126-0042"

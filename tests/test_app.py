@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select, text
 
 from pos import create_app
-from pos.db import get_session, normalise_url
+from pos.core.db import get_session, normalise_url
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path, monkeypatch):

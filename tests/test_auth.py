@@ -11,8 +11,8 @@ from sqlalchemy import func, select, update
 from inventory.localtime import utcnow
 
 from inventory.models import AuditEvent
-from pos import accounts
-from pos.db import session_scope
+from pos.accounts import users as accounts
+from pos.core.db import session_scope
 from pos.models import LoginAttempt, User
 from tests.conftest import TEST_PASSWORD, AuthActions, csrf_token
 

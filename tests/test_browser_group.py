@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from inventory.localtime import local_today
 from inventory.money import format_yuan
-from pos.group_models import Buyer, GroupOrder
+from pos.group.models import Buyer, GroupOrder
 from pos.models import Sale
 from tests.conftest import screenshot
 from tests.test_browser_shell import heading, login_by_password, no_horizontal_scroll

@@ -1,5 +1,5 @@
 """The public receipt page in a real headless Chromium on a phone-sized viewport: the receipt's QR
-payload (pos.receipt_links.receipt_url) opens the page without a login, a tampered token is
+payload (pos.sales.links.receipt_url) opens the page without a login, a tampered token is
 refused, an invoice request is filed from the phone and shows up in the finance staff's queue,
 where a manager marks it issued — and the phone then shows the invoice number.
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pos.models import InvoiceRequest, InvoiceStatus
-from pos.receipt_links import receipt_url
+from pos.sales.links import receipt_url
 from tests.conftest import screenshot
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_browser_shell import login_by_password, no_horizontal_scroll

@@ -19,7 +19,7 @@ from inventory.ledger import move
 from inventory.localtime import local_today, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from kiosks.models import Kiosk, PlanogramSlot, RefillRoute, RefillStatus, SiteType
-from pos.db import session_scope
+from pos.core.db import session_scope
 from tests.conftest import SCREENSHOTS, screenshot
 from tests.test_browser_shell import login_by_password, no_horizontal_scroll
 

@@ -1,7 +1,7 @@
 """The report pages in a real headless Chromium: the auditor logs in, opens the monthly summary and
 the consumption-collaboration statistics for a month with data (recorded through
-pos.sales.record_sale, see tests/test_report_pages.py), sees the SVG charts with their bars and the
-numbers the domain (pos.reports) computes, follows a figure to its lines, and the pages fit the
+pos.sales.service.record_sale, see tests/test_report_pages.py), sees the SVG charts with their bars and the
+numbers the domain (pos.reports.figures) computes, follows a figure to its lines, and the pages fit the
 till screen (1366×768) and print on A4.
 
 Screenshots land in screenshots/ (ignored by git) for a person to look at.
@@ -12,8 +12,8 @@ import datetime as dt
 
 import pytest
 
-from pos import reports
-from pos.db import session_scope
+from pos.reports import figures as reports
+from pos.core.db import session_scope
 from tests.conftest import screenshot
 from tests.test_browser_shell import heading, login_by_password, no_horizontal_scroll
 from tests.test_report_pages import build_data_set, yuan

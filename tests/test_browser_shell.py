@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 HALL_NAME = "梵净山珍·松桃馆"
 
-# The nav links of the shell and the roles that may use each (the rule in pos.roles, as a person
+# The nav links of the shell and the roles that may use each (the rule in pos.accounts.roles, as a person
 # expects it: a cashier sells, a restocker refills, an auditor reads reports).
 NAV = {
     "概览": {"manager", "admin"},

@@ -24,7 +24,7 @@ from inventory.barcodes import ean13
 from inventory.localtime import local_today
 from inventory.models import Location, LocationKind, Setting, Unit
 from inventory.scale import encode
-from pos.db import session_scope
+from pos.core.db import session_scope
 from pos.models import Payment, Refund, Sale, SaleLine, Shift, ShiftStatus, Till, User
 from tests.conftest import screenshot
 from tests.test_browser_shell import heading, no_horizontal_scroll
@@ -465,7 +465,7 @@ def test_a_printer_that_is_off_shows_print_failed_and_the_reprint_works_once_it_
 def test_point14_refund_by_scanning_the_receipt_qr_and_reprint_from_recent_receipts(live_server, page, app, hall):
     """The receipt's QR code (its public URL) scanned into the refund box finds the sale; any of the
     till's recent receipts can be reprinted at any time, not only after a failed print."""
-    from pos.receipt_links import receipt_url
+    from pos.sales.links import receipt_url
     from tests.test_printing import FakePrinter
 
     printer = FakePrinter()

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from inventory.models import Certificate, Product, Supplier
-from pos.db import session_scope
+from pos.core.db import session_scope
 from pos.models import Till, User
 from tests.conftest import screenshot
 from tests.test_browser_till import (  # noqa: F401  (hall is a fixture)
@@ -65,7 +65,7 @@ def data_strings(app) -> list[str]:
         names = [*s.scalars(select(Product.name)), *s.scalars(select(Supplier.name)),
                  *s.scalars(select(Certificate.number)), *s.scalars(select(Till.name)),
                  *s.scalars(select(User.display_name))]
-    from pos.receipts import HALL_NAME
+    from pos.sales.receipts import HALL_NAME
 
     return sorted({n for n in [*names, HALL_NAME] if n}, key=len, reverse=True)
 
@@ -95,8 +95,8 @@ def test_point18d_receipt_text_labels_follow_the_language(app):
     for an English preview, Chinese otherwise; the hall's and the product's names stay."""
     from flask_babel import force_locale
 
-    from pos.escpos_render import text_lines
-    from pos.receipts import HALL_NAME, Receipt, ReceiptLine
+    from pos.sales.escpos import text_lines
+    from pos.sales.receipts import HALL_NAME, Receipt, ReceiptLine
 
     def lines() -> str:
         receipt = Receipt(kind="refund", receipt_no="R-H1-20261126-0001", hall_name=HALL_NAME, hall_address="",

@@ -22,7 +22,7 @@ from inventory import catalogue, suppliers
 from inventory.documents import BarcodeRule
 from inventory.localtime import local_today
 from inventory.models import AuditEvent, Barcode, Category, Certificate, PriceChange, Product, Supplier
-from pos.db import session_scope
+from pos.core.db import session_scope
 from tests.conftest import csrf_token
 
 GOOD_EAN = "6901234567892"

@@ -28,7 +28,7 @@ from bench.contention import (
 )
 from inventory import ledger
 from inventory.models import LocationKind, MoveReason, StockMove
-from pos.db import session_scope
+from pos.core.db import session_scope
 from pos.models import Sale, SaleLine
 from tests.conftest import TEST_PASSWORD
 

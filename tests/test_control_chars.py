@@ -1,6 +1,6 @@
 """No control characters in text parameters (issue 18, point 10a): a NUL in a query string answered
 500 on PostgreSQL (``/labels?q=a%00b``, ``/counters/plan?town=a%00b``). Every query argument, form
-field and path argument with a control character is refused before any view runs (pos.control_chars),
+field and path argument with a control character is refused before any view runs (pos.core.control_chars),
 JSON text fields by the API's models; nothing is changed and nothing answers 5xx."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask import url_for
 from sqlalchemy import func, select
 from werkzeug.routing.converters import NumberConverter
 
-from pos.control_chars import first_refused, has_control
+from pos.core.control_chars import first_refused, has_control
 from pos.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +27,8 @@ def query_argument_names() -> set[str]:
         text = path.read_text(encoding="utf-8")
         names.update(re.findall(r"""args\.(?:get|getlist)\(\s*["'](\w+)["']""", text))
         names.update(re.findall(r"""args\[["'](\w+)["']\]""", text))
-    from pos.api import LookupQuery, SearchQuery, TillQuery
-    from pos.reports_api import MonthQuery, PeriodQuery
+    from pos.hall.api import LookupQuery, SearchQuery, TillQuery
+    from pos.reports.api import MonthQuery, PeriodQuery
 
     for model in (LookupQuery, SearchQuery, TillQuery, MonthQuery, PeriodQuery):
         names.update(field.alias or name for name, field in model.model_fields.items())

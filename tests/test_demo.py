@@ -29,7 +29,8 @@ from inventory.models import (
     certificate_products,
 )
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
-from pos import accounts, demo
+from pos.accounts import users as accounts
+from pos.demo import build as demo
 from pos.cli import main
 from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
 
@@ -176,7 +177,7 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     assert all(k.last_heartbeat_at is None for k in kiosks if k.status != KioskStatus.ACTIVE)
     assert sum(k.last_sale_at is not None for k in active) >= len(active) - 5
 
-    # The hall's own history (pos.demo_history, tested in tests/test_demo_history.py): hall sales
+    # The hall's own history (pos.demo.history, tested in tests/test_demo_history.py): hall sales
     # on each day before today, in shifts closed at the end of the day; two more cashiers
     hall_days = set(session.scalars(select(Sale.local_date).where(Sale.channel == Channel.HALL)))
     assert hall_days == {local_date(now) - dt.timedelta(days=k) for k in (1, 2)}

@@ -1,4 +1,4 @@
-"""The demo hall's history (pos.demo_history) on a real database: a few days across a month's
+"""The demo hall's history (pos.demo.history) on a real database: a few days across a month's
 end, built on the demo shop. Every day has hall sales in shifts that were counted and closed;
 refunds never take back more than was sold; group purchases carry their buyer type; every sale's
 lines add up to its total; the hall never sold what it did not hold; and one seed always gives
@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 from inventory import ledger
 from inventory.localtime import HALL_TZ, local_date
 from inventory.models import Alert, AlertKind, Location, LocationKind, Product, StockLevel, StockMove
-from pos import create_app, demo, demo_history
+from pos import create_app
+from pos.demo import build as demo
+from pos.demo import history as demo_history
 from pos.migrate import upgrade
-from pos.group_models import GroupOrder, GroupOrderStatus, GroupPayment
+from pos.group.models import GroupOrder, GroupOrderStatus, GroupPayment
 from pos.models import Channel, Payment, Refund, RefundLine, Sale, SaleLine, Shift, ShiftStatus, Till
 
 # The history ends the day before: 31 October, 1 and 2 November (a month's end, and the first of

@@ -16,7 +16,7 @@ from inventory.errors import ValidationError
 from inventory.ledger import lot_level, move
 from inventory.localtime import local_today
 from inventory.models import Alert, AlertKind, Lot, MoveReason
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
 
 
@@ -185,7 +185,7 @@ def test_point11_a_counter_refill_and_a_group_pick_use_the_refusing_allocation()
 
     from inventory import stock_views
     from kiosks import refills
-    from pos import group_orders
+    from pos.group import orders as group_orders
 
     assert "allocate_fresh(s, location_id=van" in inspect.getsource(refills)
     assert "allocate_fresh(s, location_id=base.id" in inspect.getsource(group_orders)

@@ -14,9 +14,9 @@ from inventory.localtime import HALL_TZ, UTC
 from inventory.models import Alert, AlertKind, Lot, MoveReason
 from kiosks import fleet, registry
 from kiosks.models import Kiosk
-from pos import sales
-from pos.errors import NotFound
-from pos.sales import LineIn, PaymentIn, SaleIn
+from pos.sales import service as sales
+from pos.core.errors import NotFound
+from pos.sales.service import LineIn, PaymentIn, SaleIn
 from tests.stock_fixtures import World, engine, s, world  # noqa: F401  (fixtures)
 
 TODAY = dt.date(2026, 11, 20)

@@ -16,10 +16,10 @@ from inventory.localtime import utcnow
 from inventory.models import Alert, AlertKind, AuditEvent, Location, Lot, MoveReason, Product, Supplier, Unit
 from kiosks import registry
 from kiosks.models import PlanogramSlot
-from pos import sales
-from pos.db import session_scope
-from pos.demo import LOCATIONS
-from pos.sales import LineIn, PaymentIn, SaleIn
+from pos.sales import service as sales
+from pos.core.db import session_scope
+from pos.demo.build import LOCATIONS
+from pos.sales.service import LineIn, PaymentIn, SaleIn
 from tests.conftest import csrf_token, screenshot
 
 TOWNS = ("虎门", "虎门", "虎门", "沙田", "麻涌", "中堂", "滨海湾")

@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 from inventory import catalogue
 from inventory.models import AuditEvent, Unit
 from inventory.money import format_plain_yuan, format_yuan
-from pos import buyers, group_orders
-from pos.errors import NotFound
-from pos.group_import import MAX_ROWS, SheetPreview, SheetRow, parse_order_sheet
-from pos.group_models import Buyer, GroupOrder, GroupOrderLine
-from pos.group_orders import OrderLineIn
+from pos.group import buyers
+from pos.group import orders as group_orders
+from pos.core.errors import NotFound
+from pos.group.order_import import MAX_ROWS, SheetPreview, SheetRow, parse_order_sheet
+from pos.group.models import Buyer, GroupOrder, GroupOrderLine
+from pos.group.orders import OrderLineIn
 
 TEA_EAN = "6901234567892"
 HEADER = ["商品编码", "品名", "数量", "单价"]

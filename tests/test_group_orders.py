@@ -14,9 +14,12 @@ from inventory.models import (
     AuditEvent, Certificate, Location, LocationKind, Lot, MoveReason, Product, StockLevel, StockMove, Unit,
 )
 from inventory.stock import create_transfer, post_transfer
-from pos import buyers, group_orders as go, refunds, reports
-from pos.errors import Conflict, NotFound, PosError
-from pos.group_models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
+from pos.group import buyers
+from pos.group import orders as go
+from pos.sales import refunds
+from pos.reports import figures as reports
+from pos.core.errors import Conflict, NotFound, PosError
+from pos.group.models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_concurrency import _run_threads

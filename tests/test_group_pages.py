@@ -22,9 +22,9 @@ from inventory.models import (
     AuditEvent, Barcode, BarcodeKind, Certificate, Location, Lot, MoveReason, Product, StockLevel, StockMove,
     Supplier, Unit,
 )
-from pos.db import session_scope
-from pos.demo import LOCATIONS
-from pos.group_models import Buyer, BuyerPrice, GroupOrder, GroupOrderLine, GroupOrderStatus, GroupPayment
+from pos.core.db import session_scope
+from pos.demo.build import LOCATIONS
+from pos.group.models import Buyer, BuyerPrice, GroupOrder, GroupOrderLine, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
 from tests.conftest import csrf_token
 
@@ -628,7 +628,7 @@ def test_the_printable_pages_mark_certified_lines_with_a_star(app, client, manag
 
 def test_a_delivery_note_is_only_for_a_group_delivery(app, client, manager):
     from pos.models import Till
-    from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+    from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 
     def hall_sale(s):
         till = Till(code="H1", name="1号收银台", location_id=manager.loc["HALL"])

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from inventory.audit import AuditEvent
-from pos.db import session_scope
+from pos.core.db import session_scope
 from pos.models import LoginAttempt, Sale
 from tests.conftest import AuthActions, csrf_token
 from tests.test_api_till import MANAGER_PIN, hall, login, sale_body, till  # noqa: F401  (fixtures)
@@ -92,7 +92,7 @@ def test_point2_padded_or_case_varied_names_count_against_the_same_account(app, 
 def test_pointC_a_login_hashes_with_no_transaction_open(app, make_user):
     """The password is checked while no connection of the app's engine is in a transaction."""
     make_user("ann", "manager")
-    from pos import accounts
+    from pos.accounts import users as accounts
 
     engine = app.extensions["songtao.engine"]
     open_transactions = []
@@ -128,7 +128,7 @@ def test_pointC_a_login_hashes_with_no_transaction_open(app, make_user):
 
 def test_pointC_a_locked_account_is_refused_before_any_hashing(app, make_user):
     make_user("ann", "manager")
-    from pos import accounts
+    from pos.accounts import users as accounts
 
     attacker = AuthActions(client_from(app, "10.3.3.3"))
     for _ in range(app.config["LOGIN_LOCK_AFTER"]):
@@ -188,7 +188,7 @@ def test_point4_a_replayed_cookie_is_refused_after_logout(app, client, auth, hal
 
 
 def test_point4_secure_cookies_when_served_over_https(monkeypatch):
-    from pos.config import from_environment
+    from pos.core.config import from_environment
     monkeypatch.setenv("SONGTAO_HTTPS", "1")
     config = from_environment(load_secret=False)
     assert config["SESSION_COOKIE_SECURE"] is True and config["PREFERRED_URL_SCHEME"] == "https"
@@ -254,7 +254,7 @@ def sqlite_locked(app):
         pytest.skip("SQLite's single write lock")
     app.config["SQLITE_BUSY_SECONDS"] = 1
     engine.dispose()
-    from pos.db import make_engine
+    from pos.core.db import make_engine
     from sqlalchemy.orm import sessionmaker
     app.extensions["songtao.engine"] = make_engine(str(engine.url), sqlite_busy_seconds=1)
     app.extensions["songtao.sessionmaker"] = sessionmaker(bind=app.extensions["songtao.engine"],

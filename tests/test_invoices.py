@@ -1,5 +1,5 @@
-"""Invoice requests: the rules (pos.invoices, on a real database) and the finance staff's queue
-(pos.invoice_views): managers see the requests and mark them issued or rejected, audited."""
+"""Invoice requests: the rules (pos.hall.invoices, on a real database) and the finance staff's queue
+(pos.hall.invoice_views): managers see the requests and mark them issued or rejected, audited."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from inventory.models import AuditEvent
-from pos import invoices
-from pos.errors import Conflict, NotFound
+from pos.hall import invoices
+from pos.core.errors import Conflict, NotFound
 from pos.models import InvoiceRequest, InvoiceStatus, Sale, SaleStatus
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_public_receipt import VALID_USCC, sold  # noqa: F401  (fixtures)

@@ -21,9 +21,9 @@ from kiosks import registry
 from kiosks.api import KioskPlanogramOut, KioskSalesOut
 from kiosks.models import Kiosk
 from kiosks.registry import kiosk_for_token
-from pos.db import session_scope
+from pos.core.db import session_scope
 from pos.models import Payment, Sale, SaleLine
-from pos.openapi import ErrorOut
+from pos.core.openapi import ErrorOut
 from tests.test_kiosk_ingest import CERT_NO, NOODLE, SACHET, TEA, sale, seed_counters
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -112,7 +112,7 @@ def test_auth(server, fleet, session, method, path, body):
 
 def test_a_reissued_token_replaces_the_old_one(app, server, fleet):
     from kiosks.registry import issue_token, revoke_token
-    from pos.db import session_scope
+    from pos.core.db import session_scope
 
     with app.app_context(), session_scope(app) as s:
         new = issue_token(s, "K001")

@@ -27,8 +27,8 @@ from inventory.models import (
 from kiosks import registry
 from kiosks.ingest import MAX_SALES, heartbeat, ingest_sales
 from kiosks.models import Kiosk
-from pos.db import session_scope
-from pos.errors import PosError
+from pos.core.db import session_scope
+from pos.core.errors import PosError
 from pos.models import Sale, SaleLine
 
 TEA, NOODLE, SACHET = "KT-TEA", "KT-NOODLE", "KT-SACHET"

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from inventory.models import AuditEvent, Location, Product
 from kiosks import registry
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
-from pos.db import session_scope
-from pos.errors import NotFound
+from pos.core.db import session_scope
+from pos.core.errors import NotFound
 from tests.test_kiosk_ingest import NOODLE, SACHET, TEA, seed_counters
 
 

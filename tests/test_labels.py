@@ -14,7 +14,7 @@ import pytest
 from inventory.barcodes import ean13
 from inventory.localtime import local_today
 from inventory.models import Barcode, BarcodeKind, Category, Certificate, Unit
-from pos import labels
+from pos.hall import labels
 from pos.models import Till
 from tests.conftest import free_port
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from inventory.models import Barcode, BarcodeKind, Location, LocationKind, Product
 from kiosks.models import Kiosk, SiteType
-from pos.db import make_engine, metadata
+from pos.core.db import make_engine
+from pos.schema import metadata
 from pos.migrate import alembic_config, current_revision, downgrade, head_revision, table_names, upgrade
 from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
 from tests.conftest import DEFAULT_PG_URL, TEST_DATABASE_URL, USING_PG, need, pg_reachable, reset_pg_schema

@@ -9,8 +9,8 @@ import pytest
 from flask import Blueprint, jsonify
 
 from pos import create_app
-from pos.openapi import API_PREFIX, RequestModel, ResponseModel, api_rules, build_document, operation
-from pos.web import requires
+from pos.core.openapi import API_PREFIX, RequestModel, ResponseModel, api_rules, build_document, operation
+from pos.core.web import requires
 
 try:
     from openapi_spec_validator import validate as validate_spec

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from inventory.localtime import HALL_TZ
 from inventory.money import line_amount_fen
-from pos import sales
+from pos.sales import service as sales
 from pos.models import Payment, Sale, SaleLine
-from pos.sales import LineIn, PaymentIn, SaleIn, _Priced, compute_amounts
+from pos.sales.service import LineIn, PaymentIn, SaleIn, _Priced, compute_amounts
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_sales import hall  # noqa: F401  (fixture)
 

@@ -29,9 +29,10 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import AuditEvent
-from pos import printers, printing
-from pos.db import session_scope
-from pos.escpos_render import drawer_kick_bytes
+from pos.hall import printers
+from pos.hall import printing
+from pos.core.db import session_scope
+from pos.sales.escpos import drawer_kick_bytes
 from pos.models import PrintJob, Sale, Till
 from tests.conftest import TEST_PASSWORD, csrf_token
 from tests.test_api_till import hall, login, sale_body  # noqa: F401  (fixture)
@@ -218,7 +219,7 @@ def test_pointA_public_addresses_and_odd_ports_are_refused(uri, reason):
 def test_pointA_an_admin_may_allow_more_hosts_and_ports(app, monkeypatch):
     monkeypatch.setenv("SONGTAO_PRINTER_ALLOWED_HOSTS", "93.184.216.34, 1.2.3.0/24, cloudprint.example.com")
     monkeypatch.setenv("SONGTAO_PRINTER_ALLOWED_PORTS", "9100-9109,515")
-    from pos.config import from_environment
+    from pos.core.config import from_environment
 
     wider = printers.policy_from_config(from_environment(load_secret=False))
     for uri in ("tcp://93.184.216.34:9100", "tcp://1.2.3.9:515", "tcp://cloudprint.example.com:9101",
@@ -363,7 +364,7 @@ def test_point7_every_kick_is_audited(app, client, auth, make_user, hall, till_p
 
 def test_point7_a_print_refused_at_once_keeps_the_drawer_kick_for_later(app, client, auth, hall, till_printer,  # noqa: F811
                                                                         monkeypatch):
-    from pos import print_queue
+    from pos.hall import print_queue
 
     till = login(client, auth, "cash")
     receipt_no = _sale(till, hall)

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import AuditEvent
-from pos import printers, printing
-from pos.escpos_render import FS_CHINESE_ON, drawer_kick_bytes, gb18030
+from pos.hall import printers
+from pos.hall import printing
+from pos.sales.escpos import FS_CHINESE_ON, drawer_kick_bytes, gb18030
 from pos.models import Refund, Sale, Till
-from pos.receipt_links import receipt_url
-from pos.sales import LineIn, PaymentIn, SaleIn, get_sale, record_sale
+from pos.sales.links import receipt_url
+from pos.sales.service import LineIn, PaymentIn, SaleIn, get_sale, record_sale
 from tests.conftest import free_port
 from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
 from tests.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)
@@ -305,7 +306,7 @@ def test_the_api_prints_reprints_and_guards_the_drawer(app, client, auth, make_u
 
 
 def test_a_refund_receipt_naming_the_original_reaches_the_printer(app, client, auth, make_user, hall, printer):
-    from pos.refunds import refund
+    from pos.sales.refunds import refund
     from tests.conftest import csrf_token
 
     with hall.session() as s:

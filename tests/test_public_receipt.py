@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from inventory.models import Product, Supplier
-from pos import sales
+from pos.sales import service as sales
 from pos.models import InvoiceRequest, InvoiceStatus
-from pos.receipt_links import check_receipt_token, receipt_token, receipt_url
-from pos.sales import LineIn
+from pos.sales.links import check_receipt_token, receipt_token, receipt_url
+from pos.sales.service import LineIn
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_sales import Hall, cash_sale, hall  # noqa: F401  (fixtures)
 
@@ -206,7 +206,7 @@ def test_a_second_request_shows_the_first_and_files_nothing(client, sold, s):
 # --- issue 18, point 6: the requester's email is masked --------------------------------------
 
 def test_point6_mask_email_keeps_the_first_character_and_the_domain():
-    from pos.public import mask_email
+    from pos.hall.public import mask_email
 
     assert mask_email("zhangsan@qq.com") == "z***@qq.com"
     assert mask_email("z@qq.com") == "z***@qq.com"

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import create_engine, text
 
-from pos import reports
-from pos.db import session_scope
+from pos.reports import figures as reports
+from pos.core.db import session_scope
 from tests.conftest import USING_PG
 from tests.test_report_pages import auditor, data  # noqa: F401  (fixtures)
 

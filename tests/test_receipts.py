@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pos.escpos_render import FS_CHINESE_ON, gb18030, render_escpos, text_lines, width
+from pos.sales.escpos import FS_CHINESE_ON, gb18030, render_escpos, text_lines, width
 from pos.models import Till
-from pos.receipts import HALL_NAME, Receipt, ReceiptLine, build_receipt
-from pos.sales import LineIn, PaymentIn, SaleIn, get_sale, record_sale
+from pos.sales.receipts import HALL_NAME, Receipt, ReceiptLine, build_receipt
+from pos.sales.service import LineIn, PaymentIn, SaleIn, get_sale, record_sale
 from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
 from tests.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)
 
@@ -70,8 +70,8 @@ def test_the_html_twin_matches_the_printed_receipt_line_for_line(app, client, au
 
 
 def test_a_reprint_is_marked_and_a_refund_receipt_names_the_original(app, hall):
-    from pos.refunds import refund
-    from pos.receipts import build_refund_receipt
+    from pos.sales.refunds import refund
+    from pos.sales.receipts import build_refund_receipt
 
     with app.test_request_context(), hall.session() as s:
         receipt_no = mixed_sale(hall, s)

@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import AuditEvent, StockMove
-from pos import refunds, sales, shifts
-from pos.errors import ApprovalRequired, Conflict, RefundError, ShiftError
+from pos.sales import refunds
+from pos.sales import service as sales
+from pos.hall import shifts
+from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Refund, RefundLine, Sale
-from pos.sales import LineIn
+from pos.sales.service import LineIn
 from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
 from tests.test_sales import cash_sale, hall  # noqa: F401  (fixture)
 

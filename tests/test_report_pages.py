@@ -1,6 +1,6 @@
 """The report pages over HTTP, on a real database (SQLite or PostgreSQL): who may open them, the
-figures they show (the domain's, pos.reports, for a small data set recorded through the real
-pos.sales.record_sale and pos.refunds.refund), the drill-down whose lines add up to the figure it
+figures they show (the domain's, pos.reports.figures, for a small data set recorded through the real
+pos.sales.service.record_sale and pos.sales.refunds.refund), the drill-down whose lines add up to the figure it
 was opened from, the CSV and XLSX downloads, and a Chinese 400 page for bad parameters.
 
 The data set (known by construction, dates in Asia/Shanghai):
@@ -31,11 +31,12 @@ import pytest
 from inventory.localtime import HALL_TZ, local_today
 from inventory.models import Certificate, Location, LocationKind, Product, Supplier, Unit
 from kiosks.models import Kiosk, SiteType
-from pos import refunds, reports
-from pos.db import session_scope
-from pos.demo import LOCATIONS
+from pos.sales import refunds
+from pos.reports import figures as reports
+from pos.core.db import session_scope
+from pos.demo.build import LOCATIONS
 from pos.models import Sale, Till
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 
 TEA, HONEY, MEITAN = 6_800, 4_550, 12_000
 OCT = ("2026-10-01", "2026-10-31")
@@ -283,7 +284,7 @@ def test_the_drill_down_lists_sales_and_refunds_with_their_evidence(app, auditor
 
 
 def test_the_drill_down_is_paged(app, auditor, data):
-    from pos.reports_views import PER_PAGE
+    from pos.reports.views import PER_PAGE
 
     with session_scope(app) as s:
         for i in range(PER_PAGE + 3):
@@ -440,7 +441,7 @@ def shown_total(html: str) -> tuple[int, int]:
 
 
 def test_point18a_drill_down_shows_the_sum_of_its_lines(app, auditor, data):
-    from pos.reports_views import PER_PAGE
+    from pos.reports.views import PER_PAGE
 
     with session_scope(app) as s:  # more lines than a page holds, in one figure
         for i in range(PER_PAGE + 3):

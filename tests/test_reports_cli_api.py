@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from pos.cli import main
-from pos.reports_api import CollaborationOut, MonthlyOut
+from pos.reports.api import CollaborationOut, MonthlyOut
 from tests.test_reports import build_dataset, csv_tables, expected_q1, fen_of
 
 API = "/api/v1/reports"

@@ -1,4 +1,4 @@
-"""Who may open which page: an explicit table, written down here independently of pos.roles."""
+"""Who may open which page: an explicit table, written down here independently of pos.accounts.roles."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pos.models import Role
-from pos.roles import AREAS, LANDING
+from pos.accounts.roles import AREAS, LANDING
 
 ROLES = ("admin", "manager", "cashier", "restocker", "auditor")
 PAGES = ("/dashboard", "/till", "/counters", "/reports", "/admin/users", "/account", "/group")
@@ -21,7 +21,7 @@ EXPECTED = {
     "auditor":   (403,       403,  403,      200,     403,         200,     403),
 }
 
-# The area each page belongs to (only used to check that pos.roles agrees with the table).
+# The area each page belongs to (only used to check that pos.accounts.roles agrees with the table).
 PAGE_AREA = {
     "/dashboard": "dashboard",
     "/till": "till",
@@ -46,7 +46,7 @@ LANDINGS = {
 PUBLIC_ENDPOINTS = {
     "auth.login", "static", "shell.index",
     # The receipt's QR code opens these on a customer's phone: no login, but the URL must carry
-    # the receipt's HMAC token (pos.receipt_links), else 404.
+    # the receipt's HMAC token (pos.sales.links), else 404.
     "public.receipt", "public.request_invoice",
 }
 
@@ -192,7 +192,7 @@ def test_public_endpoints_exist(app):
 
 
 def test_requires_refuses_an_unknown_area():
-    from pos.web import requires
+    from pos.core.web import requires
 
     with pytest.raises(KeyError):
         requires("no-such-area")

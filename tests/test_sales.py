@@ -24,10 +24,11 @@ from inventory.models import (
     StockMove,
     Unit,
 )
-from pos import sales, shifts
-from pos.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
+from pos.sales import service as sales
+from pos.hall import shifts
+from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
 from pos.models import Payment, Role, Sale, SaleLine, SaleStatus, Till, User
-from pos.sales import LineIn, PaymentIn, SaleIn
+from pos.sales.service import LineIn, PaymentIn, SaleIn
 from tests.stock_fixtures import World, engine, level_of, s, world  # noqa: F401  (fixtures)
 
 SOLD_AT = dt.datetime(2026, 11, 26, 10, 15, tzinfo=HALL_TZ)

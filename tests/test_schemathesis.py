@@ -29,8 +29,9 @@ from inventory import catalogue, suppliers
 from inventory.barcodes import ean13
 from inventory.localtime import local_today
 from inventory.models import Location, LocationKind, Unit
-from pos import sales, shifts
-from pos.db import session_scope
+from pos.sales import service as sales
+from pos.hall import shifts
+from pos.core.db import session_scope
 from pos.models import Till, User
 from tests.conftest import CSRF_META, TEST_PASSWORD
 from tests.test_kiosk_ingest import seed_counters
@@ -105,11 +106,11 @@ def served(app, live_server, make_user):
 
 def _built() -> tuple[dict, dict]:
     """The document as the app builds it (the served one must be the same, see the first test) and
-    each operation's declaration: (METHOD, path) -> (pos.openapi.Operation, the area its view requires)."""
+    each operation's declaration: (METHOD, path) -> (pos.core.openapi.Operation, the area its view requires)."""
     import tempfile
 
     from pos import create_app
-    from pos.openapi import api_rules, build_document
+    from pos.core.openapi import api_rules, build_document
 
     with tempfile.TemporaryDirectory() as folder:
         app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{folder}/unused.sqlite3",

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import AuditEvent, Setting
-from pos import settings as hall_settings_service
-from pos import shifts as shift_service
-from pos.db import session_scope
-from pos.errors import ShiftError
+from pos.hall import settings as hall_settings_service
+from pos.hall import shifts as shift_service
+from pos.core.db import session_scope
+from pos.core.errors import ShiftError
 from pos.models import CashMovement, Sale, Shift, ShiftStatus, User
 from tests.conftest import AuthActions, csrf_token
 from tests.test_api_till import MANAGER_PIN, assert_error, hall, login, sale_body  # noqa: F401  (fixture)

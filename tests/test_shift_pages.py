@@ -1,7 +1,7 @@
 """The manager's shift pages over HTTP, on a real database: the list of shifts, the X/Z report with
 expected and counted cash and the difference, the late sales with their "已核对" button, and the
-hall settings form. Shifts are made through the till's own domain functions (pos.shifts,
-pos.sales), so the pages are checked against what a real shift produces."""
+hall settings form. Shifts are made through the till's own domain functions (pos.hall.shifts,
+pos.sales.service), so the pages are checked against what a real shift produces."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,12 +24,12 @@ from inventory.models import (
     Supplier,
     Unit,
 )
-from pos import shifts as shift_service
-from pos.db import session_scope
-from pos.demo import LOCATIONS
+from pos.hall import shifts as shift_service
+from pos.core.db import session_scope
+from pos.demo.build import LOCATIONS
 from pos.models import Sale, Shift, Till
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
-from pos.settings import hall_settings
+from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.hall.settings import hall_settings
 from tests.conftest import csrf_token, screenshot
 
 FLOAT = 50_000            # ¥500.00 in the drawer at the start

@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
 from inventory.models import AuditEvent
-from pos import refunds, sales, shifts
-from pos.errors import ShiftError
+from pos.sales import refunds
+from pos.sales import service as sales
+from pos.hall import shifts
+from pos.core.errors import ShiftError
 from pos.models import Sale, Shift, ShiftStatus
-from pos.sales import LineIn, PaymentIn, SaleIn
+from pos.sales.service import LineIn, PaymentIn, SaleIn
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.test_sales import cash_sale, hall  # noqa: F401  (fixture)
 
@@ -118,7 +120,7 @@ def test_bad_denominations_are_refused(hall, s):
 
 
 def test_shift_report_of_an_unknown_shift(hall, s):
-    from pos.errors import NotFound
+    from pos.core.errors import NotFound
     with pytest.raises(NotFound):
         shifts.shift_report(s, 99999)
 

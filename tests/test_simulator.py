@@ -20,7 +20,7 @@ from inventory.models import Location, LocationKind, Lot, MoveReason, Product, S
 from kiosks import registry, simulator
 from kiosks.models import Kiosk, SiteType
 from pos.cli import main
-from pos.db import session_scope
+from pos.core.db import session_scope
 from pos.models import Channel, Sale, SaleLine
 
 # Two weeks ago on Monday, local midnight: a past weekday whatever day the tests run.

@@ -18,8 +18,8 @@ from inventory.catalogue_io import apply_import, export_catalogue, preview_impor
 from inventory.localtime import HALL_TZ
 from inventory.models import Category, Location, LocationKind, Product, Supplier
 from inventory.spreadsheets import Fen, Qty, csv_table, safe_text, unguard_text, xlsx_tables
-from pos import reports
-from pos.sales import LineIn, PaymentIn, SaleIn, record_sale
+from pos.reports import figures as reports
+from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 
 EVIL = '=HYPERLINK("http://x","y")'
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")

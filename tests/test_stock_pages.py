@@ -31,8 +31,8 @@ from inventory.models import (
     Supplier,
     Unit,
 )
-from pos.db import session_scope
-from pos.demo import LOCATIONS
+from pos.core.db import session_scope
+from pos.demo.build import LOCATIONS
 from tests.conftest import csrf_token
 
 TEA = "ST-TEA-001"          # 松桃绿茶 250g, pieces, 365 days shelf life

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from inventory import catalogue
 from inventory.models import Location, LocationKind, Setting
-from pos import sales
-from pos.db import session_scope
+from pos.sales import service as sales
+from pos.core.db import session_scope
 from pos.models import Till
 
 TILL_ROLES = {"cashier": 200, "manager": 200, "admin": 200, "restocker": 403, "auditor": 403}

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import AuditEvent, Location, LocationKind
-from pos.db import session_scope
-from pos.escpos_render import drawer_kick_bytes
+from pos.core.db import session_scope
+from pos.sales.escpos import drawer_kick_bytes
 from pos.models import Till
 from tests.conftest import csrf_token, free_port
 from tests.test_printing import FakePrinter

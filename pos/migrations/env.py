@@ -2,7 +2,8 @@
 database URL; the same migrations serve SQLite and PostgreSQL."""
 from alembic import context
 
-from pos.db import make_engine, metadata
+from pos.core.db import make_engine
+from pos.schema import metadata
 
 config = context.config
 
