@@ -111,7 +111,7 @@ def build_data_set(app, manager_id: int, cashier_id: int) -> SimpleNamespace:
         hall(h1.id, [(MEITAN, 1000)], "wechat", at(2026, 10, 31, 23, 59))
         group("union", [(TEA, 10_000), (MEITAN, 5000)], at(2026, 10, 20, 14, 0))
         hall(h2.id, [(MEITAN, 1000), (HONEY, 2000)], "cash", at(2026, 11, 1, 0, 1))
-        record_sale(s, SaleIn(channel="kiosk", location_id=k_loc.id, kiosk_id=kiosk.id, txn_id="k001-1",
+        record_sale(s, SaleIn(channel="kiosk", location_id=k_loc.id, kiosk_id=kiosk.id, txn_id="k001-1", receipt_prefix="K001",
                               sold_at=at(2026, 11, 10, 12, 0), lines=[LineIn(tea.id, 1000, unit_price_fen=TEA)],
                               payments=[PaymentIn("wechat", TEA, ref="wx-1")]))
         group("canteen", [(HONEY, 10_000)], at(2026, 11, 12, 11, 0))
@@ -288,7 +288,7 @@ def test_the_drill_down_is_paged(app, auditor, data):
 
     with session_scope(app) as s:
         for i in range(PER_PAGE + 3):
-            record_sale(s, SaleIn(channel="kiosk", location_id=data.locs["BASE"], kiosk_id=data.kiosk,
+            record_sale(s, SaleIn(channel="kiosk", location_id=data.locs["BASE"], kiosk_id=data.kiosk, receipt_prefix="K001",
                                   txn_id=f"bulk-{i}", sold_at=at(2026, 11, 20, 8, 0),
                                   lines=[LineIn(data.honey, 1000, unit_price_fen=100)],
                                   payments=[PaymentIn("wechat", 100)]))
@@ -445,7 +445,7 @@ def test_point18a_drill_down_shows_the_sum_of_its_lines(app, auditor, data):
 
     with session_scope(app) as s:  # more lines than a page holds, in one figure
         for i in range(PER_PAGE + 3):
-            record_sale(s, SaleIn(channel="kiosk", location_id=data.locs["BASE"], kiosk_id=data.kiosk,
+            record_sale(s, SaleIn(channel="kiosk", location_id=data.locs["BASE"], kiosk_id=data.kiosk, receipt_prefix="K001",
                                   txn_id=f"bulk-{i}", sold_at=at(2026, 11, 20, 8, 0),
                                   lines=[LineIn(data.honey, 1000, unit_price_fen=100)],
                                   payments=[PaymentIn("wechat", 100)]))
