@@ -6,8 +6,8 @@ as plain SQL (a sale row, its lines, the level updates) on the same database in 
     python -m bench.contention [--database-url URL] [--scale N]
 
 ``--scale`` is the number of sales each till makes per phase (default 30); a till waits up to half
-a second between sales (a dozen sales a second across the eight tills, far above a busy hall), the
-counters and the attackers do not wait at all. The server runs in a process of its own, as on the
+a second between sales (a dozen sales a second across the eight tills, far above a busy hall), each
+counter sends a 200-sale batch every second, and the four attackers do not wait at all. The server runs in a process of its own, as on the
 hall's server. The goal (issue 18, points B and 3): a hall sale's p99 under 1 s in every phase,
 with no error.
 The tests (tests/test_contention.py) use this module's hall, tills and counters.
@@ -48,6 +48,9 @@ PASSWORD = "bench-password-9"
 # A cashier scans and takes money between two sales: each till waits up to this long (at random)
 # before its next sale; still a dozen sales a second across the tills, far above a busy hall.
 THINK_SECONDS = 0.5  # ok-float: seconds
+# A counter sends a batch of 200 sales, then its next one a second later (a real counter sends
+# every few minutes): four counters keep a stream of several hundred sales a second coming.
+COUNTER_PAUSE_SECONDS = 1.0  # ok-float: seconds
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
@@ -330,6 +333,7 @@ def main(argv=None) -> None:
                     batch += 1
                     if status != 200 or answer.get("rejected"):
                         errors.append(f"counter {code}: {status} {str(answer)[:200]}")
+                    done.wait(COUNTER_PAUSE_SECONDS)
             workers = [threading.Thread(target=one, args=(code,)) for code in world["counters"]]
             for w in workers:
                 w.start()

@@ -1,9 +1,10 @@
 """Login (password or PIN), logout, and one's own account: password, PIN, language."""
 from __future__ import annotations
 
+import threading
 from typing import Optional
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -70,8 +71,29 @@ def approver_for_pin(pin: str, *, till_code: Optional[str], purpose: str) -> Opt
     return approver
 
 
+# At most one login is worked on at a time in a process (a page, a database read, a hash): a flood
+# of failed logins then takes at most one core from the tills, and the attempts that find the door
+# taken get a short 429 at once, with no page to render.
+LOGIN_AT_ONCE = threading.BoundedSemaphore(1)
+LOGIN_WAIT_SECONDS = 0.1  # ok-float: seconds
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
+    if request.method != "POST":
+        return _login()
+    if not LOGIN_AT_ONCE.acquire(timeout=LOGIN_WAIT_SECONDS):
+        response = make_response(_("登录请求太多，请稍候再试"), 429)
+        response.headers["Retry-After"] = "1"
+        response.mimetype = "text/plain"
+        return response
+    try:
+        return _login()
+    finally:
+        LOGIN_AT_ONCE.release()
+
+
+def _login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(landing_url(current_user))
     form = LoginForm(prefix="pw")
