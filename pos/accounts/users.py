@@ -37,8 +37,8 @@ class ThrottlePolicy:
     slow_after: int = 3
     lock_after: int = 8
     ip_lock_after: int = 30
-    delay_unit_seconds: float = 0.5  # ok-float: a sleep, not money
-    delay_max_seconds: float = 4  # ok-float: a sleep, not money
+    delay_unit_seconds: float = 0.5  # ok-float: seconds between attempts, not money
+    delay_max_seconds: float = 4  # ok-float: seconds between attempts, not money
 
 
 def hash_secret(secret: str) -> str:
@@ -216,10 +216,6 @@ def authenticate(
 _DUMMY_HASH = generate_password_hash("not-a-password", method=PASSWORD_METHOD)
 
 
-def verify_pin(session: Session, *, user: User, pin: str) -> bool:
-    return bool(user.pin_hash) and verify_secret(user.pin_hash, pin or "")
-
-
 # --- a manager's approval by PIN at the till ----------------------------------------------------
 
 APPROVER_ROLES = (Role.MANAGER, Role.ADMIN)
@@ -275,13 +271,6 @@ def record_approval(session: Session, *, keys: list[str], ip: str, approver_id: 
     if approver_id is None:
         record(session, user_id=requester_id, action="approval.pin_refused", entity="approval", entity_id=None,
                after={"keys": keys, "purpose": purpose[:40]})
-
-
-def manager_for_pin(session: Session, pin: str) -> Optional[User]:
-    """The active manager or admin whose PIN this is (unthrottled: for commands and tests; the
-    till goes through pos.accounts.auth.approver_for_pin, which throttles by till and by cashier)."""
-    user_id = match_pin(approval_candidates(session, ApprovalPolicy(lock_after=10**9), keys=[]), pin)
-    return session.get(User, user_id) if user_id is not None else None
 
 
 def change_password(session: Session, *, user: User, current: str, new: str) -> None:

@@ -416,6 +416,12 @@ def _approver(pin: Optional[str], *, till_code: Optional[str], purpose: str) -> 
     return None
 
 
+def _shift_approver(shift_id: int, pin: Optional[str], purpose: str) -> Optional[int]:
+    """The approver of an action on a shift (404 when there is no such shift), throttled by the
+    shift's till and by the cashier asking, as every approval is."""
+    return _approver(pin, till_code=_till_code(_shift(shift_id).till_id), purpose=purpose)
+
+
 def _till_code(till_id: Optional[int]) -> Optional[str]:
     return get_session().scalar(select(Till.code).where(Till.id == till_id)) if till_id else None
 
@@ -746,8 +752,7 @@ def current_shift():
            body=CashIn, responses={201: CashOut}, errors=(403, 404, 422, 429, 503), tags=("shifts",))
 def cash(shift_id: int):
     body = json_body(CashIn)
-    shift = _shift(shift_id)
-    approver = _approver(body.approval_pin, till_code=_till_code(shift.till_id), purpose="cash")
+    approver = _shift_approver(shift_id, body.approval_pin, "cash")
     shifts.cash_movement(get_session(), shift_id, kind=CashMovementKind(body.kind).value, amount_fen=body.amount_fen,
                          reason=body.reason, user_id=current_user.id, approved_by_id=approver)
     return _created({"shift_id": shift_id, "kind": body.kind, "amount_fen": body.amount_fen, "reason": body.reason})
@@ -770,8 +775,7 @@ def shift_report(shift_id: int):
                        "without a manager's approval.")
 def close_shift(shift_id: int):
     body = json_body(CloseIn)
-    shift = _shift(shift_id)
-    approver = _approver(body.approval_pin, till_code=_till_code(shift.till_id), purpose="close")
+    approver = _shift_approver(shift_id, body.approval_pin, "close")
     report = shifts.close_shift(get_session(), shift_id,
                                 denominations={int(value): count for value, count in body.denominations.items()},
                                 closed_by_id=current_user.id, approved_by_id=approver)
@@ -786,8 +790,7 @@ def close_shift(shift_id: int):
                        "whole shift at its close.")
 def handover(shift_id: int):
     body = json_body(HandoverIn)
-    shift = _shift(shift_id)
-    approver = _approver(body.approval_pin, till_code=_till_code(shift.till_id), purpose="handover")
+    approver = _shift_approver(shift_id, body.approval_pin, "handover")
     shift = shifts.hand_over(get_session(), shift_id, to_user_id=current_user.id, approved_by_id=approver)
     return jsonify(_shift_out(shift))
 
