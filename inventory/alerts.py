@@ -38,7 +38,7 @@ from .models import (
     Product,
     ReorderPoint,
     StockLevel,
-    Unit,
+    is_weighed,
     certificate_products,
 )
 from .money import format_qty
@@ -55,10 +55,6 @@ def hall_text(message: Any) -> str:
     """A (lazy) message as stored text, in the hall's language whatever the current locale."""
     with force_locale("zh"):
         return str(message)[:MESSAGE_MAX]
-
-
-def _weighed(unit: Unit, sold_by_weight: bool) -> bool:
-    return unit == Unit.KG or bool(sold_by_weight)
 
 
 # --- the ledger's immediate alert -----------------------------------------------------------
@@ -83,7 +79,7 @@ def raise_negative_stock_alert(session: Session, location: Location, product: Pr
     alert = Alert(
         kind=AlertKind.NEGATIVE_STOCK,
         message=_negative_message(location.name, product.name, level_milli,
-                                  _weighed(product.unit, product.sold_by_weight)),
+                                  is_weighed(product.unit, product.sold_by_weight)),
         location_id=location.id,
         product_id=product.id,
         ref_type="stock_move" if move_id is not None else None,
@@ -218,7 +214,7 @@ def _negative_levels(session: Session) -> Iterable[_Wanted]:
     )
     for loc_id, product_id, qty, loc_name, product_name, unit, by_weight in rows:
         yield _Wanted(AlertKind.NEGATIVE_STOCK, loc_id, product_id, None, None,
-                      _negative_message(loc_name, product_name, qty, _weighed(unit, by_weight)))
+                      _negative_message(loc_name, product_name, qty, is_weighed(unit, by_weight)))
 
 
 def _below_reorder(session: Session) -> Iterable[_Wanted]:
@@ -233,7 +229,7 @@ def _below_reorder(session: Session) -> Iterable[_Wanted]:
         .where(have < ReorderPoint.min_qty_milli, Product.active.is_(True), Location.active.is_(True))
     )
     for loc_id, product_id, qty, minimum, loc_name, product_name, unit, by_weight in rows:
-        weighed = _weighed(unit, by_weight)
+        weighed = is_weighed(unit, by_weight)
         yield _Wanted(AlertKind.BELOW_REORDER, loc_id, product_id, None, None, hall_text(_l(
             "%(location)s的「%(product)s」低于补货点：现有 %(qty)s，补货点 %(min)s",
             location=loc_name, product=product_name, qty=format_qty(qty, by_weight=weighed),
@@ -251,7 +247,7 @@ def _expiring_lots(session: Session, today: dt.date, within_days: int) -> Iterab
         .where(LotLevel.qty_milli > 0, Lot.expires_on <= last_day, Location.kind.in_(REAL_LOCATION_KINDS))
     )
     for loc_id, product_id, lot_id, qty, lot_no, expires_on, loc_name, product_name, unit, by_weight in rows:
-        shown = format_qty(qty, by_weight=_weighed(unit, by_weight))
+        shown = format_qty(qty, by_weight=is_weighed(unit, by_weight))
         days = (expires_on - today).days
         if days < 0:
             message = _l("%(location)s的「%(product)s」批次 %(lot)s 已于 %(date)s 过期，数量 %(qty)s，请下架报损",

@@ -41,7 +41,6 @@ from .models import (
     Product,
     StockLevel,
     StockMove,
-    Unit,
 )
 from .money import format_qty
 
@@ -346,7 +345,7 @@ def _short(session: Session, source: Location, product_id: int, qty_milli: int) 
     """The refusal of a guarded debit or a reservation: what is on the books, what of it is
     reserved, and what was asked for."""
     product = _product(session, product_id)
-    weighed = product.unit == Unit.KG or bool(product.sold_by_weight)
+    weighed = product.weighed
     have, held = session.execute(
         select(StockLevel.qty_milli, StockLevel.reserved_milli)
         .where(StockLevel.location_id == source.id, StockLevel.product_id == product_id)

@@ -17,7 +17,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    or_,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, StrEnum, UTCDateTime, db_enum
@@ -27,6 +29,12 @@ from .localtime import utcnow
 class Unit(StrEnum):
     PIECE = "piece"
     KG = "kg"
+
+
+def is_weighed(unit, sold_by_weight) -> bool:
+    """The one rule for weighed goods: their quantities are thousandths of a kg (any number of them);
+    every other product is counted in whole pieces. ``Product.weighed`` says it of a product."""
+    return unit == Unit.KG or unit == "kg" or bool(sold_by_weight)
 
 
 class VatRate(StrEnum):
@@ -150,6 +158,15 @@ class Product(Base):
         secondary=certificate_products, back_populates="products"
     )
 
+    @hybrid_property
+    def weighed(self) -> bool:
+        return is_weighed(self.unit, self.sold_by_weight)
+
+    @weighed.inplace.expression
+    @classmethod
+    def _weighed_in_sql(cls):
+        return or_(cls.unit == Unit.KG, cls.sold_by_weight.is_(True))
+
     def origin(self) -> dict[str, Optional[str]]:
         """The origin that a sale line snapshots: the product's own, else its supplier's."""
         s = self.supplier
@@ -231,6 +248,12 @@ class Lot(Base):
     expires_on: Mapped[Optional[dt.date]] = mapped_column(Date, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     product: Mapped[Product] = relationship()
+
+
+def first_expiry_first(*then):
+    """ORDER BY for first-expiry-first-out (FEFO): the lot that expires soonest first, lots without
+    an expiry date last, then ``then`` (usually an id) so that the order is total."""
+    return (Lot.expires_on.is_(None), Lot.expires_on, *then)
 
 
 class StockMove(Base):

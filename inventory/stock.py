@@ -52,7 +52,7 @@ from .models import (
     StockLevel,
     StockMove,
     Supplier,
-    Unit,
+    first_expiry_first,
 )
 from .money import format_qty, line_amount_fen
 from .web import Page
@@ -89,13 +89,8 @@ class DocumentLocked(InventoryError):
 
 # --- small helpers ---------------------------------------------------------------------------
 
-def is_weighed(product: Product) -> bool:
-    """Per-kg goods: quantities in thousandths of a kg; other goods are whole pieces."""
-    return product.unit == Unit.KG or bool(product.sold_by_weight)
-
-
 def _show_qty(product: Product, qty_milli: int) -> str:
-    return format_qty(qty_milli, by_weight=is_weighed(product))
+    return format_qty(qty_milli, by_weight=product.weighed)
 
 
 def _location(session: Session, location_id: Any, *, field: str, real: bool = True) -> Location:
@@ -124,7 +119,7 @@ def _qty(value: Any, product: Product, *, field: str, label: Any, allow_zero: bo
     """A quantity in qty_milli: an int, positive (or zero when allowed), whole pieces for goods
     that are not sold by weight."""
     qty = fields.integer(value, field=field, label=label, minimum=0 if allow_zero else 1, maximum=MAX_QTY_MILLI)
-    if not is_weighed(product) and qty % 1000:
+    if not product.weighed and qty % 1000:
         raise ValidationError(_l("%(label)s：「%(product)s」按件计，数量必须是整数件",
                                  label=label, product=product.name), field)
     return qty
@@ -614,7 +609,7 @@ def _lot_rows(session: Session, location_id: int, product_id: int) -> list[tuple
         select(LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
         .join(Lot, Lot.id == LotLevel.lot_id)
         .where(LotLevel.location_id == location_id, Lot.product_id == product_id, LotLevel.qty_milli > 0)
-        .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.id)
+        .order_by(*first_expiry_first(Lot.id))
     ).all()]
 
 
@@ -688,7 +683,7 @@ def _fresh_parts(session: Session, location_id: int, product_id: int, qty_milli:
     if allocation.uncovered and allocation.expired_milli:
         product = session.get(Product, product_id)
         location = session.get(Location, location_id)
-        weighed = is_weighed(product)
+        weighed = product.weighed
         raise ExpiredStock(_l(
             "%(location)s的「%(product)s」可用库存不足：需要 %(need)s，其中 %(expired)s 在已过期的批次里，"
             "过期商品不能调出，请先报损",
@@ -827,7 +822,7 @@ def pick_list(session: Session, transfer_id: int) -> list[dict]:
         .join(Product, Product.id == TransferLine.product_id)
         .outerjoin(Lot, Lot.id == TransferLine.lot_id)
         .where(TransferLine.transfer_id == transfer_id)
-        .order_by(Product.sku, Lot.expires_on.is_(None), Lot.expires_on, TransferLine.id)
+        .order_by(Product.sku, *first_expiry_first(TransferLine.id))
     ).all()
     return [
         {
@@ -842,7 +837,7 @@ def pick_list(session: Session, transfer_id: int) -> list[dict]:
             "expires_on": lot.expires_on if lot else None,
             "qty_milli": line.qty_milli,
             "qty": _show_qty(product, line.qty_milli),
-            "weighed": is_weighed(product),
+            "weighed": product.weighed,
             "from_location": source,
             "from_location_name": source.name,
             "to_location": target,
@@ -984,7 +979,7 @@ def count_variances(session: Session, count_id: int) -> list[dict]:
             "product_id": product.id,
             "sku": product.sku,
             "name": product.name,
-            "weighed": is_weighed(product),
+            "weighed": product.weighed,
             "counted": line.counted_qty_milli,
             "book": line.book_qty_milli,
             "variance": line.counted_qty_milli - line.book_qty_milli,
@@ -1058,7 +1053,7 @@ def expiring_lots(session: Session, *, today: dt.date, within_days: int,
             "product_id": product.id,
             "sku": product.sku,
             "name": product.name,
-            "weighed": is_weighed(product),
+            "weighed": product.weighed,
             "lot": lot,
             "lot_id": lot.id,
             "lot_no": lot.lot_no,
@@ -1202,7 +1197,7 @@ def stock_at_location(session: Session, location_id: int, *, q: Optional[str] = 
             "product_id": product.id,
             "sku": product.sku,
             "name": product.name,
-            "weighed": is_weighed(product),
+            "weighed": product.weighed,
             "qty_milli": qty_milli,
             "qty": _show_qty(product, qty_milli),
             "min_qty_milli": minimum,

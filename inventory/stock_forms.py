@@ -22,7 +22,7 @@ from .errors import InventoryError
 from .localtime import parse_local_date
 from .models import Location, LocationKind, Product, Supplier
 from .money import AmountError, format_qty, parse_qty_milli, parse_yuan
-from .stock import MAX_EXPIRY_DAYS, WRITE_OFF_REASONS, is_weighed
+from .stock import MAX_EXPIRY_DAYS, WRITE_OFF_REASONS
 
 try:  # WTForms 3.3 deprecates (value, label) tuples as choices; 3.4 drops them
     from wtforms.fields.choices import SelectChoice as _SelectChoice
@@ -70,7 +70,7 @@ def parse_qty(text: str, product: Product, *, allow_zero: bool = False) -> int:
         return 0
     if allow_zero and text.startswith("-"):
         raise AmountError(_("数量不能为负数"))
-    return parse_qty_milli(text, by_weight=is_weighed(product))
+    return parse_qty_milli(text, by_weight=product.weighed)
 
 
 def parse_int_id(text) -> Optional[int]:
@@ -96,7 +96,7 @@ def parse_days(text: Optional[str], default: int = 30) -> int:
 
 def product_hint(product: Product) -> str:
     """What the hint under a line's product field says: name · sku · unit."""
-    return f"{product.name} · {product.sku} · {'kg' if is_weighed(product) else _('件')}"
+    return f"{product.name} · {product.sku} · {'kg' if product.weighed else _('件')}"
 
 
 def find_product(session: Session, text: str) -> Product:
@@ -302,7 +302,7 @@ class ReceiptForm(_LinesMixin, FlaskForm):
 
 
 def _qty_text(qty_milli: int, product: Product) -> str:
-    return format_qty(qty_milli, by_weight=is_weighed(product))
+    return format_qty(qty_milli, by_weight=product.weighed)
 
 
 class ReverseForm(FlaskForm):

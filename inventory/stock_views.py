@@ -37,7 +37,6 @@ from .stock_forms import (
     clean_text,
     find_product,
     form_errors,
-    is_weighed,
     parse_days,
     parse_int_id,
 )
@@ -84,7 +83,7 @@ def _get_or_404(model, ident: int):
 
 
 def _qty(qty_milli: int, product: Product) -> str:
-    return format_qty(qty_milli, by_weight=is_weighed(product))
+    return format_qty(qty_milli, by_weight=product.weighed)
 
 
 @bp.app_template_filter("stock_qty")
@@ -246,7 +245,7 @@ def lookup():
         return jsonify({"error": str(exc)}), 404
     location_id = parse_int_id(request.args.get("location")) if request.args.get("location") else None
     out = {"id": product.id, "sku": product.sku, "name": product.name,
-           "unit": "kg" if is_weighed(product) else str(_("件")), "weighed": is_weighed(product)}
+           "unit": "kg" if product.weighed else str(_("件")), "weighed": product.weighed}
     if location_id:
         out["level"] = _qty(level(session, location_id, product.id), product)
     return jsonify(out)

@@ -37,8 +37,8 @@ from inventory.base import Base
 from inventory.errors import InventoryError, NotFound, ValidationError
 from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, available, level, move, virtual_location
 from inventory.localtime import utcnow
-from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel
-from inventory.stock import allocate_fresh, allocate_removal, is_weighed, logistics_base
+from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel, first_expiry_first
+from inventory.stock import allocate_fresh, allocate_removal, logistics_base
 from kiosks.fleet import expiring_at_kiosks, slot_levels
 from kiosks.models import (
     Kiosk,
@@ -168,7 +168,7 @@ class _BasePool:
             select(LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
             .join(Lot, Lot.id == LotLevel.lot_id)
             .where(LotLevel.location_id == base_id, Lot.product_id == product_id, LotLevel.qty_milli > 0)
-            .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.id)
+            .order_by(*first_expiry_first(Lot.id))
         ).all()
         lotted = sum(q for _, q, _ in rows)
         self.lots = [[lot_id, qty] for lot_id, qty, expires in rows if expires is None or expires > last_bad_day]
@@ -381,7 +381,7 @@ def pick_list(s: Session, route_id: int) -> list[dict]:
         .join(Product, Product.id == RefillPick.product_id)
         .outerjoin(Lot, Lot.id == RefillPick.lot_id)
         .where(RefillPick.route_id == route.id)
-        .order_by(Product.sku, Lot.expires_on.is_(None), Lot.expires_on, RefillPick.id)
+        .order_by(Product.sku, *first_expiry_first(RefillPick.id))
     ).all()
     return [{"product": p, "product_id": p.id, "sku": p.sku, "name": p.name, "lot_id": lot.id if lot else None,
              "lot_no": lot.lot_no if lot else None, "expires_on": lot.expires_on if lot else None,
@@ -432,7 +432,7 @@ def stop_sheet(s: Session, route_id: int, stop_id: int) -> dict:
     lot_rows = s.execute(
         select(Lot, LotLevel.qty_milli).join(LotLevel, LotLevel.lot_id == Lot.id)
         .where(LotLevel.location_id == kiosk.location_id, LotLevel.qty_milli > 0, Lot.product_id.in_(product_ids))
-        .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.id)
+        .order_by(*first_expiry_first(Lot.id))
     ).all() if product_ids else []
     horizon = route.planned_for + dt.timedelta(days=route.expiring_within_days)
     planned = {(p.product_id, p.lot_id): p for p in stop.pulls}
@@ -483,7 +483,7 @@ def stop_sheet(s: Session, route_id: int, stop_id: int) -> dict:
             "van_pieces": pieces(in_van.get(ln.product_id, 0)),
             "counted_pieces": None if ln.counted_milli is None else ln.counted_milli // PIECE,
             "loaded_pieces": None if ln.loaded_milli is None else ln.loaded_milli // PIECE,
-            "lots": lots, "weighed": is_weighed(product),
+            "lots": lots, "weighed": product.weighed,
         })
     return {"route": route, "stop": stop, "kiosk": kiosk, "slots": slots, "done": stop.status == StopStatus.DONE}
 
@@ -559,7 +559,7 @@ def cancel_route(s: Session, route_id: int, *, actor_id: Optional[int]) -> Refil
 
 def _pieces_qty(value: Any, product: Product, *, field: str, label: Any, allow_zero: bool = True) -> int:
     qty = fields.integer(value, field=field, label=label, minimum=0 if allow_zero else 1, maximum=MAX_QTY_MILLI)
-    if not is_weighed(product) and qty % PIECE:
+    if not product.weighed and qty % PIECE:
         raise ValidationError(_l("%(label)s：「%(product)s」按件计，数量必须是整数件", label=label, product=product.name), field)
     return qty
 

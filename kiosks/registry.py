@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from inventory.audit import record
 from inventory.certification import certified_product_ids
 from inventory.localtime import local_today, utcnow
-from inventory.models import Location, LocationKind, Product, StockLevel, Unit
+from inventory.models import Location, LocationKind, Product, StockLevel
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
 from pos.core.errors import NotFound, PosError
 
@@ -229,7 +229,7 @@ def _slot_product(s: Session, product_id: Any) -> Product:
         raise KioskError(_l("商品不存在"), "product_id")
     if not product.active:
         raise KioskError(_l("「%(product)s」已停售", product=product.name), "product_id")
-    if product.unit == Unit.KG or product.sold_by_weight:
+    if product.weighed:
         raise KioskError(_l("「%(product)s」按重量销售，不能放入专柜", product=product.name), "product_id")
     return product
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
 from inventory.localtime import HALL_TZ, UTC, local_date
-from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, Unit
+from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, Unit, is_weighed
 from inventory import stock
 from inventory.documents import GoodsReceipt, Transfer
 from inventory.money import line_amount_fen, round_down_to_jiao
@@ -222,7 +222,7 @@ class _History:
             if shelf and (expires - self.today).days < shelf // 3}
         rows = s.execute(select(Product, Category.name).join(Category, Category.id == Product.category_id)
                          .where(Product.active.is_(True)).order_by(Product.id)).all()
-        return [_Product(p.id, p.price_fen, p.cost_fen, p.unit == Unit.KG or bool(p.sold_by_weight),
+        return [_Product(p.id, p.price_fen, p.cost_fen, p.weighed,
                          p.shelf_life_days is not None, p.shelf_life_days, p.supplier_id, category,
                          (3000 / max(p.price_fen, 1000)) ** 0.7)
                 for p, category in rows if p.id not in soon]
@@ -400,7 +400,7 @@ class _History:
                                .join(Product, Product.id == SaleLine.product_id)
                                .where(SaleLine.sale_id == sold.sale_id).order_by(SaleLine.line_no)).all()
         line_id, product_id, qty, unit, by_weight = rng.choice(lines)
-        weighed = unit == Unit.KG or bool(by_weight)
+        weighed = is_weighed(unit, by_weight)
         if rng.random() < 0.5:
             back = qty
         elif weighed:  # part of it (at least half: a refund is never of a few grams)

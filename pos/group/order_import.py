@@ -58,7 +58,6 @@ from inventory.ledger import MAX_QTY_MILLI
 from inventory.models import Product, Unit
 from inventory.money import AmountError, format_yuan, parse_qty_milli
 from inventory.spreadsheets import decimal_text as _decimal_text, yuan_cell_fen
-from inventory.stock import is_weighed
 from pos.group.buyers import get_buyer
 from pos.group.orders import MAX_LINES, MAX_PRICE_FEN, GroupOrderError, OrderLineIn, check_lines
 
@@ -231,10 +230,10 @@ def _check_unit(product: Product, unit_text: str, column: str) -> None:
     kind = _unit_kind(unit_text) if unit_text else None
     if kind is None:
         return
-    if is_weighed(product) and kind != "kg":
+    if product.weighed and kind != "kg":
         raise _RowProblem(column, _l("「%(name)s」按千克称重销售，数量请以千克填写（表格中的单位是「%(unit)s」）",
                                   name=product.name, unit=unit_text[:SHOWN]))
-    if not is_weighed(product) and kind != "piece":
+    if not product.weighed and kind != "piece":
         raise _RowProblem(column, _l("「%(name)s」按件销售，数量请填件数（表格中的单位是「%(unit)s」）",
                                   name=product.name, unit=unit_text[:SHOWN]))
 
@@ -337,7 +336,7 @@ def _read_row(finder: _Finder, row: SheetRow, cells: dict[str, str], raw: dict[s
         if product is None:  # say what is wrong with the quantity too, whatever the product turns out to be
             parse_qty_milli(number, by_weight=True)
             return problems
-        qty = parse_qty_milli(number, by_weight=is_weighed(product))
+        qty = parse_qty_milli(number, by_weight=product.weighed)
         if qty > MAX_QTY_MILLI:
             raise AmountError(str(_l("数量太大")))
         if cells["unit"]:

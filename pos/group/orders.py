@@ -37,7 +37,7 @@ from inventory.audit import record
 from inventory.certification import certified_product_ids
 from inventory.errors import InventoryError
 from inventory.localtime import local_date, local_today, utcnow
-from inventory.models import Location, LocationKind, Lot, MoveReason, Product, StockMove, Unit
+from inventory.models import Location, LocationKind, Lot, MoveReason, Product, StockMove
 from inventory.money import format_qty, format_yuan, line_amount_fen
 from inventory.stock import allocate_fresh, logistics_base
 from pos.sales import refunds
@@ -96,10 +96,6 @@ def status_label(value: Any) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _weighed(product: Product) -> bool:
-    return product.unit == Unit.KG or bool(product.sold_by_weight)
 
 
 def _client_id(value: Any, field: str) -> Optional[str]:
@@ -176,7 +172,7 @@ def check_lines(s: Session, buyer_id: int, lines: Sequence[OrderLineIn]) -> list
             raise GroupOrderError(_l("第 %(n)s 行：数量必须大于零", n=n), f"lines-{i}-qty_milli")
         if qty > ledger.MAX_QTY_MILLI:
             raise GroupOrderError(_l("第 %(n)s 行：数量太大", n=n), f"lines-{i}-qty_milli")
-        if not _weighed(product) and qty % 1000:
+        if not product.weighed and qty % 1000:
             raise GroupOrderError(_l("第 %(n)s 行：「%(product)s」按件销售，数量必须是整数件", n=n, product=product.name),
                                   f"lines-{i}-qty_milli")
         if line.unit_price_fen is not None:
@@ -443,8 +439,8 @@ def deliver(s: Session, order_id: int, *, quantities: Optional[Mapping[int, int]
         can = deliverable_milli(line)
         if qty > can:
             raise GroupOrderError(_l("「%(product)s」最多还能送 %(can)s", product=product.name,
-                                     can=format_qty(can, by_weight=_weighed(product))), f"qty-{line_id}")
-        if not _weighed(product) and qty % 1000:
+                                     can=format_qty(can, by_weight=product.weighed)), f"qty-{line_id}")
+        if not product.weighed and qty % 1000:
             raise GroupOrderError(_l("「%(product)s」按件销售，数量必须是整数件", product=product.name), f"qty-{line_id}")
         wanted.append((line, qty))
     if not wanted:
@@ -720,7 +716,7 @@ def order_view(s: Session, order_id: Any) -> dict[str, Any]:
         certified += amount if cert.certified else 0
         lines.append({
             "id": ln.id, "line_no": ln.line_no, "product_id": p.id, "sku": p.sku, "name": p.name,
-            "unit": p.unit.value, "sold_by_weight": _weighed(p), "qty_milli": ln.qty_milli,
+            "unit": p.unit.value, "sold_by_weight": p.weighed, "qty_milli": ln.qty_milli,
             "unit_price_fen": ln.unit_price_fen, "list_price_fen": ln.list_price_fen,
             "price_source": ln.price_source, "price_source_label": str(PRICE_SOURCES.get(ln.price_source, "")),
             "amount_fen": amount, "certified": cert.certified, "certificate_no": cert.certificate_no,
@@ -761,7 +757,7 @@ def _delivery_views(s: Session, order_id: int) -> list[dict[str, Any]]:
             "total_fen": sale.total_fen, "certified_fen": sum(ln.net_fen for ln in sale.lines if ln.certified),
             "returned_fen": int(returned.get(sale.id, 0)), "received_by": receivers.get(sale.id),
             "lines": [{"sale_line_id": ln.id, "product_id": ln.product_id, "name": products[ln.product_id].name,
-                       "unit": products[ln.product_id].unit.value, "sold_by_weight": _weighed(products[ln.product_id]),
+                       "unit": products[ln.product_id].unit.value, "sold_by_weight": products[ln.product_id].weighed,
                        "qty_milli": ln.qty_milli, "net_fen": ln.net_fen, "certified": ln.certified,
                        "refundable_milli": ln.qty_milli - int(back.get(ln.id, 0))} for ln in sale.lines],
         })
@@ -789,7 +785,7 @@ def delivery_note(s: Session, sale_id: Any) -> dict[str, Any]:
         p = products[ln.product_id]
         origin = " · ".join(x for x in (ln.origin_county, ln.origin_township, ln.origin_village) if x)
         lines.append({"line_no": ln.line_no, "sku": p.sku, "name": p.name, "unit": p.unit.value,
-                      "sold_by_weight": _weighed(p), "qty_milli": ln.qty_milli, "unit_price_fen": ln.unit_price_fen,
+                      "sold_by_weight": p.weighed, "qty_milli": ln.qty_milli, "unit_price_fen": ln.unit_price_fen,
                       "net_fen": ln.net_fen, "certified": ln.certified, "certificate_no": ln.certificate_no,
                       "origin": origin, "lots": lots.get(ln.product_id, [])})
     return {"order": order, "buyer": order.buyer if order else None, "sale": sale, "lines": lines,

@@ -26,9 +26,8 @@ from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, Selec
 
 from inventory.errors import InventoryError
 from inventory.localtime import HALL_TZ, local_today, parse_local_date, to_local, utcnow
-from inventory.models import Product
+from inventory.models import Product, is_weighed
 from inventory.money import AmountError, format_plain_yuan, format_qty, format_yuan, parse_qty_milli, parse_yuan
-from inventory.stock import is_weighed
 from inventory.stock_forms import StringField, clean_text, find_product, form_errors, parse_qty, product_hint
 from inventory.web import Page, get_session, page_arg
 from pos.group import buyers as buyer_service
@@ -82,7 +81,7 @@ def _status_label(status) -> str:
 
 def _weighed(line: Mapping) -> bool:
     """A line of order_view / delivery_note: kept in kg with three decimals?"""
-    return bool(line.get("sold_by_weight")) or _value(line.get("unit")) == "kg"
+    return is_weighed(_value(line.get("unit")), line.get("sold_by_weight"))
 
 
 def _unit_label(unit) -> str:
@@ -461,7 +460,7 @@ class OrderForm(FlaskForm):
             row = self.lines.entries[-1].form
             row.product.data = product.sku
             row.hint_text = product_hint(product)
-            row.qty.data = format_qty(line.qty_milli, by_weight=is_weighed(product))
+            row.qty.data = format_qty(line.qty_milli, by_weight=product.weighed)
             row.price.data = format_plain_yuan(line.unit_price_fen) if line.price_source == "manual" else ""
         for _i in range(max(2, 6 - len(order.lines))):
             self.lines.append_entry()
@@ -706,7 +705,7 @@ class _ConfirmPreview:
         for n, line in enumerate(lines, start=1):
             product = s.get(Product, line.product_id)
             self.rows.append({"row_no": n, "code": product.sku if product else "", "name": "",
-                              "qty_text": format_qty(line.qty_milli, by_weight=is_weighed(product)) if product else "",
+                              "qty_text": format_qty(line.qty_milli, by_weight=product.weighed) if product else "",
                               "price_text": "" if line.unit_price_fen is None else format_plain_yuan(line.unit_price_fen),
                               "product_id": line.product_id, "product_name": product.name if product else "",
                               "qty_milli": line.qty_milli, "unit_price_fen": line.unit_price_fen,

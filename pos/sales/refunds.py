@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from inventory import ledger
 from inventory.audit import record
 from inventory.localtime import local_date, utcnow
-from inventory.models import LocationKind, MoveReason, Product, StockMove, Unit
+from inventory.models import LocationKind, MoveReason, Product, StockMove
 from inventory.money import format_qty
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Payment, PaymentMethod, Refund, RefundLine, SaleLine, SaleStatus, Shift, ShiftStatus, Till
@@ -134,7 +134,7 @@ def refund(
             raise RefundError(_l("第 %(n)s 行不属于小票 %(receipt)s", n=i + 1, receipt=sale.receipt_no), f"lines-{i}")
         done_qty, done_amount = earlier.get(line_id, (0, 0))
         product = products[line.product_id]
-        weighed = product.unit == Unit.KG or bool(product.sold_by_weight)
+        weighed = product.weighed
         left = line.qty_milli - done_qty
         if qty > left:
             raise RefundError(_l("「%(product)s」最多还能退 %(left)s（已售 %(sold)s，已退 %(done)s）",

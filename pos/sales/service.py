@@ -30,7 +30,7 @@ from inventory.audit import record
 from inventory.certification import certified_product_ids
 from inventory.errors import InventoryError
 from inventory.localtime import format_local, local_date, utcnow
-from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason, Product, StockMove, Unit
+from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason, Product, StockMove
 from inventory.money import format_yuan, line_amount_fen, round_down_to_jiao, spread_fen
 from inventory.stock import fefo_allocate
 from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
@@ -249,7 +249,7 @@ def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, roun
             raise PosError(_l("第 %(n)s 行：数量必须大于零", n=n), f"lines-{i}-qty_milli")
         if qty > MAX_QTY_MILLI:
             raise PosError(_l("第 %(n)s 行：数量太大", n=n), f"lines-{i}-qty_milli")
-        weighed = product.unit == Unit.KG or bool(product.sold_by_weight)
+        weighed = product.weighed
         if not weighed and qty % 1000:
             raise PosError(_l("第 %(n)s 行：「%(product)s」按件销售，数量必须是整数件", n=n, product=product.name),
                            f"lines-{i}-qty_milli")
