@@ -20,9 +20,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+# Before pos is imported: the test users' passwords are hashed cheaply (pos.accounts.users says why);
+# subprocesses started by tests (the CLI, the demo, bench servers) inherit it.
+os.environ["SONGTAO_TEST_CHEAP_HASHING"] = "1"
+
 import pos.schema  # noqa: F401  (every table, for the fixtures that use an engine without the app)
 from pos import create_app
-from pos.core.db import normalise_url
+from pos.core.db import bind_database, normalise_url
 from pos.migrate import upgrade
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -129,19 +133,45 @@ def database_url(db_template, tmp_path) -> str:
     return _fresh_database(db_template, tmp_path)
 
 
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "LOGIN_DELAY_UNIT_SECONDS": 0,
+    "LOGIN_DELAY_MAX_SECONDS": 0,
+    # Fake printers listen on free (ephemeral) ports; file printers write under tmp_path/spool.
+    "PRINTER_ALLOWED_PORTS": "9100-9109,1024-65535",
+    "PRINTER_STATUS_TIMEOUT": 0.2,
+}
+
+
+@pytest.fixture(scope="session")
+def _worker_app(tmp_path_factory):
+    """One app per worker, re-pointed at each test's fresh database by ``app``: building an app
+    (its URL map and its compiled templates) for every test was a fifth of the suite's time."""
+    unused = tmp_path_factory.mktemp("app") / "unused.sqlite3"
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": f"sqlite:///{unused}"})
+    app.extensions["songtao.engine"].dispose()
+    return app
+
+
 @pytest.fixture
-def app(database_url, tmp_path):
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key-not-for-production",
-        "LOGIN_DELAY_UNIT_SECONDS": 0,
-        "LOGIN_DELAY_MAX_SECONDS": 0,
-        # Fake printers listen on free (ephemeral) ports; file printers write under tmp_path/spool.
-        "PRINTER_ALLOWED_PORTS": "9100-9109,1024-65535",
-        "PRINTER_SPOOL_DIR": str(tmp_path / "spool"),
-        "PRINTER_STATUS_TIMEOUT": 0.2,
-    })
+def app(_worker_app, database_url, tmp_path):
+    """The app on this test's fresh database. What a test changes in its configuration is put back
+    afterwards; a test that adds routes uses ``fresh_app``."""
+    app = _worker_app
+    config = dict(app.config)
+    app.config["PRINTER_SPOOL_DIR"] = str(tmp_path / "spool")
+    bind_database(app, database_url)
+    yield app
+    app.extensions["songtao.engine"].dispose()
+    app.config.clear()
+    app.config.update(config)
+
+
+@pytest.fixture
+def fresh_app(database_url, tmp_path):
+    """An app of its own, for a test that adds routes to it."""
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, "PRINTER_SPOOL_DIR": str(tmp_path / "spool")})
     yield app
     app.extensions["songtao.engine"].dispose()
 

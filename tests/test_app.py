@@ -40,7 +40,8 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app):
         assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
-def test_session_is_committed_on_success_and_rolled_back_on_error(app):
+def test_session_is_committed_on_success_and_rolled_back_on_error(fresh_app):
+    app = fresh_app
     from inventory.models import Category
 
     @app.route("/_test/ok")

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 from urllib.parse import urlsplit
 
@@ -443,3 +446,12 @@ def test_unknown_language_is_refused(app, client, auth, make_user):
     auth.login("ann")
     assert set_language(client, "fr").status_code == 400
     assert user_named(app, "ann").locale is None
+
+
+def test_outside_the_test_suite_passwords_are_hashed_with_scrypt():
+    """The suite hashes cheaply (conftest); a real site must not: the switch is the suite's own."""
+    env = {k: v for k, v in os.environ.items() if k != "SONGTAO_TEST_CHEAP_HASHING"}
+    out = subprocess.run([sys.executable, "-c", "from pos.accounts.users import hash_secret; print(hash_secret('x'))"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("scrypt:")
+    assert accounts.hash_secret("x").startswith("pbkdf2:sha256:1$")  # and the suite really is cheap

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from inventory.audit import record
 from inventory.localtime import utcnow
 from pos.models import LoginAttempt, Role, User
 
-# werkzeug's scrypt: a memory-hard, deliberately slow KDF.
-PASSWORD_METHOD = "scrypt"
+# werkzeug's scrypt: a memory-hard, deliberately slow KDF. Only the test suite may ask for a cheap
+# one (tests/conftest.py sets SONGTAO_TEST_CHEAP_HASHING=1): its users guard nothing, and scrypt was a
+# third of the suite's time. A stored hash names its method, so either kind still verifies.
+PASSWORD_METHOD = "pbkdf2:sha256:1" if os.environ.get("SONGTAO_TEST_CHEAP_HASHING") == "1" else "scrypt"
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 PIN_RE = re.compile(r"^\d{4,6}$")
 MIN_PASSWORD = 8

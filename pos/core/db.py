@@ -264,11 +264,18 @@ def _retrying(app: Flask, view: Callable) -> Callable:
     return wrapped
 
 
-def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"], sqlite_busy_seconds=app.config.get(
-        "SQLITE_BUSY_SECONDS", DEFAULT_SQLITE_BUSY_SECONDS))
+def bind_database(app: Flask, url: str) -> None:
+    """Point the app at a database: its engine and its sessions. (The test suite re-points one app
+    per worker at each test's fresh database instead of building an app per test.)"""
+    app.config["DATABASE_URL"] = url
+    engine = make_engine(url, sqlite_busy_seconds=app.config.get("SQLITE_BUSY_SECONDS", DEFAULT_SQLITE_BUSY_SECONDS))
     app.extensions["songtao.engine"] = engine
     app.extensions["songtao.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.extensions.pop("songtao.storage_problem", None)
+
+
+def init_app(app: Flask) -> None:
+    bind_database(app, app.config["DATABASE_URL"])
 
     @app.after_request
     def _commit(response):
