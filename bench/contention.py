@@ -10,7 +10,7 @@ a second between sales (a dozen sales a second across the eight tills, far above
 counter sends a 200-sale batch every second, and the four attackers do not wait at all. The server runs in a process of its own, as on the
 hall's server. The goal (issue 18, points B and 3): a hall sale's p99 under 1 s in every phase,
 with no error.
-The tests (tests/test_contention.py) use this module's hall, tills and counters.
+The tests (tests/system/test_contention.py) use this module's hall, tills and counters.
 """
 from __future__ import annotations
 
