@@ -39,6 +39,8 @@ from inventory.money import line_amount_fen, round_down_to_jiao
 from pos.accounts import users as accounts
 from pos.group import buyers
 from pos.group import orders as group_orders
+from pos.group import delivery as group_delivery
+from pos.group import payments as group_payments
 from pos.group.models import Buyer, BuyerPrice, GroupOrder, GroupPayment
 from pos.models import BuyerType, Refund, Sale, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
@@ -448,7 +450,7 @@ class _History:
                                           ordered_at=at - dt.timedelta(days=3))
         group_orders.confirm_order(s, order.id, actor_id=self.manager)
         group_orders.pick_order(s, order.id, actor_id=self.manager)
-        delivery = group_orders.deliver(s, order.id, delivered_at=at, received_by="食堂" if buyer_type == "canteen" else None,
+        delivery = group_delivery.deliver(s, order.id, delivered_at=at, received_by="食堂" if buyer_type == "canteen" else None,
                                         actor_id=self.manager)
         order.confirmed_at = at - dt.timedelta(days=1)
         order.picked_at = at - dt.timedelta(hours=2)
@@ -457,7 +459,7 @@ class _History:
             self.level[(self.base, ln.product_id)] -= ln.qty_milli
         paid_on = day + dt.timedelta(days=rng.randint(*PAYMENT_DAYS))
         if paid_on < self.today:
-            payment = group_orders.record_payment(
+            payment = group_payments.record_payment(
                 s, order.id, amount_fen=delivery.total_fen, ref=f"DG{paid_on:%Y%m%d}{rng.randrange(10**8):08d}",
                 received_on=paid_on, actor_id=self.manager)
             payment.recorded_at = _at(paid_on, 10)
@@ -577,7 +579,7 @@ def build_open_group_orders(session: Session, *, seed: int, now: dt.datetime) ->
             group_orders.pick_order(s, order.id, actor_id=manager)
         if steps >= 3:
             first = order.lines[0]
-            group_orders.deliver(s, order.id, quantities={first.id: first.qty_milli}, delivered_at=now,
+            group_delivery.deliver(s, order.id, quantities={first.id: first.qty_milli}, delivered_at=now,
                                  received_by="王师傅", actor_id=manager)
         stocked = [pid for pid in stocked if pid not in {ln.product_id for ln in lines}]
         made.append(order.id)
