@@ -21,6 +21,7 @@ from pos.group import documents as group_documents
 from pos.group import payments as group_payments
 from pos.sales import refunds
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
@@ -348,7 +349,7 @@ def test_the_monthly_summary_shows_group_deliveries_on_account(hub, s):
     group_delivery.return_goods(s, oid, receipt_no=d.receipt_no, lines=[(line.id, 1000, True)], reason="多送了",
                     actor_id=hub.manager, returned_at=DAY3)
     s.commit()
-    summary = reports.monthly_summary(s, month="2026-11")
+    summary = report_monthly.monthly_summary(s, month="2026-11")
     rows = {r["method"]: r for r in summary["by_payment"]}
     assert set(rows) == {"on_account"}
     assert (rows["on_account"]["sales_fen"], rows["on_account"]["refunds_fen"]) == (40100, 6500)

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from pydantic import ConfigDict, Field
 
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from inventory.web import read_only
 from pos.core.db import get_session
 from pos.core.openapi import QueryModel, ResponseModel, operation, query_args, register_error_handlers
@@ -231,4 +232,4 @@ def collaboration():
            tags=("reports",))
 def monthly():
     args = query_args(MonthQuery)
-    return jsonify(reports.monthly_summary(get_session(), month=args.month))
+    return jsonify(report_monthly.monthly_summary(get_session(), month=args.month))

@@ -10,7 +10,7 @@ from inventory.localtime import local_today
 from inventory.models import Alert, Location, Product
 from kiosks.models import Kiosk
 from pos.group import payments as group_payments
-from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from pos.core.db import get_session
 from pos.core.web import STORAGE_MESSAGES, landing_url, requires
 
@@ -36,7 +36,7 @@ def dashboard():
         "open_alerts": session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None))),
     }
     group = group_payments.dashboard_figures(session, today)
-    daily = reports.daily_summary(session, day=today)  # today so far, by channel: the reports' figures
+    daily = report_monthly.daily_summary(session, day=today)  # today so far, by channel: the reports' figures
     facts["sales_today"], facts["takings_today"] = daily["sales"], daily["total_fen"]
     alerts = open_alerts(session, limit=50)
     location_ids = {a.location_id for a in alerts if a.location_id}

@@ -21,6 +21,9 @@ from flask_babel import gettext as _
 from inventory.localtime import local_today
 from inventory.web import get_session, page_arg, read_only
 from pos.reports import figures as reports
+from pos.reports import drilldown as report_drilldown
+from pos.reports import exports as report_exports
+from pos.reports import monthly as report_monthly
 from pos.sales.service import payment_label
 from pos.core.web import requires
 
@@ -243,7 +246,7 @@ def collaboration_download(fmt: str):
     except BAD as error:
         return _bad(error)
     report = reports.collaboration(get_session(), first=first, last=last)
-    data = reports.collaboration_csv(report) if fmt == "csv" else reports.collaboration_xlsx(report)
+    data = report_exports.collaboration_csv(report) if fmt == "csv" else report_exports.collaboration_xlsx(report)
     span = f"{first:%Y%m%d}-{last:%Y%m%d}"
     return _download(data, fmt, f"songtao-collaboration-{span}", f"消费帮扶统计-{span}")
 
@@ -257,9 +260,9 @@ def collaboration_lines():
         filters = line_filters()
     except BAD as error:
         return _bad(error)
-    page = reports.collaboration_lines(get_session(), first=first, last=last, **filters,
+    page = report_drilldown.collaboration_lines(get_session(), first=first, last=last, **filters,
                                        page=page_arg(), per_page=PER_PAGE)
-    totals = reports.collaboration_lines_total(get_session(), first=first, last=last, **filters)
+    totals = report_drilldown.collaboration_lines_total(get_session(), first=first, last=last, **filters)
     args = {"from": first.isoformat(), "to": last.isoformat(),
             **{k: _arg(v) for k, v in filters.items() if v is not None}}
     return render_template("pos/reports_lines.html", page=page, totals=totals, first=first, last=last,
@@ -283,8 +286,8 @@ def collaboration_lines_download(fmt: str):
         filters = line_filters()
     except BAD as error:
         return _bad(error)
-    lines = reports.iter_collaboration_lines(get_session(), first=first, last=last, **filters)
-    data = reports.lines_csv(lines) if fmt == "csv" else reports.lines_xlsx(lines)
+    lines = report_drilldown.iter_collaboration_lines(get_session(), first=first, last=last, **filters)
+    data = report_exports.lines_csv(lines) if fmt == "csv" else report_exports.lines_xlsx(lines)
     span = f"{first:%Y%m%d}-{last:%Y%m%d}"
     return _download(data, fmt, f"songtao-collaboration-lines-{span}", f"消费帮扶明细-{span}")
 
@@ -305,7 +308,7 @@ def monthly():
         month = _month_arg()
     except BAD as error:
         return _bad(error)
-    summary = reports.monthly_summary(get_session(), month=month)
+    summary = report_monthly.monthly_summary(get_session(), month=month)
     first, last = parse_month(month)
     period = {"from": first.isoformat(), "to": last.isoformat()}
     lines = "reports.collaboration_lines"
@@ -334,6 +337,6 @@ def monthly_download(fmt: str):
         month = _month_arg()
     except BAD as error:
         return _bad(error)
-    summary = reports.monthly_summary(get_session(), month=month)
-    data = reports.monthly_csv(summary) if fmt == "csv" else reports.monthly_xlsx(summary)
+    summary = report_monthly.monthly_summary(get_session(), month=month)
+    data = report_exports.monthly_csv(summary) if fmt == "csv" else report_exports.monthly_xlsx(summary)
     return _download(data, fmt, f"songtao-monthly-{month}", f"月度销售汇总-{month}")
