@@ -31,6 +31,7 @@ from inventory.models import (
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos.accounts import users as accounts
 from pos.demo import build as demo
+from pos.demo import counters as demo_counters
 from pos.cli import main
 from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
 
@@ -103,7 +104,7 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     assert {code for code, status, *_ in slots} == {k.code for k in kiosks if k.status == KioskStatus.ACTIVE}
     assert all(12 <= n <= 20 for n in per_counter.values())
     for _, _, _, slot, product in slots:
-        assert slot.slot in demo.SLOT_NAMES and 4 <= slot.par <= 12
+        assert slot.slot in demo_counters.SLOT_NAMES and 4 <= slot.par <= 12
         assert not product.sold_by_weight and slot.price_fen == product.price_fen
 
     # Products: ~80 with pinyin initials; packaged goods carry valid EAN-13 barcodes, weighed goods a PLU
@@ -170,7 +171,7 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
         Sale.channel == Channel.KIOSK)).all()
     assert {kid for kid, _, _ in sales} <= {k.id for k in active}
     assert 10 * len(active) <= len(sales) <= 45 * len(active)
-    assert all(now - dt.timedelta(days=demo.HISTORY_DAYS) <= at <= now and day == local_date(at)
+    assert all(now - dt.timedelta(days=demo_counters.HISTORY_DAYS) <= at <= now and day == local_date(at)
                for _, at, day in sales)
     fresh = [k for k in active if k.last_heartbeat_at and now - k.last_heartbeat_at <= dt.timedelta(hours=1)]
     assert len(active) - 10 <= len(fresh) < len(active)  # a few counters are offline
@@ -227,7 +228,7 @@ def test_demo_command(tmp_path, monkeypatch):
     # The counters' history ends "now": hold the clock still for the two builds, and keep it short.
     frozen = utcnow()
     monkeypatch.setattr(demo, "utcnow", lambda: frozen)
-    monkeypatch.setattr(demo, "HISTORY_DAYS", 0.25)
+    monkeypatch.setattr(demo_counters, "HISTORY_DAYS", 0.25)
     monkeypatch.setattr(demo, "HALL_HISTORY_DAYS", 1)
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     runner = CliRunner()
