@@ -31,6 +31,7 @@ from inventory.models import (
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos.accounts import users as accounts
 from pos.demo import build as demo
+from pos.demo import catalogue as demo_catalogue
 from pos.demo import counters as demo_counters
 from pos.cli import main
 from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
@@ -39,8 +40,8 @@ TOWNS = {"虎门镇", "沙田镇", "麻涌镇", "中堂镇", "滨海湾新区"}
 
 
 def test_pinyin_initials():
-    assert demo.pinyin_initials("梅江茶") == "mjc"
-    assert demo.pinyin_initials("苗绣杯垫（4片装）") == "mxbd4pz"
+    assert demo_catalogue.pinyin_initials("梅江茶") == "mjc"
+    assert demo_catalogue.pinyin_initials("苗绣杯垫（4片装）") == "mxbd4pz"
 
 
 def test_has_data_is_false_for_a_missing_or_unmigrated_file(tmp_path):
@@ -110,7 +111,7 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     # Products: ~80 with pinyin initials; packaged goods carry valid EAN-13 barcodes, weighed goods a PLU
     products = session.scalars(select(Product)).all()
     assert 70 <= len(products) <= 90
-    assert all(p.pinyin_initials == demo.pinyin_initials(p.name) and p.pinyin_initials for p in products)
+    assert all(p.pinyin_initials == demo_catalogue.pinyin_initials(p.name) and p.pinyin_initials for p in products)
     codes = session.execute(select(Barcode.product_id, Barcode.code, Barcode.kind)).all()
     assert all(len(c) == 13 and c.startswith("69") and ean.is_valid(c) and kind == "ean13" for _, c, kind in codes)
     with_code = Counter(pid for pid, _, _ in codes)
