@@ -16,13 +16,13 @@ from inventory.localtime import utcnow
 from inventory.models import Lot, Product, StockMove
 from inventory.money import format_qty
 from pos.sales import refunds
-from pos.core.errors import Conflict, PosError
+from pos.core.errors import PosError
 from pos.group.models import GroupDelivery, GroupOrder, GroupOrderLine, GroupOrderStatus
 from pos.models import PaymentMethod, Sale
 from pos.sales.service import GROUP_PREFIX, LineIn, SaleIn, record_sale
 from pos.group.orders import (
     GroupOrderError, back_to_base, client_id_arg, delivery_sales, dispatch_location, is_int, locked_order,
-    require_status, take_back_undelivered, text_arg,
+    require_status, sent_before, take_back_undelivered, text_arg,
 )
 from pos.group.payments import settle
 
@@ -70,13 +70,10 @@ def deliver(s: Session, order_id: int, *, quantities: Optional[Mapping[int, int]
     if delivered_at > utcnow() + dt.timedelta(minutes=5):
         raise GroupOrderError(_l("送货时间不能晚于现在"), "delivered_at")
     order = locked_order(s, order_id)
-    if client_delivery_id is not None:
-        # Looked up under the order's lock: a form sent twice at once finds the first one's sale.
-        done = s.scalars(select(Sale).where(Sale.client_sale_id == client_delivery_id)).first()
-        if done is not None:
-            if done.group_order_id != order.id:
-                raise Conflict(_l("送货编号已用于另一张订单"), "client_delivery_id")
-            return DeliveryResult(done.id, done.receipt_no, done.total_fen, False)
+    done = sent_before(s, order, Sale.client_sale_id, client_delivery_id, Sale.group_order_id,
+                       _l("送货编号已用于另一张订单"), "client_delivery_id")
+    if done is not None:
+        return DeliveryResult(done.id, done.receipt_no, done.total_fen, False)
     require_status(order, GroupOrderStatus.PICKED)
     lines = {line.id: line for line in order.lines}
     if quantities is None:

@@ -19,7 +19,7 @@ from pos.models import Refund, RefundLine, Sale, SaleLine, SaleStatus
 from pos.group.delivery import deliverable_milli
 from pos.group.labels import PRICE_SOURCES, status_label
 from pos.group.orders import delivery_sales, is_int
-from pos.group.payments import delivered_q, order_figures, paid_q, returned_q
+from pos.group.payments import order_figures, order_money
 
 
 def ordered_q():
@@ -155,7 +155,7 @@ def list_orders(s: Session, *, status: Optional[str] = None, buyer_id: Optional[
                 page: int = 1, per_page: int = 30, due_by: Optional[dt.date] = None) -> tuple[list[dict[str, Any]], int]:
     """Orders newest first, with their money figures (grouped in SQL, one statement a page).
     ``due_by``: only confirmed or picked orders to be delivered by that day (or late)."""
-    ordered, delivered, returned, paid = (q_.subquery() for q_ in (ordered_q(), delivered_q(), returned_q(), paid_q()))
+    ordered, money = ordered_q().subquery(), order_money()
     where = []
     if status:
         try:
@@ -172,23 +172,19 @@ def list_orders(s: Session, *, status: Optional[str] = None, buyer_id: Optional[
         where.append(or_(GroupOrder.order_no.ilike(like), Buyer.name.ilike(like)))
     total = s.scalar(select(func.count()).select_from(GroupOrder).join(Buyer, Buyer.id == GroupOrder.buyer_id)
                      .where(*where)) or 0
-    d_fen = func.coalesce(delivered.c.fen, 0)
-    r_fen = func.coalesce(returned.c.fen, 0)
-    p_fen = func.coalesce(paid.c.fen, 0)
     rows = s.execute(
-        select(GroupOrder.id, GroupOrder.order_no, Buyer.id, Buyer.name, GroupOrder.buyer_type, GroupOrder.status,
-               GroupOrder.delivery_date, func.coalesce(ordered.c.fen, 0), d_fen, r_fen, p_fen)
-        .join(Buyer, Buyer.id == GroupOrder.buyer_id)
-        .outerjoin(ordered, ordered.c.order_id == GroupOrder.id)
-        .outerjoin(delivered, delivered.c.order_id == GroupOrder.id)
-        .outerjoin(returned, returned.c.order_id == GroupOrder.id)
-        .outerjoin(paid, paid.c.order_id == GroupOrder.id)
+        money.join(
+            select(GroupOrder.id, GroupOrder.order_no, Buyer.id, Buyer.name, GroupOrder.buyer_type, GroupOrder.status,
+                   GroupOrder.delivery_date, func.coalesce(ordered.c.fen, 0), money.delivered, money.returned,
+                   money.paid, money.balance)
+            .join(Buyer, Buyer.id == GroupOrder.buyer_id)
+            .outerjoin(ordered, ordered.c.order_id == GroupOrder.id))
         .where(*where).order_by(GroupOrder.id.desc()).limit(per_page).offset((max(page, 1) - 1) * per_page)
     ).all()
     out = []
-    for oid, no, bid, bname, btype, st, day, o, d, r, p in rows:
+    for oid, no, bid, bname, btype, st, day, o, d, r, p, b in rows:
         out.append({"id": oid, "order_no": no, "buyer_id": bid, "buyer_name": bname, "buyer_type": btype.value,
                     "status": st.value, "status_label": status_label(st), "delivery_date": day,
                     "ordered_fen": int(o), "delivered_fen": int(d), "returned_fen": int(r), "paid_fen": int(p),
-                    "balance_fen": int(d) - int(r) - int(p)})
+                    "balance_fen": int(b)})
     return out, total

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
@@ -42,7 +42,7 @@ from inventory.models import Location, LocationKind, MoveReason, Product
 from inventory.money import line_amount_fen
 from inventory.stock import allocate_fresh, logistics_base
 from pos.group.buyers import agreed_prices, get_buyer
-from pos.core.errors import NotFound, PosError
+from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus
 from pos.models import Sale, SaleStatus
 from pos.sales.service import document_number, next_number
@@ -237,6 +237,19 @@ def require_status(order: GroupOrder, *allowed: GroupOrderStatus) -> None:
                                  no=order.order_no, status=status_label(order.status)), "status")
 
 
+def sent_before(s: Session, order: GroupOrder, key, client_id: Optional[str], order_key, message: Any,
+                field: str) -> Any:
+    """What the same form made when it was sent before (the row whose ``key`` is ``client_id``),
+    else None. Looked up under the order's lock, so a form sent twice at once finds the first
+    one's; refused (``message`` on ``field``) when it belongs to another order."""
+    if client_id is None:
+        return None
+    done = s.scalars(select(key.class_).where(key == client_id)).first()
+    if done is not None and getattr(done, order_key.key) != order.id:
+        raise Conflict(message, field)
+    return done
+
+
 def update_order(s: Session, order_id: int, *, lines: Sequence[OrderLineIn], delivery_date: dt.date,
                  delivery_address: Optional[str] = None, contact: Optional[str] = None, note: Optional[str] = None,
                  actor_id: Optional[int]) -> GroupOrder:
@@ -264,6 +277,23 @@ def _lines_snapshot(order: GroupOrder) -> list[dict[str, int]]:
 
 # --- reserving and picking -------------------------------------------------------------------------
 
+def _stock_step(s: Session, order: GroupOrder, step: Callable[[GroupOrderLine], None], status: GroupOrderStatus,
+                at_field: str) -> None:
+    """A step that holds or moves stock, all or nothing: ``step`` for every line, then the order
+    takes ``status`` and its time (``at_field``). A refusal of the stock rules leaves the order as
+    it was and is the order's refusal."""
+    try:
+        with s.begin_nested():
+            for line in order.lines:
+                step(line)
+            order.status = status
+            setattr(order, at_field, utcnow())
+            s.flush()
+    except InventoryError as exc:
+        s.expire(order)
+        raise GroupOrderError(exc.message, "lines") from None
+
+
 def confirm_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOrder:
     """Reserve every line at the base, all or nothing. Confirming a confirmed order again (a
     double click) changes nothing."""
@@ -272,17 +302,12 @@ def confirm_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> Grou
         return order
     require_status(order, GroupOrderStatus.DRAFT)
     base = base_location(s)
-    try:
-        with s.begin_nested():
-            for line in order.lines:
-                ledger.reserve(s, location_id=base.id, product_id=line.product_id, qty_milli=line.qty_milli)
-                line.reserved_milli = line.qty_milli
-            order.status = GroupOrderStatus.CONFIRMED
-            order.confirmed_at = utcnow()
-            s.flush()
-    except InventoryError as exc:
-        s.expire(order)
-        raise GroupOrderError(exc.message, "lines") from None
+
+    def reserve(line: GroupOrderLine) -> None:
+        ledger.reserve(s, location_id=base.id, product_id=line.product_id, qty_milli=line.qty_milli)
+        line.reserved_milli = line.qty_milli
+
+    _stock_step(s, order, reserve, GroupOrderStatus.CONFIRMED, "confirmed_at")
     record(s, user_id=actor_id, action="group_order.confirm", entity="group_order", entity_id=order.id,
            after={"order_no": order.order_no, "reserved": _lines_snapshot(order)})
     return order
@@ -296,25 +321,19 @@ def pick_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOr
         return order
     require_status(order, GroupOrderStatus.CONFIRMED)
     base, dispatch = base_location(s), dispatch_location(s)
-    try:
-        with s.begin_nested():
-            for line in order.lines:
-                ledger.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
-                line.reserved_milli = 0
-                for lot_id, qty in allocate_fresh(s, location_id=base.id, product_id=line.product_id,
-                                                  qty_milli=line.qty_milli):
-                    ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=base.id,
-                                to_location_id=dispatch.id, reason=MoveReason.TRANSFER, lot_id=lot_id,
-                                ref_type="group_order", ref_id=order.id, user_id=actor_id,
-                                note=order.order_no)
-                    line.picks.append(GroupOrderPick(lot_id=lot_id, qty_milli=qty))
-                line.picked_milli = line.qty_milli
-            order.status = GroupOrderStatus.PICKED
-            order.picked_at = utcnow()
-            s.flush()
-    except InventoryError as exc:
-        s.expire(order)
-        raise GroupOrderError(exc.message, "lines") from None
+
+    def pick(line: GroupOrderLine) -> None:
+        ledger.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
+        line.reserved_milli = 0
+        for lot_id, qty in allocate_fresh(s, location_id=base.id, product_id=line.product_id,
+                                          qty_milli=line.qty_milli):
+            ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=base.id,
+                        to_location_id=dispatch.id, reason=MoveReason.TRANSFER, lot_id=lot_id,
+                        ref_type="group_order", ref_id=order.id, user_id=actor_id, note=order.order_no)
+            line.picks.append(GroupOrderPick(lot_id=lot_id, qty_milli=qty))
+        line.picked_milli = line.qty_milli
+
+    _stock_step(s, order, pick, GroupOrderStatus.PICKED, "picked_at")
     record(s, user_id=actor_id, action="group_order.pick", entity="group_order", entity_id=order.id,
            after={"order_no": order.order_no, "picks": [
                {"product_id": ln.product_id, "lots": [[p.lot_id, p.qty_milli] for p in ln.picks]}

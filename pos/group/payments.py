@@ -4,7 +4,7 @@ returned − paid) for one order, per buyer and in all, computed by one rule (``
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
@@ -13,11 +13,10 @@ from sqlalchemy.orm import Session
 from inventory.audit import record
 from inventory.localtime import local_today
 from inventory.money import format_yuan
-from pos.core.errors import Conflict
 from pos.group.models import Buyer, GroupOrder, GroupOrderStatus, GroupPayment
 from pos.models import PaymentMethod, Refund, Sale, SaleStatus
 from pos.group.orders import (
-    GroupOrderError, MAX_ORDER_FEN, client_id_arg, is_int, locked_order, require_status, text_arg,
+    GroupOrderError, MAX_ORDER_FEN, client_id_arg, is_int, locked_order, require_status, sent_before, text_arg,
 )
 
 
@@ -51,13 +50,10 @@ def _payment(s: Session, order_id: int, *, amount_fen: int, method: Any, ref: An
         raise GroupOrderError(_l("日期不能晚于今天"), "received_on")
     note = text_arg(note, 200, _l("备注"), "note")
     order = locked_order(s, order_id)
-    if client_payment_id is not None:
-        # Looked up under the order's lock: a form sent twice at once finds the first one's payment.
-        done = s.scalars(select(GroupPayment).where(GroupPayment.client_payment_id == client_payment_id)).first()
-        if done is not None:
-            if done.order_id != order.id:
-                raise Conflict(_l("收款编号已用于另一张订单"), "client_payment_id")
-            return done
+    done = sent_before(s, order, GroupPayment.client_payment_id, client_payment_id, GroupPayment.order_id,
+                       _l("收款编号已用于另一张订单"), "client_payment_id")
+    if done is not None:
+        return done
     require_status(order, GroupOrderStatus.PICKED, GroupOrderStatus.DELIVERED, GroupOrderStatus.PAID)
     balance = order_figures(s, order.id)["balance_fen"]
     if not repay and amount > balance:
@@ -108,54 +104,83 @@ def settle(s: Session, order: GroupOrder) -> None:
 
 # --- figures -----------------------------------------------------------------------------------------
 
-def delivered_q():
+def _delivered_q():
     return (select(Sale.group_order_id.label("order_id"), func.sum(Sale.total_fen).label("fen"))
             .where(Sale.group_order_id.is_not(None), Sale.status == SaleStatus.COMPLETED)
             .group_by(Sale.group_order_id))
 
 
-def returned_q():
+def _returned_q():
     return (select(Sale.group_order_id.label("order_id"), func.sum(Refund.total_fen).label("fen"))
             .join(Sale, Sale.id == Refund.sale_id).where(Sale.group_order_id.is_not(None))
             .group_by(Sale.group_order_id))
 
 
-def paid_q():
+def _paid_q():
     return (select(GroupPayment.order_id.label("order_id"), func.sum(GroupPayment.amount_fen).label("fen"))
             .group_by(GroupPayment.order_id))
 
 
+def balance(delivered, returned, paid):
+    """The one rule for what a buyer owes on goods delivered: delivered − returned − paid (below
+    zero: owed back to the buyer). For an order, a buyer or every order; on integers and on SQL
+    expressions alike."""
+    return delivered - returned - paid
+
+
+def _sums(s: Session, order_id: Optional[int] = None) -> tuple[int, int, int]:
+    """Delivered, returned and paid in fen: of one order, or (None) of every group order."""
+    of_sale = Sale.group_order_id == order_id if order_id is not None else Sale.group_order_id.is_not(None)
+    of_payment = [GroupPayment.order_id == order_id] if order_id is not None else []
+    delivered = s.scalar(select(func.coalesce(func.sum(Sale.total_fen), 0))
+                         .where(of_sale, Sale.status == SaleStatus.COMPLETED))
+    returned = s.scalar(select(func.coalesce(func.sum(Refund.total_fen), 0))
+                        .join(Sale, Sale.id == Refund.sale_id).where(of_sale))
+    paid = s.scalar(select(func.coalesce(func.sum(GroupPayment.amount_fen), 0)).where(*of_payment))
+    return int(delivered), int(returned), int(paid)
+
+
+class OrderMoney(NamedTuple):
+    """Each order's money as SQL columns (0 where nothing is recorded), for a statement over
+    orders: ``join(stmt)`` outer-joins the per-order sums to ``GroupOrder``."""
+    delivered: Any
+    returned: Any
+    paid: Any
+    balance: Any
+    subqueries: tuple
+
+    def join(self, stmt):
+        for sums in self.subqueries:
+            stmt = stmt.outerjoin(sums, sums.c.order_id == GroupOrder.id)
+        return stmt
+
+
+def order_money() -> OrderMoney:
+    subqueries = tuple(q.subquery() for q in (_delivered_q(), _returned_q(), _paid_q()))
+    delivered, returned, paid = (func.coalesce(sums.c.fen, 0) for sums in subqueries)
+    return OrderMoney(delivered, returned, paid, balance(delivered, returned, paid), subqueries)
+
+
 def order_figures(s: Session, order_id: int) -> dict[str, int]:
     """Delivered, returned, paid and the balance of one order, in fen."""
-    delivered = s.scalar(select(func.coalesce(func.sum(Sale.total_fen), 0))
-                         .where(Sale.group_order_id == order_id, Sale.status == SaleStatus.COMPLETED))
-    returned = s.scalar(select(func.coalesce(func.sum(Refund.total_fen), 0))
-                        .join(Sale, Sale.id == Refund.sale_id).where(Sale.group_order_id == order_id))
-    paid = s.scalar(select(func.coalesce(func.sum(GroupPayment.amount_fen), 0))
-                    .where(GroupPayment.order_id == order_id))
-    delivered, returned, paid = int(delivered), int(returned), int(paid)
+    delivered, returned, paid = _sums(s, order_id)
     return {"delivered_fen": delivered, "returned_fen": returned, "paid_fen": paid,
-            "balance_fen": delivered - returned - paid}
+            "balance_fen": balance(delivered, returned, paid)}
 
 
 def open_balances(s: Session) -> list[dict[str, Any]]:
     """Per buyer, what is owed on its orders (or owed back to it), largest first."""
-    delivered, returned, paid = (q_.subquery() for q_ in (delivered_q(), returned_q(), paid_q()))
+    money = order_money()
     first_delivery = (select(Sale.group_order_id.label("order_id"), func.min(Sale.local_date).label("day"))
                       .where(Sale.group_order_id.is_not(None), Sale.status == SaleStatus.COMPLETED)
                       .group_by(Sale.group_order_id)).subquery()
-    d_fen = func.coalesce(delivered.c.fen, 0)
-    r_fen = func.coalesce(returned.c.fen, 0)
-    p_fen = func.coalesce(paid.c.fen, 0)
-    owed = d_fen - r_fen - p_fen
+    owed = money.balance
     rows = s.execute(
-        select(Buyer.id, Buyer.name, Buyer.buyer_type, func.sum(d_fen), func.sum(r_fen), func.sum(p_fen),
-               func.sum(owed), func.sum(case((owed != 0, 1), else_=0)),
-               func.min(case((owed > 0, first_delivery.c.day), else_=None)))
-        .join(GroupOrder, GroupOrder.buyer_id == Buyer.id)
-        .outerjoin(delivered, delivered.c.order_id == GroupOrder.id)
-        .outerjoin(returned, returned.c.order_id == GroupOrder.id)
-        .outerjoin(paid, paid.c.order_id == GroupOrder.id)
+        money.join(
+            select(Buyer.id, Buyer.name, Buyer.buyer_type, func.sum(money.delivered), func.sum(money.returned),
+                   func.sum(money.paid), func.sum(owed), func.sum(case((owed != 0, 1), else_=0)),
+                   func.min(case((owed > 0, first_delivery.c.day), else_=None)))
+            .join(GroupOrder, GroupOrder.buyer_id == Buyer.id))
         .outerjoin(first_delivery, first_delivery.c.order_id == GroupOrder.id)
         .where(GroupOrder.status != GroupOrderStatus.CANCELLED)
         .group_by(Buyer.id, Buyer.name, Buyer.buyer_type)
@@ -177,11 +202,4 @@ def dashboard_figures(s: Session, today: dt.date) -> dict[str, int]:
         GroupOrder.delivery_date <= today)) or 0
     drafts = s.scalar(select(func.count()).select_from(GroupOrder)
                       .where(GroupOrder.status == GroupOrderStatus.DRAFT)) or 0
-    delivered, returned, paid = (
-        s.scalar(select(func.coalesce(func.sum(Sale.total_fen), 0))
-                 .where(Sale.group_order_id.is_not(None), Sale.status == SaleStatus.COMPLETED)),
-        s.scalar(select(func.coalesce(func.sum(Refund.total_fen), 0)).join(Sale, Sale.id == Refund.sale_id)
-                 .where(Sale.group_order_id.is_not(None))),
-        s.scalar(select(func.coalesce(func.sum(GroupPayment.amount_fen), 0))),
-    )
-    return {"due": int(due), "drafts": int(drafts), "balance_fen": int(delivered) - int(returned) - int(paid)}
+    return {"due": int(due), "drafts": int(drafts), "balance_fen": balance(*_sums(s))}

@@ -7,7 +7,8 @@ from typing import Iterator
 
 
 from inventory.spreadsheets import Fen, Qty, csv_table, csv_tables, pct, xlsx_tables
-from pos.reports.figures import BUYER_TYPE_LABELS, CHANNEL_LABELS
+from pos.group.labels import buyer_type_label
+from pos.reports.figures import CHANNEL_LABELS
 
 
 # --- exports: CSV and XLSX -------------------------------------------------------------------------
@@ -36,7 +37,7 @@ def collaboration_tables(report: dict) -> list[tuple[str, list[str], list[list]]
         ("按渠道", ["渠道", *FIGURE_HEADERS],
          [[str(CHANNEL_LABELS[k]), *_figures_row(v)] for k, v in report["by_channel"].items()]),
         ("按团购类型", ["团购类型", *FIGURE_HEADERS],
-         [[str(BUYER_TYPE_LABELS[k]), *_figures_row(v)] for k, v in report["by_buyer_type"].items()]),
+         [[buyer_type_label(k, in_statistics=True), *_figures_row(v)] for k, v in report["by_buyer_type"].items()]),
         ("按月份", ["月份", *FIGURE_HEADERS], [[r["month"], *_figures_row(r)] for r in report["by_month"]]),
         ("按供应商", ["供应商", *FIGURE_HEADERS],
          [[r["supplier_name"] or "（无供应商）", *_figures_row(r)] for r in report["by_supplier"]]),
@@ -63,7 +64,7 @@ LINE_HEADERS = ["类型", "单号", "原小票号", "时间", "渠道", "团购�
 def _line_row(d: dict) -> list:
     return ["退货" if d["kind"] == "refund" else "销售", d["doc_no"], d["receipt_no"], d["at_local"],
             str(CHANNEL_LABELS.get(d["channel"], d["channel"])),
-            str(BUYER_TYPE_LABELS[d["buyer_type"]]) if d["buyer_type"] else "", d["location"], d["sku"],
+            buyer_type_label(d["buyer_type"], in_statistics=True) if d["buyer_type"] else "", d["location"], d["sku"],
             d["product"], d["supplier_name"], d["certificate_no"], bool(d["certified"]), d["county"], d["township"],
             Qty(d["qty_milli"]), Fen(d["amount_fen"])]
 

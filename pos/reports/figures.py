@@ -45,8 +45,6 @@ EXPORT_CHUNK = 2000
 ON_ACCOUNT = "on_account"  # monthly summary: group deliveries and returns, settled by order payments
 ON_ACCOUNT_LABEL = _l("团购挂账")
 CHANNEL_LABELS = {"hall": _l("专馆"), "kiosk": _l("专柜"), "group": _l("团购")}
-BUYER_TYPE_LABELS = {"union": _l("工会福利"), "enterprise": _l("企业认购"), "canteen": _l("机关饭堂团购"),
-                     "other": _l("其他")}
 
 
 class ReportError(PosError):

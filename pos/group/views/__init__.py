@@ -17,9 +17,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from inventory.money import format_plain_yuan
-from pos.group import buyers as buyer_service
 from pos.group.models import GroupOrderStatus
-from pos.group.views.common import order_status_label, unit_label, weighed_line
+from pos.group.labels import buyer_type_label, status_label
+from pos.group.views.common import unit_label, weighed_line
 from pos.models import BuyerType
 from pos.sales.service import payment_label
 
@@ -29,8 +29,8 @@ bp = Blueprint("group", __name__, url_prefix="/group")
 @bp.context_processor
 def _helpers():
     return {
-        "group_status_label": order_status_label,
-        "buyer_type_label": buyer_service.buyer_type_label,
+        "group_status_label": status_label,
+        "buyer_type_label": buyer_type_label,
         "payment_label": payment_label,
         "weighed": weighed_line,
         "unit_label": unit_label,

@@ -25,6 +25,7 @@ from pos.group.views import bp
 from pos.group.views.common import (
     MAX_ID, PER_PAGE, REFUSALS, attach_refusal, current_actor, enum_value, id_or_404, refuse,
 )
+from pos.group.labels import BUYER_TYPE_LABELS
 
 
 # --- buyers ---------------------------------------------------------------------------------------
@@ -46,7 +47,7 @@ class BuyerForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.buyer_type.choices = [choice("", _("请选择"))] + [
-            choice(t.value, buyer_service.BUYER_TYPE_LABELS[t]) for t in BuyerType]
+            choice(t.value, BUYER_TYPE_LABELS[t]) for t in BuyerType]
 
     def values(self) -> buyer_service.BuyerIn:
         def text(field):

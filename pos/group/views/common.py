@@ -17,9 +17,8 @@ from inventory.models import is_weighed
 from inventory.money import AmountError
 from inventory.stock_forms import clean_text
 from inventory.web import get_session
-from pos.group import labels
 from pos.core.errors import PosError
-from pos.group.models import GroupOrder, GroupOrderStatus
+from pos.group.models import GroupOrder
 
 
 PER_PAGE = 30
@@ -31,13 +30,6 @@ REFUSALS = (PosError, InventoryError, AmountError)
 
 def enum_value(enum_or_text):
     return getattr(enum_or_text, "value", enum_or_text)
-
-
-def order_status_label(status) -> str:
-    try:
-        return str(labels.STATUS_LABELS[GroupOrderStatus(enum_value(status))])
-    except (ValueError, KeyError):
-        return str(enum_value(status))
 
 
 def weighed_line(line: Mapping) -> bool:

@@ -19,8 +19,7 @@ from inventory.money import AmountError, format_plain_yuan, format_qty, parse_qt
 from inventory.stock_forms import StringField, clean_text, find_product, form_errors, parse_qty, product_hint
 from inventory.web import Page, get_session, page_arg
 from pos.group import buyers as buyer_service
-from pos.group import orders
-from pos.group import documents
+from pos.group import documents, orders
 from pos.core.forms import choice
 from pos.group.models import Buyer, GroupOrder, GroupOrderStatus
 from pos.core.web import requires
@@ -29,6 +28,7 @@ from pos.group.views.common import (
     MAX_ID, PER_PAGE, REFUSALS, add_error, attach_refusal, client_id_arg, current_actor, enum_value,
     get_order_or_404, new_client_id, refuse, text_field,
 )
+from pos.group.labels import buyer_type_label
 
 
 # --- orders: the list ----------------------------------------------------------------------------
@@ -58,6 +58,18 @@ def index():
 # --- orders: new, edit ---------------------------------------------------------------------------
 
 
+def _buyer_choices(buyers) -> list:
+    """The buyer select of the order and import forms: each buyer with its type."""
+    return [choice("", _("请选择买方单位"))] + [
+        choice(str(b.id), f"{b.name}（{buyer_type_label(b.buyer_type)}）") for b in buyers]
+
+
+def _carried_lines(lines) -> list[dict]:
+    """Parsed order lines as the import's confirm form carries them (hidden inputs; no price: "")."""
+    return [{"product_id": line.product_id, "qty_milli": line.qty_milli,
+             "unit_price_fen": "" if line.unit_price_fen is None else line.unit_price_fen} for line in lines]
+
+
 class OrderLineForm(Form):
     product = StringField(_l("商品"))
     qty = StringField(_l("数量"))
@@ -80,8 +92,7 @@ class OrderForm(FlaskForm):
         if current_buyer is not None and current_buyer not in active:
             active.append(current_buyer)  # a draft of a buyer made inactive since
         self.buyer_choices = active
-        self.buyer_id.choices = [choice("", _("请选择买方单位"))] + [
-            choice(str(b.id), f"{b.name}（{buyer_service.buyer_type_label(b.buyer_type)}）") for b in active]
+        self.buyer_id.choices = _buyer_choices(active)
         self.values: dict = {}
         self.extra_errors: list[str] = []
 
@@ -278,8 +289,7 @@ class ImportForm(FlaskForm):
     def __init__(self, session, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.buyer_choices = buyer_service.list_buyers(session)
-        self.buyer_id.choices = [choice("", _("请选择买方单位"))] + [
-            choice(str(b.id), f"{b.name}（{buyer_service.buyer_type_label(b.buyer_type)}）") for b in self.buyer_choices]
+        self.buyer_id.choices = _buyer_choices(self.buyer_choices)
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -325,9 +335,7 @@ def _import_confirm_context(s, buyer: Buyer, preview) -> dict:
     and the head fields with their defaults."""
     return {
         "client_order_id": new_client_id(),
-        "lines": [{"product_id": line.product_id, "qty_milli": line.qty_milli,
-                   "unit_price_fen": "" if line.unit_price_fen is None else line.unit_price_fen}
-                  for line in preview.lines],
+        "lines": _carried_lines(preview.lines),
         "delivery_date": (local_today() + dt.timedelta(days=1)).isoformat(),
         "delivery_address": buyer.address or "",
         "contact": " ".join(x for x in (buyer.contact_name, buyer.contact_phone) if x),
@@ -368,8 +376,7 @@ def order_import_confirm():
         index += 1
     confirm = {
         "client_order_id": client_id_arg(form.get("client_order_id")) or new_client_id(),
-        "lines": [{"product_id": l.product_id, "qty_milli": l.qty_milli,
-                   "unit_price_fen": "" if l.unit_price_fen is None else l.unit_price_fen} for l in lines],
+        "lines": _carried_lines(lines),
         "delivery_date": clean_text(form.get("delivery_date", "")).strip(),
         "delivery_address": clean_text(form.get("delivery_address", "")).strip(),
         "contact": clean_text(form.get("contact", "")).strip(),

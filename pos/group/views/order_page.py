@@ -14,10 +14,7 @@ from inventory.localtime import local_today, parse_local_date, to_local, utcnow
 from inventory.money import AmountError, format_yuan, parse_qty_milli, parse_yuan
 from inventory.stock_forms import clean_text
 from inventory.web import get_session
-from pos.group import orders
-from pos.group import delivery
-from pos.group import documents
-from pos.group import payments
+from pos.group import delivery, documents, orders, payments
 from pos.core.errors import NotFound, PosError
 from pos.models import Sale
 from pos.core.web import requires
