@@ -60,7 +60,7 @@ def demo_buyers(s: Session, manager: int) -> dict[str, list[int]]:
 
 def group_sale(h, at: dt.datetime, buyer_type: str, stats) -> None:
     """A union, a firm, a canteen or another buyer orders in quantity at its agreed prices
-    (5–10% below the list); the order goes through pos.group.orders like a manager's: confirmed
+    (5–10% below the list); the order goes through the group services like a manager's: confirmed
     (reserved at the base) the day before, picked that morning, delivered at ``at``, and paid
     by bank transfer some days later (the latest are still open)."""
     rng, s = h.rng, h.s

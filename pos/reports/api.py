@@ -1,7 +1,8 @@
 """The reports as JSON under /api/v1/reports: the consumption-collaboration statistics for a
-period and the monthly sales summary. Thin handlers: parse the query string, call pos.reports.figures,
-answer its dict. A bad or missing date, from after to, a span over five years or a bad month is
-422 JSON ``{"error", "field"}``; nothing here writes.
+period and the monthly sales summary. Thin handlers: parse the query string, call
+pos.reports.figures (collaboration) or pos.reports.monthly, answer its dict. A bad or missing
+date, from after to, a span over five years or a bad month is 422 JSON ``{"error", "field"}``;
+nothing here writes.
 
 Session-authenticated, area "reports" (auditors, managers, admins)."""
 from __future__ import annotations

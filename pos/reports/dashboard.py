@@ -1,4 +1,6 @@
-"""Where each role lands after logging in. Pages of areas whose issue has not landed yet say so."""
+"""Where each role lands after logging in, and the manager's dashboard: today's sales and takings
+(the reports' daily summary), group orders to confirm or deliver and what buyers owe
+(``pos.group.payments``), open stock alerts, and the database's refusal to write while it lasts."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, url_for

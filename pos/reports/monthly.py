@@ -116,7 +116,7 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
     for method, amount in s.execute(select(Payment.method, func.sum(Payment.amount_fen))
                                     .join(Sale, Sale.id == Payment.sale_id).where(in_month).group_by(Payment.method)):
         methods.setdefault(enum_text(method), {"sales_fen": 0, "refunds_fen": 0})["sales_fen"] = int(amount)
-    # Group orders are delivered on account (their money arrives as order payments, pos.group.orders):
+    # Group orders are delivered on account (their money arrives as order payments, pos.group.payments):
     # their deliveries and returns make one row of their own, so that the rows add up to the takings.
     on_account = Sale.group_order_id.is_not(None)
     method_of_refund = case((on_account, ON_ACCOUNT), else_=Refund.method)
