@@ -255,13 +255,14 @@ def _report_json(data) -> str:
 @_REPORT_OUT
 def report_collaboration(first, last, fmt, out):
     """Consumption-collaboration statistics for a period: total, certified, Songtao, by channel …"""
+    from pos.reports import exports
     from pos.reports import figures as reports
 
     def build(session):
         a, b = reports.parse_period(first, last)
         return reports.collaboration(session, first=a, last=b)
 
-    _run_report(build, _report_json, reports.collaboration_csv, reports.collaboration_xlsx, fmt, out)
+    _run_report(build, _report_json, exports.collaboration_csv, exports.collaboration_xlsx, fmt, out)
 
 
 @report.command("monthly")
@@ -270,10 +271,10 @@ def report_collaboration(first, last, fmt, out):
 @_REPORT_OUT
 def report_monthly(month, fmt, out):
     """The monthly sales summary: by day, payment method, category, product, till, counter …"""
-    from pos.reports import figures as reports
+    from pos.reports import exports, monthly
 
-    _run_report(lambda session: reports.monthly_summary(session, month=month), _report_json,
-                reports.monthly_csv, reports.monthly_xlsx, fmt, out)
+    _run_report(lambda session: monthly.monthly_summary(session, month=month), _report_json,
+                exports.monthly_csv, exports.monthly_xlsx, fmt, out)
 
 
 def _echo_import_plan(preview) -> None:

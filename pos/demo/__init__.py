@@ -1,5 +1,15 @@
-"""The demo hall: locations, catalogue, counters, users (``build``) and a history of sales,
-refunds, shifts and group purchases recorded through the real services (``history``).
+"""The demo hall (``songtao demo``), recorded through the real services wherever a service exists.
 
-May import everything, ``kiosks`` included.
+What lives where:
+
+- ``build``: the hall, its base and virtual locations, settings, tills, users and stock, and
+  ``build()``, which makes the whole demo in order (and ``has_data`` / ``wipe``);
+- ``catalogue``: suppliers, categories, products and their certificates;
+- ``counters``: the consumption counters, their planograms and their simulated history (the
+  fleet simulator against the app's own counter API);
+- ``history``: the hall's own past — shifts, sales, refunds and restocking;
+- ``group_history``: buyer organisations, group purchases in the history and today's open orders;
+- ``clock``: local moments of the past, and stamping what the services wrote with them.
+
+May import everything, ``kiosks`` included. Only the CLI (and the tests) import the demo.
 """

@@ -13,7 +13,8 @@ fills the floor each morning, as the hall's staff would.
 
 Those services stamp their records with the clock. The history happens in the past, so at the
 end the timestamps of what it wrote (shift open/close, stock moves, documents, audit events) are
-set to the moments they stand for, in a few bulk statements.
+set to the moments they stand for, in a few bulk statements (``pos.demo.clock``). The group
+purchases, their buyers and today's open orders are ``pos.demo.group_history``.
 
 Deterministic for a seed and ``now``: everything is drawn from one ``random.Random``; the clock
 is never read here.
@@ -27,24 +28,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from stdnum.cn import uscc
 
-from inventory.localtime import HALL_TZ, UTC, local_date
-from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, Unit, is_weighed
+from inventory.localtime import local_date
+from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, is_weighed
 from inventory import stock
 from inventory.documents import GoodsReceipt, Transfer
 from inventory.money import line_amount_fen, round_down_to_jiao
 from pos.accounts import users as accounts
-from pos.group import buyers
-from pos.group import orders as group_orders
-from pos.group.models import Buyer, BuyerPrice, GroupOrder, GroupPayment
-from pos.models import BuyerType, Refund, Sale, SaleLine, Shift, Till, User
+from pos.models import Sale, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
 from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
 from pos.hall.settings import hall_settings
+from pos.demo.clock import at_local, set_times, stamp_document
+from pos.demo.group_history import BUYER_TYPES, demo_buyers, group_sale
+
 
 # Scaled down from the real hall (about ¥9.6 million a year, some 700 sales a day) so that the
 # demo builds quickly: about 26 sales on a weekday, a third more at the weekend (a sale costs the
@@ -64,24 +64,6 @@ REFUND_REASONS = ("质量问题", "顾客买错规格", "包装破损", "重复�
 # (method, weight); "mixed" = a union welfare card that does not cover it all, the rest by WeChat
 PAYMENT_MIX = (("wechat", 44), ("alipay", 24), ("cash", 13), ("unionpay", 8), ("union_card", 7), ("mixed", 4))
 CASH_DIFFERENCES = (-2000, -1000, -500, -200, -100, -50, -10, 10, 50, 100, 200, 1000)
-BUYER_TYPES = (("union", 40), ("enterprise", 25), ("canteen", 25), ("other", 10))
-GROUP_CATEGORIES = {  # what each kind of group buyer orders
-    "union": ("茶叶", "蜂蜜", "腊味肉制品", "山珍菌菇", "苗绣手工艺品"),
-    "enterprise": ("茶叶", "蜂蜜", "山珍菌菇", "饮品"),
-    "canteen": ("粮油米面", "调味酱料", "果蔬干货", "腊味肉制品"),
-    "other": ("茶叶", "粮油米面", "休闲食品", "饮品", "蜂蜜"),
-}
-# The organisations that buy in quantity: (name, type, town, contact, phone).
-DEMO_BUYERS = (  # (name, type, town, delivery address, contact, phone)
-    ("虎门镇总工会", "union", "虎门", "虎门镇连升中路 1 号 总工会办公室", "黄秀梅", "0769-85112233"),
-    ("东莞市虎门医院工会", "union", "虎门", "虎门镇虎门大道 68 号 行政楼 3 楼", "李建华", "0769-85223344"),
-    ("东莞市太平港物流有限公司", "enterprise", "虎门", "虎门镇沙角港湾路 12 号 综合楼", "陈志强", "13809871234"),
-    ("东莞沙田港务有限公司", "enterprise", "沙田", "沙田镇港口大道 8 号", "刘晓东", "13922334455"),
-    ("虎门镇人民政府机关饭堂", "canteen", "虎门", "虎门镇银龙路 99 号 镇政府饭堂后门", "王师傅", "0769-85001234"),
-    ("沙田镇人民政府机关饭堂", "canteen", "沙田", "沙田镇进港中路 2 号 镇政府饭堂", "梁师傅", "0769-88661234"),
-    ("虎门第三中学家长委员会", "other", "虎门", "虎门镇新湾路 5 号 虎门三中传达室", "郑丽", "13712345678"),
-)
-PAYMENT_DAYS = (3, 25)                   # a buyer's transfer comes this many days after delivery
 
 # The hall's other cashiers (the demo cashier logs in; these only appear in the history).
 CASHIERS = (("cashier2", "田晓红"), ("cashier3", "麻秀兰"))
@@ -151,10 +133,6 @@ def history_span(now: dt.datetime, days: Optional[int]) -> tuple[dt.date, dt.dat
     return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1), last
 
 
-def _at(day: dt.date, hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute, second), tzinfo=HALL_TZ).astimezone(UTC)
-
-
 def _notes(amount_fen: int) -> dict[int, int]:
     """A drawer's content by denomination, largest first."""
     counts = {}
@@ -163,14 +141,6 @@ def _notes(amount_fen: int) -> dict[int, int]:
         if n:
             counts[value] = n
     return counts or {DENOMINATIONS[0]: 0}  # an empty drawer is counted too: a blank count is refused
-
-
-def _stamp_document(s: Session, model, doc_id: int, at: dt.datetime) -> None:
-    """A posted document is immutable to the ORM (inventory.stock): its dates are set once, here,
-    by statement, to when the history says it was drafted and posted."""
-    table = model.__table__
-    s.execute(update(table).where(table.c.id == doc_id)
-              .values(created_at=at - dt.timedelta(minutes=15), posted_at=at))
 
 
 class _History:
@@ -197,20 +167,7 @@ class _History:
         self.start = dict(levels)  # what the demo stocked: the staff keep each place about this full
         self.sold: list[_Sold] = []
         self.refunded: set[int] = set()
-        self.buyers = self._buyers()
-
-    def _buyers(self) -> dict[str, list[int]]:
-        """The demo's buyer organisations by type (made once, with a valid credit code each)."""
-        s, by_type = self.s, defaultdict(list)
-        for k, (name, kind, town, address, contact, phone) in enumerate(DEMO_BUYERS):
-            found = s.scalar(select(Buyer.id).where(Buyer.name == name))
-            if found is None:
-                found = buyers.create_buyer(s, buyers.BuyerIn(
-                    name=name, buyer_type=kind, uscc=demo_uscc(k), town=town, address=address,
-                    contact_name=contact, contact_phone=phone, invoice_title=name, tax_id=demo_uscc(k),
-                ), actor_id=self.manager).id
-            by_type[kind].append(found)
-        return by_type
+        self.buyers = demo_buyers(s, self.manager)
 
     def _products(self) -> list[_Product]:
         """The products the history sells: not those with a near-expiry lot (the demo keeps them
@@ -236,7 +193,7 @@ class _History:
                                   lines=[{"product_id": pid, "qty_milli": q} for pid, q in lines.items()],
                                   note="卖场补货" if target == self.hall else "仓库补货")
         stock.post_transfer(self.s, t.id, actor_id=self.manager)
-        _stamp_document(self.s, Transfer, t.id, at)
+        stamp_document(self.s, Transfer, t.id, at)
         for pid, q in lines.items():
             self.level[(source, pid)] -= q
             self.level[(target, pid)] += q
@@ -246,7 +203,7 @@ class _History:
         """Mondays: the suppliers deliver to the base what it runs short of, and the base fills the
         storeroom. Every morning: the floor is filled from the storeroom (or the base) where it
         has sold down to half."""
-        at = _at(day, 8, 30)
+        at = at_local(day, 8, 30)
         if day.weekday() == 0:
             self._deliveries(day, stats)
             want = {}
@@ -257,7 +214,7 @@ class _History:
                     take -= take % 1000 if not p.weighed else 0
                     if take > 0:
                         want[p.id] = take
-            self._post_transfer(self.base, self.store, want, _at(day, 8, 10), stats)
+            self._post_transfer(self.base, self.store, want, at_local(day, 8, 10), stats)
         from_store, from_base = {}, {}
         for p in self.products:
             target = self.start.get((self.hall, p.id), 0)
@@ -293,11 +250,11 @@ class _History:
                 line.update(lot_no=f"{produced:%Y%m%d}-R1", produced_on=produced)
             by_supplier[p.supplier_id].append(line)
         for n, (supplier_id, lines) in enumerate(sorted(by_supplier.items()), 1):
-            at = _at(day, 7, 30 + n)
+            at = at_local(day, 7, 30 + n)
             receipt = stock.receive(self.s, supplier_id=supplier_id, location_id=self.base, lines=lines,
                                     supplier_ref=f"SH{day:%Y%m%d}{n:02d}", actor_id=self.manager)
             stock.post_receipt(self.s, receipt.id, actor_id=self.manager)
-            _stamp_document(self.s, GoodsReceipt, receipt.id, at)
+            stamp_document(self.s, GoodsReceipt, receipt.id, at)
             for line in receipt.lines:
                 if line.lot is not None and line.lot.created_at > at:
                     line.lot.created_at = at
@@ -420,51 +377,6 @@ class _History:
         month.refunds += 1
         month.refunds_fen += result.total_fen
 
-    # --- group purchases -----------------------------------------------------------------------
-
-    def group_sale(self, at: dt.datetime, buyer_type: str, stats) -> None:
-        """A union, a firm, a canteen or another buyer orders in quantity at its agreed prices
-        (5–10% below the list); the order goes through pos.group.orders like a manager's: confirmed
-        (reserved at the base) the day before, picked that morning, delivered at ``at``, and paid
-        by bank transfer some days later (the latest are still open)."""
-        rng, s = self.rng, self.s
-        wanted = [p for p in self.products if p.category in GROUP_CATEGORIES[buyer_type]
-                  and self.level[(self.base, p.id)] >= (5000 if p.weighed else 6000)]
-        if not wanted:
-            return
-        buyer = rng.choice(self.buyers[buyer_type])
-        lines = []
-        for p in rng.sample(wanted, min(len(wanted), rng.randint(1, 4))):
-            held = self.level[(self.base, p.id)]
-            qty = rng.randint(5, 20) * 1000 if p.weighed else rng.choice((6, 10, 12, 20, 24, 30)) * 1000
-            qty = min(qty, held - held % 1000)
-            if s.get(BuyerPrice, (buyer, p.id)) is None:  # agreed when the buyer first orders it
-                buyers.set_buyer_price(s, buyer, product_id=p.id, unit_price_fen=p.price_fen * rng.randint(90, 95) // 1000 * 10,
-                                       actor_id=self.manager)
-            lines.append(group_orders.OrderLineIn(product_id=p.id, qty_milli=qty))
-        day = local_date(at)
-        order = group_orders.create_order(s, buyer_id=buyer, lines=lines, delivery_date=day, actor_id=self.manager,
-                                          client_order_id=f"demo-{uuid.UUID(int=rng.getrandbits(128))}",
-                                          ordered_at=at - dt.timedelta(days=3))
-        group_orders.confirm_order(s, order.id, actor_id=self.manager)
-        group_orders.pick_order(s, order.id, actor_id=self.manager)
-        delivery = group_orders.deliver(s, order.id, delivered_at=at, received_by="食堂" if buyer_type == "canteen" else None,
-                                        actor_id=self.manager)
-        order.confirmed_at = at - dt.timedelta(days=1)
-        order.picked_at = at - dt.timedelta(hours=2)
-        order.closed_at = at
-        for ln in lines:
-            self.level[(self.base, ln.product_id)] -= ln.qty_milli
-        paid_on = day + dt.timedelta(days=rng.randint(*PAYMENT_DAYS))
-        if paid_on < self.today:
-            payment = group_orders.record_payment(
-                s, order.id, amount_fen=delivery.total_fen, ref=f"DG{paid_on:%Y%m%d}{rng.randrange(10**8):08d}",
-                received_on=paid_on, actor_id=self.manager)
-            payment.recorded_at = _at(paid_on, 10)
-        month = stats.months[f"{day:%Y-%m}"]
-        month.group_sales += 1
-        month.group_takings_fen += delivery.total_fen
-
     # --- a day ----------------------------------------------------------------------------------
 
     def day(self, day: dt.date, stats: HistoryStats, *, group: Optional[str], cross_month: bool) -> None:
@@ -475,7 +387,7 @@ class _History:
         drawer: dict[int, int] = defaultdict(int)
         for k, (code, cashier) in enumerate(zip(sorted(self.tills), staff)):
             shift = open_shift(self.s, till_id=self.tills[code], cashier_id=cashier, opening_float_fen=OPENING_FLOAT_FEN)
-            shift.opened_at = _at(day, 8, 50 + k)
+            shift.opened_at = at_local(day, 8, 50 + k)
             shifts[code] = shift
             drawer[shift.id] = OPENING_FLOAT_FEN
 
@@ -485,21 +397,21 @@ class _History:
         for _ in range(n):
             hour = OPEN_HOUR + rng.choices(range(len(HOUR_WEIGHTS)), HOUR_WEIGHTS)[0]
             till = rng.choices(list(TILL_SHARE), list(TILL_SHARE.values()))[0]
-            events.append((_at(day, hour, rng.randrange(60), rng.randrange(60)), "sale", till))
+            events.append((at_local(day, hour, rng.randrange(60), rng.randrange(60)), "sale", till))
         if rng.random() < REFUND_CHANCE:
-            events.append((_at(day, rng.randint(11, 20), rng.randrange(60)), "refund", "H3"))
+            events.append((at_local(day, rng.randint(11, 20), rng.randrange(60)), "refund", "H3"))
         if cross_month:  # something bought at the end of last month comes back on the first
-            events.append((_at(day, 10, 15), "refund-last-month", "H3"))
+            events.append((at_local(day, 10, 15), "refund-last-month", "H3"))
         if group:
-            events.append((_at(day, rng.randint(10, 16), rng.randrange(60)), "group", group))
+            events.append((at_local(day, rng.randint(10, 16), rng.randrange(60)), "group", group))
         for at, kind, what in sorted(events, key=lambda e: (e[0], e[1])):
             if kind == "sale":
                 self.hall_sale(at, what, shifts[what], drawer, stats)
             elif kind == "group":
-                self.group_sale(at, what, stats)
+                group_sale(self, at, what, stats)
             elif kind == "refund-last-month":
-                self.hall_refund(at, shifts[what], drawer, stats, since=_at(day - dt.timedelta(days=3), 0),
-                                 before=_at(day, 0))
+                self.hall_refund(at, shifts[what], drawer, stats, since=at_local(day - dt.timedelta(days=3), 0),
+                                 before=at_local(day, 0))
             else:
                 self.hall_refund(at, shifts[what], drawer, stats)
 
@@ -510,7 +422,7 @@ class _History:
             counted = max(0, expected + difference)
             report = close_shift(self.s, shift.id, denominations=_notes(counted), closed_by_id=self.manager)
             assert report.expected_cash_fen == expected, (report.expected_cash_fen, expected)
-            shift.closed_at = _at(day, CLOSE_HOUR, 10 + 3 * k)
+            shift.closed_at = at_local(day, CLOSE_HOUR, 10 + 3 * k)
             stats.shifts += 1
 
 
@@ -543,89 +455,5 @@ def build_hall_history(session: Session, *, seed: int, now: dt.datetime, days: O
         history.day(day, stats, group=group, cross_month=day.day == 1 and day != first)
         stats.days += 1
         day += dt.timedelta(days=1)
-    _set_times(s, marks)
+    set_times(s, marks)
     return stats
-
-
-def build_open_group_orders(session: Session, *, seed: int, now: dt.datetime) -> list[int]:
-    """Today's group orders, one at each step a manager would find them: a firm's draft, a union's
-    order confirmed for tomorrow, and a canteen's order picked this morning and partly delivered."""
-    s = session
-    rng = random.Random(f"open-group-orders:{seed}")
-    manager = s.scalar(select(User.id).where(User.username == "manager"))
-    today = local_date(now)
-    by_type = dict(s.execute(select(Buyer.buyer_type, func.min(Buyer.id)).group_by(Buyer.buyer_type)).all())
-    base = s.scalar(select(Location.id).where(Location.code == "BASE"))
-    stocked = [pid for pid, qty in s.execute(
-        select(StockLevel.product_id, StockLevel.qty_milli - StockLevel.reserved_milli)
-        .join(Product, Product.id == StockLevel.product_id)
-        .where(StockLevel.location_id == base, Product.active.is_(True), Product.sold_by_weight.is_(False),
-               Product.unit != Unit.KG).order_by(StockLevel.product_id)) if qty >= 40000]
-    made = []
-    for buyer_type, days_ahead, steps in (("enterprise", 3, 0), ("union", 1, 1), ("canteen", 0, 3)):
-        buyer = by_type.get(BuyerType(buyer_type))
-        if buyer is None or len(stocked) < 3:
-            continue
-        lines = [group_orders.OrderLineIn(product_id=pid, qty_milli=rng.choice((6, 10, 12)) * 1000)
-                 for pid in rng.sample(stocked, 3)]
-        order = group_orders.create_order(s, buyer_id=buyer, lines=lines, actor_id=manager,
-                                          delivery_date=today + dt.timedelta(days=days_ahead),
-                                          client_order_id=f"demo-open-{buyer_type}-{today:%Y%m%d}")
-        if steps >= 1:
-            group_orders.confirm_order(s, order.id, actor_id=manager)
-        if steps >= 2:
-            group_orders.pick_order(s, order.id, actor_id=manager)
-        if steps >= 3:
-            first = order.lines[0]
-            group_orders.deliver(s, order.id, quantities={first.id: first.qty_milli}, delivered_at=now,
-                                 received_by="王师傅", actor_id=manager)
-        stocked = [pid for pid in stocked if pid not in {ln.product_id for ln in lines}]
-        made.append(order.id)
-    return made
-
-
-def demo_uscc(k: int) -> str:
-    """A well-formed unified social credit code for the k-th demo buyer (check digit computed)."""
-    body = f"9144190031{k:07d}"
-    return body + uscc.calc_check_digit(body)
-
-
-def _set_times(s: Session, marks: dict) -> None:
-    """Give what the history wrote the moments it stands for: the services stamp the clock."""
-    s.flush()
-    moves, audits, sales = StockMove.__table__, AuditEvent.__table__, Sale.__table__
-    s.execute(update(sales).where(sales.c.id > marks[Sale]).values(recorded_at=sales.c.sold_at))
-    stamp = {
-        "sale": select(Sale.sold_at).where(Sale.id == moves.c.ref_id),
-        "refund": select(Refund.refunded_at).where(Refund.id == moves.c.ref_id),
-        "transfer": select(Transfer.posted_at).where(Transfer.id == moves.c.ref_id),
-        "goods_receipt": select(GoodsReceipt.posted_at).where(GoodsReceipt.id == moves.c.ref_id),
-        "group_order": select(GroupOrder.picked_at).where(GroupOrder.id == moves.c.ref_id),
-    }
-    for ref_type, when in stamp.items():
-        s.execute(update(moves).where(moves.c.id > marks[StockMove], moves.c.ref_type == ref_type)
-                  .values(moved_at=when.scalar_subquery()))
-    key = audits.c.entity_id
-    audit_stamp = {
-        ("sale", None): select(Sale.sold_at).where(cast(Sale.id, String) == key),
-        ("refund", None): select(Refund.refunded_at).where(cast(Refund.id, String) == key),
-        ("transfer", None): select(Transfer.posted_at).where(cast(Transfer.id, String) == key),
-        ("goods_receipt", None): select(GoodsReceipt.posted_at).where(cast(GoodsReceipt.id, String) == key),
-        ("shift", "shift.open"): select(Shift.opened_at).where(cast(Shift.id, String) == key),
-        ("shift", "shift.close"): select(Shift.closed_at).where(cast(Shift.id, String) == key),
-        ("group_order", "group_order.create"): select(GroupOrder.created_at).where(cast(GroupOrder.id, String) == key),
-        ("group_order", "group_order.confirm"): select(GroupOrder.confirmed_at).where(cast(GroupOrder.id, String) == key),
-        ("group_order", "group_order.pick"): select(GroupOrder.picked_at).where(cast(GroupOrder.id, String) == key),
-        ("group_order", "group_order.deliver"): select(GroupOrder.closed_at).where(cast(GroupOrder.id, String) == key),
-        ("group_order", "group_order.payment"): select(func.min(GroupPayment.recorded_at))
-        .where(cast(GroupPayment.order_id, String) == key),
-    }
-    for (entity, action), when in audit_stamp.items():
-        where = [audits.c.id > marks[AuditEvent], audits.c.entity == entity]
-        if action:
-            where.append(audits.c.action == action)
-        s.execute(update(audits).where(*where).values(at=when.scalar_subquery()))
-    s.expire_all()
-
-
-__all__ = ["build_hall_history", "build_open_group_orders", "demo_uscc", "history_span", "HistoryStats", "MonthStats", "SALES_PER_DAY"]

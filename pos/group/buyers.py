@@ -16,13 +16,6 @@ from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, BuyerPrice
 from pos.models import BuyerType
 
-BUYER_TYPE_LABELS = {
-    BuyerType.UNION: _l("工会福利"),
-    BuyerType.ENTERPRISE: _l("企业认购"),
-    BuyerType.CANTEEN: _l("机关饭堂"),
-    BuyerType.OTHER: _l("其他"),
-}
-
 MAX_PRICE_FEN = 100_000_000  # ¥1,000,000 a unit: anything above is a typing mistake
 
 # field → (maximum length, label for the message)
@@ -50,13 +43,6 @@ class BuyerIn:
     tax_id: Optional[str] = None
     note: Optional[str] = None
     active: bool = True
-
-
-def buyer_type_label(value: Any) -> str:
-    try:
-        return str(BUYER_TYPE_LABELS[BuyerType(value)])
-    except ValueError:
-        return str(value)
 
 
 def _text(value: Any) -> Optional[str]:
@@ -200,5 +186,5 @@ def buyer_prices(s: Session, buyer_id: int) -> list[dict[str, Any]]:
             for pid, sku, name, unit, list_price, agreed in rows]
 
 
-__all__ = ["BUYER_TYPE_LABELS", "BuyerIn", "buyer_type_label", "create_buyer", "update_buyer", "get_buyer",
+__all__ = ["BuyerIn", "create_buyer", "update_buyer", "get_buyer",
            "list_buyers", "set_buyer_price", "agreed_prices", "buyer_prices"]

@@ -1,7 +1,8 @@
 """The reports as JSON under /api/v1/reports: the consumption-collaboration statistics for a
-period and the monthly sales summary. Thin handlers: parse the query string, call pos.reports.figures,
-answer its dict. A bad or missing date, from after to, a span over five years or a bad month is
-422 JSON ``{"error", "field"}``; nothing here writes.
+period and the monthly sales summary. Thin handlers: parse the query string, call
+pos.reports.figures (collaboration) or pos.reports.monthly, answer its dict. A bad or missing
+date, from after to, a span over five years or a bad month is 422 JSON ``{"error", "field"}``;
+nothing here writes.
 
 Session-authenticated, area "reports" (auditors, managers, admins)."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ from flask import Blueprint, jsonify
 from pydantic import ConfigDict, Field
 
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from inventory.web import read_only
 from pos.core.db import get_session
 from pos.core.openapi import QueryModel, ResponseModel, operation, query_args, register_error_handlers
@@ -231,4 +233,4 @@ def collaboration():
            tags=("reports",))
 def monthly():
     args = query_args(MonthQuery)
-    return jsonify(reports.monthly_summary(get_session(), month=args.month))
+    return jsonify(report_monthly.monthly_summary(get_session(), month=args.month))

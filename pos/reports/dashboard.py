@@ -1,4 +1,6 @@
-"""Where each role lands after logging in. Pages of areas whose issue has not landed yet say so."""
+"""Where each role lands after logging in, and the manager's dashboard: today's sales and takings
+(the reports' daily summary), group orders to confirm or deliver and what buyers owe
+(``pos.group.payments``), open stock alerts, and the database's refusal to write while it lasts."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, url_for
@@ -9,8 +11,8 @@ from inventory.alerts import open_alert_counts, open_alerts
 from inventory.localtime import local_today
 from inventory.models import Alert, Location, Product
 from kiosks.models import Kiosk
-from pos.group import orders as group_orders
-from pos.reports import figures as reports
+from pos.group import payments as group_payments
+from pos.reports import monthly as report_monthly
 from pos.core.db import get_session
 from pos.core.web import STORAGE_MESSAGES, landing_url, requires
 
@@ -35,8 +37,8 @@ def dashboard():
         "locations": session.scalar(select(func.count()).select_from(Location)),
         "open_alerts": session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None))),
     }
-    group = group_orders.dashboard_figures(session, today)
-    daily = reports.daily_summary(session, day=today)  # today so far, by channel: the reports' figures
+    group = group_payments.dashboard_figures(session, today)
+    daily = report_monthly.daily_summary(session, day=today)  # today so far, by channel: the reports' figures
     facts["sales_today"], facts["takings_today"] = daily["sales"], daily["total_fen"]
     alerts = open_alerts(session, limit=50)
     location_ids = {a.location_id for a in alerts if a.location_id}

@@ -2,7 +2,8 @@
 with a drill-down to the sale and refund lines behind every figure, the monthly sales summary, and
 their CSV / XLSX downloads.
 
-Thin: parse the query string, call pos.reports.figures (the one place that defines every figure), render.
+Thin: parse the query string, call pos.reports.figures / drilldown / monthly (the one place that
+defines every figure) and pos.reports.exports (every download, through ``_export``), render.
 Nothing here adds, splits or nets an amount. A bad parameter (a date that is not a date, from after
 to, a month that is not YYYY-MM) is answered with the landing page, a Chinese message and status
 400, never a 500.
@@ -20,7 +21,11 @@ from flask_babel import gettext as _
 
 from inventory.localtime import local_today
 from inventory.web import get_session, page_arg, read_only
+from pos.group.labels import buyer_type_label
 from pos.reports import figures as reports
+from pos.reports import drilldown as report_drilldown
+from pos.reports import exports as report_exports
+from pos.reports import monthly as report_monthly
 from pos.sales.service import payment_label
 from pos.core.web import requires
 
@@ -48,7 +53,7 @@ BAD = (BadParameter, reports.ReportError)
 @bp.context_processor
 def _helpers():
     return {"channel_label": lambda c: str(reports.CHANNEL_LABELS.get(c, c)),
-            "buyer_label": lambda b: str(reports.BUYER_TYPE_LABELS.get(b, b)),
+            "buyer_label": lambda b: buyer_type_label(b, in_statistics=True),
             "payment_label": payment_label, "share": share, "drill_url": drill_url,
             "CHANNELS": reports.CHANNELS, "BUYER_TYPES": reports.BUYER_TYPES}
 
@@ -130,7 +135,7 @@ def _flag(name: str) -> Optional[bool]:
 
 
 def line_filters() -> dict:
-    """The drill-down's filters, as pos.reports.figures.collaboration_lines takes them. A figure's row
+    """The drill-down's filters, as pos.reports.drilldown.collaboration_lines takes them. A figure's row
     without a supplier or an origin links with supplier_id=none or an empty county_code/township
     (present but empty: the lines without one)."""
     args = request.args
@@ -172,6 +177,22 @@ def _download(data, fmt: str, stem: str, chinese: str):
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _export(fmt: str, parse, read, writers, names):
+    """Every download: an unknown format is a 404, a bad parameter the landing page with the
+    message (400); else the figures ``read(*parse())`` gives, written by ``writers`` (CSV, XLSX),
+    as the file ``names(*parse())`` names (ASCII, Chinese)."""
+    if fmt not in EXPORT_TYPES:
+        return render_template("pos/error.html", code=404, title=_("页面不存在"), message=""), 404
+    try:
+        args = parse()
+    except BAD as error:
+        return _bad(error)
+    write_csv, write_xlsx = writers
+    figures = read(*args)
+    data = write_csv(figures) if fmt == "csv" else write_xlsx(figures)
+    return _download(data, fmt, *names(*args))
 
 
 # --- the landing page ---------------------------------------------------------------------------
@@ -225,7 +246,7 @@ def _collaboration_charts(report: dict, period: dict) -> dict:
     return {
         "channel": [_bar(str(reports.CHANNEL_LABELS[c]), report["by_channel"][c], url_for(lines, channel=c, **period))
                     for c in reports.CHANNELS],
-        "buyer": [_bar(str(reports.BUYER_TYPE_LABELS[b]), report["by_buyer_type"][b],
+        "buyer": [_bar(buyer_type_label(b, in_statistics=True), report["by_buyer_type"][b],
                        url_for(lines, channel="group", buyer_type=b, **period)) for b in reports.BUYER_TYPES],
         "month": [_bar(row["month"], row, url_for(lines, month=row["month"], **period)) for row in months],
         "month_every": (len(months) - 1) // 12 + 1,  # a label on every month up to a year
@@ -236,16 +257,13 @@ def _collaboration_charts(report: dict, period: dict) -> dict:
 @read_only
 @requires("reports")
 def collaboration_download(fmt: str):
-    if fmt not in EXPORT_TYPES:
-        return render_template("pos/error.html", code=404, title=_("页面不存在"), message=""), 404
-    try:
-        first, last = parse_period()
-    except BAD as error:
-        return _bad(error)
-    report = reports.collaboration(get_session(), first=first, last=last)
-    data = reports.collaboration_csv(report) if fmt == "csv" else reports.collaboration_xlsx(report)
-    span = f"{first:%Y%m%d}-{last:%Y%m%d}"
-    return _download(data, fmt, f"songtao-collaboration-{span}", f"消费帮扶统计-{span}")
+    def names(first: dt.date, last: dt.date) -> tuple[str, str]:
+        span = f"{first:%Y%m%d}-{last:%Y%m%d}"
+        return f"songtao-collaboration-{span}", f"消费帮扶统计-{span}"
+
+    return _export(fmt, parse_period,
+                   lambda first, last: reports.collaboration(get_session(), first=first, last=last),
+                   (report_exports.collaboration_csv, report_exports.collaboration_xlsx), names)
 
 
 @bp.route("/collaboration/lines")
@@ -257,9 +275,9 @@ def collaboration_lines():
         filters = line_filters()
     except BAD as error:
         return _bad(error)
-    page = reports.collaboration_lines(get_session(), first=first, last=last, **filters,
+    page = report_drilldown.collaboration_lines(get_session(), first=first, last=last, **filters,
                                        page=page_arg(), per_page=PER_PAGE)
-    totals = reports.collaboration_lines_total(get_session(), first=first, last=last, **filters)
+    totals = report_drilldown.collaboration_lines_total(get_session(), first=first, last=last, **filters)
     args = {"from": first.isoformat(), "to": last.isoformat(),
             **{k: _arg(v) for k, v in filters.items() if v is not None}}
     return render_template("pos/reports_lines.html", page=page, totals=totals, first=first, last=last,
@@ -276,17 +294,14 @@ def _arg(value) -> str:
 @read_only
 @requires("reports")
 def collaboration_lines_download(fmt: str):
-    if fmt not in EXPORT_TYPES:
-        return render_template("pos/error.html", code=404, title=_("页面不存在"), message=""), 404
-    try:
-        first, last = parse_period()
-        filters = line_filters()
-    except BAD as error:
-        return _bad(error)
-    lines = reports.iter_collaboration_lines(get_session(), first=first, last=last, **filters)
-    data = reports.lines_csv(lines) if fmt == "csv" else reports.lines_xlsx(lines)
-    span = f"{first:%Y%m%d}-{last:%Y%m%d}"
-    return _download(data, fmt, f"songtao-collaboration-lines-{span}", f"消费帮扶明细-{span}")
+    def names(first: dt.date, last: dt.date, _filters: dict) -> tuple[str, str]:
+        span = f"{first:%Y%m%d}-{last:%Y%m%d}"
+        return f"songtao-collaboration-lines-{span}", f"消费帮扶明细-{span}"
+
+    return _export(fmt, lambda: (*parse_period(), line_filters()),
+                   lambda first, last, filters: report_drilldown.iter_collaboration_lines(
+                       get_session(), first=first, last=last, **filters),
+                   (report_exports.lines_csv, report_exports.lines_xlsx), names)
 
 
 # --- the monthly sales summary ------------------------------------------------------------------
@@ -305,7 +320,7 @@ def monthly():
         month = _month_arg()
     except BAD as error:
         return _bad(error)
-    summary = reports.monthly_summary(get_session(), month=month)
+    summary = report_monthly.monthly_summary(get_session(), month=month)
     first, last = parse_month(month)
     period = {"from": first.isoformat(), "to": last.isoformat()}
     lines = "reports.collaboration_lines"
@@ -328,12 +343,7 @@ def monthly():
 @read_only
 @requires("reports")
 def monthly_download(fmt: str):
-    if fmt not in EXPORT_TYPES:
-        return render_template("pos/error.html", code=404, title=_("页面不存在"), message=""), 404
-    try:
-        month = _month_arg()
-    except BAD as error:
-        return _bad(error)
-    summary = reports.monthly_summary(get_session(), month=month)
-    data = reports.monthly_csv(summary) if fmt == "csv" else reports.monthly_xlsx(summary)
-    return _download(data, fmt, f"songtao-monthly-{month}", f"月度销售汇总-{month}")
+    return _export(fmt, lambda: (_month_arg(),),
+                   lambda month: report_monthly.monthly_summary(get_session(), month=month),
+                   (report_exports.monthly_csv, report_exports.monthly_xlsx),
+                   lambda month: (f"songtao-monthly-{month}", f"月度销售汇总-{month}"))

@@ -119,7 +119,7 @@ def refund(
     if sale.status != SaleStatus.COMPLETED:
         raise RefundError(_l("小票 %(receipt)s 已作废，不能退货", receipt=sale.receipt_no))
     if sale.group_order_id is not None and not for_group_order:
-        # Delivered on account: the money is settled on the order (pos.group.orders.return_goods),
+        # Delivered on account: the money is settled on the order (pos.group.delivery.return_goods),
         # never paid out of a till's drawer.
         raise RefundError(_l("%(receipt)s 是团购送货单，请在团购订单中办理退货", receipt=sale.receipt_no), "receipt_no")
 

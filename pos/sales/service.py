@@ -515,7 +515,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
         s, sale.lines, order_discount_fen=sale.order_discount_fen, rounding_to_jiao=ctx.rounding_to_jiao, sold_at=sold_at,
         allow_inactive=ctx.channel == Channel.KIOSK, use_given_prices=ctx.channel != Channel.HALL)
     if ctx.channel == Channel.GROUP and not sale.payments:
-        payments, change = [], 0  # on account: the buyer pays the order later (pos.group.orders)
+        payments, change = [], 0  # on account: the buyer pays the order later (pos.group.payments)
     else:
         payments, change = _check_payments(sale.payments, basket.total_fen)
 

@@ -31,6 +31,8 @@ from inventory.models import (
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos.accounts import users as accounts
 from pos.demo import build as demo
+from pos.demo import catalogue as demo_catalogue
+from pos.demo import counters as demo_counters
 from pos.cli import main
 from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
 
@@ -38,8 +40,8 @@ TOWNS = {"虎门镇", "沙田镇", "麻涌镇", "中堂镇", "滨海湾新区"}
 
 
 def test_pinyin_initials():
-    assert demo.pinyin_initials("梅江茶") == "mjc"
-    assert demo.pinyin_initials("苗绣杯垫（4片装）") == "mxbd4pz"
+    assert demo_catalogue.pinyin_initials("梅江茶") == "mjc"
+    assert demo_catalogue.pinyin_initials("苗绣杯垫（4片装）") == "mxbd4pz"
 
 
 def test_has_data_is_false_for_a_missing_or_unmigrated_file(tmp_path):
@@ -103,13 +105,13 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     assert {code for code, status, *_ in slots} == {k.code for k in kiosks if k.status == KioskStatus.ACTIVE}
     assert all(12 <= n <= 20 for n in per_counter.values())
     for _, _, _, slot, product in slots:
-        assert slot.slot in demo.SLOT_NAMES and 4 <= slot.par <= 12
+        assert slot.slot in demo_counters.SLOT_NAMES and 4 <= slot.par <= 12
         assert not product.sold_by_weight and slot.price_fen == product.price_fen
 
     # Products: ~80 with pinyin initials; packaged goods carry valid EAN-13 barcodes, weighed goods a PLU
     products = session.scalars(select(Product)).all()
     assert 70 <= len(products) <= 90
-    assert all(p.pinyin_initials == demo.pinyin_initials(p.name) and p.pinyin_initials for p in products)
+    assert all(p.pinyin_initials == demo_catalogue.pinyin_initials(p.name) and p.pinyin_initials for p in products)
     codes = session.execute(select(Barcode.product_id, Barcode.code, Barcode.kind)).all()
     assert all(len(c) == 13 and c.startswith("69") and ean.is_valid(c) and kind == "ean13" for _, c, kind in codes)
     with_code = Counter(pid for pid, _, _ in codes)
@@ -170,7 +172,7 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
         Sale.channel == Channel.KIOSK)).all()
     assert {kid for kid, _, _ in sales} <= {k.id for k in active}
     assert 10 * len(active) <= len(sales) <= 45 * len(active)
-    assert all(now - dt.timedelta(days=demo.HISTORY_DAYS) <= at <= now and day == local_date(at)
+    assert all(now - dt.timedelta(days=demo_counters.HISTORY_DAYS) <= at <= now and day == local_date(at)
                for _, at, day in sales)
     fresh = [k for k in active if k.last_heartbeat_at and now - k.last_heartbeat_at <= dt.timedelta(hours=1)]
     assert len(active) - 10 <= len(fresh) < len(active)  # a few counters are offline
@@ -227,7 +229,7 @@ def test_demo_command(tmp_path, monkeypatch):
     # The counters' history ends "now": hold the clock still for the two builds, and keep it short.
     frozen = utcnow()
     monkeypatch.setattr(demo, "utcnow", lambda: frozen)
-    monkeypatch.setattr(demo, "HISTORY_DAYS", 0.25)
+    monkeypatch.setattr(demo_counters, "HISTORY_DAYS", 0.25)
     monkeypatch.setattr(demo, "HALL_HISTORY_DAYS", 1)
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     runner = CliRunner()

@@ -16,8 +16,12 @@ from inventory.models import (
 from inventory.stock import create_transfer, post_transfer
 from pos.group import buyers
 from pos.group import orders as go
+from pos.group import delivery as group_delivery
+from pos.group import documents as group_documents
+from pos.group import payments as group_payments
 from pos.sales import refunds
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
@@ -118,9 +122,9 @@ def test_an_order_from_draft_to_paid_moves_stock_and_money_exactly_once(hub, s):
         StockMove.ref_type == "group_order", StockMove.product_id == hub.tea).order_by(StockMove.id)).all()
     assert picked == [(hub.early.id, 4000), (hub.late.id, 2000)]
 
-    first = go.deliver(s, oid, client_delivery_id="d-1", delivered_at=DAY2, actor_id=hub.manager)
+    first = group_delivery.deliver(s, oid, client_delivery_id="d-1", delivered_at=DAY2, actor_id=hub.manager)
     s.commit()
-    again = go.deliver(s, oid, client_delivery_id="d-1", delivered_at=DAY2, actor_id=hub.manager)
+    again = group_delivery.deliver(s, oid, client_delivery_id="d-1", delivered_at=DAY2, actor_id=hub.manager)
     s.commit()
     assert first.created and not again.created and again.sale_id == first.sale_id
     assert count(s, Sale, Sale.group_order_id == oid) == 1
@@ -136,24 +140,24 @@ def test_an_order_from_draft_to_paid_moves_stock_and_money_exactly_once(hub, s):
         .order_by(StockMove.id)).all() == [(hub.early.id, 4000), (hub.late.id, 2000)]
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.DELIVERED
 
-    view = go.order_view(s, oid)
+    view = group_documents.order_view(s, oid)
     assert (view["ordered_fen"], view["delivered_fen"], view["paid_fen"], view["balance_fen"]) == (160800, 160800, 0, 160800)
     assert view["certified_fen"] == 100800 and view["actions"] == {"return", "pay"}
 
     with pytest.raises(go.GroupOrderError, match="超过应收余额"):
-        go.record_payment(s, oid, amount_fen=160801, ref="B1", received_on=dt.date(2026, 11, 20), actor_id=hub.manager)
-    go.record_payment(s, oid, amount_fen=100000, ref="ICBC-001", received_on=dt.date(2026, 11, 20),
+        group_payments.record_payment(s, oid, amount_fen=160801, ref="B1", received_on=dt.date(2026, 11, 20), actor_id=hub.manager)
+    group_payments.record_payment(s, oid, amount_fen=100000, ref="ICBC-001", received_on=dt.date(2026, 11, 20),
                       actor_id=hub.manager, client_payment_id="p-1")
-    go.record_payment(s, oid, amount_fen=100000, ref="ICBC-001", received_on=dt.date(2026, 11, 20),
+    group_payments.record_payment(s, oid, amount_fen=100000, ref="ICBC-001", received_on=dt.date(2026, 11, 20),
                       actor_id=hub.manager, client_payment_id="p-1")  # the same form again
     s.commit()
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.DELIVERED
-    go.record_payment(s, oid, amount_fen=60800, ref="ICBC-002", received_on=dt.date(2026, 11, 21), actor_id=hub.manager)
+    group_payments.record_payment(s, oid, amount_fen=60800, ref="ICBC-002", received_on=dt.date(2026, 11, 21), actor_id=hub.manager)
     s.commit()
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.PAID
-    assert count(s, GroupPayment) == 2 and go.order_figures(s, oid)["balance_fen"] == 0
+    assert count(s, GroupPayment) == 2 and group_payments.order_figures(s, oid)["balance_fen"] == 0
     with pytest.raises(go.GroupOrderError, match="超过应收余额"):
-        go.record_payment(s, oid, amount_fen=1, ref="x", received_on=dt.date(2026, 11, 21), actor_id=hub.manager)
+        group_payments.record_payment(s, oid, amount_fen=1, ref="x", received_on=dt.date(2026, 11, 21), actor_id=hub.manager)
 
     # every unit accounted for: all locations of a product add up to zero
     assert ledger.unbalanced(s) == []
@@ -180,13 +184,13 @@ def test_the_same_order_form_sent_twice_makes_one_order(hub, s):
 def test_agreed_prices_apply_unless_the_order_gives_one(hub, s):
     buyers.set_buyer_price(s, hub.canteen, product_id=hub.tea, unit_price_fen=15000, actor_id=hub.manager)
     oid = order(hub, s, [(hub.tea, 2000), (hub.rice, 1000), (hub.pork, 1250, 3600)])
-    lines = go.order_view(s, oid)["lines"]
+    lines = group_documents.order_view(s, oid)["lines"]
     assert [(ln["unit_price_fen"], ln["price_source"], ln["amount_fen"]) for ln in lines] == [
         (15000, "agreed", 30000), (6500, "list", 6500), (3600, "manual", 4500)]
     assert buyers.buyer_prices(s, hub.canteen)[0]["unit_price_fen"] == 15000
     # another buyer does not get the canteen's price
     other = order(hub, s, [(hub.tea, 1000)], buyer=hub.union)
-    assert go.order_view(s, other)["lines"][0]["unit_price_fen"] == 16800
+    assert group_documents.order_view(s, other)["lines"][0]["unit_price_fen"] == 16800
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -278,10 +282,10 @@ def test_steps_out_of_order_are_refused_and_change_nothing(hub, s, step):
         s.commit()
     calls = {
         "confirm": lambda: go.pick_order(s, oid, actor_id=hub.manager),
-        "pick": lambda: go.deliver(s, oid, actor_id=hub.manager),
+        "pick": lambda: group_delivery.deliver(s, oid, actor_id=hub.manager),
         "deliver": lambda: go.update_order(s, oid, lines=[go.OrderLineIn(hub.tea, 2000)],
                                            delivery_date=dt.date(2026, 12, 1), actor_id=hub.manager),
-        "pay": lambda: go.record_payment(s, oid, amount_fen=100, ref="x", received_on=dt.date(2026, 11, 1),
+        "pay": lambda: group_payments.record_payment(s, oid, amount_fen=100, ref="x", received_on=dt.date(2026, 11, 1),
                                          actor_id=hub.manager),
     }
     before = s.get(GroupOrder, oid).status
@@ -295,23 +299,23 @@ def test_steps_out_of_order_are_refused_and_change_nothing(hub, s, step):
 
 def test_a_partial_delivery_and_a_return_count_on_their_own_days(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.tea, 6000), (hub.pork, 2500)])
-    lines = {ln["product_id"]: ln["id"] for ln in go.order_view(s, oid)["lines"]}
-    one = go.deliver(s, oid, quantities={lines[hub.tea]: 4000, lines[hub.pork]: 1000}, delivered_at=DAY1,
+    lines = {ln["product_id"]: ln["id"] for ln in group_documents.order_view(s, oid)["lines"]}
+    one = group_delivery.deliver(s, oid, quantities={lines[hub.tea]: 4000, lines[hub.pork]: 1000}, delivered_at=DAY1,
                      actor_id=hub.manager)
     s.commit()
-    view = go.order_view(s, oid)
+    view = group_documents.order_view(s, oid)
     assert view["status"] == "picked" and view["partly_delivered"] and "deliver" in view["actions"]
     with pytest.raises(go.GroupOrderError, match="最多还能送 2"):
-        go.deliver(s, oid, quantities={lines[hub.tea]: 3000}, delivered_at=DAY2, actor_id=hub.manager)
+        group_delivery.deliver(s, oid, quantities={lines[hub.tea]: 3000}, delivered_at=DAY2, actor_id=hub.manager)
     s.rollback()
-    two = go.deliver(s, oid, quantities={lines[hub.tea]: 2000, lines[hub.pork]: 1500}, delivered_at=DAY2,
+    two = group_delivery.deliver(s, oid, quantities={lines[hub.tea]: 2000, lines[hub.pork]: 1500}, delivered_at=DAY2,
                      actor_id=hub.manager)
     s.commit()
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.DELIVERED
     assert (one.total_fen, two.total_fen) == (4 * 16800 + 3800, 2 * 16800 + 5700)
 
     tea_line = next(ln for ln in s.get(Sale, one.sale_id).lines if ln.product_id == hub.tea)
-    back = go.return_goods(s, oid, receipt_no=one.receipt_no, lines=[(tea_line.id, 1000, True)],
+    back = group_delivery.return_goods(s, oid, receipt_no=one.receipt_no, lines=[(tea_line.id, 1000, True)],
                            reason="包装破损", actor_id=hub.manager, returned_at=DAY3)
     s.commit()
     assert back.total_fen == 16800 and s.get(Refund, back.refund_id).local_date == dt.date(2026, 11, 5)
@@ -329,23 +333,23 @@ def test_a_partial_delivery_and_a_return_count_on_their_own_days(hub, s):
     day3, _ = canteen(dt.date(2026, 11, 5), dt.date(2026, 11, 5))
     assert (day3["total_fen"], day3["certified_fen"], day3["refunds_fen"]) == (-16800, -16800, 16800)
     whole, _ = canteen(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
-    assert whole["total_fen"] == 71000 + 39300 - 16800 == go.order_figures(s, oid)["delivered_fen"] - 16800
+    assert whole["total_fen"] == 71000 + 39300 - 16800 == group_payments.order_figures(s, oid)["delivered_fen"] - 16800
 
     # the balance owes the returned tea no more; paying it settles the order
-    assert go.order_figures(s, oid)["balance_fen"] == 93500
-    go.record_payment(s, oid, amount_fen=93500, ref="BOC-77", received_on=dt.date(2026, 11, 10), actor_id=hub.manager)
+    assert group_payments.order_figures(s, oid)["balance_fen"] == 93500
+    group_payments.record_payment(s, oid, amount_fen=93500, ref="BOC-77", received_on=dt.date(2026, 11, 10), actor_id=hub.manager)
     s.commit()
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.PAID
 
 
 def test_the_monthly_summary_shows_group_deliveries_on_account(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.tea, 2000), (hub.rice, 1000)])
-    d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
+    d = group_delivery.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
     line = s.get(Sale, d.sale_id).lines[1]
-    go.return_goods(s, oid, receipt_no=d.receipt_no, lines=[(line.id, 1000, True)], reason="多送了",
+    group_delivery.return_goods(s, oid, receipt_no=d.receipt_no, lines=[(line.id, 1000, True)], reason="多送了",
                     actor_id=hub.manager, returned_at=DAY3)
     s.commit()
-    summary = reports.monthly_summary(s, month="2026-11")
+    summary = report_monthly.monthly_summary(s, month="2026-11")
     rows = {r["method"]: r for r in summary["by_payment"]}
     assert set(rows) == {"on_account"}
     assert (rows["on_account"]["sales_fen"], rows["on_account"]["refunds_fen"]) == (40100, 6500)
@@ -356,51 +360,51 @@ def test_the_monthly_summary_shows_group_deliveries_on_account(hub, s):
 def test_a_delivery_cannot_be_refunded_at_a_till(hub, s):
     """Goods delivered on account are returned on the order, never paid back from a drawer."""
     oid = confirmed_and_picked(hub, s, [(hub.rice, 2000)])
-    d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
+    d = group_delivery.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
     s.commit()
     line = s.get(Sale, d.sale_id).lines[0]
     with pytest.raises(PosError, match="是团购送货单，请在团购订单中办理退货"):
         refunds.refund(s, receipt_no=d.receipt_no, lines=[(line.id, 1000, True)], method="cash", reason="退货",
                        cashier_id=hub.manager, approved_by_id=hub.manager)
     s.rollback()
-    assert count(s, Refund) == 0 and go.order_figures(s, oid)["balance_fen"] == 13000
+    assert count(s, Refund) == 0 and group_payments.order_figures(s, oid)["balance_fen"] == 13000
 
 
 def test_a_return_after_payment_is_paid_back(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.rice, 2000)])
-    d = go.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
-    go.record_payment(s, oid, amount_fen=13000, ref="T1", received_on=dt.date(2026, 11, 3), actor_id=hub.manager)
+    d = group_delivery.deliver(s, oid, delivered_at=DAY1, actor_id=hub.manager)
+    group_payments.record_payment(s, oid, amount_fen=13000, ref="T1", received_on=dt.date(2026, 11, 3), actor_id=hub.manager)
     s.commit()
     assert s.get(GroupOrder, oid).status == GroupOrderStatus.PAID
     line = s.get(Sale, d.sale_id).lines[0]
-    go.return_goods(s, oid, receipt_no=d.receipt_no, lines=[(line.id, 1000, False)], reason="霉变",
+    group_delivery.return_goods(s, oid, receipt_no=d.receipt_no, lines=[(line.id, 1000, False)], reason="霉变",
                     actor_id=hub.manager, returned_at=DAY3)
     s.commit()
-    view = go.order_view(s, oid)
+    view = group_documents.order_view(s, oid)
     assert view["balance_fen"] == -6500 and view["status"] == "delivered" and "repay" in view["actions"]
     # damaged goods go to loss, not back to the base
     assert hub.level(s, "BASE", hub.rice) == (48000, 0)
     with pytest.raises(go.GroupOrderError, match="超过应退金额"):
-        go.record_repayment(s, oid, amount_fen=6501, ref="R", paid_on=dt.date(2026, 11, 6), actor_id=hub.manager)
-    go.record_repayment(s, oid, amount_fen=6500, ref="R-1", paid_on=dt.date(2026, 11, 6), actor_id=hub.manager)
+        group_payments.record_repayment(s, oid, amount_fen=6501, ref="R", paid_on=dt.date(2026, 11, 6), actor_id=hub.manager)
+    group_payments.record_repayment(s, oid, amount_fen=6500, ref="R-1", paid_on=dt.date(2026, 11, 6), actor_id=hub.manager)
     s.commit()
-    assert s.get(GroupOrder, oid).status == GroupOrderStatus.PAID and go.order_figures(s, oid)["paid_fen"] == 6500
+    assert s.get(GroupOrder, oid).status == GroupOrderStatus.PAID and group_payments.order_figures(s, oid)["paid_fen"] == 6500
 
 
 def test_closing_the_rest_takes_undelivered_goods_back(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.tea, 6000)])
     with pytest.raises(go.GroupOrderError, match="请取消订单"):
-        go.close_remainder(s, oid, reason="不要了", actor_id=hub.manager)
+        group_delivery.close_remainder(s, oid, reason="不要了", actor_id=hub.manager)
     s.rollback()
-    line = go.order_view(s, oid)["lines"][0]["id"]
-    go.deliver(s, oid, quantities={line: 5000}, delivered_at=DAY1, actor_id=hub.manager)
-    go.close_remainder(s, oid, reason="单位只要 5 盒", actor_id=hub.manager)
+    line = group_documents.order_view(s, oid)["lines"][0]["id"]
+    group_delivery.deliver(s, oid, quantities={line: 5000}, delivered_at=DAY1, actor_id=hub.manager)
+    group_delivery.close_remainder(s, oid, reason="单位只要 5 盒", actor_id=hub.manager)
     s.commit()
     # FEFO: the delivery took the 4 early and 1 late; the late lot's last box goes back
     assert hub.level(s, hub.dispatch(s), hub.tea) == (0, 0) and hub.level(s, "BASE", hub.tea) == (29000, 0)
     assert s.scalar(select(StockMove.lot_id).where(StockMove.to_location_id == hub.base,
                                                    StockMove.ref_type == "group_order")) == hub.late.id
-    view = go.order_view(s, oid)
+    view = group_documents.order_view(s, oid)
     assert view["status"] == "delivered" and view["lines"][0]["taken_back_milli"] == 1000
     assert view["delivered_fen"] == 5 * 16800
     with pytest.raises(go.GroupOrderError, match="已送达.*不能这样操作"):
@@ -419,34 +423,34 @@ def test_confirming_or_picking_twice_changes_nothing_the_second_time(hub, s):
 
 def test_the_delivery_note_names_the_lots_and_the_certified_lines(hub, s):
     oid = confirmed_and_picked(hub, s, [(hub.tea, 5000), (hub.rice, 1000)])
-    d = go.deliver(s, oid, delivered_at=DAY1, received_by="陈师傅", actor_id=hub.manager)
+    d = group_delivery.deliver(s, oid, delivered_at=DAY1, received_by="陈师傅", actor_id=hub.manager)
     s.commit()
-    note = go.delivery_note(s, d.sale_id)
-    assert note["received_by"] == "陈师傅" and go.order_view(s, oid)["deliveries"][0]["received_by"] == "陈师傅"
-    assert [(ln["unit"], ln["sold_by_weight"]) for ln in go.order_view(s, oid)["deliveries"][0]["lines"]] == [
+    note = group_documents.delivery_note(s, d.sale_id)
+    assert note["received_by"] == "陈师傅" and group_documents.order_view(s, oid)["deliveries"][0]["received_by"] == "陈师傅"
+    assert [(ln["unit"], ln["sold_by_weight"]) for ln in group_documents.order_view(s, oid)["deliveries"][0]["lines"]] == [
         ("piece", False), ("piece", False)]
     tea, rice = note["lines"]
     assert tea["certified"] and tea["certificate_no"] == "黔扶认〔2026〕0007" and not rice["certified"]
     assert [(x["lot_no"], x["qty_milli"]) for x in tea["lots"]] == [("T-EARLY", 4000), ("T-LATE", 1000)]
     assert note["certified_fen"] == 5 * 16800 and note["total_fen"] == 5 * 16800 + 6500
     with pytest.raises(NotFound):
-        go.delivery_note(s, 999999)
+        group_documents.delivery_note(s, 999999)
 
 
 def test_lists_and_open_balances_are_grouped_per_order_and_buyer(hub, s):
     a = confirmed_and_picked(hub, s, [(hub.rice, 3000)])
-    go.deliver(s, a, delivered_at=DAY1, actor_id=hub.manager)
+    group_delivery.deliver(s, a, delivered_at=DAY1, actor_id=hub.manager)
     b = confirmed_and_picked(hub, s, [(hub.tea, 1000)], buyer=hub.union)
-    go.deliver(s, b, delivered_at=DAY2, actor_id=hub.manager)
-    go.record_payment(s, b, amount_fen=16800, ref="U-1", received_on=dt.date(2026, 11, 4), actor_id=hub.manager)
+    group_delivery.deliver(s, b, delivered_at=DAY2, actor_id=hub.manager)
+    group_payments.record_payment(s, b, amount_fen=16800, ref="U-1", received_on=dt.date(2026, 11, 4), actor_id=hub.manager)
     c = order(hub, s, [(hub.tea, 2000)])
     s.commit()
-    rows, total = go.list_orders(s)
+    rows, total = group_documents.list_orders(s)
     assert total == 3 and [r["id"] for r in rows] == [c, b, a]
     assert [(r["ordered_fen"], r["delivered_fen"], r["paid_fen"], r["balance_fen"], r["status"]) for r in rows] == [
         (33600, 0, 0, 0, "draft"), (16800, 16800, 16800, 0, "paid"), (19500, 19500, 0, 19500, "delivered")]
-    assert go.list_orders(s, status="draft")[1] == 1 and go.list_orders(s, q="医院")[1] == 1
-    balances = go.open_balances(s)
+    assert group_documents.list_orders(s, status="draft")[1] == 1 and group_documents.list_orders(s, q="医院")[1] == 1
+    balances = group_payments.open_balances(s)
     assert [(r["name"], r["balance_fen"], r["orders"], r["oldest_delivery"]) for r in balances] == [
         ("虎门镇政府机关饭堂", 19500, 1, dt.date(2026, 11, 2))]
 
@@ -474,7 +478,7 @@ def test_statistics_by_buyer_type_match_the_orders(hub, s, orders):
             buyer = buyers.create_buyer(s, buyers.BuyerIn(name=f"买方-{buyer_type}", buyer_type=buyer_type),
                                         actor_id=hub.manager).id
         oid = confirmed_and_picked(hub, s, [(hub.tea, boxes * 1000, price), (hub.pork, grams)], buyer=buyer)
-        d = go.deliver(s, oid, delivered_at=dt.datetime(2026, 11, 9, 9, tzinfo=TZ), actor_id=hub.manager)
+        d = group_delivery.deliver(s, oid, delivered_at=dt.datetime(2026, 11, 9, 9, tzinfo=TZ), actor_id=hub.manager)
         s.commit()
         tea = price * boxes
         pork = (3800 * grams + 500) // 1000
@@ -543,7 +547,7 @@ def test_the_same_delivery_sent_twice_at_once_records_one_sale(hub, world, s):
 
     def send(_i: int) -> None:
         with world.Session() as own:
-            results.append(go.deliver(own, oid, client_delivery_id="same-form", delivered_at=DAY2,
+            results.append(group_delivery.deliver(own, oid, client_delivery_id="same-form", delivered_at=DAY2,
                                       actor_id=hub.manager).sale_id)
             own.commit()
 
@@ -558,9 +562,9 @@ def test_the_dashboard_figures_count_due_orders_drafts_and_what_is_owed(hub, s):
     later = order(hub, s, [(hub.rice, 1000)], delivery_date=dt.date(2026, 11, 20))
     go.confirm_order(s, later, actor_id=hub.manager)
     done = confirmed_and_picked(hub, s, [(hub.tea, 1000)])
-    go.deliver(s, done, delivered_at=DAY2, actor_id=hub.manager)
+    group_delivery.deliver(s, done, delivered_at=DAY2, actor_id=hub.manager)
     s.commit()
-    assert go.dashboard_figures(s, dt.date(2026, 11, 10)) == {"due": 1, "drafts": 1, "balance_fen": 16800}
-    assert go.dashboard_figures(s, dt.date(2026, 11, 20))["due"] == 2
-    rows, total = go.list_orders(s, due_by=dt.date(2026, 11, 10))
+    assert group_payments.dashboard_figures(s, dt.date(2026, 11, 10)) == {"due": 1, "drafts": 1, "balance_fen": 16800}
+    assert group_payments.dashboard_figures(s, dt.date(2026, 11, 20))["due"] == 2
+    rows, total = group_documents.list_orders(s, due_by=dt.date(2026, 11, 10))
     assert total == 1 and rows[0]["id"] == late

@@ -13,6 +13,7 @@ import datetime as dt
 import pytest
 
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from tests.conftest import screenshot
 from tests.system.test_browser_shell import heading, login_by_password, no_horizontal_scroll
@@ -57,7 +58,7 @@ def print_screenshot(page, name: str) -> None:
 
 def test_monthly_summary_in_the_browser(app, live_server, auditor_page):
     page = auditor_page
-    summary = domain(app, lambda s: reports.monthly_summary(s, month="2026-11"))
+    summary = domain(app, lambda s: report_monthly.monthly_summary(s, month="2026-11"))
     assert heading(page) == "报表与消费帮扶统计"
     page.locator("#by-month input[name=month]").fill("2026-11")
     with page.expect_navigation():

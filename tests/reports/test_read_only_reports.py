@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from tests.conftest import USING_PG
 from tests.reports.test_report_pages import auditor, data  # noqa: F401  (fixtures)
@@ -34,7 +35,7 @@ def test_a_report_in_progress_does_not_keep_writers_waiting(app, data, impatient
         figures = reports.collaboration(report, first=FIRST, last=LAST)  # the report has read the sales
         assert figures["total_fen"] > 0
         _write(impatient_writer)                                          # … and a till writes meanwhile
-        reports.monthly_summary(report, month="2026-11")
+        report_monthly.monthly_summary(report, month="2026-11")
 
 
 def test_an_ordinary_session_does_take_the_lock_on_sqlite(app, impatient_writer):

@@ -33,6 +33,7 @@ from inventory.models import Certificate, Location, LocationKind, Product, Suppl
 from kiosks.models import Kiosk, SiteType
 from pos.sales import refunds
 from pos.reports import figures as reports
+from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from pos.demo.build import LOCATIONS
 from pos.models import Sale, Till
@@ -345,7 +346,7 @@ def test_the_lines_export_has_every_line_of_the_figure(app, auditor):
 
 def test_monthly_summary_shows_the_domain_figures(app, auditor):
     html = html_of(auditor.get("/reports/monthly?month=2026-11"))
-    summary = domain(app, lambda s: reports.monthly_summary(s, month="2026-11"))
+    summary = domain(app, lambda s: report_monthly.monthly_summary(s, month="2026-11"))
     assert summary["total_fen"] == NOV_TOTAL
     assert figure(html, "total_fen") == yuan(NOV_TOTAL)
     assert figure(html, "sales") == str(summary["sales"]) == "3"
@@ -373,7 +374,7 @@ def test_the_dashboard_shows_today_so_far_by_channel(app, client, auth, data):
         record_sale(s, SaleIn(channel="hall", location_id=None, till_id=data.h1, sold_at=None,
                               lines=[LineIn(data.tea, 1000), LineIn(data.honey, 1000)],
                               payments=[PaymentIn("cash", TEA + HONEY)]))
-    today = domain(app, lambda s: reports.daily_summary(s, day=local_today()))
+    today = domain(app, lambda s: report_monthly.daily_summary(s, day=local_today()))
     assert today["by_channel"]["hall"]["total_fen"] == TEA + HONEY
     assert auth.login("wumei").status_code == 302
     html = html_of(client.get("/dashboard"))

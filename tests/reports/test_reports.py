@@ -55,6 +55,9 @@ from inventory.models import (Category, Certificate, Location, LocationKind, Mov
                               StockMove, Supplier, Unit)
 from kiosks import registry
 from pos.reports import figures as reports
+from pos.reports import drilldown as report_drilldown
+from pos.reports import exports as report_exports
+from pos.reports import monthly as report_monthly
 from pos.hall import shifts
 from pos.core.db import session_scope
 from pos.models import Role, SaleLine, Shift, Till, User
@@ -310,7 +313,7 @@ def test_the_paired_county_is_a_setting(app, dataset, session):
 
 
 def test_daily_summary(app, dataset, session):
-    day = reports.daily_summary(session, day=dt.date(2026, 2, 20))
+    day = report_monthly.daily_summary(session, day=dt.date(2026, 2, 20))
     assert day["day"] == "2026-02-20"
     assert day["total_fen"] == 175000 and day["certified_fen"] == 150000 and day["sales"] == 1
     assert day["by_channel"]["group"]["total_fen"] == 175000
@@ -344,7 +347,7 @@ def test_percentages_are_integer_arithmetic():
 # --- the lines behind a figure -----------------------------------------------------------------------
 
 def lines_sum(session, **filters) -> int:
-    return sum(d["amount_fen"] for d in reports.iter_collaboration_lines(session, first=Q1[0], last=Q1[1], **filters))
+    return sum(d["amount_fen"] for d in report_drilldown.iter_collaboration_lines(session, first=Q1[0], last=Q1[1], **filters))
 
 
 def test_every_figure_is_the_sum_of_its_lines(app, dataset, session):
@@ -369,9 +372,9 @@ def test_every_figure_is_the_sum_of_its_lines(app, dataset, session):
 
 
 def test_the_lines_carry_what_finds_them_again(app, dataset, session):
-    page = reports.collaboration_lines(session, first=dt.date(2026, 2, 1), last=dt.date(2026, 2, 28), per_page=3)
+    page = report_drilldown.collaboration_lines(session, first=dt.date(2026, 2, 1), last=dt.date(2026, 2, 28), per_page=3)
     assert page.total == 6 and page.pages == 2  # C: 2 lines, R1, D, E: 2 lines
-    everything = page.items + reports.collaboration_lines(session, first=dt.date(2026, 2, 1),
+    everything = page.items + report_drilldown.collaboration_lines(session, first=dt.date(2026, 2, 1),
                                                           last=dt.date(2026, 2, 28), per_page=3, page=2).items
     by_doc = {(d["doc_no"], d["sku"]): d for d in everything}
     r1 = by_doc[(dataset.refunds["R1"], "HONEY")]
@@ -390,22 +393,22 @@ def test_the_lines_carry_what_finds_them_again(app, dataset, session):
 
 
 def test_voided_sales_are_never_among_the_lines(app, dataset, session):
-    docs = {d["receipt_no"] for d in reports.iter_collaboration_lines(session, first=Q1[0], last=Q1[1])}
+    docs = {d["receipt_no"] for d in report_drilldown.iter_collaboration_lines(session, first=Q1[0], last=Q1[1])}
     assert dataset.receipts["J"] not in docs
     assert dataset.receipts["H"] not in docs and dataset.receipts["I"] in docs  # I only through R4
 
 
 def test_a_bad_filter_is_refused(app, session):
     with pytest.raises(ReportError):
-        reports.collaboration_lines(session, first=Q1[0], last=Q1[1], channel="online")
+        report_drilldown.collaboration_lines(session, first=Q1[0], last=Q1[1], channel="online")
     with pytest.raises(ReportError):
-        reports.collaboration_lines(session, first=Q1[0], last=Q1[1], month="2026-13")
+        report_drilldown.collaboration_lines(session, first=Q1[0], last=Q1[1], month="2026-13")
 
 
 # --- the monthly summary ----------------------------------------------------------------------------
 
 def test_february_summary(app, dataset, session):
-    m = reports.monthly_summary(session, month="2026-02")
+    m = report_monthly.monthly_summary(session, month="2026-02")
     assert (m["month"], m["from"], m["to"], m["currency"]) == ("2026-02", "2026-02-01", "2026-02-28", "CNY")
     assert {k: m[k] for k in FEBRUARY} == FEBRUARY
     assert m["certified_percent"] == "82.0"  # 160392 / 195692 = 81.96 %
@@ -456,11 +459,11 @@ def test_february_summary(app, dataset, session):
 
 
 def test_margin_nets_refunds_with_their_share_of_cost(app, dataset, session):
-    march = reports.monthly_summary(session, month="2026-03")["margin"]
+    march = report_monthly.monthly_summary(session, month="2026-03")["margin"]
     # F: 35000 net, 25000 cost; R2 takes back 30000 and 2/10 of E's tea cost 100000 = 20000
     assert march == {"sales_fen": 5000, "cost_fen": 5000, "margin_fen": 0, "margin_percent": "0.0",
                      "covered_percent": "23.8"}
-    january = reports.monthly_summary(session, month="2026-01")["margin"]
+    january = report_monthly.monthly_summary(session, month="2026-01")["margin"]
     # A: TEA 16242 / 10000, PORK 1922 / 1308; R4 takes back I's TEA 16800 / 10000
     assert january["sales_fen"] == 1364 and january["cost_fen"] == 1308 and january["margin_fen"] == 56
 
@@ -473,7 +476,7 @@ def test_the_cost_snapshot_is_kept_on_the_line(app, dataset, session):
     assert costs == {dataset.ids["tea"]: 10000, dataset.ids["honey"]: None, dataset.ids["pork"]: 1308}
     session.get(Product, dataset.ids["tea"]).cost_fen = 99999  # a later cost change rewrites nothing
     session.flush()
-    assert reports.monthly_summary(session, month="2026-02")["margin"]["cost_fen"] == 110000
+    assert report_monthly.monthly_summary(session, month="2026-02")["margin"]["cost_fen"] == 110000
 
 
 # --- CSV, XLSX and JSON carry the same numbers -----------------------------------------------------
@@ -517,7 +520,7 @@ def test_csv_and_xlsx_carry_the_json_numbers(app, dataset, session):
     report = reports.collaboration(session, first=Q1[0], last=Q1[1])
     expected = expected_tables(report)
 
-    tables = csv_tables(reports.collaboration_csv(report))
+    tables = csv_tables(report_exports.collaboration_csv(report))
     assert list(tables) == list(expected)
     for title, rows in tables.items():
         header, body = rows[0], rows[1:]
@@ -526,7 +529,7 @@ def test_csv_and_xlsx_carry_the_json_numbers(app, dataset, session):
         assert got == expected[title], title
     assert tables["按月份"][1][0] == "2026-01" and tables["按渠道"][1][0] == "专馆"
 
-    book = load_workbook(io.BytesIO(reports.collaboration_xlsx(report)))
+    book = load_workbook(io.BytesIO(report_exports.collaboration_xlsx(report)))
     assert book.sheetnames == list(expected)
     for title in expected:
         rows = list(book[title].iter_rows(values_only=True))
@@ -557,9 +560,9 @@ def test_lines_export_and_formula_injection_guard(app, dataset, session):
     report = reports.collaboration(session, first=Q1[0], last=Q1[1])
     assert report["by_buyer_type"]["other"]["total_fen"] == 100
 
-    text = reports.collaboration_csv(report)
+    text = report_exports.collaboration_csv(report)
     assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
-    book = load_workbook(io.BytesIO(reports.collaboration_xlsx(report)))
+    book = load_workbook(io.BytesIO(report_exports.collaboration_xlsx(report)))
     names = [r[0] for r in book["按供应商"].iter_rows(min_row=2, values_only=True)]
     assert "'=HYPERLINK(\"http://x\",\"点我\")" in names
     counties = [r[1] for r in book["按产地"].iter_rows(min_row=2, values_only=True)]
@@ -567,12 +570,12 @@ def test_lines_export_and_formula_injection_guard(app, dataset, session):
     negative = [r for r in book["按月份"].iter_rows(min_row=2, values_only=True) if r[0] == "2026-03"][0]
     assert negative[2] == -300.0  # a negative amount stays a number, not guarded text
 
-    lines = list(reports.iter_collaboration_lines(session, first=Q1[0], last=Q1[1]))
-    rows = list(csv.reader(io.StringIO(reports.lines_csv(lines))))
+    lines = list(report_drilldown.iter_collaboration_lines(session, first=Q1[0], last=Q1[1]))
+    rows = list(csv.reader(io.StringIO(report_exports.lines_csv(lines))))
     assert rows[0][:3] == ["类型", "单号", "原小票号"] and len(rows) == len(lines) + 1
     assert sum(fen_of(r[-1]) for r in rows[1:]) == report["total_fen"]
     assert any(r[8] == "'+1+2 茶" for r in rows[1:])
-    sheet = load_workbook(io.BytesIO(reports.lines_xlsx(iter(lines))))["明细"]
+    sheet = load_workbook(io.BytesIO(report_exports.lines_xlsx(iter(lines))))["明细"]
     values = list(sheet.iter_rows(min_row=2, values_only=True))
     assert sum(int(Decimal(str(r[-1])) * 100) for r in values) == report["total_fen"]
     refund_row = next(r for r in values if r[1] == dataset.refunds["R1"])
@@ -580,15 +583,15 @@ def test_lines_export_and_formula_injection_guard(app, dataset, session):
 
 
 def test_monthly_csv_and_xlsx(app, dataset, session):
-    m = reports.monthly_summary(session, month="2026-02")
-    tables = csv_tables(reports.monthly_csv(m))
+    m = report_monthly.monthly_summary(session, month="2026-02")
+    tables = csv_tables(report_exports.monthly_csv(m))
     assert list(tables) == ["汇总", "按渠道", "按日", "按支付方式", "按品类", "畅销商品", "滞销商品", "按收银台",
                             "按收银员", "班次", "按专柜", "毛利", "对比"]
     assert fen_of(tables["汇总"][1][1]) == 195692 and tables["汇总"][1][-1] == "82.0"
     assert sum(fen_of(r[1]) for r in tables["按日"][1:]) == 195692 and len(tables["按日"]) == 29
     assert [fen_of(r[3]) for r in tables["按支付方式"][1:]] == [-5608, 16000, 10300, 175000]
     assert tables["班次"][1][-1] == "-1.00"
-    book = load_workbook(io.BytesIO(reports.monthly_xlsx(m)))
+    book = load_workbook(io.BytesIO(report_exports.monthly_xlsx(m)))
     assert book.sheetnames == list(tables)
     days = list(book["按日"].iter_rows(min_row=2, values_only=True))
     assert sum(int(Decimal(str(r[1])) * 100) for r in days) == 195692
@@ -603,15 +606,15 @@ def test_point18b_monthly_quantity_by_category_is_never_summed_across_units(app,
     tea_category = session.scalar(select(Category.id).where(Category.name == "茶叶"))
     session.get(Product, dataset.ids["pork"]).category_id = tea_category  # 10 kg of pork among the teas
     session.commit()
-    m = reports.monthly_summary(session, month="2026-03")
+    m = report_monthly.monthly_summary(session, month="2026-03")
     [tea] = [c for c in m["by_category"] if c["category"] == "茶叶"]
     # March: PORK 10 kg sold (F), TEA 2 pieces refunded (R2): never "8 units"
     assert (tea["piece_qty_milli"], tea["kg_qty_milli"], tea["total_fen"]) == (-2000, 10000, 35000 - 30000)
     assert "qty_milli" not in tea
-    [header, *rows] = csv_tables(reports.monthly_csv(m))["按品类"]
+    [header, *rows] = csv_tables(report_exports.monthly_csv(m))["按品类"]
     assert header[:3] == ["品类", "数量（件）", "重量（千克）"]
     assert [r[:3] for r in rows if r[0] == "茶叶"] == [["茶叶", "-2.000", "10.000"]]
-    book = load_workbook(io.BytesIO(reports.monthly_xlsx(m)))
+    book = load_workbook(io.BytesIO(report_exports.monthly_xlsx(m)))
     xlsx_rows = list(book["按品类"].iter_rows(min_row=1, values_only=True))
     assert xlsx_rows[0][:3] == ("品类", "数量（件）", "重量（千克）")
     assert [r[1:3] for r in xlsx_rows if r[0] == "茶叶"] == [(-2, 10)]
@@ -637,9 +640,9 @@ def test_point18b_monthly_page_shows_quantities_per_unit(app, dataset, session, 
 
 
 def test_point18c_xlsx_percentages_are_numbers_with_a_percent_format(app, dataset, session):
-    m = reports.monthly_summary(session, month="2026-02")
+    m = report_monthly.monthly_summary(session, month="2026-02")
     assert m["certified_percent"] == "82.0"
-    book = load_workbook(io.BytesIO(reports.monthly_xlsx(m)))
+    book = load_workbook(io.BytesIO(report_exports.monthly_xlsx(m)))
     percent_cells = []
     for sheet in book.worksheets:
         header = [c.value for c in next(sheet.iter_rows(min_row=1, max_row=1))]
@@ -657,6 +660,6 @@ def test_point18c_xlsx_percentages_are_numbers_with_a_percent_format(app, datase
     assert summary[("毛利", "毛利率（%）")] == pytest.approx(0.337)
     assert book["汇总"]["H2"].number_format == "0.0%"
     # CSV keeps the figure as text under the % header, negative changes included, never as a formula guard
-    tables = csv_tables(reports.monthly_csv(m))
+    tables = csv_tables(report_exports.monthly_csv(m))
     assert tables["汇总"][1][-1] == "82.0"
     assert all(not v.startswith("'") for row in tables["对比"][1:] for v in row[-3:])

@@ -19,6 +19,9 @@ from inventory.localtime import HALL_TZ
 from inventory.models import Category, Location, LocationKind, Product, Supplier
 from inventory.spreadsheets import Fen, Qty, csv_table, safe_text, unguard_text, xlsx_tables
 from pos.reports import figures as reports
+from pos.reports import drilldown as report_drilldown
+from pos.reports import exports as report_exports
+from pos.reports import monthly as report_monthly
 from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
 
 EVIL = '=HYPERLINK("http://x","y")'
@@ -93,22 +96,22 @@ def test_point7b_catalogue_export_imported_again_changes_nothing(session, evil, 
 
 def test_point7b_every_report_export_writes_formula_names_as_text(session, evil):
     collab = reports.collaboration(session, first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 31))
-    monthly = reports.monthly_summary(session, month="2026-03")
-    lines = list(reports.iter_collaboration_lines(session, first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 31)))
+    monthly = report_monthly.monthly_summary(session, month="2026-03")
+    lines = list(report_drilldown.iter_collaboration_lines(session, first=dt.date(2026, 3, 1), last=dt.date(2026, 3, 31)))
     assert lines and collab["total_fen"] == 2560
 
     texts = {
-        "collaboration_csv": reports.collaboration_csv(collab),
-        "monthly_csv": reports.monthly_csv(monthly),
-        "lines_csv": reports.lines_csv(iter(lines)),
+        "collaboration_csv": report_exports.collaboration_csv(collab),
+        "monthly_csv": report_exports.monthly_csv(monthly),
+        "lines_csv": report_exports.lines_csv(iter(lines)),
     }
     for name, text in texts.items():
         rows = assert_csv_has_no_formula(text)
         assert any("'" + EVIL in row for row in rows) or name == "monthly_csv", name
     books = {
-        "collaboration_xlsx": reports.collaboration_xlsx(collab),
-        "monthly_xlsx": reports.monthly_xlsx(monthly),
-        "lines_xlsx": reports.lines_xlsx(iter(lines)),
+        "collaboration_xlsx": report_exports.collaboration_xlsx(collab),
+        "monthly_xlsx": report_exports.monthly_xlsx(monthly),
+        "lines_xlsx": report_exports.lines_xlsx(iter(lines)),
     }
     for name, data in books.items():
         cells = assert_xlsx_has_no_formula(data)
