@@ -44,7 +44,8 @@ from kiosks.models import Kiosk, PlanogramSlot
 from pos.core.db import run_in_transaction
 from pos.core.errors import Conflict, PosError
 from pos.models import Sale
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, record_sale, SaleIn
 
 MAX_SALES = 500               # per batch (DESIGN.md, counter API v1)
 MAX_LINES = 50                # per counter sale: a cabinet holds at most a few dozen slots

@@ -14,9 +14,10 @@ from inventory.localtime import HALL_TZ, UTC
 from inventory.models import Alert, AlertKind, Lot, MoveReason
 from kiosks import fleet, registry
 from kiosks.models import Kiosk
-from pos.sales import service as sales
+from pos.sales import service
 from pos.core.errors import NotFound
-from pos.sales.service import LineIn, PaymentIn, SaleIn
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn
 from tests.stock_fixtures import World, engine, s, world  # noqa: F401  (fixtures)
 
 TODAY = dt.date(2026, 11, 20)
@@ -37,7 +38,7 @@ class Fleet:
 
 def kiosk_sale(s, code: str, product_id: int, qty: int, price_fen: int, sold_at: dt.datetime, txn: str):
     kiosk = registry.get_kiosk(s, code)
-    return sales.record_sale(s, SaleIn(
+    return service.record_sale(s, SaleIn(
         channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id=txn, receipt_prefix=kiosk.code,
         sold_at=sold_at, lines=[LineIn(product_id, qty * 1000, unit_price_fen=price_fen, slot="A2")],
         payments=[PaymentIn("wechat", qty * price_fen, ref=txn)]))

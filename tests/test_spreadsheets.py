@@ -19,7 +19,8 @@ from inventory.localtime import HALL_TZ
 from inventory.models import Category, Location, LocationKind, Product, Supplier
 from inventory.spreadsheets import Fen, Qty, csv_table, safe_text, unguard_text, xlsx_tables
 from pos.reports import figures as reports
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 
 EVIL = '=HYPERLINK("http://x","y")'
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")

@@ -42,7 +42,8 @@ from pos.group import orders as group_orders
 from pos.group.models import Buyer, BuyerPrice, GroupOrder, GroupPayment
 from pos.models import BuyerType, Refund, Sale, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
 from pos.hall.settings import hall_settings
 

@@ -47,7 +47,8 @@ from pos.group.models import (
     Buyer, GroupDelivery, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment,
 )
 from pos.models import PaymentMethod, Refund, RefundLine, Sale, SaleLine, SaleStatus
-from pos.sales.service import GROUP_PREFIX, LineIn, SaleIn, document_number, next_number, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import GROUP_PREFIX, SaleIn, document_number, next_number, record_sale
 
 ORDER_PREFIX = "TG"            # order numbers TG-20261126-0001 (团购)
 DISPATCH_CODE = "DISPATCH"     # the location picked goods wait in for delivery

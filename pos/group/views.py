@@ -36,7 +36,7 @@ from pos.core.errors import NotFound, PosError
 from pos.core.forms import choice
 from pos.group.models import Buyer, GroupOrder, GroupOrderStatus
 from pos.models import BuyerType, Sale
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 from pos.core.web import requires
 
 bp = Blueprint("group", __name__, url_prefix="/group")

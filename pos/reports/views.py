@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from inventory.localtime import local_today
 from inventory.web import get_session, page_arg, read_only
 from pos.reports import figures as reports
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 from pos.core.web import requires
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
