@@ -20,7 +20,7 @@ from inventory.ledger import available, level
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, Product, first_expiry_first
 from inventory.stock import logistics_base
-from kiosks.fleet import expiring_at_kiosks, slot_levels
+from kiosks.fleet import expiring_at_kiosks, fill_percent, is_offline, slot_levels, slot_stock_milli
 from kiosks.models import (
     Kiosk,
     KioskStatus,
@@ -35,12 +35,11 @@ from kiosks.models import (
 from kiosks.refills import PIECE, pieces
 
 __all__ = ["refill_candidates", "plan_preview", "plan_route", "towns", "vans", "DEFAULT_EXPIRING_DAYS",
-           "MAX_EXPIRING_DAYS", "MAX_STOPS", "OFFLINE_AFTER"]
+           "MAX_EXPIRING_DAYS", "MAX_STOPS"]
 
 DEFAULT_EXPIRING_DAYS = 3
 MAX_EXPIRING_DAYS = 30
 MAX_STOPS = 40
-OFFLINE_AFTER = dt.timedelta(hours=1)
 
 
 # --- choosing counters ----------------------------------------------------------------------------
@@ -50,8 +49,9 @@ def refill_candidates(s: Session, *, today: dt.date, now: dt.datetime, town: Opt
                       expiring_within_days: Optional[int] = None, offline: bool = False) -> list[dict]:
     """Active counters that need a visit, most urgent first. With no criterion every active
     counter (of the town) is listed; with criteria a counter is listed when it meets any of them:
-    an empty slot, fill (Σ on hand / Σ par) below the percentage, a lot expired or expiring within
-    the days, no heartbeat for over an hour."""
+    an empty slot, fill below the percentage, a lot expired or expiring within the days, offline
+    (fill and offline as the fleet's dashboard counts them: kiosks.fleet.fill_percent, is_offline;
+    a counter without planogram has no fill, so it is never "below")."""
     if fill_below_percent is not None:
         fill_below_percent = fields.integer(fill_below_percent, field="fill_below", label=_l("填充率"), maximum=100)
     days = DEFAULT_EXPIRING_DAYS if expiring_within_days is None else expiring_within_days
@@ -63,13 +63,14 @@ def refill_candidates(s: Session, *, today: dt.date, now: dt.datetime, town: Opt
     if not kiosks:
         return []
     ids = [k.id for k in kiosks]
-    per_kiosk: dict[int, dict] = {k.id: {"slots": 0, "empty": 0, "par": 0, "on_hand": 0, "need": 0} for k in kiosks}
+    per_kiosk: dict[int, dict] = {k.id: {"slots": 0, "empty": 0, "par": 0, "stock_milli": 0, "need": 0}
+                                  for k in kiosks}
     for row in slot_levels(s, ids):
         agg = per_kiosk[row.kiosk_id]
         have = min(pieces(row.on_hand_milli), row.par)
         agg["slots"] += 1
         agg["par"] += row.par
-        agg["on_hand"] += have
+        agg["stock_milli"] += slot_stock_milli(row.on_hand_milli)
         agg["need"] += row.par - have
         if have == 0:
             agg["empty"] += 1
@@ -80,29 +81,31 @@ def refill_candidates(s: Session, *, today: dt.date, now: dt.datetime, town: Opt
     rows = []
     for k in kiosks:
         agg = per_kiosk[k.id]
-        fill = 100 if not agg["par"] else agg["on_hand"] * 100 // agg["par"]
-        is_offline = k.last_heartbeat_at is None or now - k.last_heartbeat_at > OFFLINE_AFTER
+        fill = fill_percent(agg["stock_milli"], agg["par"] * PIECE)
+        low = fill_below_percent is not None and fill is not None and fill < fill_below_percent
+        offline_now = is_offline(k.status, k.last_heartbeat_at, now)
         reasons = []
         if agg["empty"]:
             reasons.append("empty")
-        if fill_below_percent is not None and fill < fill_below_percent:
+        if low:
             reasons.append("fill")
         if expiring[k.id]:
             reasons.append("expiring")
-        if is_offline:
+        if offline_now:
             reasons.append("offline")
         if wanted and not (
             (empty_slots and agg["empty"])
-            or (fill_below_percent is not None and fill < fill_below_percent)
+            or low
             or (expiring_within_days and expiring[k.id])
-            or (offline and is_offline)
+            or (offline and offline_now)
         ):
             continue
-        urgency = agg["empty"] * 10 + (100 - fill) + expiring[k.id] * 15 + (20 if is_offline else 0)
+        urgency = (agg["empty"] * 10 + (max(0, 100 - fill) if fill is not None else 0) + expiring[k.id] * 15
+                   + (20 if offline_now else 0))
         rows.append({
             "kiosk_id": k.id, "code": k.code, "site_name": k.site_name, "town": k.town, "address": k.address,
             "slots": agg["slots"], "empty_slots": agg["empty"], "fill_percent": fill,
-            "need_pieces": agg["need"], "expiring_lots": expiring[k.id], "offline": is_offline,
+            "need_pieces": agg["need"], "expiring_lots": expiring[k.id], "offline": offline_now,
             "last_heartbeat_at": k.last_heartbeat_at, "reasons": reasons, "urgency": urgency,
         })
     rows.sort(key=lambda r: (-r["urgency"], r["code"]))

@@ -22,11 +22,12 @@ from inventory.audit import record
 from inventory.localtime import local_date, utcnow
 from inventory.models import LocationKind, MoveReason, Product, StockMove
 from inventory.money import format_qty
+from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Payment, PaymentMethod, Refund, RefundLine, SaleLine, SaleStatus, Shift, ShiftStatus, Till
 from pos.sales.pricing import is_int
 from pos.sales.reading import get_sale, refunded_qty_by_line
-from pos.sales.service import active_approver, customer_location, document_number, next_number
+from pos.sales.service import customer_location, document_number, next_number
 from pos.sales.voids import locked_sale
 
 

@@ -30,6 +30,7 @@ from inventory.localtime import local_date, utcnow
 from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason
 from inventory.money import format_yuan, line_amount_fen
 from inventory.stock import fefo_allocate
+from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
 from pos.hall.settings import hall_settings
 from pos.models import (
@@ -38,14 +39,12 @@ from pos.models import (
     Payment,
     PaymentMethod,
     ReceiptCounter,
-    Role,
     Sale,
     SaleLine,
     SaleStatus,
     Shift,
     ShiftStatus,
     Till,
-    User,
 )
 from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
 
@@ -95,16 +94,6 @@ class SaleResult:
     total_fen: int
     change_fen: int
     created: bool
-
-
-def active_approver(s: Session, user_id: Optional[int]) -> Optional[User]:
-    """The user, if an active manager or admin (who may approve discounts, voids and refunds)."""
-    if not is_int(user_id):
-        return None
-    user = s.get(User, user_id)
-    if user is None or not user.active or user.role not in (Role.MANAGER, Role.ADMIN):
-        return None
-    return user
 
 
 # --- receipt numbers ------------------------------------------------------------------------------
@@ -389,5 +378,5 @@ def customer_location(s: Session) -> int:
 
 __all__ = [
     "PaymentIn", "SaleIn", "SaleResult", "record_sale", "content_hash", "customer_location",
-    "next_number", "document_number", "active_approver", "GROUP_PREFIX",
+    "next_number", "document_number", "GROUP_PREFIX",
 ]

@@ -12,10 +12,10 @@ from inventory import ledger
 from inventory.audit import record
 from inventory.localtime import utcnow
 from inventory.models import MoveReason, StockMove
+from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, NotFound, PosError, ShiftError
 from pos.models import Refund, Sale, SaleStatus, Shift, ShiftStatus
 from pos.sales.pricing import is_int
-from pos.sales.service import active_approver
 
 
 def void_sale(s: Session, sale_id: int, *, actor_id: Optional[int], approved_by_id: Optional[int],
