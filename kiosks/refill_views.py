@@ -1,6 +1,7 @@
 """The restocker's tablet pages under /counters: the route list, planning (choose counters by town
 and urgency → preview → create), the printable pick list with the load-van button, a page per
-counter to count, load and pull, and finishing the route. Thin: parse, call kiosks.refills, render.
+counter to count, load and pull, and finishing the route. Thin: parse, call kiosks.refill_plans,
+kiosks.refills or kiosks.refill_visits, render.
 
 A refused action shows the page again with a Chinese message and status 400; the request's
 session is rolled back, so nothing is written.
