@@ -23,7 +23,8 @@ from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from inventory.money import line_amount_fen
 from bench.common import bench_database
 from pos.models import Role, Shift, ShiftStatus, Till, User
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 
 LINES_PER_SALE = 3
 PRODUCTS = 6

@@ -1,6 +1,10 @@
 """The fleet of counters seen from the office: stock per slot, lots expiring in the counters,
 and the dashboard figures. Every figure is an SQL aggregation (GROUP BY counter), never a loop
-over sale lines in Python."""
+over sale lines in Python.
+
+Two small rules live here and nowhere else: when a counter is offline (``is_offline``, and
+``offline_where`` for SQL) and how full it is (``fill_percent`` over ``slot_stock_milli`` /
+``slot_stock_sql``), for the dashboard, the counter page, the refill planner and the reports."""
 from __future__ import annotations
 
 import datetime as dt
@@ -75,22 +79,50 @@ def expiring_at_kiosks(s: Session, *, today: dt.date, within_days: int,
     return [ExpiringLot(*row) for row in s.execute(stmt)]
 
 
-# --- the dashboard ------------------------------------------------------------------------------
+# --- two small rules: offline and fill --------------------------------------------------------
 
 OFFLINE_AFTER = dt.timedelta(hours=1)
+
+
+def is_offline(kiosk_status, last_heartbeat_at: Optional[dt.datetime], now: dt.datetime) -> bool:
+    """An active counter with no heartbeat for over an hour (or never) is offline; a paused or
+    retired one never is."""
+    if KioskStatus(kiosk_status) != KioskStatus.ACTIVE:
+        return False
+    return last_heartbeat_at is None or now - last_heartbeat_at > OFFLINE_AFTER
+
+
+def offline_where(now: dt.datetime):
+    """``is_offline`` as an SQL condition on Kiosk."""
+    return and_(Kiosk.status == KioskStatus.ACTIVE,
+                or_(Kiosk.last_heartbeat_at.is_(None), Kiosk.last_heartbeat_at < now - OFFLINE_AFTER))
+
+
+def slot_stock_milli(on_hand_milli: int) -> int:
+    """What a slot's stock level counts towards fill: a negative level (a sale that outran the
+    books) counts as empty, not as minus."""
+    return max(0, on_hand_milli)
+
+
+def slot_stock_sql(on_hand):
+    """``slot_stock_milli`` as an SQL expression over a stock level column."""
+    return case((on_hand > 0, on_hand), else_=0)
+
+
+def fill_percent(on_hand_milli: int, par_milli: int) -> Optional[int]:
+    """Fill in whole percent, rounded down: Σ slot stock ÷ Σ par. None without a par (a counter
+    without planogram has no fill: neither 0 % nor 100 %)."""
+    return on_hand_milli * 100 // par_milli if par_milli else None
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+
 COVER_WINDOW_DAYS = 14      # days of cover = on hand ÷ average daily units over the last 14 days
 EXPIRY_SOON_DAYS = 3
 OFFLINE_STATUS = "offline"  # a filter value beside the registry statuses
 
 SORT_KEYS = ("code", "town", "today_fen", "month_fen", "fill", "empty", "cover", "expiring",
              "last_sale", "heartbeat", "alerts")
-
-
-def is_offline(kiosk_status, last_heartbeat_at: Optional[dt.datetime], now: dt.datetime) -> bool:
-    """An active counter with no heartbeat for over an hour (or never) is offline."""
-    if KioskStatus(kiosk_status) != KioskStatus.ACTIVE:
-        return False
-    return last_heartbeat_at is None or now - last_heartbeat_at > OFFLINE_AFTER
 
 
 def _kiosk_sales_filter(first: dt.date, last: dt.date):
@@ -143,8 +175,7 @@ def fleet_overview(s: Session, *, today: dt.date, now: dt.datetime, town: Option
                 PlanogramSlot.kiosk_id,
                 func.count(PlanogramSlot.id).label("slots"),
                 func.sum(PlanogramSlot.par).label("par"),
-                # a negative level (a sale that outran the books) counts as empty, not as minus
-                func.sum(case((on_hand > 0, on_hand), else_=0)).label("on_hand_milli"),
+                func.sum(slot_stock_sql(on_hand)).label("on_hand_milli"),
                 func.sum(case((on_hand < 1000, 1), else_=0)).label("empty"),
             )
             .join(Kiosk, Kiosk.id == PlanogramSlot.kiosk_id)
@@ -208,8 +239,7 @@ def fleet_overview(s: Session, *, today: dt.date, now: dt.datetime, town: Option
             "slots": int(slot.slots) if slot else 0,
             "par_milli": par_milli,
             "on_hand_milli": on_hand_milli,
-            # fill in whole percent (None without a planogram)
-            "fill_percent": (on_hand_milli * 100 // par_milli) if par_milli else None,
+            "fill_percent": fill_percent(on_hand_milli, par_milli),
             "empty_slots": int(slot.empty or 0) if slot else 0,
             "sold_milli_14d": sold,
             # days of cover at the recent rate, one decimal, in tenths of a day (None: nothing sold)
@@ -278,7 +308,7 @@ def totals(rows: list[dict]) -> dict:
         "month_fen": sum(r["month_fen"] for r in rows),
         "par_milli": par,
         "on_hand_milli": on_hand,
-        "fill_percent": on_hand * 100 // par if par else None,
+        "fill_percent": fill_percent(on_hand, par),
         "empty_slots": sum(r["empty_slots"] for r in rows),
         "cover_tenths": on_hand * COVER_WINDOW_DAYS * 10 // sold if sold else None,
         "expiring_lots": sum(r["expiring_lots"] for r in rows),
@@ -309,11 +339,9 @@ def refresh_kiosk_alerts(s: Session, *, now: dt.datetime) -> OfflineRefresh:
     (or never), and resolve those of counters that are back (or paused, retired). One open alert
     per counter; running it twice changes nothing the second time. The offline counters' rows are
     locked (PostgreSQL) so that two dashboards loading at once do not both open an alert."""
-    cutoff = now - OFFLINE_AFTER
     offline = s.execute(
         select(Kiosk.id, Kiosk.code, Kiosk.site_name, Kiosk.location_id)
-        .where(Kiosk.status == KioskStatus.ACTIVE,
-               or_(Kiosk.last_heartbeat_at.is_(None), Kiosk.last_heartbeat_at < cutoff))
+        .where(offline_where(now))
         .order_by(Kiosk.id)
         .with_for_update(of=Kiosk)
     ).all()
@@ -367,7 +395,7 @@ def kiosk_slots(s: Session, kiosk: Kiosk) -> list[dict]:
             "slot": slot.slot, "product_id": product.id, "sku": product.sku, "name": product.name,
             "par": slot.par, "price_fen": slot.price_fen, "catalogue_price_fen": product.price_fen,
             "on_hand_milli": int(qty), "on_hand": pieces, "missing": max(slot.par - max(pieces, 0), 0),
-            "fill_percent": max(pieces, 0) * 100 // slot.par if slot.par else None,
+            "fill_percent": fill_percent(max(pieces, 0) * 1000, slot.par * 1000),
         })
     return out
 

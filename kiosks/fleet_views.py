@@ -20,7 +20,7 @@ from inventory.web import get_session, page_arg
 from kiosks import fleet, registry
 from kiosks.models import Kiosk, KioskStatus
 from pos.core.errors import NotFound, PosError
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 from pos.core.web import requires
 
 bp = Blueprint("fleet", __name__, url_prefix="/fleet")

@@ -44,7 +44,8 @@ from kiosks.models import Kiosk, PlanogramSlot
 from pos.core.db import run_in_transaction
 from pos.core.errors import Conflict, PosError
 from pos.models import Sale
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn, is_int
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 
 MAX_SALES = 500               # per batch (DESIGN.md, counter API v1)
 MAX_LINES = 50                # per counter sale: a cabinet holds at most a few dozen slots
@@ -254,10 +255,6 @@ def _alert_text(kind: AlertKind, code: str, detail: dict, names: dict[int, str])
               code=code, product=name, charged=format_yuan(detail["charged"]), price=format_yuan(detail["price"]))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def parse_moment(value: Any, field: str = "sold_at") -> dt.datetime:
     """An ISO 8601 moment WITH its offset ("2026-11-26T10:15:00+08:00" or "…Z"), in UTC."""
     if isinstance(value, dt.datetime):
@@ -307,9 +304,9 @@ def _sale_in(batch: _Batch, raw: Any, fingerprint: str) -> tuple[SaleIn, list[tu
             raise Rejected(_l("第 %(n)s 行格式不正确", n=n))
         slot_name, sku = line.get("slot"), line.get("sku")
         qty, price = line.get("qty"), line.get("unit_price_fen")
-        if not _is_int(qty) or not 0 < qty <= MAX_QTY:
+        if not is_int(qty) or not 0 < qty <= MAX_QTY:
             raise Rejected(_l("第 %(n)s 行：数量必须是 1–%(max)s 的整数（件）", n=n, max=MAX_QTY))
-        if not _is_int(price) or not 0 <= price <= MAX_UNIT_PRICE_FEN:
+        if not is_int(price) or not 0 <= price <= MAX_UNIT_PRICE_FEN:
             raise Rejected(_l("第 %(n)s 行：单价必须是不小于零的整数（分）", n=n))
         product_id, name = None, None
         if slot_name is not None:
@@ -359,7 +356,7 @@ def _sale_in(batch: _Batch, raw: Any, fingerprint: str) -> tuple[SaleIn, list[tu
     method, amount, ref = payment.get("method"), payment.get("amount_fen"), payment.get("ref")
     if method not in COUNTER_METHODS:
         raise Rejected(_l("专柜只接受微信支付或支付宝，而不是 %(method)s", method=str(method)[:20]))
-    if not _is_int(amount) or amount <= 0:
+    if not is_int(amount) or amount <= 0:
         raise Rejected(_l("支付金额必须是大于零的整数（分）"))
     if ref is not None and (not isinstance(ref, str) or len(ref) > 80 or not ref.isprintable()):
         raise Rejected(_l("支付流水号不正确"))

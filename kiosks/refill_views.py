@@ -1,6 +1,7 @@
 """The restocker's tablet pages under /counters: the route list, planning (choose counters by town
 and urgency → preview → create), the printable pick list with the load-van button, a page per
-counter to count, load and pull, and finishing the route. Thin: parse, call kiosks.refills, render.
+counter to count, load and pull, and finishing the route. Thin: parse, call kiosks.refill_plans,
+kiosks.refills or kiosks.refill_visits, render.
 
 A refused action shows the page again with a Chinese message and status 400; the request's
 session is rolled back, so nothing is written.
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from inventory.base import Base
 from inventory.errors import InventoryError, NotFound
 from inventory.localtime import local_today, utcnow
-from kiosks import refills
+from kiosks import refill_plans, refill_visits, refills
 from kiosks.models import PullReason, RefillStatus
 from pos.core.db import get_session
 from pos.core.web import requires
@@ -103,24 +104,24 @@ def _plan_form() -> dict:
         "fill_below": _int_arg("fill_below", maximum=100),
         "expiring": request.values.get("expiring") == "1",
         "offline": request.values.get("offline") == "1",
-        "days": _int_arg("days", refills.DEFAULT_EXPIRING_DAYS, maximum=refills.MAX_EXPIRING_DAYS),
+        "days": _int_arg("days", refill_plans.DEFAULT_EXPIRING_DAYS, maximum=refill_plans.MAX_EXPIRING_DAYS),
         "date": _date_arg("date", today),
         "van": _int_arg("van", maximum=2**31 - 1),
-        "kiosks": [c.strip().upper()[:8] for c in request.values.getlist("kiosk") if c.strip()][:refills.MAX_STOPS + 1],
+        "kiosks": [c.strip().upper()[:8] for c in request.values.getlist("kiosk") if c.strip()][:refill_plans.MAX_STOPS + 1],
     }
 
 
 def _plan_context(form: dict, *, preview: Optional[dict] = None) -> dict:
     s = get_session()
     today = local_today()
-    candidates = refills.refill_candidates(
+    candidates = refill_plans.refill_candidates(
         s, today=today, now=utcnow(), town=form["town"] or None, empty_slots=form["empty"],
         fill_below_percent=form["fill_below"], expiring_within_days=form["days"] if form["expiring"] else None,
         offline=form["offline"])
-    vans = refills.vans(s)
+    vans = refill_plans.vans(s)
     if form["van"] is None and vans:
         form["van"] = vans[0].id
-    return {"form": form, "candidates": candidates, "towns": refills.towns(s), "vans": vans,
+    return {"form": form, "candidates": candidates, "towns": refill_plans.towns(s), "vans": vans,
             "preview": preview, "today": today}
 
 
@@ -131,7 +132,7 @@ def plan():
     preview = None
     if request.args.get("preview") and form["kiosks"]:
         try:
-            preview = refills.plan_preview(get_session(), kiosk_codes=form["kiosks"], today=form["date"],
+            preview = refill_plans.plan_preview(get_session(), kiosk_codes=form["kiosks"], today=form["date"],
                                            expiring_within_days=form["days"])
         except InventoryError as error:
             return _refuse("kiosks/refill_plan.html", error, **_plan_context(form))
@@ -145,7 +146,7 @@ def plan():
 def plan_create():
     form = _plan_form()
     try:
-        route = refills.plan_route(get_session(), kiosk_codes=form["kiosks"], restocker_id=current_user.id,
+        route = refill_plans.plan_route(get_session(), kiosk_codes=form["kiosks"], restocker_id=current_user.id,
                                    van_location_id=form["van"], today=form["date"],
                                    expiring_within_days=form["days"], actor_id=current_user.id)
     except InventoryError as error:
@@ -267,13 +268,13 @@ def stop(route_id: int, stop_id: int):
         return render_template("kiosks/refill_stop.html", **sheet, values=None)
     values = request.form.to_dict()
     try:
-        result = refills.record_visit(get_session(), route_id, sheet["kiosk"].code,
+        result = refill_visits.record_visit(get_session(), route_id, sheet["kiosk"].code,
                                       slots=_visit_from_form(sheet), actor_id=current_user.id)
     except InventoryError as error:
         get_session().rollback()
         sheet = _sheet_or_404(route_id, stop_id)
         # the page opens at the slot the refusal is about, highlighted, with the message beside it
-        refused = refills.refused_slot(error, [row["slot"] for row in sheet["slots"]])
+        refused = refill_visits.refused_slot(error, [row["slot"] for row in sheet["slots"]])
         return _refuse("kiosks/refill_stop.html", error, **sheet, values=values,
                        refused_slot=refused, refused_message=str(error))
     flash(str(result["message"]), "warning" if result["already"] else "success")

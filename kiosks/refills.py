@@ -17,6 +17,10 @@ enters what was actually loaded (prefilled with the stop's plan) and what was pu
 lots go into the counter first expiry first out. What was not loaded goes back to the base at the
 end of the route, lot by lot.
 
+Planning lives in ``kiosks.refill_plans`` (which counters need a visit, the load plans and the pick
+list), the visit at a counter in ``kiosks.refill_visits``; this module holds the route itself:
+reading it, loading the van, cancelling, finishing, and the small rules they share.
+
 Every change of stock goes through ``inventory.ledger.move``; each operation is all or nothing
 (a savepoint), so a refusal leaves nothing half-written, and is audited. Functions take a session
 and plain values, never commit, and raise ``InventoryError``s whose text is for the person.
@@ -25,28 +29,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from inventory import fields
 from inventory.audit import record
-from inventory.base import Base
 from inventory.errors import InventoryError, NotFound, ValidationError
-from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, available, level, move, virtual_location
+from inventory.ledger import InsufficientStock, move
 from inventory.localtime import utcnow
-from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel, first_expiry_first
-from inventory.stock import allocate_fresh, allocate_removal, logistics_base
-from kiosks.fleet import expiring_at_kiosks, slot_levels
+from inventory.models import Lot, LotLevel, MoveReason, Product, StockLevel, first_expiry_first
 from kiosks.models import (
-    Kiosk,
-    KioskStatus,
     PullReason,
     RefillLine,
     RefillPick,
-    RefillPull,
     RefillRoute,
     RefillStatus,
     RefillStop,
@@ -54,16 +51,11 @@ from kiosks.models import (
 )
 
 __all__ = [
-    "refill_candidates", "plan_preview", "plan_route", "load_van", "record_visit", "finish_route",
-    "cancel_route", "get_route", "list_routes", "pick_list", "stop_sheet", "van_contents", "vans",
-    "over_capacity", "refused_slot", "DEFAULT_EXPIRING_DAYS", "OFFLINE_AFTER",
+    "load_van", "finish_route", "cancel_route", "get_route", "list_routes", "pick_list", "route_shortages",
+    "stop_sheet", "van_contents", "route_stop", "lock_route", "route_summary", "iter_stop_codes", "pieces", "PIECE",
 ]
 
 PIECE = 1000
-DEFAULT_EXPIRING_DAYS = 3
-MAX_EXPIRING_DAYS = 30
-MAX_STOPS = 40
-OFFLINE_AFTER = dt.timedelta(hours=1)
 REF_ROUTE = "refill_route"
 REF_STOP = "refill_stop"
 
@@ -79,264 +71,6 @@ PULL_REASON_LABELS = {PullReason.EXPIRED: _l("过期/临期"), PullReason.DAMAGE
 def pieces(qty_milli: int) -> int:
     """Whole pieces in a quantity (what a slot holds); negative book levels count as none."""
     return max(0, qty_milli) // PIECE
-
-
-# --- choosing counters ----------------------------------------------------------------------------
-
-def refill_candidates(s: Session, *, today: dt.date, now: dt.datetime, town: Optional[str] = None,
-                      empty_slots: bool = False, fill_below_percent: Optional[int] = None,
-                      expiring_within_days: Optional[int] = None, offline: bool = False) -> list[dict]:
-    """Active counters that need a visit, most urgent first. With no criterion every active
-    counter (of the town) is listed; with criteria a counter is listed when it meets any of them:
-    an empty slot, fill (Σ on hand / Σ par) below the percentage, a lot expired or expiring within
-    the days, no heartbeat for over an hour."""
-    if fill_below_percent is not None:
-        fill_below_percent = fields.integer(fill_below_percent, field="fill_below", label=_l("填充率"), maximum=100)
-    days = DEFAULT_EXPIRING_DAYS if expiring_within_days is None else expiring_within_days
-    days = fields.integer(days, field="expiring_days", label=_l("临期天数"), maximum=MAX_EXPIRING_DAYS)
-    stmt = select(Kiosk).where(Kiosk.status == KioskStatus.ACTIVE).order_by(Kiosk.code)
-    if town:
-        stmt = stmt.where(Kiosk.town == town)
-    kiosks = s.scalars(stmt).all()
-    if not kiosks:
-        return []
-    ids = [k.id for k in kiosks]
-    per_kiosk: dict[int, dict] = {k.id: {"slots": 0, "empty": 0, "par": 0, "on_hand": 0, "need": 0} for k in kiosks}
-    for row in slot_levels(s, ids):
-        agg = per_kiosk[row.kiosk_id]
-        have = min(pieces(row.on_hand_milli), row.par)
-        agg["slots"] += 1
-        agg["par"] += row.par
-        agg["on_hand"] += have
-        agg["need"] += row.par - have
-        if have == 0:
-            agg["empty"] += 1
-    expiring: dict[int, int] = defaultdict(int)
-    for lot in expiring_at_kiosks(s, today=today, within_days=days, kiosk_ids=ids):
-        expiring[lot.kiosk_id] += 1
-    wanted = empty_slots or fill_below_percent is not None or bool(expiring_within_days) or offline
-    rows = []
-    for k in kiosks:
-        agg = per_kiosk[k.id]
-        fill = 100 if not agg["par"] else agg["on_hand"] * 100 // agg["par"]
-        is_offline = k.last_heartbeat_at is None or now - k.last_heartbeat_at > OFFLINE_AFTER
-        reasons = []
-        if agg["empty"]:
-            reasons.append("empty")
-        if fill_below_percent is not None and fill < fill_below_percent:
-            reasons.append("fill")
-        if expiring[k.id]:
-            reasons.append("expiring")
-        if is_offline:
-            reasons.append("offline")
-        if wanted and not (
-            (empty_slots and agg["empty"])
-            or (fill_below_percent is not None and fill < fill_below_percent)
-            or (expiring_within_days and expiring[k.id])
-            or (offline and is_offline)
-        ):
-            continue
-        urgency = agg["empty"] * 10 + (100 - fill) + expiring[k.id] * 15 + (20 if is_offline else 0)
-        rows.append({
-            "kiosk_id": k.id, "code": k.code, "site_name": k.site_name, "town": k.town, "address": k.address,
-            "slots": agg["slots"], "empty_slots": agg["empty"], "fill_percent": fill,
-            "need_pieces": agg["need"], "expiring_lots": expiring[k.id], "offline": is_offline,
-            "last_heartbeat_at": k.last_heartbeat_at, "reasons": reasons, "urgency": urgency,
-        })
-    rows.sort(key=lambda r: (-r["urgency"], r["code"]))
-    return rows
-
-
-def towns(s: Session) -> list[str]:
-    return list(s.scalars(select(Kiosk.town).where(Kiosk.status == KioskStatus.ACTIVE).distinct().order_by(Kiosk.town)))
-
-
-def vans(s: Session) -> list[Location]:
-    return list(s.scalars(select(Location).where(Location.kind == LocationKind.VAN, Location.active.is_(True))
-                          .order_by(Location.code)))
-
-
-# --- planning -------------------------------------------------------------------------------------
-
-class _BasePool:
-    """What the base can give of one product: lots first expiry first out (lots expiring on or
-    before ``last_bad_day`` are left alone: they would be pulled at the counter), then goods
-    without a lot."""
-
-    def __init__(self, s: Session, base_id: int, product_id: int, last_bad_day: dt.date) -> None:
-        rows = s.execute(
-            select(LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
-            .join(Lot, Lot.id == LotLevel.lot_id)
-            .where(LotLevel.location_id == base_id, Lot.product_id == product_id, LotLevel.qty_milli > 0)
-            .order_by(*first_expiry_first(Lot.id))
-        ).all()
-        lotted = sum(q for _, q, _ in rows)
-        self.lots = [[lot_id, qty] for lot_id, qty, expires in rows if expires is None or expires > last_bad_day]
-        self.unlotted = max(0, level(s, base_id, product_id) - lotted)
-        # Goods reserved for confirmed group orders stay at the base: they are not in the pool.
-        # They come off the end (goods without a lot, then the latest expiry), so that counters
-        # still get the earliest-expiring lots.
-        held = level(s, base_id, product_id) - available(s, base_id, product_id)
-        part = min(held, self.unlotted)
-        self.unlotted -= part
-        held -= part
-        for lot in reversed(self.lots):
-            part = min(held, lot[1])
-            lot[1] -= part
-            held -= part
-
-    def available(self) -> int:
-        return sum(q for _, q in self.lots) + self.unlotted
-
-    def take(self, qty_milli: int) -> list[tuple[Optional[int], int]]:
-        parts = []
-        for lot in self.lots:
-            if qty_milli <= 0:
-                break
-            part = min(lot[1], qty_milli)
-            if part > 0:
-                lot[1] -= part
-                qty_milli -= part
-                parts.append((lot[0], part))
-        if qty_milli > 0 and self.unlotted > 0:
-            part = min(self.unlotted, qty_milli)
-            self.unlotted -= part
-            parts.append((None, part))
-        return parts
-
-
-def _kiosks_in_order(s: Session, kiosk_codes: Any) -> list[Kiosk]:
-    if not isinstance(kiosk_codes, (list, tuple)) or not kiosk_codes:
-        raise ValidationError(_l("请至少选择一个专柜"), "kiosks")
-    if len(kiosk_codes) > MAX_STOPS:
-        raise ValidationError(_l("一条路线最多 %(n)s 个专柜", n=MAX_STOPS), "kiosks")
-    codes = [fields.clean_code(c) if isinstance(c, str) else c for c in kiosk_codes]
-    if not all(isinstance(c, str) and c for c in codes):
-        raise ValidationError(_l("专柜编号不正确"), "kiosks")
-    if len(set(codes)) != len(codes):
-        raise ValidationError(_l("同一个专柜在路线中只能出现一次"), "kiosks")
-    found = {k.code: k for k in s.scalars(select(Kiosk).where(Kiosk.code.in_(codes)))}
-    for code in codes:
-        kiosk = found.get(code)
-        if kiosk is None:
-            raise ValidationError(_l("专柜 %(code)s 不存在", code=code[:12]), "kiosks")
-        if kiosk.status != KioskStatus.ACTIVE:
-            raise ValidationError(_l("专柜 %(code)s 未在运营，不能补货", code=code), "kiosks")
-    return [found[c] for c in codes]
-
-
-def plan_preview(s: Session, *, kiosk_codes: Sequence[str], today: dt.date,
-                 expiring_within_days: int = DEFAULT_EXPIRING_DAYS) -> dict:
-    """The route as it would be planned, as plain values, writing nothing: per stop the load of
-    each slot and the lots to pull, and the pick list at the base."""
-    today = fields.date(today, field="planned_for", label=_l("补货日期"))
-    days = fields.integer(expiring_within_days, field="expiring_days", label=_l("临期天数"), maximum=MAX_EXPIRING_DAYS)
-    kiosks = _kiosks_in_order(s, list(kiosk_codes) if isinstance(kiosk_codes, (list, tuple)) else kiosk_codes)
-    base = logistics_base(s)
-    last_bad_day = today + dt.timedelta(days=days)
-    ids = [k.id for k in kiosks]
-    slots_by_kiosk: dict[int, list] = defaultdict(list)
-    for row in slot_levels(s, ids):
-        slots_by_kiosk[row.kiosk_id].append(row)
-    pulls_by_kiosk: dict[int, list] = defaultdict(list)
-    for lot in expiring_at_kiosks(s, today=today, within_days=days, kiosk_ids=ids):
-        pulls_by_kiosk[lot.kiosk_id].append(lot)
-    product_ids = {r.product_id for rows in slots_by_kiosk.values() for r in rows}
-    product_ids |= {p.product_id for rows in pulls_by_kiosk.values() for p in rows}
-    products = {p.id: p for p in s.scalars(select(Product).where(Product.id.in_(product_ids)))} if product_ids else {}
-    lots = {lot.id: lot for lot in s.scalars(select(Lot).where(
-        Lot.id.in_({p.lot_id for rows in pulls_by_kiosk.values() for p in rows})))} if pulls_by_kiosk else {}
-
-    pools: dict[int, _BasePool] = {}
-    picks: dict[tuple[int, Optional[int]], int] = {}
-    stops = []
-    for seq, kiosk in enumerate(kiosks, start=1):
-        pulled: dict[int, int] = defaultdict(int)
-        pulls = []
-        for lot in pulls_by_kiosk[kiosk.id]:
-            pulled[lot.product_id] += lot.qty_milli
-            pulls.append({"product_id": lot.product_id, "product": products[lot.product_id], "lot_id": lot.lot_id,
-                          "lot_no": lots[lot.lot_id].lot_no, "expires_on": lot.expires_on,
-                          "expired": lot.expires_on < today, "qty_milli": lot.qty_milli})
-        # What stays in the counter after the pulls, handed out to the product's slots in order.
-        staying = {pid: pieces(on - pulled[pid]) for pid, on in
-                   {r.product_id: r.on_hand_milli for r in slots_by_kiosk[kiosk.id]}.items()}
-        lines = []
-        for row in slots_by_kiosk[kiosk.id]:
-            have = min(row.par, staying[row.product_id])
-            staying[row.product_id] -= have
-            need = (row.par - have) * PIECE
-            pool = pools.get(row.product_id)
-            if pool is None:
-                pool = pools[row.product_id] = _BasePool(s, base.id, row.product_id, last_bad_day)
-            load = min(need, pool.available() // PIECE * PIECE)
-            for lot_id, part in pool.take(load):
-                picks[(row.product_id, lot_id)] = picks.get((row.product_id, lot_id), 0) + part
-            lines.append({"slot": row.slot, "product_id": row.product_id, "product": products[row.product_id],
-                          "par": row.par, "on_hand_milli": row.on_hand_milli, "need_milli": need,
-                          "load_milli": load, "short_milli": need - load})
-        stops.append({"seq": seq, "kiosk": kiosk, "code": kiosk.code, "lines": lines, "pulls": pulls,
-                      "load_pieces": sum(ln["load_milli"] for ln in lines) // PIECE,
-                      "pull_pieces": sum(p["qty_milli"] for p in pulls) // PIECE})
-    pick_rows = [{"product_id": pid, "lot_id": lot_id, "qty_milli": qty} for (pid, lot_id), qty in picks.items()]
-    shortages: dict[int, int] = defaultdict(int)
-    for stop in stops:
-        for ln in stop["lines"]:
-            if ln["short_milli"]:
-                shortages[ln["product_id"]] += ln["short_milli"]
-    return {
-        "planned_for": today, "expiring_within_days": days, "base": base, "stops": stops, "picks": pick_rows,
-        "shortages": [{"product_id": pid, "product": products[pid], "qty_milli": q} for pid, q in shortages.items()],
-        "load_pieces": sum(st["load_pieces"] for st in stops), "pull_pieces": sum(st["pull_pieces"] for st in stops),
-    }
-
-
-def _van(s: Session, van_location_id: Any) -> Location:
-    van = s.get(Location, van_location_id) if isinstance(van_location_id, int) and not isinstance(van_location_id, bool) else None
-    if van is None or van.kind != LocationKind.VAN:
-        raise ValidationError(_l("请选择补货车"), "van_location_id")
-    if not van.active:
-        raise ValidationError(_l("补货车「%(name)s」已停用", name=van.name), "van_location_id")
-    return van
-
-
-def plan_route(s: Session, *, kiosk_codes: Sequence[str], restocker_id: Optional[int], van_location_id: int,
-               today: dt.date, expiring_within_days: int = DEFAULT_EXPIRING_DAYS,
-               actor_id: Optional[int] = None) -> RefillRoute:
-    """Store a planned route: the stops in the order given, each slot's load plan, the lots to
-    pull and the pick list. Nothing moves until the van is loaded."""
-    van = _van(s, van_location_id)
-    if restocker_id is not None:
-        users = Base.metadata.tables["users"]  # pos's table, read without importing pos
-        if isinstance(restocker_id, bool) or not isinstance(restocker_id, int) or \
-                s.scalar(select(users.c.id).where(users.c.id == restocker_id)) is None:
-            raise ValidationError(_l("补货员不存在"), "restocker_id")
-    plan = plan_preview(s, kiosk_codes=kiosk_codes, today=today, expiring_within_days=expiring_within_days)
-    route = RefillRoute(
-        planned_for=plan["planned_for"], status=RefillStatus.PLANNED, restocker_id=restocker_id,
-        base_location_id=plan["base"].id, van_location_id=van.id, expiring_within_days=plan["expiring_within_days"],
-        created_at=utcnow(), created_by_id=actor_id,
-        stops=[
-            RefillStop(
-                seq=st["seq"], kiosk_id=st["kiosk"].id, status=StopStatus.PENDING,
-                lines=[RefillLine(slot=ln["slot"], product_id=ln["product_id"], par=ln["par"],
-                                  on_hand_milli=ln["on_hand_milli"], need_milli=ln["need_milli"],
-                                  planned_load_milli=ln["load_milli"]) for ln in st["lines"]],
-                pulls=[RefillPull(product_id=p["product_id"], lot_id=p["lot_id"], planned_qty_milli=p["qty_milli"])
-                       for p in st["pulls"]],
-            )
-            for st in plan["stops"]
-        ],
-        picks=[RefillPick(**p) for p in plan["picks"]],
-    )
-    s.add(route)
-    s.flush()
-    record(s, user_id=actor_id, action="refill.plan", entity="refill_route", entity_id=route.id,
-           after={"planned_for": route.planned_for.isoformat(), "van": van.code, "restocker_id": restocker_id,
-                  "kiosks": [st["code"] for st in plan["stops"]], "load_pieces": plan["load_pieces"],
-                  "pull_pieces": plan["pull_pieces"]})
-    return route
-
 
 # --- reading a route ------------------------------------------------------------------------------
 
@@ -409,7 +143,7 @@ def van_contents(s: Session, van_location_id: int) -> list[dict]:
             for p, q in rows]
 
 
-def _stop(route: RefillRoute, *, stop_id: Optional[int] = None, kiosk_code: Optional[str] = None) -> RefillStop:
+def route_stop(route: RefillRoute, *, stop_id: Optional[int] = None, kiosk_code: Optional[str] = None) -> RefillStop:
     for stop in route.stops:
         if (stop_id is not None and stop.id == stop_id) or (kiosk_code is not None and stop.kiosk.code == kiosk_code):
             return stop
@@ -421,7 +155,7 @@ def stop_sheet(s: Session, route_id: int, stop_id: int) -> dict:
     at the visit), the load plan, what the van holds, and the product's lots at the counter with
     the planned pulls."""
     route = get_route(s, route_id)
-    stop = _stop(route, stop_id=stop_id)
+    stop = route_stop(route, stop_id=stop_id)
     kiosk = stop.kiosk
     product_ids = sorted({ln.product_id for ln in stop.lines} | {p.product_id for p in stop.pulls})
     products = {p.id: p for p in s.scalars(select(Product).where(Product.id.in_(product_ids)))} if product_ids else {}
@@ -490,7 +224,7 @@ def stop_sheet(s: Session, route_id: int, stop_id: int) -> dict:
 
 # --- loading the van ------------------------------------------------------------------------------
 
-def _lock_route(s: Session, route_id: Any, expected: RefillStatus, to: RefillStatus, **values: Any) -> RefillRoute:
+def lock_route(s: Session, route_id: Any, expected: RefillStatus, to: RefillStatus, **values: Any) -> RefillRoute:
     """Move a route from one status to the next in one conditional statement (two taps act once);
     refused with a message that says where the route is."""
     route = get_route(s, route_id)
@@ -524,7 +258,7 @@ def load_van(s: Session, route_id: int, *, actor_id: Optional[int]) -> RefillRou
                                  van=route.van_location.name, other=busy), "van_location_id")
     try:
         with s.begin_nested():
-            route = _lock_route(s, route_id, RefillStatus.PLANNED, RefillStatus.LOADED,
+            route = lock_route(s, route_id, RefillStatus.PLANNED, RefillStatus.LOADED,
                                 loaded_at=utcnow(), loaded_by_id=actor_id)
             picks = pick_list(s, route.id)
             for pick in sorted(picks, key=lambda p: (p["product_id"], p["lot_id"] or 0)):
@@ -549,234 +283,10 @@ def load_van(s: Session, route_id: int, *, actor_id: Optional[int]) -> RefillRou
 
 def cancel_route(s: Session, route_id: int, *, actor_id: Optional[int]) -> RefillRoute:
     """A planned route that will not go out (nothing has moved yet)."""
-    route = _lock_route(s, route_id, RefillStatus.PLANNED, RefillStatus.CANCELLED,
+    route = lock_route(s, route_id, RefillStatus.PLANNED, RefillStatus.CANCELLED,
                         finished_at=utcnow(), finished_by_id=actor_id)
     record(s, user_id=actor_id, action="refill.cancel", entity="refill_route", entity_id=route.id)
     return route
-
-
-# --- at the counter -------------------------------------------------------------------------------
-
-def _pieces_qty(value: Any, product: Product, *, field: str, label: Any, allow_zero: bool = True) -> int:
-    qty = fields.integer(value, field=field, label=label, minimum=0 if allow_zero else 1, maximum=MAX_QTY_MILLI)
-    if not product.weighed and qty % PIECE:
-        raise ValidationError(_l("%(label)s：「%(product)s」按件计，数量必须是整数件", label=label, product=product.name), field)
-    return qty
-
-
-def _visit_result(stop: RefillStop, *, already: bool, moves: int = 0, over: Sequence[dict] = ()) -> dict:
-    return {"stop_id": stop.id, "kiosk": stop.kiosk.code, "already": already, "moves": moves,
-            "visited_at": stop.visited_at, "over_capacity": list(over),
-            "message": _l("专柜 %(code)s 已确认过，没有重复记账", code=stop.kiosk.code) if already
-            else _l("专柜 %(code)s 补货已确认", code=stop.kiosk.code)}
-
-
-def _parse_visit(s: Session, stop: RefillStop, slots: Any) -> tuple[dict, dict, list]:
-    """Validated input: per product counted and loaded (summed over its slots), per slot the
-    entries, and the pulls."""
-    if not isinstance(slots, (list, tuple)):
-        raise ValidationError(_l("补货内容格式不正确"), "slots")
-    lines = {ln.slot: ln for ln in stop.lines}
-    products = {p.id: p for p in s.scalars(select(Product).where(
-        Product.id.in_({ln.product_id for ln in stop.lines})))} if lines else {}
-    entries: dict[str, dict] = {}
-    pulls = []
-    for i, raw in enumerate(slots):
-        if not isinstance(raw, dict):
-            raise ValidationError(_l("第 %(n)s 个货道格式不正确", n=i + 1), "slots")
-        slot = raw.get("slot")
-        line = lines.get(slot) if isinstance(slot, str) else None
-        if line is None:
-            raise ValidationError(_l("货道 %(slot)s 不在这个专柜的补货计划里", slot=str(slot)[:8]), "slots")
-        if slot in entries:
-            raise ValidationError(_l("货道 %(slot)s 填了两次", slot=slot), f"{slot}-counted")
-        product = products[line.product_id]
-        label = _l("货道 %(slot)s 清点数量", slot=slot)
-        counted = _pieces_qty(raw.get("counted_milli"), product, field=f"{slot}-counted", label=label)
-        loaded = _pieces_qty(raw.get("loaded_milli", 0), product, field=f"{slot}-loaded",
-                             label=_l("货道 %(slot)s 补入数量", slot=slot))
-        entries[slot] = {"line": line, "counted": counted, "loaded": loaded}
-        raw_pulls = raw.get("pulled") or []
-        if not isinstance(raw_pulls, (list, tuple)):
-            raise ValidationError(_l("货道 %(slot)s 的下架内容格式不正确", slot=slot), f"{slot}-pulled")
-        for j, p in enumerate(raw_pulls):
-            if not isinstance(p, dict):
-                raise ValidationError(_l("货道 %(slot)s 的下架内容格式不正确", slot=slot), f"{slot}-pulled")
-            qty = _pieces_qty(p.get("qty_milli"), product, field=f"{slot}-pulled-{j}",
-                              label=_l("货道 %(slot)s 下架数量", slot=slot))
-            if qty == 0:
-                continue
-            try:
-                reason = PullReason(p.get("reason"))
-            except ValueError:
-                raise ValidationError(_l("货道 %(slot)s：请选择下架原因（过期或破损）", slot=slot), f"{slot}-pulled-{j}") from None
-            lot_id = p.get("lot_id")
-            if lot_id is not None:
-                lot = s.get(Lot, lot_id) if isinstance(lot_id, int) and not isinstance(lot_id, bool) else None
-                if lot is None or lot.product_id != product.id:
-                    raise ValidationError(_l("货道 %(slot)s：批次不属于「%(product)s」", slot=slot, product=product.name),
-                                          f"{slot}-pulled-{j}")
-            pulls.append({"slot": slot, "product": product, "lot_id": lot_id, "qty": qty, "reason": reason})
-    missing = [slot for slot in lines if slot not in entries]
-    if missing:
-        raise ValidationError(_l("请填写货道 %(slots)s 的清点数量", slots="、".join(missing)), f"{missing[0]}-counted")
-    per_product: dict[int, dict] = {}
-    for e in entries.values():
-        agg = per_product.setdefault(e["line"].product_id, {"product": products[e["line"].product_id],
-                                                            "counted": 0, "loaded": 0, "pulled": 0})
-        agg["counted"] += e["counted"]
-        agg["loaded"] += e["loaded"]
-    for p in pulls:
-        per_product[p["product"].id]["pulled"] += p["qty"]
-    for pid, agg in per_product.items():
-        if agg["pulled"] > agg["counted"]:
-            slots_of = _slots_of(entries, pid)
-            raise ValidationError(_l("货道 %(slots)s：「%(product)s」下架 %(pulled)s 件，多于清点到的 %(counted)s 件",
-                                     slots="、".join(slots_of), product=agg["product"].name,
-                                     pulled=agg["pulled"] // PIECE, counted=agg["counted"] // PIECE),
-                                  f"{slots_of[0]}-pulled")
-    pulled_in: dict[str, int] = defaultdict(int)
-    for p in pulls:
-        pulled_in[p["slot"]] += p["qty"]
-    for slot, e in entries.items():
-        e["after"] = e["counted"] - pulled_in[slot] + e["loaded"]
-    return per_product, entries, pulls
-
-
-def _slots_of(entries: dict, product_id: int) -> list[str]:
-    """The slots of a visit that hold a product, in the stop's order."""
-    return [slot for slot, e in entries.items() if e["line"].product_id == product_id]
-
-
-def over_capacity(entries: Iterable[dict]) -> list[dict]:
-    """Slots that would hold more than their capacity (par) after the visit: counted − pulled +
-    loaded > par. The tablet warns before saving; the server accepts the load (the restocker has
-    the goods in hand and confirmed) and says so again in its answer and the audit."""
-    return [{"slot": e["line"].slot, "after_pieces": e["after"] // PIECE, "par": e["line"].par}
-            for e in entries if e["line"].par is not None and e["after"] > e["line"].par * PIECE]
-
-
-def refused_slot(error: InventoryError, slots: Iterable[str]) -> Optional[str]:
-    """The slot a refusal of ``record_visit`` is about (its field is "<slot>-…"), or None."""
-    field = getattr(error, "field", None) or ""
-    for slot in slots:
-        if field.startswith(f"{slot}-"):
-            return slot
-    return None
-
-
-def record_visit(s: Session, route_id: int, kiosk_code: str, *, slots: list[dict],
-                 actor_id: Optional[int]) -> dict:
-    """Confirm one counter of a loaded route, in one all-or-nothing step:
-
-    - the count: counted − recorded on hand (the book level now) moves between COUNT-ADJ and the
-      counter (goods found come in without a lot; a shortage leaves first expiry first out, after
-      the pulls, so the lots that were pulled stay as named);
-    - the pulls: counter → LOSS, lot as named, reason expiry (expired) or write-off (damaged);
-    - the loads: van → counter, the van's lots first expiry first out; loading more than the van
-      holds is refused.
-
-    The stop is then done. Confirming it again records nothing and says so (``already``). Every
-    refusal names the slot it is about (its message, and its ``field`` as "<slot>-…", see
-    ``refused_slot``). A slot loaded above its capacity is accepted and listed in
-    ``over_capacity`` (the tablet asked first)."""
-    route = get_route(s, route_id)
-    stop = _stop(route, kiosk_code=kiosk_code if isinstance(kiosk_code, str) else None)
-    if stop.status == StopStatus.DONE:
-        return _visit_result(stop, already=True)
-    if route.status != RefillStatus.LOADED:
-        raise ValidationError(_l("请先装车再补货") if route.status == RefillStatus.PLANNED
-                              else _l("路线 #%(id)s 已结束，不能再补货", id=route.id), "status")
-    per_product, entries, pulls = _parse_visit(s, stop, slots)
-    over = over_capacity(entries.values())
-    counter = stop.kiosk.location_id
-    van = route.van_location_id
-    adjust = virtual_location(s, LocationKind.COUNT_ADJUSTMENT)
-    loss = virtual_location(s, LocationKind.LOSS)
-    moves = 0
-    recorded: dict[int, int] = {}
-    try:
-        with s.begin_nested():
-            row = s.execute(
-                update(RefillStop).where(RefillStop.id == stop.id, RefillStop.status == StopStatus.PENDING)
-                .values(status=StopStatus.DONE, visited_at=utcnow(), visited_by_id=actor_id).returning(RefillStop.id)
-            ).first()
-            if row is None:  # confirmed meanwhile by another tap
-                s.expire(stop)
-                return _visit_result(stop, already=True)
-            for pid in sorted(per_product):
-                agg = per_product[pid]
-                product = agg["product"]
-                common = dict(product_id=pid, ref_type=REF_STOP, ref_id=stop.id, user_id=actor_id)
-                book = recorded[pid] = level(s, counter, pid)
-                variance = agg["counted"] - book
-                if variance > 0:
-                    move(s, qty_milli=variance, from_location_id=adjust.id, to_location_id=counter,
-                         reason=MoveReason.COUNT_ADJUSTMENT, note=_note(_l("补货清点")), **common)
-                    moves += 1
-                for p in (p for p in pulls if p["product"].id == pid):
-                    try:
-                        move(s, qty_milli=p["qty"], from_location_id=counter, to_location_id=loss.id,
-                             reason=MoveReason.EXPIRY if p["reason"] == PullReason.EXPIRED else MoveReason.WRITE_OFF,
-                             lot_id=p["lot_id"], note=_note(PULL_REASON_LABELS[p["reason"]]), **common)
-                    except InsufficientStock:
-                        raise ValidationError(_l("货道 %(slot)s：专柜账面上没有这么多「%(product)s」可下架（%(n)s 件）",
-                                                 slot=p["slot"], product=product.name, n=p["qty"] // PIECE),
-                                              f"{p['slot']}-pulled") from None
-                    moves += 1
-                if variance < 0:
-                    for lot_id, part in allocate_removal(s, location_id=counter, product_id=pid, qty_milli=-variance):
-                        move(s, qty_milli=part, from_location_id=counter, to_location_id=adjust.id, lot_id=lot_id,
-                             reason=MoveReason.COUNT_ADJUSTMENT, allow_negative_source=True,
-                             note=_note(_l("补货清点")), **common)
-                        moves += 1
-                if agg["loaded"]:
-                    in_van = level(s, van, pid)
-                    if agg["loaded"] > in_van:
-                        loading = [slot for slot in _slots_of(entries, pid) if entries[slot]["loaded"]]
-                        raise ValidationError(_l("货道 %(slots)s：补货车上「%(product)s」只有 %(have)s 件，不能补入 %(n)s 件",
-                                                 slots="、".join(loading), product=product.name,
-                                                 have=pieces(in_van), n=agg["loaded"] // PIECE),
-                                              f"{loading[0]}-loaded")
-                    for lot_id, part in allocate_fresh(s, location_id=van, product_id=pid, qty_milli=agg["loaded"]):
-                        move(s, qty_milli=part, from_location_id=van, to_location_id=counter, lot_id=lot_id,
-                             reason=MoveReason.REFILL, **common)
-                        moves += 1
-            for e in entries.values():
-                e["line"].recorded_milli = recorded[e["line"].product_id]
-                e["line"].counted_milli = e["counted"]
-                e["line"].loaded_milli = e["loaded"]
-            planned = {(p.product_id, p.lot_id): p for p in stop.pulls}
-            for pull in stop.pulls:
-                pull.pulled_qty_milli = 0
-            for p in pulls:
-                row = planned.get((p["product"].id, p["lot_id"]))
-                if row is None:
-                    row = planned[(p["product"].id, p["lot_id"])] = RefillPull(
-                        product_id=p["product"].id, lot_id=p["lot_id"], planned_qty_milli=0, pulled_qty_milli=0)
-                    stop.pulls.append(row)
-                row.pulled_qty_milli = (row.pulled_qty_milli or 0) + p["qty"]
-                row.reason = p["reason"]
-            s.flush()
-            record(s, user_id=actor_id, action="refill.visit", entity="refill_stop", entity_id=stop.id,
-                   before={"recorded_milli": {str(pid): q for pid, q in recorded.items()}},
-                   after={"route_id": route.id, "kiosk": stop.kiosk.code,
-                          "slots": [{"slot": slot, "counted_milli": e["counted"], "loaded_milli": e["loaded"]}
-                                    for slot, e in entries.items()],
-                          "pulled": [{"product_id": p["product"].id, "lot_id": p["lot_id"], "qty_milli": p["qty"],
-                                      "reason": p["reason"].value} for p in pulls],
-                          "over_capacity": over})
-    except InventoryError:
-        s.expire_all()
-        raise
-    s.refresh(stop)
-    return _visit_result(stop, already=False, moves=moves, over=over)
-
-
-def _note(text: Any) -> str:
-    from inventory.alerts import hall_text
-
-    return hall_text(text)
 
 
 # --- back at the base -----------------------------------------------------------------------------
@@ -786,7 +296,7 @@ def finish_route(s: Session, route_id: int, *, actor_id: Optional[int]) -> dict:
     without a lot as such). Stops not visited stay pending (skipped)."""
     try:
         with s.begin_nested():
-            route = _lock_route(s, route_id, RefillStatus.LOADED, RefillStatus.DONE,
+            route = lock_route(s, route_id, RefillStatus.LOADED, RefillStatus.DONE,
                                 finished_at=utcnow(), finished_by_id=actor_id)
             van, base = route.van_location_id, route.base_location_id
             returned = []

@@ -1,9 +1,12 @@
-"""Who may use which part of the system: the one place where that rule lives."""
+"""Who may use which part of the system, and who may approve: the one place where those rules
+live."""
 from __future__ import annotations
+
+from typing import Optional
 
 from flask_babel import lazy_gettext as _l
 
-from pos.models import Role
+from pos.models import Role, User
 
 A, M, C, R, U = Role.ADMIN, Role.MANAGER, Role.CASHIER, Role.RESTOCKER, Role.AUDITOR
 
@@ -37,5 +40,15 @@ ROLE_LABELS = {
 }
 
 
+# who may approve discounts over the limit, voids, refunds, drawer openings, reprints, another
+# cashier's shift and a handover (at the till by PIN, see pos.accounts.auth.approver_for_pin)
+APPROVER_ROLES = (M, A)
+
+
 def allowed(role: Role, area: str) -> bool:
     return role in AREAS[area]
+
+
+def may_approve(user: Optional[User]) -> bool:
+    """Whether this user may approve now: active, and a manager or an admin."""
+    return user is not None and user.active and user.role in APPROVER_ROLES

@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from inventory.audit import record
 from inventory.localtime import utcnow
+from pos.accounts.roles import APPROVER_ROLES, may_approve
 from pos.models import LoginAttempt, Role, User
 
 # werkzeug's scrypt: a memory-hard, deliberately slow KDF. Only the test suite may ask for a cheap
@@ -221,12 +222,13 @@ _DUMMY_HASH = generate_password_hash("not-a-password", method=PASSWORD_METHOD)
 
 # --- a manager's approval by PIN at the till ----------------------------------------------------
 
-APPROVER_ROLES = (Role.MANAGER, Role.ADMIN)
-
-
-def may_approve(user: Optional[User]) -> bool:
-    """Who may approve discounts over the limit, voids, refunds, drawer openings and reprints."""
-    return user is not None and user.active and user.role in APPROVER_ROLES
+def active_approver(session: Session, user_id: Optional[int]) -> Optional[User]:
+    """The user with this id when they may approve (pos.accounts.roles.may_approve), else None: how
+    the services check the approver a view has named (by PIN, or the manager at the till)."""
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        return None
+    user = session.get(User, user_id)
+    return user if may_approve(user) else None
 
 
 @dataclass(frozen=True)

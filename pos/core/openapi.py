@@ -2,7 +2,7 @@
 says what an endpoint takes and returns, the mapping of bad requests and domain errors to JSON
 ``{"error": …}`` answers, and the OpenAPI 3.1 document built from those declarations.
 
-Registering an endpoint (the till's API here, later the counters' API and reports)::
+Registering an endpoint (the till's API, the counters' API and the reports all do)::
 
     @bp.post("/sales")
     @requires("till")

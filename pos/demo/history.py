@@ -39,7 +39,8 @@ from inventory.money import line_amount_fen, round_down_to_jiao
 from pos.accounts import users as accounts
 from pos.models import Sale, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
 from pos.hall.settings import hall_settings
 from pos.demo.clock import at_local, set_times, stamp_document

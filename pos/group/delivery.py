@@ -19,7 +19,8 @@ from pos.sales import refunds
 from pos.core.errors import PosError
 from pos.group.models import GroupDelivery, GroupOrder, GroupOrderLine, GroupOrderStatus
 from pos.models import PaymentMethod, Sale
-from pos.sales.service import GROUP_PREFIX, LineIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import GROUP_PREFIX, SaleIn, record_sale
 from pos.group.orders import (
     GroupOrderError, back_to_base, client_id_arg, delivery_sales, dispatch_location, is_int, locked_order,
     require_status, sent_before, take_back_undelivered, text_arg,

@@ -53,31 +53,27 @@ def index():
                            status_label=invoices.status_label, statuses=list(InvoiceStatus))
 
 
-@bp.route("/<int:request_id>/issue", methods=["POST"])
-@requires("dashboard")
-def issue(request_id: int):
+def _mark(mark, request_id: int, done: str, **values):
+    """Mark a request (invoices.mark_issued / mark_rejected) and go back to the queue, with the
+    refusal's message when the rules refuse."""
     s = get_session()
     try:
-        invoices.mark_issued(s, request_id, invoice_no=request.form.get("invoice_no", ""),
-                             user_id=current_user.id, ip=client_ip())
+        mark(s, request_id, user_id=current_user.id, ip=client_ip(), **values)
     except PosError as exc:
         s.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("invoices.index"))
-    flash(_("已标记为已开具"), "success")
+    else:
+        flash(done, "success")
     return redirect(url_for("invoices.index"))
+
+
+@bp.route("/<int:request_id>/issue", methods=["POST"])
+@requires("dashboard")
+def issue(request_id: int):
+    return _mark(invoices.mark_issued, request_id, _("已标记为已开具"), invoice_no=request.form.get("invoice_no", ""))
 
 
 @bp.route("/<int:request_id>/reject", methods=["POST"])
 @requires("dashboard")
 def reject(request_id: int):
-    s = get_session()
-    try:
-        invoices.mark_rejected(s, request_id, reason=request.form.get("note", ""),
-                               user_id=current_user.id, ip=client_ip())
-    except PosError as exc:
-        s.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("invoices.index"))
-    flash(_("已驳回该发票申请"), "success")
-    return redirect(url_for("invoices.index"))
+    return _mark(invoices.mark_rejected, request_id, _("已驳回该发票申请"), reason=request.form.get("note", ""))

@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 from flask import Blueprint, jsonify
-from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StrictBool
 
 from pos.hall import printing
-from pos.hall.api import _approver
+from pos.hall.api.base import required_manager
 from pos.core.db import get_session
-from pos.core.openapi import ApiError, RequestModel, ResponseModel, Text, json_body, limit_body, operation, \
+from pos.core.openapi import RequestModel, ResponseModel, Text, json_body, limit_body, operation, \
     register_error_handlers
 from pos.core.web import requires
 
@@ -47,10 +46,7 @@ class ManagerIn(RequestModel):
 
 def _manager(purpose: str, till_code: Optional[str] = None) -> int:
     body = json_body(ManagerIn)
-    approver = _approver(body.approval_pin, till_code=till_code, purpose=purpose)
-    if approver is None:
-        raise ApiError(403, _("需要店长授权"), "approval_pin")
-    return approver
+    return required_manager(body.approval_pin, till_code=till_code, purpose=purpose)
 
 
 def _job(job_id: str):

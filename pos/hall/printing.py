@@ -37,7 +37,7 @@ from pos.core.errors import NotFound, PosError
 from pos.sales.escpos import drawer_kick_bytes, render_escpos
 from pos.models import Payment, PaymentMethod, PrintJob, PrintJobStatus, Refund, Sale, Till
 from pos.sales.receipts import build_receipt, build_refund_receipt
-from pos.sales.service import get_sale
+from pos.sales.reading import get_sale
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 # A job still pending after this long was lost with its process (a restart): it failed.

@@ -21,7 +21,7 @@ from pos.core.db import get_session
 from pos.core.errors import NotFound
 from pos.models import SaleLine
 from pos.sales.links import check_receipt_token
-from pos.sales.service import get_sale, payment_label, sale_view
+from pos.sales.reading import get_sale, payment_label, sale_view
 from pos.hall.settings import hall_settings
 from pos.core.web import client_ip
 

@@ -31,7 +31,7 @@ from pos.hall import shifts as shift_service
 from pos.core.errors import NotFound, PosError
 from pos.core.forms import EmptyForm
 from pos.models import CashMovement, CashMovementKind, PaymentMethod, Sale, Shift, ShiftStatus, Till, User
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 from pos.hall.settings import MAX_DIFFERENCE_LIMIT_FEN
 from pos.core.web import requires
 

@@ -30,6 +30,8 @@ from inventory.audit import record
 from inventory.localtime import format_local, utcnow
 from inventory.models import Alert, AlertKind, AuditEvent
 from inventory.money import format_yuan
+from pos.accounts.roles import allowed
+from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, NotFound, ShiftError
 from pos.models import (
     CashMovement,
@@ -37,7 +39,6 @@ from pos.models import (
     Payment,
     PaymentMethod,
     Refund,
-    Role,
     Sale,
     SaleLine,
     SaleStatus,
@@ -48,6 +49,7 @@ from pos.models import (
 )
 
 from pos.hall.settings import hall_settings
+from pos.sales.pricing import is_int
 
 MAX_FEN = 1_000_000_000
 # Renminbi notes and coins, in fen (100 元 … 1 分).
@@ -94,12 +96,8 @@ class ShiftReport:
         }
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _shift(s: Session, shift_id, *, lock: bool = False) -> Shift:
-    if not _is_int(shift_id):
+    if not is_int(shift_id):
         raise NotFound(_l("班次不存在"))
     query = select(Shift).where(Shift.id == shift_id)
     if lock:
@@ -111,12 +109,12 @@ def _shift(s: Session, shift_id, *, lock: bool = False) -> Shift:
 
 
 def open_shift(s: Session, *, till_id: int, cashier_id: int, opening_float_fen: int) -> Shift:
-    till = s.get(Till, till_id) if _is_int(till_id) else None
+    till = s.get(Till, till_id) if is_int(till_id) else None
     if till is None or not till.active:
         raise ShiftError(_l("收银台不存在或已停用"), "till_id")
-    if not _is_int(cashier_id) or s.get(User, cashier_id) is None:
+    if not is_int(cashier_id) or s.get(User, cashier_id) is None:
         raise ShiftError(_l("收银员不存在"), "cashier_id")
-    if not _is_int(opening_float_fen) or opening_float_fen < 0 or opening_float_fen > MAX_FEN:
+    if not is_int(opening_float_fen) or opening_float_fen < 0 or opening_float_fen > MAX_FEN:
         raise ShiftError(_l("备用金必须是不小于零的整数（分）"), "opening_float_fen")
     if current_shift(s, till.id) is not None:
         raise ShiftError(_l("该收银台已有未交班的班次"), "till_id")
@@ -135,12 +133,8 @@ def open_shift(s: Session, *, till_id: int, cashier_id: int, opening_float_fen: 
 
 
 def _approver(s: Session, *user_ids) -> Optional[User]:
-    """The first of these users who is an active manager or admin (and so may approve)."""
-    for user_id in user_ids:
-        user = s.get(User, user_id) if _is_int(user_id) else None
-        if user is not None and user.active and user.role in (Role.MANAGER, Role.ADMIN):
-            return user
-    return None
+    """The first of these users who may approve (pos.accounts.users.active_approver)."""
+    return next((user for user in (active_approver(s, user_id) for user_id in user_ids) if user is not None), None)
 
 
 def _owner_name(s: Session, shift: Shift) -> str:
@@ -191,8 +185,8 @@ def hand_over(s: Session, shift_id: int, *, to_user_id: int, approved_by_id: Opt
     shift = _shift(s, shift_id, lock=True)
     if shift.status != ShiftStatus.OPEN:
         raise ShiftError(_l("该班次已交班，不能接班"))
-    to_user = s.get(User, to_user_id) if _is_int(to_user_id) else None
-    if to_user is None or not to_user.active or to_user.role not in (Role.CASHIER, Role.MANAGER, Role.ADMIN):
+    to_user = s.get(User, to_user_id) if is_int(to_user_id) else None
+    if to_user is None or not to_user.active or not allowed(to_user.role, "till"):
         raise ShiftError(_l("接班的收银员不存在或已停用"), "to_user_id")
     if shift.cashier_id == to_user.id:
         raise ShiftError(_l("这已是你的班次，无需接班"))
@@ -223,7 +217,7 @@ def handovers(s: Session, shift_id: int) -> list[dict[str, Any]]:
 
 
 def current_shift(s: Session, till_id: int) -> Optional[Shift]:
-    if not _is_int(till_id):
+    if not is_int(till_id):
         return None
     return s.scalars(select(Shift).where(Shift.till_id == till_id, Shift.status == ShiftStatus.OPEN)).first()
 
@@ -236,7 +230,7 @@ def cash_movement(s: Session, shift_id: int, *, kind: str, amount_fen: int, reas
         kind = CashMovementKind(kind)
     except ValueError:
         raise ShiftError(_l("现金存取类型只能是存入或取出"), "kind") from None
-    if not _is_int(amount_fen) or amount_fen <= 0 or amount_fen > MAX_FEN:
+    if not is_int(amount_fen) or amount_fen <= 0 or amount_fen > MAX_FEN:
         raise ShiftError(_l("金额必须是大于零的整数（分）"), "amount_fen")
     reason = reason.strip() if isinstance(reason, str) else ""
     if not reason:
@@ -319,9 +313,9 @@ def _denominations(denominations: Mapping) -> dict[int, int]:
     counts: dict[int, int] = {}
     for key, count in denominations.items():
         value = int(key) if isinstance(key, str) and key.isdigit() else key
-        if not _is_int(value) or value not in DENOMINATIONS:
+        if not is_int(value) or value not in DENOMINATIONS:
             raise ShiftError(_l("不认识的面额：%(value)s", value=str(key)[:12]), "denominations")
-        if not _is_int(count) or count < 0 or count > 1_000_000:
+        if not is_int(count) or count < 0 or count > 1_000_000:
             raise ShiftError(_l("面额 %(value)s 的张数必须是不小于零的整数", value=format_yuan(value)), "denominations")
         counts[value] = counts.get(value, 0) + count
     return counts

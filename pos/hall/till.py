@@ -1,5 +1,5 @@
 """The hall cashier screen: one page whose script (static/js/till.js) talks to the JSON API under
-/api/v1, and the receipt preview rendered on the server from ``sales.sale_view``.
+/api/v1, and the receipt preview rendered on the server from ``pos.sales.reading.sale_view``.
 
 The page itself only hands the script what it cannot ask the API for: the tills, the hall's
 discount limit and 抹零 setting, the payment methods' names and the CSRF token.
@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 
 from inventory.localtime import format_local
 
-from pos.sales import service as sales
+from pos.sales import reading
 from pos.hall import shifts as shift_service
 from pos.core.db import get_session
 from pos.core.errors import NotFound
 from pos.sales.escpos import text_lines
 from pos.sales.receipts import build_receipt
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 from pos.models import PaymentMethod, Sale, SaleStatus, Till, User
 from pos.hall.settings import hall_settings
 from pos.core.web import requires
@@ -112,7 +112,7 @@ def receipt(receipt_no: str):
     page when opened on its own."""
     session = get_session()
     try:
-        sale = sales.get_sale(session, receipt_no)
+        sale = reading.get_sale(session, receipt_no)
     except NotFound:
         abort(404)
     till = session.get(Till, sale.till_id) if sale.till_id else None

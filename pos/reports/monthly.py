@@ -110,7 +110,7 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
     by_day = [{"date": d.isoformat(), **v} for d, v in sorted(days.items())]
 
     # by payment method
-    from pos.sales.service import payment_label  # the one table of method names
+    from pos.sales.reading import payment_label  # the one table of method names
 
     methods: dict[str, dict[str, int]] = {}
     for method, amount in s.execute(select(Payment.method, func.sum(Payment.amount_fen))

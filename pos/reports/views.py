@@ -26,7 +26,7 @@ from pos.reports import figures as reports
 from pos.reports import drilldown as report_drilldown
 from pos.reports import exports as report_exports
 from pos.reports import monthly as report_monthly
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 from pos.core.web import requires
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

@@ -20,7 +20,7 @@ from inventory.models import Product
 from inventory.money import format_qty
 from pos.core.errors import NotFound
 from pos.models import Refund, RefundLine, Sale, SaleLine, Till, User
-from pos.sales.service import payment_label, sale_view
+from pos.sales.reading import payment_label, sale_view
 from pos.hall.settings import hall_settings
 
 HALL_NAME = "梵净山珍·松桃馆"

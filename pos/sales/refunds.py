@@ -22,10 +22,13 @@ from inventory.audit import record
 from inventory.localtime import local_date, utcnow
 from inventory.models import LocationKind, MoveReason, Product, StockMove
 from inventory.money import format_qty
+from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Payment, PaymentMethod, Refund, RefundLine, SaleLine, SaleStatus, Shift, ShiftStatus, Till
-from pos.sales.service import _customer_location, _is_int, _locked_sale, active_approver, document_number, get_sale, \
-    next_number, refunded_qty_by_line
+from pos.sales.pricing import is_int
+from pos.sales.reading import get_sale, refunded_qty_by_line
+from pos.sales.service import customer_location, document_number, next_number
+from pos.sales.voids import locked_sale
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def refund(
         if not isinstance(item, (list, tuple)) or len(item) != 3:
             raise RefundError(_l("第 %(n)s 行格式不正确", n=i + 1), f"lines-{i}")
         line_id, qty, back = item
-        if not _is_int(line_id) or not _is_int(qty) or qty <= 0:
+        if not is_int(line_id) or not is_int(qty) or qty <= 0:
             raise RefundError(_l("第 %(n)s 行：退货数量必须大于零", n=i + 1), f"lines-{i}-qty_milli")
         if line_id in wanted:
             raise RefundError(_l("第 %(n)s 行：同一商品行重复", n=i + 1), f"lines-{i}")
@@ -110,7 +113,7 @@ def refund(
             return _duplicate(s, existing, sale.id, wanted, payment_method)
     # Lock the sale (PostgreSQL: SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE already serialises
     # writers), then sum the earlier refunds: two refunds of the last unit cannot both pass.
-    sale = _locked_sale(s, sale.id)
+    sale = locked_sale(s, sale.id)
     if client_refund_id is not None:  # a twin may have committed while we waited for the lock
         existing = s.scalars(select(Refund).where(Refund.client_refund_id == client_refund_id)
                              .execution_options(populate_existing=True)).first()
@@ -156,7 +159,7 @@ def refund(
 
     shift = None
     if shift_id is not None:
-        shift = s.get(Shift, shift_id) if _is_int(shift_id) else None
+        shift = s.get(Shift, shift_id) if is_int(shift_id) else None
         if shift is None:
             raise ShiftError(_l("班次不存在"), "shift_id")
         if shift.status != ShiftStatus.OPEN:
@@ -190,7 +193,7 @@ def refund(
         {"refund_id": refund_id, "sale_line_id": line.id, "qty_milli": qty, "amount_fen": amount,
          "back_to_stock": back} for line, qty, back, amount in planned])
 
-    customer = _customer_location(s)
+    customer = customer_location(s)
     loss = None
     for line, qty, back, _ in ledger.by_product(planned, key=lambda plan: plan[0].product_id):  # lock order
         if back:

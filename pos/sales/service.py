@@ -1,10 +1,8 @@
-"""Sales: the one function that records a sale (hall tills now, counters and group orders later),
-the pricing that the till's running total shares with it, voids, and the sale as a plain dict.
+"""Recording a sale: ``record_sale``, the one function that records a sale for the hall's tills,
+the counters (kiosks.ingest) and group orders (pos.group.orders), with what it checks on the way
+(the channel's rules, payments, the discount limit, idempotency) and the document numbers.
 
-The server prices every sale itself and never trusts a client's totals. Every fen paid belongs to
-exactly one sale line: order discounts and 抹零 are spread over the lines (pro rata, the remainder
-to the largest line), so that the lines' net amounts add up to the total, and certified +
-uncertified = total.
+The server prices every sale itself (pos.sales.pricing) and never trusts a client's totals.
 
 Functions take a Session and plain values, never commit (the caller's unit of work does) and
 validate everything before writing, so an error leaves nothing half-written once the caller rolls
@@ -15,84 +13,45 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from inventory import ledger
 from inventory.alerts import hall_text
 from inventory.audit import record
-from inventory.certification import certified_product_ids
 from inventory.errors import InventoryError
-from inventory.localtime import format_local, local_date, utcnow
-from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason, Product, StockMove
-from inventory.money import format_yuan, line_amount_fen, round_down_to_jiao, spread_fen
+from inventory.localtime import local_date, utcnow
+from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason
+from inventory.money import format_yuan, line_amount_fen
 from inventory.stock import fefo_allocate
-from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
+from pos.accounts.users import active_approver
+from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
+from pos.hall.settings import hall_settings
 from pos.models import (
     BuyerType,
     Channel,
     Payment,
     PaymentMethod,
     ReceiptCounter,
-    Refund,
-    RefundLine,
-    Role,
     Sale,
     SaleLine,
     SaleStatus,
     Shift,
     ShiftStatus,
     Till,
-    User,
 )
-from pos.hall.settings import hall_settings
+from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
 
-# Integer columns are 32-bit on PostgreSQL; no amount or quantity may come near that.
-MAX_QTY_MILLI = ledger.MAX_QTY_MILLI
-MAX_AMOUNT_FEN = 1_000_000_000  # ¥10,000,000: far beyond any basket, far below 2^31
-MAX_LINES = 500
 GROUP_PREFIX = "G"
 
 
-# What each payment method is called on the till, receipts and reports (one table for all).
-PAYMENT_METHOD_LABELS = {
-    PaymentMethod.CASH: _l("现金"),
-    PaymentMethod.WECHAT: _l("微信支付"),
-    PaymentMethod.ALIPAY: _l("支付宝"),
-    PaymentMethod.UNIONPAY: _l("银联卡"),
-    PaymentMethod.UNION_CARD: _l("工会卡"),
-    PaymentMethod.VOUCHER: _l("代金券"),
-    PaymentMethod.BANK_TRANSFER: _l("对公转账"),
-}
-
-
-def payment_label(method: Any) -> str:
-    """The person-facing name of a payment method (the code itself when unknown)."""
-    try:
-        return str(PAYMENT_METHOD_LABELS[PaymentMethod(getattr(method, "value", method))])
-    except ValueError:
-        return str(method)
-
-
 # --- what callers send ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class LineIn:
-    product_id: int
-    qty_milli: int
-    unit_price_fen: Optional[int] = None  # None: the catalogue price; a counter passes what it charged
-    line_discount_fen: int = 0
-    slot: Optional[str] = None
-    # ((lot_id, qty_milli), …) adding up to qty_milli: take exactly these lots (a group delivery
-    # hands over the lots picked for its order); empty: first expiry first out at the location.
-    lots: tuple[tuple[Optional[int], int], ...] = ()
-
 
 @dataclass(frozen=True)
 class PaymentIn:
@@ -129,181 +88,12 @@ class SaleIn:
 
 
 @dataclass(frozen=True)
-class PricedLine:
-    product_id: int
-    sku: str
-    name: str
-    unit: str
-    sold_by_weight: bool
-    qty_milli: int
-    unit_price_fen: int
-    gross_fen: int
-    line_discount_fen: int   # the line's own discount
-    discount_fen: int        # line discount + its share of the order discount and of 抹零
-    net_fen: int
-    certified: bool
-    certificate_no: Optional[str]
-    slot: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class Basket:
-    lines: list[PricedLine]
-    subtotal_fen: int        # Σ gross
-    discount_fen: int        # line discounts + order discount
-    rounding_fen: int        # 抹零, 0–9 fen, only ever down
-    total_fen: int           # = Σ net
-    certified_fen: int
-    uncertified_fen: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class SaleResult:
     sale_id: int
     receipt_no: str
     total_fen: int
     change_fen: int
     created: bool
-
-
-# --- small validators -----------------------------------------------------------------------------
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _amount(value, label, *, field_name: Optional[str] = None, error=PosError) -> int:
-    if not _is_int(value) or value < 0:
-        raise error(_l("%(label)s必须是不小于零的整数（分）", label=label), field_name)
-    if value > MAX_AMOUNT_FEN:
-        raise error(_l("%(label)s太大", label=label), field_name)
-    return value
-
-
-def active_approver(s: Session, user_id: Optional[int]) -> Optional[User]:
-    """The user, if an active manager or admin (who may approve discounts, voids and refunds)."""
-    if not _is_int(user_id):
-        return None
-    user = s.get(User, user_id)
-    if user is None or not user.active or user.role not in (Role.MANAGER, Role.ADMIN):
-        return None
-    return user
-
-
-# --- pricing ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Priced:
-    """One line to price, with everything the arithmetic needs (no database)."""
-    qty_milli: int
-    unit_price_fen: int
-    line_discount_fen: int
-    certified: bool
-
-
-def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, rounding_to_jiao: bool = False
-                    ) -> tuple[list[tuple[int, int, int]], int, int, int]:
-    """The arithmetic of a basket, with no database: per line (gross, discount, net), and
-    (subtotal, discount, rounding). The order discount and 抹零 are spread over the lines in
-    proportion to their amounts after line discounts, so Σ net == subtotal − discount − rounding."""
-    gross = [line_amount_fen(i.unit_price_fen, i.qty_milli) for i in items]
-    after_line = [g - i.line_discount_fen for g, i in zip(gross, items)]
-    after_discounts = sum(after_line) - order_discount_fen
-    total = round_down_to_jiao(after_discounts) if rounding_to_jiao else after_discounts
-    rounding = after_discounts - total
-    shares = spread_fen(order_discount_fen + rounding, after_line)
-    lines = [(g, g - a + sh, a - sh) for g, a, sh in zip(gross, after_line, shares)]
-    line_discounts = sum(i.line_discount_fen for i in items)
-    return lines, sum(gross), line_discounts + order_discount_fen, rounding
-
-
-def _products(s: Session, ids: list[int]) -> dict[int, Product]:
-    rows = s.scalars(select(Product).where(Product.id.in_(set(ids))).options(selectinload(Product.supplier)))
-    return {p.id: p for p in rows}
-
-
-def _price(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, rounding_to_jiao: bool,
-           sold_at: dt.datetime, allow_inactive: bool, use_given_prices: bool
-           ) -> tuple[Basket, dict[int, Product], dict]:
-    if not isinstance(lines, (list, tuple)) or not lines:
-        raise PosError(_l("至少要有一件商品"), "lines")
-    if len(lines) > MAX_LINES:
-        raise PosError(_l("一笔销售最多 %(n)s 行", n=MAX_LINES), "lines")
-    for i, line in enumerate(lines):
-        if not isinstance(line, LineIn) or not _is_int(line.product_id):
-            raise PosError(_l("第 %(n)s 行：请选择商品", n=i + 1), f"lines-{i}-product_id")
-    products = _products(s, [line.product_id for line in lines])
-    items: list[_Priced] = []
-    for i, line in enumerate(lines):
-        n = i + 1
-        product = products.get(line.product_id)
-        if product is None:
-            raise PosError(_l("第 %(n)s 行：商品不存在", n=n), f"lines-{i}-product_id")
-        if not product.active and not allow_inactive:
-            raise PosError(_l("第 %(n)s 行：「%(product)s」已停售", n=n, product=product.name), f"lines-{i}-product_id")
-        qty = line.qty_milli
-        if not _is_int(qty) or qty <= 0:
-            raise PosError(_l("第 %(n)s 行：数量必须大于零", n=n), f"lines-{i}-qty_milli")
-        if qty > MAX_QTY_MILLI:
-            raise PosError(_l("第 %(n)s 行：数量太大", n=n), f"lines-{i}-qty_milli")
-        weighed = product.weighed
-        if not weighed and qty % 1000:
-            raise PosError(_l("第 %(n)s 行：「%(product)s」按件销售，数量必须是整数件", n=n, product=product.name),
-                           f"lines-{i}-qty_milli")
-        price = line.unit_price_fen if (use_given_prices and line.unit_price_fen is not None) else product.price_fen
-        price = _amount(price, _l("第 %(n)s 行单价", n=n), field_name=f"lines-{i}-unit_price_fen")
-        if price * qty // 1000 > MAX_AMOUNT_FEN:
-            raise PosError(_l("第 %(n)s 行：金额太大", n=n), f"lines-{i}-qty_milli")
-        discount = _amount(line.line_discount_fen, _l("第 %(n)s 行折扣", n=n), field_name=f"lines-{i}-line_discount_fen")
-        if discount > line_amount_fen(price, qty):
-            raise PosError(_l("第 %(n)s 行：折扣不能超过该行金额", n=n), f"lines-{i}-line_discount_fen")
-        if line.slot is not None and (not isinstance(line.slot, str) or len(line.slot) > 8):
-            raise PosError(_l("第 %(n)s 行：货道编号不正确", n=n), f"lines-{i}-slot")
-        if line.lots and (not isinstance(line.lots, tuple)
-                          or any(not _is_int(q) or q <= 0 for _, q in line.lots)
-                          or sum(q for _, q in line.lots) != qty):
-            raise PosError(_l("第 %(n)s 行：批次数量与销售数量不符", n=n), f"lines-{i}-lots")
-        items.append(_Priced(qty, price, discount, False))
-    order_discount_fen = _amount(order_discount_fen, _l("整单折扣"), field_name="order_discount_fen")
-    after_line = sum(line_amount_fen(i.unit_price_fen, i.qty_milli) - i.line_discount_fen for i in items)
-    if after_line > MAX_AMOUNT_FEN:
-        raise PosError(_l("销售金额太大"), "lines")
-    if order_discount_fen > after_line:
-        raise PosError(_l("整单折扣不能超过应收金额"), "order_discount_fen")
-
-    # Certified means: covered by a certificate valid on the sale's LOCAL date.
-    certs = certified_product_ids(s, list(products), local_date(sold_at))
-    amounts, subtotal, discount, rounding = compute_amounts(
-        items, order_discount_fen=order_discount_fen, rounding_to_jiao=rounding_to_jiao)
-    priced = []
-    for line, item, (gross, line_total_discount, net) in zip(lines, items, amounts):
-        product = products[line.product_id]
-        cert = certs[product.id]
-        priced.append(PricedLine(
-            product_id=product.id, sku=product.sku, name=product.name, unit=product.unit.value,
-            sold_by_weight=bool(product.sold_by_weight), qty_milli=item.qty_milli,
-            unit_price_fen=item.unit_price_fen, gross_fen=gross, line_discount_fen=item.line_discount_fen,
-            discount_fen=line_total_discount, net_fen=net, certified=cert.certified,
-            certificate_no=cert.certificate_no, slot=line.slot,
-        ))
-    total = subtotal - discount - rounding
-    certified = sum(p.net_fen for p in priced if p.certified)
-    basket = Basket(priced, subtotal, discount, rounding, total, certified, total - certified)
-    return basket, products, certs
-
-
-def price_basket(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int = 0, rounding_to_jiao: bool = False,
-                 sold_at: Optional[dt.datetime] = None) -> Basket:
-    """Price a basket as record_sale would (the till's running total, with its certified part).
-    A line's unit price is the catalogue price unless the line gives one (a counter's).
-    ``rounding_to_jiao``: apply 抹零 — pass ``cash_rounding_applies(…)`` for the sale's payments."""
-    sold_at = sold_at or utcnow()
-    basket, _, _ = _price(s, lines, order_discount_fen=order_discount_fen, rounding_to_jiao=bool(rounding_to_jiao),
-                          sold_at=sold_at, allow_inactive=False, use_given_prices=True)
-    return basket
 
 
 # --- receipt numbers ------------------------------------------------------------------------------
@@ -383,7 +173,7 @@ def _check_payments(payments: Sequence[PaymentIn], total: int) -> tuple[list[dic
             method = PaymentMethod(p.method)
         except ValueError:
             raise PaymentError(_l("未知的支付方式：%(method)s", method=str(p.method)[:20]), f"payments-{i}-method") from None
-        amount = _amount(p.amount_fen, _l("支付金额"), field_name=f"payments-{i}-amount_fen", error=PaymentError)
+        amount = checked_fen(p.amount_fen, _l("支付金额"), field_name=f"payments-{i}-amount_fen", error=PaymentError)
         if amount == 0:
             raise PaymentError(_l("支付金额必须大于零"), f"payments-{i}-amount_fen")
         if p.ref is not None and (not isinstance(p.ref, str) or len(p.ref) > 80):
@@ -393,7 +183,7 @@ def _check_payments(payments: Sequence[PaymentIn], total: int) -> tuple[list[dic
             cash_lines += 1
             if cash_lines > 1:
                 raise PaymentError(_l("一笔销售只能有一行现金支付"), f"payments-{i}-method")
-            tendered = amount if tendered is None else _amount(
+            tendered = amount if tendered is None else checked_fen(
                 tendered, _l("实收现金"), field_name=f"payments-{i}-tendered_fen", error=PaymentError)
             if tendered < amount:
                 raise PaymentError(_l("实收现金 %(tendered)s 少于现金支付金额 %(amount)s",
@@ -408,19 +198,6 @@ def _check_payments(payments: Sequence[PaymentIn], total: int) -> tuple[list[dic
         raise PaymentError(_l("支付合计 %(paid)s 与应收 %(total)s 不符", paid=format_yuan(paid), total=format_yuan(total)),
                            "payments")
     return rows, sum(r["change_fen"] for r in rows)
-
-
-def cash_rounding_applies(rounding_to_jiao: bool, payments: Sequence[PaymentIn]) -> bool:
-    """抹零 ("现金收款抹零") applies only to a sale paid wholly in cash: a WeChat, Alipay, card or
-    voucher payment, alone or beside cash, is charged to the fen. The one place for that rule."""
-    def method(p) -> object:
-        m = getattr(p, "method", None)
-        return getattr(m, "value", m)
-
-    # No payment at all (a basket that rounds to ¥0.00) is no non-cash payment: rounded like cash.
-    if not isinstance(payments, (list, tuple)):  # malformed: _check_payments refuses it with a message
-        payments = ()
-    return bool(rounding_to_jiao) and all(method(p) == PaymentMethod.CASH.value for p in payments)
 
 
 @dataclass
@@ -455,7 +232,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             raise PosError(_l("未知的购买方类型：%(t)s", t=str(sale.buyer_type)[:20]), "buyer_type") from None
 
     if channel == Channel.HALL:
-        till = s.get(Till, sale.till_id) if _is_int(sale.till_id) else None
+        till = s.get(Till, sale.till_id) if is_int(sale.till_id) else None
         if till is None:
             raise PosError(_l("请选择收银台"), "till_id")
         ctx = _Context(channel, till.location_id, till.code, till=till, buyer_type=buyer_type,
@@ -466,7 +243,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             # FOR SHARE: close_shift locks the row FOR UPDATE, so a sale in flight is either
             # counted before the close, or waits and then sees the shift closed.
             shift = s.scalars(select(Shift).where(Shift.id == sale.shift_id).with_for_update(read=True)).first() \
-                if _is_int(sale.shift_id) else None
+                if is_int(sale.shift_id) else None
             if shift is None:
                 raise ShiftError(_l("班次不存在"), "shift_id")
             if shift.till_id != till.id:
@@ -479,10 +256,10 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         ctx.after_shift_closed = shift is None or shift.status != ShiftStatus.OPEN
         return ctx
 
-    if not _is_int(sale.location_id) or s.get(Location, sale.location_id) is None:
+    if not is_int(sale.location_id) or s.get(Location, sale.location_id) is None:
         raise PosError(_l("请选择销售位置"), "location_id")
     if channel == Channel.KIOSK:
-        if not _is_int(sale.kiosk_id) or not sale.txn_id:
+        if not is_int(sale.kiosk_id) or not sale.txn_id:
             raise PosError(_l("专柜销售必须有专柜和交易编号"), "txn_id")
         prefix = sale.receipt_prefix  # the counter's code: the counters' side (kiosks.ingest) gives it
         if not prefix:
@@ -511,7 +288,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     sold_at = sold_at.astimezone(dt.timezone.utc)
     day = local_date(sold_at)
     ctx = _context(s, sale)
-    basket, products, _ = _price(
+    basket, products, _ = price_lines(
         s, sale.lines, order_discount_fen=sale.order_discount_fen, rounding_to_jiao=ctx.rounding_to_jiao, sold_at=sold_at,
         allow_inactive=ctx.channel == Channel.KIOSK, use_given_prices=ctx.channel != Channel.HALL)
     if ctx.channel == Channel.GROUP and not sale.payments:
@@ -568,7 +345,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
     # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product
     # id), whatever order the basket was scanned in, so that tills never deadlock each other.
-    customer = _customer_location(s)
+    customer = customer_location(s)
     for given, line in ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id):
         for lot_id, qty in given.lots or fefo_allocate(s, location_id=ctx.location_id, product_id=line.product_id,
                                                        qty_milli=line.qty_milli):
@@ -588,7 +365,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     return SaleResult(sale_id, receipt_no, basket.total_fen, change, True)
 
 
-def _customer_location(s: Session) -> int:
+def customer_location(s: Session) -> int:
     cached = s.info.get("pos.customer_location")
     if cached is None:
         try:
@@ -599,133 +376,7 @@ def _customer_location(s: Session) -> int:
     return cached
 
 
-# --- voids -----------------------------------------------------------------------------------------
-
-def void_sale(s: Session, sale_id: int, *, actor_id: Optional[int], approved_by_id: Optional[int],
-              reason: str) -> Sale:
-    """Cancel a sale while its shift is still open (a mistake at the till, before the drawer is
-    counted): reverses its stock moves and marks it voided. Later, a refund is the way back."""
-    if active_approver(s, approved_by_id) is None:
-        raise ApprovalRequired(_l("作废销售需要店长授权"), "approved_by_id")
-    reason = (reason or "").strip() if isinstance(reason, str) else ""
-    if not reason:
-        raise PosError(_l("请填写作废原因"), "reason")
-    sale = _locked_sale(s, sale_id)
-    if sale.status != SaleStatus.COMPLETED:
-        raise PosError(_l("小票 %(receipt)s 已作废", receipt=sale.receipt_no))
-    shift = s.get(Shift, sale.shift_id) if sale.shift_id is not None else None
-    if shift is None or shift.status != ShiftStatus.OPEN or sale.after_shift_closed:
-        raise ShiftError(_l("只能作废本班次内的销售；交班后请办理退货"))
-    if s.scalar(select(func.count()).select_from(Refund).where(Refund.sale_id == sale.id)):
-        raise PosError(_l("小票 %(receipt)s 已有退货，不能作废", receipt=sale.receipt_no))
-
-    moves = s.execute(select(StockMove.product_id, StockMove.lot_id, StockMove.qty_milli, StockMove.from_location_id,
-                             StockMove.to_location_id)
-                      .where(StockMove.ref_type == "sale", StockMove.ref_id == sale.id,
-                             StockMove.reason == MoveReason.SALE)
-                      .order_by(StockMove.product_id, StockMove.id)).all()  # the ledger's lock order
-    for m in moves:
-        ledger.move(s, product_id=m.product_id, qty_milli=m.qty_milli, from_location_id=m.to_location_id,
-                    to_location_id=m.from_location_id, reason=MoveReason.REFUND, lot_id=m.lot_id,
-                    ref_type="sale_void", ref_id=sale.id, user_id=actor_id, note=reason[:200])
-    sale.status = SaleStatus.VOIDED
-    sale.voided_at = utcnow()
-    sale.voided_by_id = actor_id
-    record(s, user_id=actor_id, action="sale.void", entity="sale", entity_id=sale.id,
-           before={"status": SaleStatus.COMPLETED.value, "receipt_no": sale.receipt_no, "total_fen": sale.total_fen},
-           after={"status": SaleStatus.VOIDED.value, "approved_by_id": approved_by_id, "reason": reason})
-    s.flush()
-    return sale
-
-
-def _locked_sale(s: Session, sale_id) -> Sale:
-    """The sale row, locked FOR UPDATE (PostgreSQL) so that voids and refunds of one sale take
-    turns; on SQLite every write transaction already begins IMMEDIATE."""
-    sale = s.scalars(select(Sale).where(Sale.id == sale_id).with_for_update()
-                     .execution_options(populate_existing=True)).first() if _is_int(sale_id) else None
-    if sale is None:
-        raise NotFound(_l("找不到该销售"))
-    return sale
-
-
-# --- reading ---------------------------------------------------------------------------------------
-
-def get_sale(s: Session, receipt_no: str) -> Sale:
-    # A receipt number may come from a URL or a scanned QR code and hold anything; PostgreSQL
-    # refuses a NUL in a text parameter, so a number that is not printable is nobody's receipt.
-    plausible = isinstance(receipt_no, str) and len(receipt_no) <= 40 and receipt_no.isprintable()
-    sale = s.scalars(select(Sale).where(Sale.receipt_no == receipt_no)).first() if plausible else None
-    if sale is None:
-        raise NotFound(_l("找不到小票：%(receipt)s", receipt=str(receipt_no)[:40]))
-    return sale
-
-
-def refunded_qty_by_line(s: Session, sale_id: int) -> dict[int, tuple[int, int]]:
-    """sale_line_id → (quantity refunded so far, amount refunded so far), by SQL aggregation."""
-    rows = s.execute(
-        select(RefundLine.sale_line_id, func.sum(RefundLine.qty_milli), func.sum(RefundLine.amount_fen))
-        .join(Refund, Refund.id == RefundLine.refund_id)
-        .where(Refund.sale_id == sale_id)
-        .group_by(RefundLine.sale_line_id)
-    )
-    return {line_id: (int(qty), int(amount)) for line_id, qty, amount in rows}
-
-
-def sale_view(s: Session, sale_id: int) -> dict[str, Any]:
-    """The sale as a plain JSON-able dict, for receipts and the API."""
-    sale = s.scalars(select(Sale).where(Sale.id == sale_id)
-                     .options(selectinload(Sale.lines), selectinload(Sale.payments))).first() \
-        if _is_int(sale_id) else None
-    if sale is None:
-        raise NotFound(_l("找不到该销售"))
-    products = {p.id: p for p in s.scalars(select(Product).where(Product.id.in_({ln.product_id for ln in sale.lines})))}
-    refunded = refunded_qty_by_line(s, sale.id)
-    till = s.get(Till, sale.till_id) if sale.till_id else None
-    cashier = s.get(User, sale.cashier_id) if sale.cashier_id else None
-    lines = []
-    for ln in sale.lines:
-        p = products[ln.product_id]
-        done = refunded.get(ln.id, (0, 0))[0]
-        lines.append({
-            "id": ln.id, "line_no": ln.line_no, "product_id": ln.product_id, "sku": p.sku, "name": p.name,
-            "unit": p.unit.value, "sold_by_weight": bool(p.sold_by_weight), "qty_milli": ln.qty_milli,
-            "unit_price_fen": ln.unit_price_fen, "gross_fen": ln.gross_fen, "discount_fen": ln.discount_fen,
-            "net_fen": ln.net_fen, "certified": ln.certified, "certificate_no": ln.certificate_no,
-            "supplier_name": ln.supplier_name, "origin_county": ln.origin_county,
-            "refunded_qty_milli": done,
-            "refundable_qty_milli": ln.qty_milli - done if sale.status == SaleStatus.COMPLETED else 0,
-        })
-    refunds = s.execute(select(Refund.refund_no, Refund.refunded_at, Refund.total_fen, Refund.method)
-                        .where(Refund.sale_id == sale.id).order_by(Refund.id)).all()
-    certified = sum(ln.net_fen for ln in sale.lines if ln.certified)
-    return {
-        "id": sale.id,
-        "receipt_no": sale.receipt_no,
-        "channel": sale.channel.value,
-        "status": sale.status.value,
-        "till": till.code if till else None,
-        "cashier": cashier.display_name if cashier else None,
-        "sold_at": sale.sold_at.isoformat(),
-        "sold_at_local": format_local(sale.sold_at),
-        "local_date": sale.local_date.isoformat(),
-        "subtotal_fen": sale.subtotal_fen,
-        "discount_fen": sale.discount_fen,
-        "rounding_fen": sale.rounding_fen,
-        "total_fen": sale.total_fen,
-        "certified_fen": certified,
-        "uncertified_fen": sale.total_fen - certified,
-        "change_fen": sum(p.change_fen for p in sale.payments),
-        "after_shift_closed": sale.after_shift_closed,
-        "lines": lines,
-        "payments": [{"method": p.method.value, "amount_fen": p.amount_fen, "tendered_fen": p.tendered_fen,
-                      "change_fen": p.change_fen, "ref": p.ref} for p in sale.payments],
-        "refunds": [{"refund_no": r.refund_no, "refunded_at_local": format_local(r.refunded_at),
-                     "total_fen": r.total_fen, "method": PaymentMethod(r.method).value} for r in refunds],
-    }
-
-
 __all__ = [
-    "LineIn", "PaymentIn", "SaleIn", "PricedLine", "Basket", "SaleResult",
-    "price_basket", "cash_rounding_applies", "record_sale", "void_sale", "get_sale", "sale_view", "compute_amounts",
-    "next_number", "document_number", "active_approver", "refunded_qty_by_line",
+    "PaymentIn", "SaleIn", "SaleResult", "record_sale", "content_hash", "customer_location",
+    "next_number", "document_number", "GROUP_PREFIX",
 ]

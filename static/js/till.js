@@ -758,7 +758,7 @@
   }
 
   /** What the customer owes: the cash total (抹零) only while everything is paid in cash, as the
-   *  server decides (sales.cash_rounding_applies); any other method pays to the fen. */
+   *  server decides (pos.sales.pricing.cash_rounding_applies); any other method pays to the fen. */
   function due() {
     const pay = state.pay;
     const cashOnly = pay.parts.every((p) => p.method === "cash") && (pay.method === "cash" || paid() >= pay.totalCash);

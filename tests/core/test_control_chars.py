@@ -27,7 +27,8 @@ def query_argument_names() -> set[str]:
         text = path.read_text(encoding="utf-8")
         names.update(re.findall(r"""args\.(?:get|getlist)\(\s*["'](\w+)["']""", text))
         names.update(re.findall(r"""args\[["'](\w+)["']\]""", text))
-    from pos.hall.api import LookupQuery, SearchQuery, TillQuery
+    from pos.hall.api.products import LookupQuery, SearchQuery
+    from pos.hall.api.shifts import TillQuery
     from pos.reports.api import MonthQuery, PeriodQuery
 
     for model in (LookupQuery, SearchQuery, TillQuery, MonthQuery, PeriodQuery):

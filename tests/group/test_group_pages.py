@@ -628,7 +628,8 @@ def test_the_printable_pages_mark_certified_lines_with_a_star(app, client, manag
 
 def test_a_delivery_note_is_only_for_a_group_delivery(app, client, manager):
     from pos.models import Till
-    from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+    from pos.sales.pricing import LineIn
+    from pos.sales.service import PaymentIn, SaleIn, record_sale
 
     def hall_sale(s):
         till = Till(code="H1", name="1号收银台", location_id=manager.loc["HALL"])

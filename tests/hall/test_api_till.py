@@ -20,7 +20,10 @@ from inventory.barcodes import ean13
 from inventory.localtime import local_today
 from inventory.models import Location, LocationKind, Setting, Unit
 from inventory.scale import encode
-from pos.hall import api
+from pos.hall.api import base as till_api_base
+from pos.hall.api import products as till_products
+from pos.hall.api import sales as till_sales
+from pos.hall.api import shifts as till_shifts
 from pos.core.db import session_scope
 from pos.models import Refund, Sale, Shift, Till
 from tests.conftest import csrf_token
@@ -133,7 +136,7 @@ def assert_error(response, status, *fragments, field=None):
 def test_lookup_by_ean13(till, hall):
     response = till.get("/api/v1/products/lookup", code=TEA_EAN)
     assert response.status_code == 200
-    body = api.LookupOut.model_validate(response.get_json()).model_dump()
+    body = till_products.LookupOut.model_validate(response.get_json()).model_dump()
     assert body == {"product_id": hall.tea, "sku": "TEA250", "name": "梵净山翠峰茶 250g", "unit": "piece",
                     "sold_by_weight": False, "price_fen": 16800, "certified": True, "qty_milli": None,
                     "amount_fen": None, "source": "barcode", "warning": None}
@@ -166,7 +169,7 @@ def test_lookup_without_code_is_422(till, hall):
 
 def test_search_finds_products_on_sale(till, hall):
     response = till.get("/api/v1/products/search", q="茶")
-    body = api.SearchOut.model_validate(response.get_json())
+    body = till_products.SearchOut.model_validate(response.get_json())
     assert [p.sku for p in body.items] == ["TEA250"]  # the retired tea is not offered
     assert body.items[0].certified is True
     pinyin = till.get("/api/v1/products/search", q="sttfm").get_json()
@@ -182,7 +185,7 @@ def test_quick_keys_are_the_most_sold_and_the_weighed_goods(app, till, hall):
         assert till.post("/api/v1/sales", sale_body(hall, lines=[{"product_id": hall.honey, "qty_milli": 1000}],
                                                     payments=[{"method": "wechat", "amount_fen": 3800}])).status_code == 201
     assert till.post("/api/v1/sales", sale_body(hall)).status_code == 201
-    body = api.QuickOut.model_validate(till.get("/api/v1/products/quick").get_json())
+    body = till_products.QuickOut.model_validate(till.get("/api/v1/products/quick").get_json())
     assert [p.product_id for p in body.most_sold] == [hall.honey, hall.pork, hall.tea]  # 2 lines, then 1 each by sku
     assert [p.product_id for p in body.weighed] == [hall.pork]
 
@@ -194,7 +197,7 @@ def test_price_a_basket_with_its_certified_part(till, hall):
         "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
         "order_discount_fen": 0, "rounding_to_jiao": False})
     assert response.status_code == 200, response.get_json()
-    body = api.BasketOut.model_validate(response.get_json())
+    body = till_sales.BasketOut.model_validate(response.get_json())
     assert (body.subtotal_fen, body.total_fen) == (16800 + 1987, 16800 + 1987)
     assert body.certified_fen == 16800 and body.uncertified_fen == 1987
     assert [ln.net_fen for ln in body.lines] == [16800, 1987]
@@ -227,7 +230,7 @@ def test_record_a_sale_then_the_same_again_then_a_conflict(app, till, hall):
     body = sale_body(hall)
     first = till.post("/api/v1/sales", body)
     assert first.status_code == 201, first.get_json()
-    recorded = api.SaleOut.model_validate(first.get_json())
+    recorded = till_sales.SaleOut.model_validate(first.get_json())
     assert recorded.total_fen == 18787 and recorded.change_fen == 20000 - 18787
     assert recorded.receipt_no.startswith("H1-") and recorded.sale.receipt_no == recorded.receipt_no
     assert recorded.sale.certified_fen == 16800 and recorded.sale.cashier == "cash"
@@ -311,7 +314,7 @@ def test_void_a_sale_of_the_open_shift(app, till, hall):
     assert_error(till.post(url, {"reason": "", "approval_pin": MANAGER_PIN}), 422, field="reason")
     response = till.post(url, {"reason": "扫错了", "approval_pin": MANAGER_PIN})
     assert response.status_code == 200, response.get_json()
-    voided = api.SaleView.model_validate(response.get_json())
+    voided = till_sales.SaleView.model_validate(response.get_json())
     assert voided.status == "voided" and all(ln.refundable_qty_milli == 0 for ln in voided.lines)
     assert till.post(url, {"reason": "again", "approval_pin": MANAGER_PIN}).status_code == 422
 
@@ -326,7 +329,7 @@ def test_refund_part_then_refuse_more_than_was_sold(app, till, hall):
     assert count(app, Refund) == 0
     first = till.post("/api/v1/refunds", body)
     assert first.status_code == 201, first.get_json()
-    refunded = api.RefundOut.model_validate(first.get_json())
+    refunded = till_sales.RefundOut.model_validate(first.get_json())
     assert refunded.total_fen == 16800
     assert refunded.sale.lines[0].refundable_qty_milli == 0 and refunded.sale.refunds[0].total_fen == 16800
 
@@ -350,27 +353,27 @@ def test_a_shift_from_open_to_close(app, till, hall):
     assert till.get("/api/v1/shifts/current", till="H1").get_json() == {"till": "H1", "shift": None}
     opened = till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": 20000})
     assert opened.status_code == 201, opened.get_json()
-    shift = api.ShiftOut.model_validate(opened.get_json())
+    shift = till_shifts.ShiftOut.model_validate(opened.get_json())
     assert (shift.till, shift.status, shift.opening_float_fen, shift.cashier) == ("H1", "open", 20000, "cash")
     assert_error(till.post("/api/v1/shifts", {"till": "H1", "opening_float_fen": 0}), 409, "未交班")
     assert count(app, Shift) == 1
-    current = api.CurrentShiftOut.model_validate(till.get("/api/v1/shifts/current", till="H1").get_json())
+    current = till_shifts.CurrentShiftOut.model_validate(till.get("/api/v1/shifts/current", till="H1").get_json())
     assert current.shift.id == shift.id
 
     base = f"/api/v1/shifts/{shift.id}"
     cash_in = till.post(f"{base}/cash", {"kind": "in", "amount_fen": 5000, "reason": "备用零钱"})
     assert cash_in.status_code == 201
-    api.CashOut.model_validate(cash_in.get_json())
+    till_shifts.CashOut.model_validate(cash_in.get_json())
     assert till.post("/api/v1/sales", sale_body(hall)).status_code == 201  # cash 18787, change 1213
 
-    report = api.ShiftReportOut.model_validate(till.get(f"{base}/report").get_json())
+    report = till_shifts.ShiftReportOut.model_validate(till.get(f"{base}/report").get_json())
     assert (report.sales_count, report.cash_sales_fen, report.cash_in_fen) == (1, 18787, 5000)
     assert report.expected_cash_fen == 20000 + 18787 + 5000 and report.closed is False
 
     closed = till.post(f"{base}/close", {"denominations": {"10000": 4, "1000": 3, "500": 1, "100": 2, "50": 1,
                                                           "10": 3, "5": 1, "2": 1}})
     assert closed.status_code == 200, closed.get_json()
-    z = api.ShiftReportOut.model_validate(closed.get_json())
+    z = till_shifts.ShiftReportOut.model_validate(closed.get_json())
     assert z.closed and z.counted_cash_fen == 43787 and z.difference_fen == 0
     assert z.shift.status == "closed"
     assert till.get(f"{base}/report").get_json() == closed.get_json()
@@ -441,7 +444,7 @@ def test_malformed_sale_bodies_answer_json_and_record_nothing(app, till, hall, w
 
 
 def test_a_body_too_large_is_413_json(app, till, hall):
-    body = sale_body(hall, padding="x" * (api.MAX_BODY_BYTES + 1))
+    body = sale_body(hall, padding="x" * (till_api_base.MAX_BODY_BYTES + 1))
     assert_error(till.post("/api/v1/sales", body), 413)
     assert count(app, Sale) == 0
 
@@ -525,10 +528,10 @@ def test_point13_cash_rounding_only_when_paid_wholly_in_cash(app, till, hall, pa
 def test_point13_running_total_shows_both_totals_as_the_sale_records_them(app, till, hall):
     _hall_rounding(app, True)
     lines = [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}]
-    body = api.BasketOut.model_validate(till.post("/api/v1/baskets/price", {"lines": lines}).get_json())
+    body = till_sales.BasketOut.model_validate(till.post("/api/v1/baskets/price", {"lines": lines}).get_json())
     assert (body.total_fen, body.rounding_fen, body.rounding_to_jiao) == (18787, 0, False)  # WeChat, card …
     assert (body.cash_total_fen, body.cash_rounding_fen) == (18780, 7)                       # wholly in cash
-    cash = api.BasketOut.model_validate(till.post("/api/v1/baskets/price", {"lines": lines, "paid_in_cash": True})
+    cash = till_sales.BasketOut.model_validate(till.post("/api/v1/baskets/price", {"lines": lines, "paid_in_cash": True})
                                         .get_json())
     assert (cash.total_fen, cash.rounding_fen, cash.rounding_to_jiao) == (18780, 7, True)
     assert sum(ln.net_fen for ln in cash.lines) == 18780
@@ -588,7 +591,7 @@ def test_point14_the_refund_box_finds_a_sale_by_its_scanned_receipt_url(app, til
     for code in (url, no, f"  {no}  "):
         found = till.get("/api/v1/sales/lookup", code=code)
         assert found.status_code == 200, (code, found.get_json())
-        assert api.SaleView.model_validate(found.get_json()).receipt_no == no
+        assert till_sales.SaleView.model_validate(found.get_json()).receipt_no == no
     # what the till did before: the whole URL looked up as a receipt number finds nothing
     from urllib.parse import quote
     assert_error(till.get("/api/v1/sales/" + quote(url, safe="")), 404)
@@ -611,7 +614,7 @@ def test_point14_recent_receipts_of_a_till_newest_first(app, till, hall):
                        ).get_json()["receipt_no"]
     response = till.get("/api/v1/sales/recent", till="H1")
     assert response.status_code == 200, response.get_json()
-    body = api.RecentOut.model_validate(response.get_json())
+    body = till_sales.RecentOut.model_validate(response.get_json())
     assert [s.receipt_no for s in body.items] == [second, first]
     assert (body.items[0].total_fen, body.items[0].status, body.items[0].reprint_count) == (3800, "completed", 0)
     assert body.items[0].cashier == "cash"

@@ -17,7 +17,9 @@ from pos.hall import printing
 from pos.sales.escpos import FS_CHINESE_ON, drawer_kick_bytes, gb18030
 from pos.models import Refund, Sale, Till
 from pos.sales.links import receipt_url
-from pos.sales.service import LineIn, PaymentIn, SaleIn, get_sale, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.reading import get_sale
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 from tests.conftest import free_port
 from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
 from tests.sales.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)

@@ -28,7 +28,8 @@ from pos.hall import shifts as shift_service
 from pos.core.db import session_scope
 from pos.demo.build import LOCATIONS
 from pos.models import Sale, Shift, Till
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 from pos.hall.settings import hall_settings
 from tests.conftest import csrf_token, screenshot
 

@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from inventory.models import AuditEvent
 from pos.sales import refunds
-from pos.sales import service as sales
+from pos.sales import service, voids
 from pos.hall import shifts
 from pos.core.errors import ShiftError
 from pos.models import Sale, Shift, ShiftStatus
-from pos.sales.service import LineIn, PaymentIn, SaleIn
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.sales.test_sales import cash_sale, hall  # noqa: F401  (fixture)
 
@@ -55,15 +56,15 @@ def test_two_cashiers_opening_the_same_till_at_once(hall):
 
 def test_the_cash_arithmetic_and_the_close(hall, s):
     # float 500.00; cash sale 168.00 (tendered 200); wechat 116.00; split 58.00 = 30 card + 28 cash
-    sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, tendered=20000))
-    sales.record_sale(s, SaleIn(channel="hall", location_id=None, lines=[LineIn(hall.honey_id, 2000)],
+    service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, tendered=20000))
+    service.record_sale(s, SaleIn(channel="hall", location_id=None, lines=[LineIn(hall.honey_id, 2000)],
                                 payments=[PaymentIn("wechat", 11600, ref="wx")], till_id=hall.till_id,
                                 cashier_id=hall.cashier_id))
-    split = sales.record_sale(s, SaleIn(channel="hall", location_id=None, lines=[LineIn(hall.honey_id, 1000)],
+    split = service.record_sale(s, SaleIn(channel="hall", location_id=None, lines=[LineIn(hall.honey_id, 1000)],
                                         payments=[PaymentIn("union_card", 3000), PaymentIn("cash", 2800, 5000)],
                                         till_id=hall.till_id, cashier_id=hall.cashier_id))
-    voided = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
-    sales.void_sale(s, voided.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="录错")
+    voided = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
+    voids.void_sale(s, voided.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="录错")
     line = s.get(Sale, split.sale_id).lines[0].id
     refunds.refund(s, receipt_no=split.receipt_no, lines=[(line, 1000, True)], method="cash", reason="退货",
                    cashier_id=hall.cashier_id, approved_by_id=hall.manager_id)
@@ -97,14 +98,14 @@ def test_the_cash_arithmetic_and_the_close(hall, s):
 
 
 def test_a_closed_shift_keeps_its_figures(hall, s):
-    sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
+    service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
     before = shifts.close_shift(s, hall.shift_id, denominations={10000: 6, 5000: 1, 1000: 1, 500: 1, 200: 1, 100: 1,
                                                                  50: 1, 20: 1, 10: 1},
                                 closed_by_id=hall.manager_id)
     s.commit()
     assert before.difference_fen == 66880 - 66800
     # a late sale for the closed shift is kept, but the Z report does not change
-    sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, shift_id=hall.shift_id))
+    service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, shift_id=hall.shift_id))
     s.commit()
     after = shifts.shift_report(s, hall.shift_id)
     assert after.figures() == {**before.figures(), "late_sales_count": 1}
@@ -155,7 +156,7 @@ def test_expected_cash_is_float_plus_cash_sales_minus_cash_refunds_plus_in_minus
             _, product, pieces, extra = op
             amount = PRICES[product] * pieces
             payment = PaymentIn("cash", amount, amount + extra) if kind == "cash_sale" else PaymentIn("wechat", amount)
-            last = sales.record_sale(s, SaleIn(channel="hall", location_id=None,
+            last = service.record_sale(s, SaleIn(channel="hall", location_id=None,
                                                lines=[LineIn(getattr(hall, product), pieces * 1000)],
                                                payments=[payment], till_id=hall.till2_id, cashier_id=hall.cashier_id))
             cash_sales += amount if kind == "cash_sale" else 0

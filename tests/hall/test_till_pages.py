@@ -1,5 +1,5 @@
 """The till's pages on the server side: who may open the cashier screen, what it hands its script,
-and the receipt preview rendered from sales.sale_view (a fragment for the till, a page on its own,
+and the receipt preview rendered from pos.sales.reading.sale_view (a fragment for the till, a page on its own,
 404 for a receipt that does not exist)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from inventory import catalogue
 from inventory.models import Location, LocationKind, Setting
-from pos.sales import service as sales
+from pos.sales import pricing, service
 from pos.core.db import session_scope
 from pos.models import Till
 
@@ -43,11 +43,11 @@ def hall(app):
 def record(app, hall, cashier_id) -> str:
     with session_scope(app) as s:
         till_id = s.scalar(select(Till.id).where(Till.code == "H1"))
-        result = sales.record_sale(s, sales.SaleIn(
+        result = service.record_sale(s, service.SaleIn(
             channel="hall", location_id=hall["hall_id"], till_id=till_id, cashier_id=cashier_id,
             client_sale_id=str(uuid.uuid4()),
-            lines=[sales.LineIn(product_id=hall["tea"], qty_milli=2000)],
-            payments=[sales.PaymentIn(method="cash", amount_fen=33600, tendered_fen=40000)],
+            lines=[pricing.LineIn(product_id=hall["tea"], qty_milli=2000)],
+            payments=[service.PaymentIn(method="cash", amount_fen=33600, tendered_fen=40000)],
         ))
         return result.receipt_no
 

@@ -16,7 +16,8 @@ from inventory.errors import ValidationError
 from inventory.ledger import lot_level, move
 from inventory.localtime import local_today
 from inventory.models import Alert, AlertKind, Lot, MoveReason
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
 
 
@@ -184,11 +185,11 @@ def test_point11_a_counter_refill_and_a_group_pick_use_the_refusing_allocation()
     import inspect
 
     from inventory import stock_views
-    from kiosks import refills
+    from kiosks import refill_visits
     from pos.group import orders as group_orders
 
-    assert "allocate_fresh(s, location_id=van" in inspect.getsource(refills)
+    assert "allocate_fresh(s, location_id=van" in inspect.getsource(refill_visits)
     assert "allocate_fresh(s, location_id=base.id" in inspect.getsource(group_orders)
-    assert "allocate_removal(s, location_id=counter" in inspect.getsource(refills)
+    assert "allocate_removal(s, location_id=counter" in inspect.getsource(refill_visits)
     assert "allocate_removal(session" in inspect.getsource(stock_views)
     assert ledger.move  # the ledger itself is unchanged: the rule is in the allocation

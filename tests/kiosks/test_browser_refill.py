@@ -204,9 +204,9 @@ def test_restocker_refills_a_counter_on_the_tablet(app, live_server, tablet_page
 
     # the same stop confirmed again (a double tap from a stale tab) records nothing
     with session_scope(app) as s:
-        from kiosks import refills
+        from kiosks import refill_visits
 
-        again = refills.record_visit(s, route_id, "K001", actor_id=None,
+        again = refill_visits.record_visit(s, route_id, "K001", actor_id=None,
                                      slots=[{"slot": "A1", "counted_milli": 0, "loaded_milli": 0},
                                             {"slot": "A2", "counted_milli": 0, "loaded_milli": 0}])
         assert again["already"]
@@ -242,10 +242,10 @@ def test_restocker_refills_a_counter_on_the_tablet(app, live_server, tablet_page
 
 def test_phone_stop_page_fits(app, live_server, chromium, counter_world):
     """The counter page before confirmation on a 390×844 phone: no sideways scrolling, big targets."""
-    from kiosks import refills
+    from kiosks import refill_plans, refills
 
     with session_scope(app) as s:
-        route = refills.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=counter_world["VAN1"],
+        route = refill_plans.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=counter_world["VAN1"],
                                    today=TODAY)
         refills.load_van(s, route.id, actor_id=None)
         route_id, stop_id = route.id, route.stops[0].id
@@ -274,7 +274,7 @@ def test_point17_blind_count_over_capacity_and_refused_slot_on_the_tablet(app, l
     "same as book" is tapped for a slot or for all; a slot loaded above its capacity is warned
     beside the slot and asked about before saving (cancel saves nothing, confirm saves); a refusal
     names the slot and the page opens scrolled to that slot, highlighted, even far down."""
-    from kiosks import refills
+    from kiosks import refill_plans, refills
 
     w = counter_world
     with session_scope(app) as s:
@@ -284,7 +284,7 @@ def test_point17_blind_count_over_capacity_and_refused_slot_on_the_tablet(app, l
             s.add(product)
             s.flush()
             s.add(PlanogramSlot(kiosk_id=kiosk.id, slot=f"A{i}", product_id=product.id, par=4, price_fen=1500))
-        route = refills.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=w["VAN1"], today=TODAY)
+        route = refill_plans.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=w["VAN1"], today=TODAY)
         refills.load_van(s, route.id, actor_id=None)
         stop_url = f"{live_server}/counters/routes/{route.id}/stops/{route.stops[0].id}"
     page = tablet_page

@@ -13,10 +13,11 @@ from inventory import ledger
 from inventory.localtime import HALL_TZ, UTC
 from inventory.models import Alert, AlertKind, Lot, MoveReason
 from kiosks import fleet, registry
-from kiosks.models import Kiosk
-from pos.sales import service as sales
+from kiosks.models import Kiosk, KioskStatus
+from pos.sales import service
 from pos.core.errors import NotFound
-from pos.sales.service import LineIn, PaymentIn, SaleIn
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn
 from tests.stock_fixtures import World, engine, s, world  # noqa: F401  (fixtures)
 
 TODAY = dt.date(2026, 11, 20)
@@ -37,7 +38,7 @@ class Fleet:
 
 def kiosk_sale(s, code: str, product_id: int, qty: int, price_fen: int, sold_at: dt.datetime, txn: str):
     kiosk = registry.get_kiosk(s, code)
-    return sales.record_sale(s, SaleIn(
+    return service.record_sale(s, SaleIn(
         channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id=txn, receipt_prefix=kiosk.code,
         sold_at=sold_at, lines=[LineIn(product_id, qty * 1000, unit_price_fen=price_fen, slot="A2")],
         payments=[PaymentIn("wechat", qty * price_fen, ref=txn)]))
@@ -193,3 +194,39 @@ def test_kiosk_detail_slots_sales_and_refills(fleet_data, s):
     assert [r["txn_id"] for r in page2.items] == ["t3", "t4"]
     with pytest.raises(NotFound):
         fleet.kiosk_detail(s, "K999", today=TODAY, now=NOW)
+
+
+def test_offline_is_one_rule_in_python_and_in_sql(fleet_data, s):
+    """kiosks.fleet.is_offline and its SQL form agree: an active counter is offline after more
+    than an hour without a heartbeat (exactly an hour is not yet), or with none ever; a paused
+    one never is."""
+    k = s.get(Kiosk, fleet_data.k2)
+    for heartbeat in (None, NOW - dt.timedelta(hours=1), NOW - dt.timedelta(hours=1, seconds=1), NOW):
+        k.last_heartbeat_at = heartbeat
+        s.flush()
+        in_sql = s.scalar(select(func.count()).select_from(Kiosk).where(Kiosk.id == k.id, fleet.offline_where(NOW)))
+        in_python = fleet.is_offline(k.status, heartbeat, NOW)
+        assert bool(in_sql) == in_python == (heartbeat is None or heartbeat < NOW - dt.timedelta(hours=1))
+    assert fleet.is_offline("paused", None, NOW) is False
+
+
+def test_a_counter_without_planogram_has_no_fill_anywhere(fleet_data, s):
+    """The one answer for a counter without planogram: no fill (None), neither 0 % nor 100 %, on
+    the dashboard, in its town's totals and in the refill planner, which then never finds it
+    "below" a fill threshold."""
+    from kiosks import refill_plans
+
+    assert fleet.fill_percent(0, 0) is None
+    assert fleet.fill_percent(12000, 19000) == 63
+    k3 = s.get(Kiosk, fleet_data.k3)
+    k3.status = KioskStatus.ACTIVE
+    k3.last_heartbeat_at = NOW
+    s.flush()
+    assert by_code(fleet.fleet_overview(s, today=TODAY, now=NOW))["K003"]["fill_percent"] is None
+    shatian = fleet.group_by_town(fleet.fleet_overview(s, today=TODAY, now=NOW, town="沙田"))[0]["totals"]
+    assert shatian["fill_percent"] is None
+    candidates = by_code(refill_plans.refill_candidates(s, today=TODAY, now=NOW))
+    assert candidates["K003"]["fill_percent"] is None and candidates["K003"]["reasons"] == []
+    assert candidates["K001"]["fill_percent"] == by_code(fleet.fleet_overview(s, today=TODAY, now=NOW))["K001"]["fill_percent"]
+    below = refill_plans.refill_candidates(s, today=TODAY, now=NOW, fill_below_percent=100)
+    assert "K003" not in {r["code"] for r in below}

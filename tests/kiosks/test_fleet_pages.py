@@ -16,10 +16,11 @@ from inventory.localtime import utcnow
 from inventory.models import Alert, AlertKind, AuditEvent, Location, Lot, MoveReason, Product, Supplier, Unit
 from kiosks import registry
 from kiosks.models import PlanogramSlot
-from pos.sales import service as sales
+from pos.sales import service
 from pos.core.db import session_scope
 from pos.demo.build import LOCATIONS
-from pos.sales.service import LineIn, PaymentIn, SaleIn
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn
 from tests.conftest import csrf_token, screenshot
 
 TOWNS = ("虎门", "虎门", "虎门", "沙田", "麻涌", "中堂", "滨海湾")
@@ -67,7 +68,7 @@ def counters(app):
         ledger.move(s, product_id=tea.id, qty_milli=6000, from_location_id=loc["BASE"],
                     to_location_id=k1.location_id, reason=MoveReason.REFILL, lot_id=lot.id)
         for n in (1, 2):
-            sales.record_sale(s, SaleIn(
+            service.record_sale(s, SaleIn(
                 channel="kiosk", location_id=k1.location_id, kiosk_id=k1.id, txn_id=f"T{n}",
                 receipt_prefix="K001", sold_at=now - dt.timedelta(seconds=n),  # today, even just after midnight
                 lines=[LineIn(tea.id, 1000, unit_price_fen=3800, slot="A1")],

@@ -15,7 +15,7 @@ from inventory.errors import ValidationError
 from inventory.ledger import available, level, move, reserve
 from inventory.localtime import local_today, utcnow
 from inventory.models import AuditEvent, Location, LocationKind, Lot, LotLevel, MoveReason, StockMove
-from kiosks import refills
+from kiosks import refill_plans, refill_visits, refills
 from kiosks.models import (
     Kiosk,
     PlanogramSlot,
@@ -104,7 +104,7 @@ def fleet(world, s) -> Fleet:  # noqa: F811
 
 
 def _plan(world, s, fleet, codes=("K001", "K002")):
-    return refills.plan_route(s, kiosk_codes=list(codes), restocker_id=world.manager_id, van_location_id=fleet.van,
+    return refill_plans.plan_route(s, kiosk_codes=list(codes), restocker_id=world.manager_id, van_location_id=fleet.van,
                               today=TODAY, expiring_within_days=3, actor_id=world.manager_id)
 
 
@@ -120,17 +120,17 @@ def _ledger_balances(s, product_ids):
 
 
 def test_candidates_by_urgency_and_town(world, s, fleet):  # noqa: F811
-    rows = refills.refill_candidates(s, today=TODAY, now=utcnow())
+    rows = refill_plans.refill_candidates(s, today=TODAY, now=utcnow())
     # K002 is 20 % full; K001 is 42 % full with an expired lot
     assert [r["code"] for r in rows] == ["K002", "K001"]
     assert rows[0]["fill_percent"] == 20 and rows[0]["need_pieces"] == 4
     k1 = rows[1]
     assert k1["fill_percent"] == (5 + 1) * 100 // 14 and k1["expiring_lots"] == 1 and not k1["offline"]
-    assert refills.refill_candidates(s, today=TODAY, now=utcnow(), town="沙田")[0]["code"] == "K002"
-    assert [r["code"] for r in refills.refill_candidates(s, today=TODAY, now=utcnow(), expiring_within_days=3)] == ["K001"]
+    assert refill_plans.refill_candidates(s, today=TODAY, now=utcnow(), town="沙田")[0]["code"] == "K002"
+    assert [r["code"] for r in refill_plans.refill_candidates(s, today=TODAY, now=utcnow(), expiring_within_days=3)] == ["K001"]
     later = utcnow() + dt.timedelta(hours=2)
-    assert {r["code"] for r in refills.refill_candidates(s, today=TODAY, now=later, offline=True)} == {"K001", "K002"}
-    assert refills.refill_candidates(s, today=TODAY, now=utcnow(), offline=True) == []
+    assert {r["code"] for r in refill_plans.refill_candidates(s, today=TODAY, now=later, offline=True)} == {"K001", "K002"}
+    assert refill_plans.refill_candidates(s, today=TODAY, now=utcnow(), offline=True) == []
 
 
 def test_plan_loads_par_minus_what_stays_and_picks_fefo(world, s, fleet):  # noqa: F811
@@ -157,7 +157,7 @@ def test_plan_loads_par_minus_what_stays_and_picks_fefo(world, s, fleet):  # noq
 def test_plan_caps_loads_at_what_the_base_has(world, s, fleet):  # noqa: F811
     move(s, product_id=fleet.rice, qty_milli=8 * P, from_location_id=world.loc["BASE"],
          to_location_id=world.loc["HALL"], reason=MoveReason.TRANSFER, lot_id=fleet.lots["rice-base"])
-    plan = refills.plan_preview(s, kiosk_codes=["K001"], today=TODAY)
+    plan = refill_plans.plan_preview(s, kiosk_codes=["K001"], today=TODAY)
     rice = next(ln for ln in plan["stops"][0]["lines"] if ln["product_id"] == fleet.rice)
     assert (rice["need_milli"], rice["load_milli"], rice["short_milli"]) == (5 * P, 2 * P, 3 * P)
     assert [(x["product_id"], x["qty_milli"]) for x in plan["shortages"]] == [(fleet.rice, 3 * P)]
@@ -166,7 +166,7 @@ def test_plan_caps_loads_at_what_the_base_has(world, s, fleet):  # noqa: F811
 def test_plan_leaves_goods_reserved_for_group_orders_at_the_base(world, s, fleet):  # noqa: F811
     # 10 rice at the base, 7 held for a confirmed group order: the counter can get 3 of its 5
     reserve(s, location_id=world.loc["BASE"], product_id=fleet.rice, qty_milli=7 * P)
-    plan = refills.plan_preview(s, kiosk_codes=["K001"], today=TODAY)
+    plan = refill_plans.plan_preview(s, kiosk_codes=["K001"], today=TODAY)
     rice = next(ln for ln in plan["stops"][0]["lines"] if ln["product_id"] == fleet.rice)
     assert (rice["need_milli"], rice["load_milli"], rice["short_milli"]) == (5 * P, 3 * P, 2 * P)
     # and loading the van takes only what is free
@@ -187,7 +187,7 @@ def test_plan_refuses_bad_counters(world, s, fleet, codes, message):  # noqa: F8
 
 def test_plan_refuses_a_location_that_is_not_a_van(world, s, fleet):  # noqa: F811
     with pytest.raises(ValidationError, match="请选择补货车"):
-        refills.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=world.loc["HALL"],
+        refill_plans.plan_route(s, kiosk_codes=["K001"], restocker_id=None, van_location_id=world.loc["HALL"],
                            today=TODAY, actor_id=None)
 
 
@@ -243,7 +243,7 @@ def test_record_visit_posts_exactly_what_was_entered(world, s, fleet):  # noqa: 
     moves = move_count(s)
     # tea: 5 on the books, 4 counted (one missing), the 2 expired pulled, 5 loaded → 4 − 2 + 5 = 7
     # rice: 1 on the books, 2 counted (one found), one damaged pulled, 4 loaded → 2 − 1 + 4 = 5
-    result = refills.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
+    result = refill_visits.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
         {"slot": "A1", "counted_milli": 4 * P, "loaded_milli": 5 * P,
          "pulled": [{"lot_id": fleet.lots["tea-k1-old"], "qty_milli": 2 * P, "reason": "expired"}]},
         {"slot": "A2", "counted_milli": 2 * P, "loaded_milli": 4 * P,
@@ -277,10 +277,10 @@ def test_record_visit_posts_exactly_what_was_entered(world, s, fleet):  # noqa: 
 def test_second_confirmation_records_nothing_new(world, s, fleet):  # noqa: F811
     route = _loaded_route(world, s, fleet)
     entry = [{"slot": "A1", "counted_milli": 1 * P, "loaded_milli": 4 * P, "pulled": []}]
-    first = refills.record_visit(s, route.id, "K002", slots=entry, actor_id=world.manager_id)
+    first = refill_visits.record_visit(s, route.id, "K002", slots=entry, actor_id=world.manager_id)
     s.commit()
     moves, counter = move_count(s), level_of(s, fleet.k2.location_id, fleet.tea)
-    again = refills.record_visit(s, route.id, "K002", slots=entry, actor_id=world.manager_id)
+    again = refill_visits.record_visit(s, route.id, "K002", slots=entry, actor_id=world.manager_id)
     s.commit()
     assert not first["already"] and again["already"] and "已确认过" in str(again["message"])
     assert move_count(s) == moves and level_of(s, fleet.k2.location_id, fleet.tea) == counter == 5 * P
@@ -303,7 +303,7 @@ def test_record_visit_refuses_bad_input_and_writes_nothing(world, s, fleet, slot
     route = _loaded_route(world, s, fleet)
     moves = move_count(s)
     with pytest.raises(ValidationError, match=message):
-        refills.record_visit(s, route.id, "K002", slots=slots, actor_id=world.manager_id)
+        refill_visits.record_visit(s, route.id, "K002", slots=slots, actor_id=world.manager_id)
     s.rollback()
     assert move_count(s) == moves
     assert s.get(RefillStop, route.stops[1].id, populate_existing=True).status == StopStatus.PENDING
@@ -313,7 +313,7 @@ def test_over_van_refusal_leaves_the_earlier_moves_of_the_visit_unwritten(world,
     route = _loaded_route(world, s, fleet)
     moves = move_count(s)
     with pytest.raises(ValidationError, match="补货车上「孟溪红米 1kg」只有 5 件"):
-        refills.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
+        refill_visits.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
             {"slot": "A1", "counted_milli": 4 * P, "loaded_milli": 5 * P,
              "pulled": [{"lot_id": fleet.lots["tea-k1-old"], "qty_milli": 2 * P, "reason": "expired"}]},
             {"slot": "A2", "counted_milli": 1 * P, "loaded_milli": 6 * P, "pulled": []},
@@ -327,13 +327,13 @@ def test_over_van_refusal_leaves_the_earlier_moves_of_the_visit_unwritten(world,
 def test_visit_before_loading_is_refused(world, s, fleet):  # noqa: F811
     route = _plan(world, s, fleet)
     with pytest.raises(ValidationError, match="请先装车"):
-        refills.record_visit(s, route.id, "K002", actor_id=None,
+        refill_visits.record_visit(s, route.id, "K002", actor_id=None,
                              slots=[{"slot": "A1", "counted_milli": 1 * P, "loaded_milli": 0}])
 
 
 def test_finish_route_returns_leftovers_to_the_base(world, s, fleet):  # noqa: F811
     route = _loaded_route(world, s, fleet)
-    refills.record_visit(s, route.id, "K002", actor_id=world.manager_id,
+    refill_visits.record_visit(s, route.id, "K002", actor_id=world.manager_id,
                          slots=[{"slot": "A1", "counted_milli": 1 * P, "loaded_milli": 4 * P, "pulled": []}])
     s.commit()
     # K002 took 4 tea from the van (the earliest lot); K001 is skipped
@@ -349,7 +349,7 @@ def test_finish_route_returns_leftovers_to_the_base(world, s, fleet):  # noqa: F
     with pytest.raises(ValidationError, match="已完成"):
         refills.finish_route(s, route.id, actor_id=world.manager_id)
     with pytest.raises(ValidationError, match="已结束"):
-        refills.record_visit(s, route.id, "K001", actor_id=None,
+        refill_visits.record_visit(s, route.id, "K001", actor_id=None,
                              slots=[{"slot": "A1", "counted_milli": 0, "loaded_milli": 0}])
     _ledger_balances(s, [fleet.tea, fleet.rice])
 
@@ -419,9 +419,9 @@ def test_point17_refusal_names_the_slot(world, s, fleet, slots, slot, message): 
     route = _loaded_route(world, s, fleet)
     moves = move_count(s)
     with pytest.raises(ValidationError, match=message) as refused:
-        refills.record_visit(s, route.id, "K001", slots=slots, actor_id=world.manager_id)
+        refill_visits.record_visit(s, route.id, "K001", slots=slots, actor_id=world.manager_id)
     s.rollback()
-    assert refills.refused_slot(refused.value, ["A1", "A2"]) == slot
+    assert refill_visits.refused_slot(refused.value, ["A1", "A2"]) == slot
     assert move_count(s) == moves
 
 
@@ -430,7 +430,7 @@ def test_point17_over_capacity_is_accepted_and_reported(world, s, fleet):  # noq
 
     route = _loaded_route(world, s, fleet)
     # rice: 3 counted (two found) + 5 loaded = 8 in a slot for 6; tea: 5 − 2 pulled + 5 = 8 = its par
-    result = refills.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
+    result = refill_visits.record_visit(s, route.id, "K001", actor_id=world.manager_id, slots=[
         {"slot": "A1", "counted_milli": 5 * P, "loaded_milli": 5 * P,
          "pulled": [{"lot_id": fleet.lots["tea-k1-old"], "qty_milli": 2 * P, "reason": "expired"}]},
         {"slot": "A2", "counted_milli": 3 * P, "loaded_milli": 5 * P}])

@@ -37,7 +37,8 @@ from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from pos.demo.build import LOCATIONS
 from pos.models import Sale, Till
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 
 TEA, HONEY, MEITAN = 6_800, 4_550, 12_000
 OCT = ("2026-10-01", "2026-10-31")

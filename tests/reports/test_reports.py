@@ -63,7 +63,9 @@ from pos.core.db import session_scope
 from pos.models import Role, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
 from pos.reports.figures import ReportError
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale, void_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
+from pos.sales.voids import void_sale
 
 Q1 = (dt.date(2026, 1, 1), dt.date(2026, 3, 31))
 
@@ -160,7 +162,7 @@ def build_dataset(app) -> Dataset:
         hall("H", local(2026, 4, 1, 0, 1), [LineIn(tea.id, 1000)], "wechat", 16800)
 
         def line_id(letter, sku):
-            from pos.sales.service import get_sale
+            from pos.sales.reading import get_sale
             sale = get_sale(s, data.receipts[letter])
             product = {"TEA": tea.id, "HONEY": honey.id}[sku]
             return s.scalar(select(SaleLine.id).where(SaleLine.sale_id == sale.id, SaleLine.product_id == product))
@@ -469,7 +471,7 @@ def test_margin_nets_refunds_with_their_share_of_cost(app, dataset, session):
 
 
 def test_the_cost_snapshot_is_kept_on_the_line(app, dataset, session):
-    from pos.sales.service import get_sale
+    from pos.sales.reading import get_sale
 
     sale = get_sale(session, dataset.receipts["A"])
     costs = {ln.product_id: ln.cost_fen for ln in sale.lines}

@@ -22,7 +22,8 @@ from pos.reports import figures as reports
 from pos.reports import drilldown as report_drilldown
 from pos.reports import exports as report_exports
 from pos.reports import monthly as report_monthly
-from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 
 EVIL = '=HYPERLINK("http://x","y")'
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")

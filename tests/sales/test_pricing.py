@@ -10,9 +10,11 @@ from sqlalchemy import func, select
 
 from inventory.localtime import HALL_TZ
 from inventory.money import line_amount_fen
-from pos.sales import service as sales
+from pos.sales import pricing, reading, service
+from pos.core.errors import PosError
 from pos.models import Payment, Sale, SaleLine
-from pos.sales.service import LineIn, PaymentIn, SaleIn, _Priced, compute_amounts
+from pos.sales.pricing import LineIn, _Priced, compute_amounts
+from pos.sales.service import PaymentIn, SaleIn
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.sales.test_sales import hall  # noqa: F401  (fixture)
 
@@ -96,9 +98,9 @@ def test_any_recorded_sale_adds_up(hall, s, basket):
     sold_at = dt.datetime(2026, 11, 26, 10, 15, tzinfo=HALL_TZ)
     # 抹零 applies only to a sale paid wholly in cash: the split (WeChat + cash) is priced to the fen
     try:
-        preview = sales.price_basket(s, lines, order_discount_fen=order_discount,
+        preview = pricing.price_basket(s, lines, order_discount_fen=order_discount,
                                      rounding_to_jiao=rounding_on and not split, sold_at=sold_at)
-    except sales.PosError:
+    except PosError:
         s.rollback()
         return  # an order discount larger than the basket: refused, nothing to check
     total = preview.total_fen
@@ -110,7 +112,7 @@ def test_any_recorded_sale_adds_up(hall, s, basket):
         payments = [PaymentIn("wechat", total // 2), PaymentIn("cash", total - total // 2, total - total // 2 + extra_cash)]
     else:
         payments = [PaymentIn("cash", total, total + extra_cash)]
-    result = sales.record_sale(s, SaleIn(
+    result = service.record_sale(s, SaleIn(
         channel="hall", location_id=None, lines=lines, payments=payments, order_discount_fen=order_discount,
         till_id=hall.till_id, cashier_id=hall.cashier_id, sold_at=sold_at, rounding_to_jiao=rounding_on,
         approved_by_id=hall.manager_id))
@@ -121,7 +123,7 @@ def test_any_recorded_sale_adds_up(hall, s, basket):
     assert net_sum == sale.total_fen == result.total_fen == paid == tendered - result.change_fen == total
     assert result.change_fen == extra_cash if total else result.change_fen == 0
     assert 0 <= sale.rounding_fen < 10 and sale.subtotal_fen - sale.discount_fen - sale.rounding_fen == sale.total_fen
-    view = sales.sale_view(s, sale.id)
+    view = reading.sale_view(s, sale.id)
     assert view["certified_fen"] + view["uncertified_fen"] == sale.total_fen == preview.total_fen
     assert view["certified_fen"] == preview.certified_fen
     s.rollback()

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from inventory.models import Product, Supplier
-from pos.sales import service as sales
+from pos.sales import service
 from pos.models import InvoiceRequest, InvoiceStatus
 from pos.sales.links import check_receipt_token, receipt_token, receipt_url
-from pos.sales.service import LineIn
+from pos.sales.pricing import LineIn
 from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
 from tests.sales.test_sales import Hall, cash_sale, hall  # noqa: F401  (fixtures)
 
@@ -39,7 +39,7 @@ def sold(hall, s) -> Sold:
     supplier = s.get(Supplier, hall.world.supplier_id)
     supplier.origin_township, supplier.origin_village = "正大镇", "清水村"
     s.flush()
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000), LineIn(hall.honey_id, 2000)],
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000), LineIn(hall.honey_id, 2000)],
                                             amount=16800 + 11600, tendered=30000))
     s.commit()
     return Sold(hall, result.sale_id, result.receipt_no)

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from pos.sales.escpos import FS_CHINESE_ON, gb18030, render_escpos, text_lines, width
 from pos.models import Till
 from pos.sales.receipts import HALL_NAME, Receipt, ReceiptLine, build_receipt
-from pos.sales.service import LineIn, PaymentIn, SaleIn, get_sale, record_sale
+from pos.sales.pricing import LineIn
+from pos.sales.reading import get_sale
+from pos.sales.service import PaymentIn, SaleIn, record_sale
 from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
 from tests.sales.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)
 

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from inventory.models import AuditEvent, StockMove
 from pos.sales import refunds
-from pos.sales import service as sales
+from pos.sales import reading, service, voids
 from pos.hall import shifts
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Refund, RefundLine, Sale
-from pos.sales.service import LineIn
+from pos.sales.pricing import LineIn
 from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
 from tests.sales.test_sales import cash_sale, hall  # noqa: F401  (fixture)
 
@@ -22,7 +22,7 @@ NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
 
 
 def sold(hall, s, lines, amount, **kw):
-    result = sales.record_sale(s, cash_sale(hall, lines, amount=amount, **kw))
+    result = service.record_sale(s, cash_sale(hall, lines, amount=amount, **kw))
     s.commit()
     return result, [ln.id for ln in s.get(Sale, result.sale_id).lines]
 
@@ -48,7 +48,7 @@ def test_a_partial_refund_returns_goods_and_money(hall, s):
     # back into the newest lot the sale took from
     assert s.execute(select(StockMove.lot_id, StockMove.qty_milli).where(StockMove.ref_type == "refund")).all() == [
         (hall.late_lot, 1000)]
-    view = sales.sale_view(s, sale.sale_id)
+    view = reading.sale_view(s, sale.sale_id)
     assert [(ln["refunded_qty_milli"], ln["refundable_qty_milli"]) for ln in view["lines"]] == [(1000, 2000), (0, 1000)]
     assert view["refunds"][0]["refund_no"] == result.refund_no
     assert s.scalar(select(AuditEvent.action).where(AuditEvent.entity == "refund")) == "refund.create"
@@ -105,7 +105,7 @@ def test_a_refund_is_idempotent_on_its_client_id(hall, s):
 
 def test_a_voided_sale_cannot_be_refunded(hall, s):
     sale, (tea,) = sold(hall, s, [LineIn(hall.tea_id, 1000)], 16800)
-    sales.void_sale(s, sale.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="录错")
+    voids.void_sale(s, sale.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="录错")
     with pytest.raises(RefundError, match="已作废"):
         do_refund(hall, s, sale.receipt_no, [(tea, 1000, True)])
 

@@ -24,11 +24,12 @@ from inventory.models import (
     StockMove,
     Unit,
 )
-from pos.sales import service as sales
+from pos.sales import reading, service, voids
 from pos.hall import shifts
 from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
 from pos.models import Payment, Role, Sale, SaleLine, SaleStatus, Till, User
-from pos.sales.service import LineIn, PaymentIn, SaleIn
+from pos.sales.pricing import LineIn
+from pos.sales.service import PaymentIn, SaleIn
 from tests.stock_fixtures import World, engine, level_of, s, world  # noqa: F401  (fixtures)
 
 SOLD_AT = dt.datetime(2026, 11, 26, 10, 15, tzinfo=HALL_TZ)
@@ -99,7 +100,7 @@ def count(s, model) -> int:
 # --- recording --------------------------------------------------------------------------------
 
 def test_a_cash_sale_is_recorded_whole_with_snapshot_stock_moves_and_change(hall, s):
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 3000), LineIn(hall.pork_id, 523)],
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 3000), LineIn(hall.pork_id, 523)],
                                             amount=50400 + 1987, tendered=60000, client_sale_id="c-1"))
     s.commit()
     assert result.created and result.total_fen == 52387 and result.change_fen == 60000 - 52387
@@ -116,20 +117,20 @@ def test_a_cash_sale_is_recorded_whole_with_snapshot_stock_moves_and_change(hall
                       .where(StockMove.ref_type == "sale", StockMove.ref_id == sale.id).order_by(StockMove.id)).all()
     assert moves == [(hall.tea_id, hall.early_lot, 2000), (hall.tea_id, hall.late_lot, 1000), (hall.pork_id, None, 523)]
     assert level_of(s, hall.hall, hall.tea_id) == 9000 and level_of(s, hall.hall, hall.pork_id) == -523
-    view = sales.sale_view(s, sale.id)
+    view = reading.sale_view(s, sale.id)
     assert view["certified_fen"] == 50400 and view["uncertified_fen"] == 1987
     assert view["till"] == "H1" and view["cashier"] == "龙燕" and view["sold_at_local"] == "2026-11-26 10:15"
     assert view["payments"] == [{"method": "cash", "amount_fen": 52387, "tendered_fen": 60000,
                                  "change_fen": 7613, "ref": None}]
     assert [ln["refundable_qty_milli"] for ln in view["lines"]] == [3000, 523]
-    assert sales.get_sale(s, "H1-20261126-0001").id == sale.id
+    assert reading.get_sale(s, "H1-20261126-0001").id == sale.id
 
 
 def test_certification_is_judged_on_the_local_date_and_kept(hall, s):
     # 00:30 on 1 December in Humen is still 30 November in UTC: the certificate (to 30 November) no longer covers it.
     late = dt.datetime(2026, 12, 1, 0, 30, tzinfo=HALL_TZ)
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, sold_at=late))
-    on_time = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800,
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, sold_at=late))
+    on_time = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800,
                                              sold_at=dt.datetime(2026, 11, 30, 23, 59, tzinfo=HALL_TZ)))
     s.commit()
     assert result.receipt_no == "H1-20261201-0001" and on_time.receipt_no == "H1-20261130-0001"
@@ -144,7 +145,7 @@ def test_certification_is_judged_on_the_local_date_and_kept(hall, s):
 
 def test_receipt_numbers_run_per_till_and_local_day(hall, s):
     def one(till_id, at):
-        return sales.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000)], amount=5800, till_id=till_id,
+        return service.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000)], amount=5800, till_id=till_id,
                                               sold_at=at)).receipt_no
     next_day = SOLD_AT + dt.timedelta(days=1)
     numbers = [one(hall.till_id, SOLD_AT), one(hall.till_id, SOLD_AT), one(hall.till2_id, SOLD_AT),
@@ -155,8 +156,8 @@ def test_receipt_numbers_run_per_till_and_local_day(hall, s):
 
 def test_the_same_client_sale_id_twice_records_one_sale(hall, s):
     sale = cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, tendered=20000, client_sale_id="dup")
-    first = sales.record_sale(s, sale)
-    again = sales.record_sale(s, sale)
+    first = service.record_sale(s, sale)
+    again = service.record_sale(s, sale)
     s.commit()
     assert first.created and not again.created
     assert (again.sale_id, again.receipt_no, again.total_fen, again.change_fen) == (
@@ -165,9 +166,9 @@ def test_the_same_client_sale_id_twice_records_one_sale(hall, s):
 
 
 def test_the_same_id_with_other_content_is_a_conflict(hall, s):
-    sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, client_sale_id="x"))
+    service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, client_sale_id="x"))
     with pytest.raises(Conflict, match="内容不同"):
-        sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 2000)], amount=33600, client_sale_id="x"))
+        service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 2000)], amount=33600, client_sale_id="x"))
 
 
 def test_two_threads_submitting_the_same_id_at_once_make_one_sale(hall):
@@ -180,7 +181,7 @@ def test_two_threads_submitting_the_same_id_at_once_make_one_sale(hall):
         with hall.session() as s:
             try:
                 barrier.wait()
-                results.append(sales.record_sale(s, sale))
+                results.append(service.record_sale(s, sale))
                 s.commit()
             except Exception as exc:  # pragma: no cover - reported below
                 errors.append(exc)
@@ -197,7 +198,7 @@ def test_two_threads_submitting_the_same_id_at_once_make_one_sale(hall):
         assert count(s, Sale) == 1 and count(s, Payment) == 1
         assert level_of(s, hall.hall, hall.tea_id) == 11000
         # the loser's receipt number was given back: the next sale takes 0002
-        assert sales.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000)], amount=5800)).receipt_no \
+        assert service.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000)], amount=5800)).receipt_no \
             == "H1-20261126-0002"
 
 
@@ -206,7 +207,7 @@ def test_two_threads_submitting_the_same_id_at_once_make_one_sale(hall):
 def test_discounts_and_rounding_are_spread_over_the_lines(hall, s):
     s.get(Setting, "rounding_to_jiao").value = "true"
     s.flush()
-    result = sales.record_sale(s, cash_sale(
+    result = service.record_sale(s, cash_sale(
         hall, [LineIn(hall.tea_id, 1000, line_discount_fen=800), LineIn(hall.pork_id, 523)],
         order_discount_fen=500, amount=16000 + 1987 - 500 - 7))
     sale = s.get(Sale, result.sale_id)
@@ -218,7 +219,7 @@ def test_discounts_and_rounding_are_spread_over_the_lines(hall, s):
 def test_rounding_can_be_switched_off_per_sale(hall, s):
     s.get(Setting, "rounding_to_jiao").value = "true"
     s.flush()
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, rounding_to_jiao=False))
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, rounding_to_jiao=False))
     assert result.total_fen == 1987
 
 
@@ -235,7 +236,7 @@ def test_payments_must_add_up_exactly(hall, s, payments, message):
     sale = SaleIn(channel="hall", location_id=None, lines=[LineIn(hall.tea_id, 1000)], payments=payments,
                   till_id=hall.till_id, cashier_id=hall.cashier_id)
     with pytest.raises(PaymentError, match=message):
-        sales.record_sale(s, sale)
+        service.record_sale(s, sale)
     assert count(s, Sale) == 0
 
 
@@ -243,7 +244,7 @@ def test_split_payment_with_change_on_the_cash_part(hall, s):
     sale = SaleIn(channel="hall", location_id=None, lines=[LineIn(hall.tea_id, 1000)],
                   payments=[PaymentIn("union_card", 10000, ref="U1"), PaymentIn("cash", 6800, 10000)],
                   till_id=hall.till_id, cashier_id=hall.cashier_id)
-    assert sales.record_sale(s, sale).change_fen == 3200
+    assert service.record_sale(s, sale).change_fen == 3200
 
 
 @pytest.mark.parametrize("lines, message", [
@@ -257,37 +258,37 @@ def test_bad_lines_are_refused_and_nothing_is_written(hall, s, lines, message):
     lines = [LineIn(hall.tea_id if ln.product_id == 1 else ln.product_id, ln.qty_milli,
                     line_discount_fen=ln.line_discount_fen) for ln in lines]
     with pytest.raises(PosError, match=message):
-        sales.record_sale(s, cash_sale(hall, lines, amount=16800))
+        service.record_sale(s, cash_sale(hall, lines, amount=16800))
     assert count(s, Sale) == count(s, SaleLine) == 0
 
 
 def test_the_hall_prices_every_sale_itself(hall, s):
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000, unit_price_fen=1)], amount=16800))
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000, unit_price_fen=1)], amount=16800))
     assert result.total_fen == 16800
 
 
 def test_an_inactive_product_is_refused_at_the_till(hall, s):
     s.get(Product, hall.honey_id).active = False
     with pytest.raises(PosError, match="已停售"):
-        sales.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000)], amount=5800))
+        service.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000)], amount=5800))
 
 
 def test_a_discount_over_the_limit_needs_a_manager(hall, s):
     over = cash_sale(hall, [LineIn(hall.tea_id, 1000)], order_discount_fen=1681, amount=16800 - 1681)
     with pytest.raises(ApprovalRequired, match="折扣超过 10%，需要店长授权"):
-        sales.record_sale(s, over)
+        service.record_sale(s, over)
     with pytest.raises(ApprovalRequired):
-        sales.record_sale(s, SaleIn(**{**over.__dict__, "approved_by_id": hall.cashier_id}))
-    result = sales.record_sale(s, SaleIn(**{**over.__dict__, "approved_by_id": hall.manager_id}))
+        service.record_sale(s, SaleIn(**{**over.__dict__, "approved_by_id": hall.cashier_id}))
+    result = service.record_sale(s, SaleIn(**{**over.__dict__, "approved_by_id": hall.manager_id}))
     assert result.total_fen == 15119
     assert s.scalar(select(AuditEvent.user_id).where(AuditEvent.action == "sale.discount_approved")) == hall.manager_id
     # at the limit, no approval is needed
-    assert sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], order_discount_fen=1680,
+    assert service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], order_discount_fen=1680,
                                           amount=15120)).created
 
 
 def test_a_fully_discounted_sale_needs_no_payment(hall, s):
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000, line_discount_fen=5800)],
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.honey_id, 1000, line_discount_fen=5800)],
                                             approved_by_id=hall.manager_id))
     assert (result.total_fen, result.change_fen) == (0, 0)
 
@@ -297,9 +298,9 @@ def test_a_fully_discounted_sale_needs_no_payment(hall, s):
 def test_a_sale_for_a_closed_shift_is_kept_and_flagged(hall, s):
     shifts.close_shift(s, hall.shift_id, denominations={10000: 5}, closed_by_id=hall.manager_id)
     s.commit()
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800,
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800,
                                             shift_id=hall.shift_id, client_sale_id="late"))
-    no_shift = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
+    no_shift = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
     s.commit()
     sale = s.get(Sale, result.sale_id)
     assert sale.after_shift_closed and sale.shift_id == hall.shift_id
@@ -317,7 +318,7 @@ def test_a_sale_for_a_closed_shift_is_kept_and_flagged(hall, s):
 
 def test_a_shift_of_another_till_is_refused(hall, s):
     with pytest.raises(ShiftError, match="班次不属于收银台 H2"):
-        sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, till_id=hall.till2_id,
+        service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800, till_id=hall.till2_id,
                                        shift_id=hall.shift_id))
 
 
@@ -330,43 +331,43 @@ def test_a_counter_sale_keeps_the_price_charged_and_an_inactive_product(hall, s)
                   payments=[PaymentIn("wechat", 5500, ref="wx1")], kiosk_id=None, txn_id="t1", receipt_prefix="K001",
                   sold_at=SOLD_AT)
     with pytest.raises(PosError, match="专柜"):
-        sales.record_sale(s, sale)
+        service.record_sale(s, sale)
 
 
 def test_a_group_order_needs_a_buyer_type(hall, s):
     sale = SaleIn(channel="group", location_id=hall.hall, lines=[LineIn(hall.tea_id, 10000)],
                   payments=[PaymentIn("bank_transfer", 168000)], sold_at=SOLD_AT, approved_by_id=hall.manager_id)
     with pytest.raises(PosError, match="购买方类型"):
-        sales.record_sale(s, sale)
-    result = sales.record_sale(s, SaleIn(**{**sale.__dict__, "buyer_type": "union"}))
+        service.record_sale(s, sale)
+    result = service.record_sale(s, SaleIn(**{**sale.__dict__, "buyer_type": "union"}))
     assert result.receipt_no == "G-20261126-0001"
 
 
 # --- voids ------------------------------------------------------------------------------------
 
 def test_a_void_in_the_open_shift_reverses_the_stock(hall, s):
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 3000)], amount=50400))
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 3000)], amount=50400))
     with pytest.raises(ApprovalRequired):
-        sales.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.cashier_id, reason="录错")
-    sales.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="录错")
+        voids.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.cashier_id, reason="录错")
+    voids.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="录错")
     s.commit()
     sale = s.get(Sale, result.sale_id)
     assert sale.status == SaleStatus.VOIDED and sale.voided_by_id == hall.cashier_id
     assert level_of(s, hall.hall, hall.tea_id) == 12000
     assert s.scalar(select(func.count()).select_from(StockMove).where(StockMove.ref_type == "sale_void")) == 2
     with pytest.raises(PosError, match="已作废"):
-        sales.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="x")
+        voids.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="x")
     report = shifts.shift_report(s, hall.shift_id)
     assert (report.voids_count, report.sales_count, report.total_fen) == (1, 0, 0)
 
 
 def test_a_void_after_the_close_is_refused(hall, s):
-    result = sales.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000)], amount=16800))
     shifts.close_shift(s, hall.shift_id, denominations={10000: 0}, closed_by_id=hall.manager_id)
     with pytest.raises(ShiftError, match="交班后请办理退货"):
-        sales.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="x")
+        voids.void_sale(s, result.sale_id, actor_id=hall.cashier_id, approved_by_id=hall.manager_id, reason="x")
 
 
 def test_get_sale_of_an_unknown_receipt(hall, s):
     with pytest.raises(NotFound, match="找不到小票：H9-1"):
-        sales.get_sale(s, "H9-1")
+        reading.get_sale(s, "H9-1")

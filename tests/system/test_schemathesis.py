@@ -29,7 +29,7 @@ from inventory import catalogue, suppliers
 from inventory.barcodes import ean13
 from inventory.localtime import local_today
 from inventory.models import Location, LocationKind, Unit
-from pos.sales import service as sales
+from pos.sales import pricing, service
 from pos.hall import shifts
 from pos.core.db import session_scope
 from pos.models import Till, User
@@ -68,10 +68,10 @@ def _seed_hall(app) -> dict:
         s.flush()
         cashier = s.query(User).filter_by(username="cash").one()
         shift = shifts.open_shift(s, till_id=till.id, cashier_id=cashier.id, opening_float_fen=20000)
-        sold = sales.record_sale(s, sales.SaleIn(
+        sold = service.record_sale(s, service.SaleIn(
             channel="hall", location_id=hall.id, till_id=till.id, cashier_id=cashier.id,
-            client_sale_id="schemathesis-0001", lines=[sales.LineIn(product_id=tea.id, qty_milli=1000)],
-            payments=[sales.PaymentIn(method="cash", amount_fen=16800, tendered_fen=20000)]))
+            client_sale_id="schemathesis-0001", lines=[pricing.LineIn(product_id=tea.id, qty_milli=1000)],
+            payments=[service.PaymentIn(method="cash", amount_fen=16800, tendered_fen=20000)]))
         return {"shift_id": shift.id, "receipt_no": sold.receipt_no}
 
 

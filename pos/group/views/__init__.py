@@ -21,7 +21,7 @@ from pos.group.models import GroupOrderStatus
 from pos.group.labels import buyer_type_label, status_label
 from pos.group.views.common import unit_label, weighed_line
 from pos.models import BuyerType
-from pos.sales.service import payment_label
+from pos.sales.reading import payment_label
 
 bp = Blueprint("group", __name__, url_prefix="/group")
 
