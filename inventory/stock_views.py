@@ -11,12 +11,18 @@ from __future__ import annotations
 from typing import Optional
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import column, func, select, table
 
 from . import alerts as alert_service
-from . import stock as stock_service
+from . import counts as count_service
+from . import expiry as expiry_service
+from . import receiving as receiving_service
+from . import reorder as reorder_service
+from . import stock_levels as level_service
+from . import transfers as transfer_service
 from .documents import DocStatus, GoodsReceipt, StockCount, Transfer
 from .errors import InventoryError, NotFound
 from .ledger import StockError, level
@@ -174,7 +180,7 @@ def location(location_id: int):
     session = get_session()
     loc = _get_or_404(Location, location_id)
     q = clean_text(request.args.get("q")).strip()[:60]
-    page = stock_service.stock_at_location(session, location_id, q=q or None, page=_page())
+    page = level_service.stock_at_location(session, location_id, q=q or None, page=_page())
     return render_template("inventory/stock_location.html", location=loc, page=page, q=q)
 
 
@@ -192,7 +198,7 @@ def product_ledger(product_id: int):
 
 
 def _ledger_context(session, product: Product, location_id: Optional[int]) -> dict:
-    page = stock_service.product_ledger(session, product.id, location_id=location_id, page=_page())
+    page = level_service.product_ledger(session, product.id, location_id=location_id, page=_page())
     users = _user_names(session, {e["user_id"] for e in page.items})
     refs = _ref_links(session, page.items)
     entries = [dict(e, user=users.get(e["user_id"]), ref=refs.get((e["ref_type"], e["ref_id"]))) for e in page.items]
@@ -200,7 +206,7 @@ def _ledger_context(session, product: Product, location_id: Optional[int]) -> di
         select(Location).where(Location.kind.in_(MAIN_KINDS) | (Location.id == (location_id or 0))).order_by(Location.id)
     ).all()
     return {"product": product, "page": page, "entries": entries, "location_id": location_id,
-            "levels": stock_service.product_levels(session, product.id),
+            "levels": level_service.product_levels(session, product.id),
             "filter_locations": filter_locations,
             "location": session.get(Location, location_id) if location_id else None}
 
@@ -257,7 +263,7 @@ def lookup():
 @bp.route("/receipts")
 def receipts():
     session = get_session()
-    page = stock_service.list_receipts(session, page=_page())
+    page = receiving_service.list_receipts(session, page=_page())
     return render_template("inventory/stock_receipts.html", page=page)
 
 
@@ -269,7 +275,7 @@ def receipt_new():
         if not form.parse():
             return _refuse("inventory/stock_receipt_form.html", form_errors(form), form=form, receipt=None)
         try:
-            receipt = stock_service.receive(session, **form.values, actor_id=_actor())
+            receipt = receiving_service.receive(session, **form.values, actor_id=_actor())
             session.flush()
         except DOMAIN_ERRORS as exc:
             attach_error(form, exc)
@@ -293,7 +299,7 @@ def receipt(receipt_id: int):
         if not form.parse():
             return _refuse("inventory/stock_receipt_form.html", form_errors(form), **_draft_context(session, form, doc))
         try:
-            stock_service.update_receipt_draft(session, receipt_id, **form.values, actor_id=_actor())
+            receiving_service.update_receipt_draft(session, receipt_id, **form.values, actor_id=_actor())
             session.flush()
         except DOMAIN_ERRORS as exc:
             attach_error(form, exc)
@@ -327,7 +333,7 @@ def receipt_post(receipt_id: int):
     session = get_session()
     doc = _get_or_404(GoodsReceipt, receipt_id)
     try:
-        stock_service.post_receipt(session, receipt_id, actor_id=_actor())
+        receiving_service.post_receipt(session, receipt_id, actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
         session.rollback()
@@ -358,7 +364,7 @@ def _cancel_document(model, doc_id: int, cancel, template: str, context, done_me
 
 @bp.route("/receipts/<int:receipt_id>/cancel", methods=["POST"])
 def receipt_cancel(receipt_id: int):
-    return _cancel_document(GoodsReceipt, receipt_id, stock_service.cancel_receipt, "inventory/stock_receipt.html",
+    return _cancel_document(GoodsReceipt, receipt_id, receiving_service.cancel_receipt, "inventory/stock_receipt.html",
                             _receipt_context, _("入库单 %(number)s 已作废，库存未改变。"), "stock.receipts")
 
 
@@ -371,7 +377,7 @@ def receipt_reverse(receipt_id: int):
     if note is None:
         return _refuse("inventory/stock_receipt.html", form_errors(form), **_receipt_context(session, doc, form))
     try:
-        reversal = stock_service.reverse_receipt(session, receipt_id, actor_id=_actor(), note=note)
+        reversal = receiving_service.reverse_receipt(session, receipt_id, actor_id=_actor(), note=note)
         session.flush()
     except DOMAIN_ERRORS as exc:
         session.rollback()
@@ -386,7 +392,7 @@ def receipt_reverse(receipt_id: int):
 
 @bp.route("/transfers")
 def transfers():
-    page = stock_service.list_transfers(get_session(), page=_page())
+    page = transfer_service.list_transfers(get_session(), page=_page())
     return render_template("inventory/stock_transfers.html", page=page)
 
 
@@ -398,7 +404,7 @@ def transfer_new():
         if not form.parse():
             return _refuse("inventory/stock_transfer_form.html", form_errors(form), form=form)
         try:
-            doc = stock_service.create_transfer(session, **form.values, actor_id=_actor())
+            doc = transfer_service.create_transfer(session, **form.values, actor_id=_actor())
             session.flush()
         except DOMAIN_ERRORS as exc:
             attach_error(form, exc)
@@ -445,7 +451,7 @@ def transfer(transfer_id: int):
 def transfer_pick_list(transfer_id: int):
     session = get_session()
     doc = _get_or_404(Transfer, transfer_id)
-    rows = stock_service.pick_list(session, transfer_id)
+    rows = transfer_service.pick_list(session, transfer_id)
     users = _user_names(session, {doc.created_by_id})
     return render_template("inventory/stock_pick_list.html", transfer=doc, rows=rows, users=users,
                            printed_at=local_today())
@@ -456,7 +462,7 @@ def transfer_post(transfer_id: int):
     session = get_session()
     doc = _get_or_404(Transfer, transfer_id)
     try:
-        stock_service.post_transfer(session, transfer_id, actor_id=_actor())
+        transfer_service.post_transfer(session, transfer_id, actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
         session.rollback()
@@ -469,7 +475,7 @@ def transfer_post(transfer_id: int):
 
 @bp.route("/transfers/<int:transfer_id>/cancel", methods=["POST"])
 def transfer_cancel(transfer_id: int):
-    return _cancel_document(Transfer, transfer_id, stock_service.cancel_transfer, "inventory/stock_transfer.html",
+    return _cancel_document(Transfer, transfer_id, transfer_service.cancel_transfer, "inventory/stock_transfer.html",
                             _transfer_context, _("调拨单 %(number)s 已作废，库存未改变。"), "stock.transfers")
 
 
@@ -484,7 +490,7 @@ def counts():
         if not form.parse():
             return _refuse("inventory/stock_counts.html", form_errors(form), **_counts_context(session, form))
         try:
-            count = stock_service.start_count(session, **form.values, actor_id=_actor())
+            count = count_service.start_count(session, **form.values, actor_id=_actor())
             session.flush()
         except DOMAIN_ERRORS as exc:
             attach_error(form, exc)
@@ -506,7 +512,7 @@ def _counts_context(session, form) -> dict:
 
 
 def _count_context(session, count: StockCount, line_form=None, post_form=None) -> dict:
-    variances = stock_service.count_variances(session, count.id)
+    variances = count_service.count_variances(session, count.id)
     return {"count": count, "variances": variances, "line_form": line_form or CountLineForm(),
             "post_form": post_form or CountPostForm(),
             "with_variance": sum(1 for v in variances if v["variance"])}
@@ -526,7 +532,7 @@ def count(count_id: int):
         return _refuse("inventory/stock_count.html", form_errors(form), **_count_context(session, doc, form))
     product, counted = parsed
     try:
-        stock_service.record_count_line(session, count_id, product_id=product.id, counted_qty_milli=counted,
+        count_service.record_count_line(session, count_id, product_id=product.id, counted_qty_milli=counted,
                                         actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
@@ -546,7 +552,7 @@ def count_post(count_id: int):
     if reason is None:
         return _refuse("inventory/stock_count.html", form_errors(form), **_count_context(session, doc, post_form=form))
     try:
-        stock_service.post_count(session, count_id, reason=reason, actor_id=_actor())
+        count_service.post_count(session, count_id, reason=reason, actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
         session.rollback()
@@ -558,7 +564,7 @@ def count_post(count_id: int):
 
 @bp.route("/counts/<int:count_id>/cancel", methods=["POST"])
 def count_cancel(count_id: int):
-    return _cancel_document(StockCount, count_id, stock_service.cancel_count, "inventory/stock_count.html",
+    return _cancel_document(StockCount, count_id, count_service.cancel_count, "inventory/stock_count.html",
                             _count_context, _("盘点单 %(number)s 已取消，账面未改变。"), "stock.counts")
 
 
@@ -567,7 +573,7 @@ def count_cancel(count_id: int):
 
 def _expiry_context(session, days: int, location_id: Optional[int], write_off_form=None) -> dict:
     today = local_today()
-    lots = stock_service.expiring_lots(session, today=today, within_days=days, location_id=location_id)
+    lots = expiry_service.expiring_lots(session, today=today, within_days=days, location_id=location_id)
     locations = session.scalars(
         select(Location).where(Location.kind.in_(MAIN_KINDS + (LocationKind.KIOSK, LocationKind.VAN)))
         .order_by(Location.id)
@@ -615,12 +621,12 @@ def write_off():
         if values["lot_id"] is None:
             # Without a lot named, take the goods from the lots first-expiry-first-out, as
             # a count does, so that the lot levels keep adding up to the level.
-            parts = stock_service.allocate_removal(session, location_id=values["location_id"],
+            parts = expiry_service.allocate_removal(session, location_id=values["location_id"],
                                                    product_id=values["product_id"], qty_milli=values["qty_milli"])
         else:
             parts = [(values["lot_id"], values["qty_milli"])]
         for lot_id, part in parts:
-            stock_service.write_off(session, **dict(values, lot_id=lot_id, qty_milli=part), actor_id=_actor())
+            expiry_service.write_off(session, **dict(values, lot_id=lot_id, qty_milli=part), actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
         attach_error(form, exc)
@@ -656,7 +662,7 @@ def reorder_points():
         if not form.parse():
             return _refuse("inventory/stock_reorder.html", form_errors(form), **_reorder_context(session, form))
         try:
-            stock_service.set_reorder_point(session, **form.values, actor_id=_actor())
+            reorder_service.set_reorder_point(session, **form.values, actor_id=_actor())
             session.flush()
         except DOMAIN_ERRORS as exc:
             attach_error(form, exc)

@@ -35,10 +35,11 @@ from inventory import fields
 from inventory.audit import record
 from inventory.base import Base
 from inventory.errors import InventoryError, NotFound, ValidationError
+from inventory.expiry import allocate_fresh, allocate_removal
 from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, available, level, move, virtual_location
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel, first_expiry_first
-from inventory.stock import allocate_fresh, allocate_removal, logistics_base
+from inventory.transfers import logistics_base
 from kiosks.fleet import expiring_at_kiosks, slot_levels
 from kiosks.models import (
     Kiosk,

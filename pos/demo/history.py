@@ -6,7 +6,7 @@ buys in quantity from the logistics base at an agreed price, paid by bank transf
 
 Nothing here writes a sale, a refund, a shift or a stock move itself: sales go through
 ``pos.sales.service.record_sale`` (the hall's, the group orders'), refunds through ``pos.sales.refunds.refund``,
-shifts through ``pos.hall.shifts``, restocking through ``inventory.stock`` (goods receipts at the base,
+shifts through ``pos.hall.shifts``, restocking through ``inventory.receiving`` and ``inventory.transfers`` (goods receipts at the base,
 transfers to the hall's storeroom and floor). The hall sells only what it holds: a running count,
 seeded from the stock levels, decides what can still be sold, and the storeroom (or the base)
 fills the floor each morning, as the hall's staff would.
@@ -31,20 +31,20 @@ from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
+from inventory import receiving, transfers
+from inventory.documents import GoodsReceipt, Transfer
 from inventory.localtime import HALL_TZ, UTC, local_date
 from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, Unit, is_weighed
-from inventory import stock
-from inventory.documents import GoodsReceipt, Transfer
 from inventory.money import line_amount_fen, round_down_to_jiao
 from pos.accounts import users as accounts
 from pos.group import buyers
 from pos.group import orders as group_orders
 from pos.group.models import Buyer, BuyerPrice, GroupOrder, GroupPayment
+from pos.hall.settings import hall_settings
+from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
 from pos.models import BuyerType, Refund, Sale, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
 from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
-from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
-from pos.hall.settings import hall_settings
 
 # Scaled down from the real hall (about ¥9.6 million a year, some 700 sales a day) so that the
 # demo builds quickly: about 26 sales on a weekday, a third more at the weekend (a sale costs the
@@ -166,7 +166,7 @@ def _notes(amount_fen: int) -> dict[int, int]:
 
 
 def _stamp_document(s: Session, model, doc_id: int, at: dt.datetime) -> None:
-    """A posted document is immutable to the ORM (inventory.stock): its dates are set once, here,
+    """A posted document is immutable to the ORM (inventory.stock_documents): its dates are set once, here,
     by statement, to when the history says it was drafted and posted."""
     table = model.__table__
     s.execute(update(table).where(table.c.id == doc_id)
@@ -232,10 +232,10 @@ class _History:
     def _post_transfer(self, source: int, target: int, lines: dict[int, int], at: dt.datetime, stats) -> None:
         if not lines:
             return
-        t = stock.create_transfer(self.s, from_location_id=source, to_location_id=target, actor_id=self.manager,
+        t = transfers.create_transfer(self.s, from_location_id=source, to_location_id=target, actor_id=self.manager,
                                   lines=[{"product_id": pid, "qty_milli": q} for pid, q in lines.items()],
                                   note="卖场补货" if target == self.hall else "仓库补货")
-        stock.post_transfer(self.s, t.id, actor_id=self.manager)
+        transfers.post_transfer(self.s, t.id, actor_id=self.manager)
         _stamp_document(self.s, Transfer, t.id, at)
         for pid, q in lines.items():
             self.level[(source, pid)] -= q
@@ -294,9 +294,9 @@ class _History:
             by_supplier[p.supplier_id].append(line)
         for n, (supplier_id, lines) in enumerate(sorted(by_supplier.items()), 1):
             at = _at(day, 7, 30 + n)
-            receipt = stock.receive(self.s, supplier_id=supplier_id, location_id=self.base, lines=lines,
+            receipt = receiving.receive(self.s, supplier_id=supplier_id, location_id=self.base, lines=lines,
                                     supplier_ref=f"SH{day:%Y%m%d}{n:02d}", actor_id=self.manager)
-            stock.post_receipt(self.s, receipt.id, actor_id=self.manager)
+            receiving.post_receipt(self.s, receipt.id, actor_id=self.manager)
             _stamp_document(self.s, GoodsReceipt, receipt.id, at)
             for line in receipt.lines:
                 if line.lot is not None and line.lot.created_at > at:

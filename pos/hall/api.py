@@ -24,7 +24,7 @@ from inventory.catalogue import get_product, resolve_scan, search_products
 from inventory.certification import certified_product_ids
 from inventory.localtime import local_today, utcnow
 from inventory.models import Product, Unit
-from inventory.stock import expired_only
+from inventory.expiry import expired_only
 from pos.sales import refunds
 from pos.sales import service as sales
 from pos.hall import shifts

@@ -32,7 +32,7 @@ from inventory.errors import InventoryError
 from inventory.localtime import format_local, local_date, utcnow
 from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason, Product, StockMove
 from inventory.money import format_yuan, line_amount_fen, round_down_to_jiao, spread_fen
-from inventory.stock import fefo_allocate
+from inventory.expiry import fefo_allocate
 from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
 from pos.models import (
     BuyerType,
