@@ -21,14 +21,25 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import fields
 from .audit import record
-from .documents import DocStatus, GoodsReceipt, GoodsReceiptLine, StockCount, StockCountLine, Transfer, TransferLine
+from .documents import (
+    STOCK_NUMBERS,
+    DocStatus,
+    GoodsReceipt,
+    GoodsReceiptLine,
+    StockCount,
+    StockCountLine,
+    Transfer,
+    TransferLine,
+    format_number,
+    take_number,
+)
 from .errors import InventoryError, NotFound, ValidationError
 from .ledger import MAX_QTY_MILLI
 from .localtime import local_today, parse_local_date
@@ -164,7 +175,6 @@ def lock_draft(session: Session, model, doc_id: Any) -> None:
         raise DocumentLocked(_locked_message(row))
 
 
-
 def paging(session: Session, count_stmt, page: int, per_page: int) -> tuple[int, int, int]:
     """(page, per_page, total) with page and per_page made sensible."""
     page = max(1, int(page or 1))
@@ -173,35 +183,23 @@ def paging(session: Session, count_stmt, page: int, per_page: int) -> tuple[int,
     return page, per_page, total
 
 
-
 # --- document numbers -------------------------------------------------------------------------
 
 _PREFIX = {GoodsReceipt: "GR", Transfer: "TR", StockCount: "CT"}
 
 
 def next_document_number(session: Session, model, day: Optional[dt.date] = None) -> str:
-    """The next free number of the local day: GR-20261126-001, TR-…, CT-…. Taken inside the
-    transaction; the unique constraint on ``number`` is the backstop (see ``insert_numbered``)."""
+    """The next number of the local day: GR-20261126-001, TR-…, CT-…, from the one counter every
+    document kind uses (``inventory.documents.take_number``). The unique constraint on ``number``
+    is the backstop for a number that was typed in by hand (see ``insert_numbered``)."""
     day = day or local_today()
-    stem = f"{_PREFIX[model]}-{day:%Y%m%d}-"
-    last = session.scalar(
-        select(model.number)
-        .where(model.number.like(stem + "%"))
-        .order_by(func.length(model.number).desc(), model.number.desc())
-        .limit(1)
-    )
-    n = 1
-    if last is not None:
-        try:
-            n = int(last[len(stem):]) + 1
-        except ValueError:  # pragma: no cover - a number typed by hand
-            n = 1
-    return f"{stem}{n:03d}"
+    prefix = _PREFIX[model]
+    return format_number(prefix, day, take_number(session, prefix, day, kind=STOCK_NUMBERS), digits=3)
 
 
 def insert_numbered(session: Session, doc, attempts: int = 8) -> None:
-    """Insert a new document under the next free number; when another transaction took that
-    number meanwhile, take the next one."""
+    """Insert a new document under the next number; when that number is taken already (typed in
+    by hand, or restored from elsewhere), take the next one."""
     model = type(doc)
     for _ in range(attempts):
         doc.number = next_document_number(session, model)

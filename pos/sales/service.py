@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -28,6 +27,7 @@ from inventory import ledger
 from inventory.alerts import hall_text
 from inventory.audit import record
 from inventory.certification import certified_product_ids
+from inventory.documents import format_number, take_number
 from inventory.errors import InventoryError
 from inventory.localtime import format_local, local_date, utcnow
 from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason, Product, StockMove
@@ -39,7 +39,6 @@ from pos.models import (
     Channel,
     Payment,
     PaymentMethod,
-    ReceiptCounter,
     Refund,
     RefundLine,
     Role,
@@ -308,26 +307,15 @@ def price_basket(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int
 
 # --- receipt numbers ------------------------------------------------------------------------------
 
-_COUNTER_STATEMENTS: dict[str, Any] = {}
-
-
 def next_number(s: Session, prefix: str, day: dt.date) -> int:
-    """The next number for (prefix, local day), by one atomic upsert-and-increment: two tills (or
-    two workers) can never get the same number, and a rolled-back sale gives its number back."""
-    dialect = s.get_bind().dialect.name
-    stmt = _COUNTER_STATEMENTS.get(dialect)
-    if stmt is None:
-        t = ReceiptCounter.__table__
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        new = dialect_insert(t).values(prefix=bindparam("prefix"), day=bindparam("day"), last_no=1)
-        stmt = _COUNTER_STATEMENTS[dialect] = new.on_conflict_do_update(
-            index_elements=[t.c.prefix, t.c.day], set_={"last_no": t.c.last_no + 1},
-        ).returning(t.c.last_no)
-    return s.execute(stmt, {"prefix": prefix, "day": day}).scalar_one()
+    """The next number for (prefix, local day), from the counter every document kind uses
+    (``inventory.documents.take_number``): two tills (or two workers) can never get the same
+    number, and a rolled-back sale gives its number back."""
+    return take_number(s, prefix, day)
 
 
 def document_number(prefix: str, day: dt.date, n: int) -> str:
-    return f"{prefix}-{day:%Y%m%d}-{n:04d}"
+    return format_number(prefix, day, n)
 
 
 # --- recording a sale ------------------------------------------------------------------------------
