@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from . import barcodes as barcode_rules
 from . import catalogue, suppliers
 from .audit import record
+from .credit_codes import normalise_credit_code
 from .errors import InventoryError, ValidationError
 from .localtime import local_today
 from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate
@@ -683,7 +684,7 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
         row.issuer = problems.check(text, "certificate_issuer", 120, _l("认定机构"))
     if "supplier_credit_code" in present and raw["supplier_credit_code"]:
         try:
-            row.credit_code = suppliers.normalise_credit_code(raw["supplier_credit_code"])
+            row.credit_code = normalise_credit_code(raw["supplier_credit_code"])
         except ValidationError as error:
             fail("supplier_credit_code", error)
     # The product's own fields, checked by the catalogue's own rules, each problem once: a field

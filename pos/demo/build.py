@@ -45,7 +45,7 @@ from inventory.models import (
     VatRate,
     certificate_products,
 )
-from inventory.suppliers import example_credit_code
+from inventory.credit_codes import example_credit_code
 from kiosks import registry as kiosk_registry
 from kiosks import simulator
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
