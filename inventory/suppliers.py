@@ -18,7 +18,7 @@ from . import fields
 from .audit import record
 from .credit_codes import normalise_credit_code
 from .errors import NotFound, ValidationError
-from .files import scan_extension, store
+from .files import attach, scan_extension
 from .models import Certificate, Product, Supplier
 
 PHONE_CHARS = set("0123456789+-() 转")
@@ -276,14 +276,9 @@ def set_certificate_scan(s: Session, cert_id: int, filename: str, data: bytes, i
     """Keep a scan of the certificate (PDF, JPEG or PNG) under instance/uploads/certificates/;
     returns its path relative to the instance folder."""
     cert = get_certificate(s, cert_id)
-    ext = scan_extension(data, field="scan")
-    path = store(instance_path, "certificates", str(cert.id), ext, data)
-    old = cert.scan_path
-    cert.scan_path = path
-    record(s, user_id=actor_id, action="certificate.scan", entity="certificate", entity_id=cert.id,
-           before={"scan_path": old}, after={"scan_path": path, "filename": (filename or "")[:120]})
-    s.flush()
-    return path
+    return attach(s, cert, "scan_path", folder="certificates", ext=scan_extension(data, field="scan"), data=data,
+                  instance_path=instance_path, filename=filename, actor_id=actor_id, action="certificate.scan",
+                  entity="certificate")
 
 
 def list_certificates(s: Session, *, supplier_id: Optional[int] = None) -> list[Certificate]:

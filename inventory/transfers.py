@@ -45,7 +45,6 @@ def logistics_base(session: Session) -> Location:
     return base
 
 
-
 # --- transfers -----------------------------------------------------------------------------------
 
 def create_transfer(

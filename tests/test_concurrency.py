@@ -95,8 +95,8 @@ def test_two_managers_transferring_the_last_units_at_once(world, s):
         _receive(world, tea_id, "BASE", 5000)
         with world.Session() as ss:
             ids = [transfers.create_transfer(ss, from_location_id=base, to_location_id=to,
-                                         lines=[{"product_id": tea_id, "qty_milli": 5000}],
-                                         actor_id=world.manager_id).id for to in (hall, store)]
+                                             lines=[{"product_id": tea_id, "qty_milli": 5000}],
+                                             actor_id=world.manager_id).id for to in (hall, store)]
             ss.commit()
         outcomes: dict[int, str] = {}
 
@@ -132,7 +132,7 @@ def test_a_transfer_waiting_for_another_sees_what_it_left(world, s):
     _receive(world, tea_id, "BASE", 3000)
     with world.Session() as ss:
         first, second = (transfers.create_transfer(ss, from_location_id=base, to_location_id=to,
-                                               lines=[{"product_id": tea_id, "qty_milli": 3000}], actor_id=None).id
+                                                   lines=[{"product_id": tea_id, "qty_milli": 3000}], actor_id=None).id
                          for to in (hall, store))
         ss.commit()
     first_posted = threading.Event()

@@ -28,8 +28,8 @@ def days(n: int) -> dt.date:
 def _receive_posted(world, s, product_id, qty_milli, *, location="BASE", cost_fen=1000, **lot) -> GoodsReceipt:
     def receive(**lot):
         receipt = receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location],
-                                lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": cost_fen, **lot}],
-                                actor_id=world.manager_id)
+                                    lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": cost_fen, **lot}],
+                                    actor_id=world.manager_id)
         return receiving.post_receipt(s, receipt.id, actor_id=world.manager_id)
 
     return receive_fresh_then_age(receive, s, lot)   # a lot given an expiry in the past has aged on the shelf
@@ -109,9 +109,9 @@ def test_a_posted_receipt_cannot_be_edited_or_posted_again(world, s):
 def test_a_draft_receipt_can_be_changed(world, s):
     tea = world.product(s)
     receipt = receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"],
-                            lines=[{"product_id": tea.id, "qty_milli": 5000, "cost_fen": 100}], actor_id=None)
+                                lines=[{"product_id": tea.id, "qty_milli": 5000, "cost_fen": 100}], actor_id=None)
     receiving.update_receipt_draft(s, receipt.id, lines=[{"product_id": tea.id, "qty_milli": 7000, "cost_fen": 120}],
-                               note="少送两件已补", actor_id=None)
+                                   note="少送两件已补", actor_id=None)
     receiving.post_receipt(s, receipt.id, actor_id=None)
     assert level_of(s, world.loc["BASE"], tea.id) == 7000
     assert [(ln.qty_milli, ln.cost_fen) for ln in receiving.get_receipt(s, receipt.id).lines] == [(7000, 120)]
@@ -139,7 +139,7 @@ def test_reversal_is_refused_when_the_goods_are_gone(world, s):
     tea = world.product(s, "苗家腊香肠 500g")
     receipt = _receive_posted(world, s, tea.id, 10000)
     transfer = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                                     lines=[{"product_id": tea.id, "qty_milli": 4000}], actor_id=None)
+                                         lines=[{"product_id": tea.id, "qty_milli": 4000}], actor_id=None)
     transfers.post_transfer(s, transfer.id, actor_id=None)
     s.commit()
     before = (move_count(s), levels(s, [tea.id]), s.scalar(select(func.count()).select_from(GoodsReceipt)))
@@ -165,7 +165,7 @@ def test_receiving_refuses_bad_lines_with_a_chinese_message(world, s, line, fiel
     tea = world.product(s)
     with pytest.raises(ValidationError) as refused:
         receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"],
-                      lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 100, **line}], actor_id=None)
+                          lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 100, **line}], actor_id=None)
     assert refused.value.field == field
     assert re.search(r"[\u4e00-\u9fff]", str(refused.value))
     assert s.scalar(select(func.count()).select_from(GoodsReceipt)) == 0
@@ -178,7 +178,7 @@ def test_receiving_refuses_unknown_things_and_virtual_locations(world, s):
         receiving.receive(s, supplier_id=99999, location_id=world.loc["BASE"], lines=line, actor_id=None)
     with pytest.raises(NotFound):
         receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"],
-                      lines=[{"product_id": 99999, "qty_milli": 1000, "cost_fen": 1}], actor_id=None)
+                          lines=[{"product_id": 99999, "qty_milli": 1000, "cost_fen": 1}], actor_id=None)
     with pytest.raises(ValidationError, match="虚拟位置"):
         receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["LOSS"], lines=line, actor_id=None)
     with pytest.raises(ValidationError, match="至少"):
@@ -192,19 +192,19 @@ def test_a_lot_number_received_again_must_keep_its_expiry(world, s):
     assert s.scalar(select(func.count()).select_from(Lot).where(Lot.product_id == tea.id)) == 1
     with pytest.raises(ValidationError, match="L7"):
         receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=None,
-                      lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1, "lot_no": "L7",
+                          lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1, "lot_no": "L7",
                               "expires_on": days(91)}])
 
 
 def test_document_numbers_count_up_by_local_day(world, s):
     tea = world.product(s)
     numbers = [receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=None,
-                             lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}]).number
+                                 lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}]).number
                for _ in range(3)]
     stem = f"GR-{TODAY:%Y%m%d}-"
     assert numbers == [f"{stem}001", f"{stem}002", f"{stem}003"]
     t = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                              lines=[{"product_id": tea.id, "qty_milli": 1000}], actor_id=None)
+                                  lines=[{"product_id": tea.id, "qty_milli": 1000}], actor_id=None)
     c = counts.start_count(s, location_id=world.loc["HALL"], actor_id=None)
     assert t.number == f"TR-{TODAY:%Y%m%d}-001" and c.number == f"CT-{TODAY:%Y%m%d}-001"
     other_day = TODAY - dt.timedelta(days=400)  # a day with no documents yet
@@ -217,7 +217,7 @@ def test_a_number_taken_meanwhile_is_skipped(world, s, monkeypatch):
     tea = world.product(s)
     stem = f"GR-{TODAY:%Y%m%d}-"
     first = receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=None,
-                          lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}])
+                              lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}])
     calls = []
     real = stock_documents.next_document_number
 
@@ -227,7 +227,7 @@ def test_a_number_taken_meanwhile_is_skipped(world, s, monkeypatch):
 
     monkeypatch.setattr(stock_documents, "next_document_number", stale)
     second = receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=None,
-                           lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}])
+                               lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}])
     assert (first.number, second.number) == (f"{stem}001", f"{stem}002")
     assert len(second.lines) == 1
     s.commit()
@@ -257,8 +257,8 @@ def test_a_transfer_is_allocated_fefo_and_printed_as_a_pick_list(world, s):
     _receive_posted(world, s, tea.id, 3000, lot_no="B", expires_on=days(200))
     _receive_posted(world, s, tea.id, 2000, lot_no="A", expires_on=days(50))
     transfer = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL-STORE"],
-                                     lines=[{"product_id": tea.id, "qty_milli": 4000}], note="补仓库",
-                                     actor_id=world.manager_id)
+                                         lines=[{"product_id": tea.id, "qty_milli": 4000}], note="补仓库",
+                                         actor_id=world.manager_id)
     picks = transfers.pick_list(s, transfer.id)
     assert [(p["lot_no"], p["expires_on"], p["qty_milli"], p["qty"]) for p in picks] == [
         ("A", days(50), 2000, "2"), ("B", days(200), 2000, "2")]
@@ -278,7 +278,7 @@ def test_two_lines_of_one_product_do_not_allocate_the_same_units_twice(world, s)
     _receive_posted(world, s, tea.id, 2000, lot_no="A", expires_on=days(50))
     _receive_posted(world, s, tea.id, 2000, lot_no="B", expires_on=days(80))
     transfer = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                                     lines=[{"product_id": tea.id, "qty_milli": 1000},
+                                         lines=[{"product_id": tea.id, "qty_milli": 1000},
                                             {"product_id": tea.id, "qty_milli": 2000}], actor_id=None)
     assert sorted((ln.lot.lot_no, ln.qty_milli) for ln in transfer.lines) == [("A", 2000), ("B", 1000)]
     transfers.post_transfer(s, transfer.id, actor_id=None)
@@ -290,7 +290,7 @@ def test_a_transfer_that_would_take_the_source_below_zero_is_refused_and_writes_
     _receive_posted(world, s, tea.id, 10000)
     _receive_posted(world, s, pork.id, 2000)
     transfer = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                                     lines=[{"product_id": tea.id, "qty_milli": 5000},
+                                         lines=[{"product_id": tea.id, "qty_milli": 5000},
                                             {"product_id": pork.id, "qty_milli": 3000}], actor_id=None)
     s.commit()
     before = (move_count(s), levels(s, [tea.id, pork.id]), s.scalar(select(func.count()).select_from(AuditEvent)))
@@ -315,23 +315,23 @@ def test_transfers_only_between_two_real_locations(world, s):
     line = [{"product_id": tea.id, "qty_milli": 1000}]
     with pytest.raises(ValidationError):
         transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["BASE"], lines=line,
-                              actor_id=None)
+                                  actor_id=None)
     with pytest.raises(ValidationError, match="虚拟"):
         transfers.create_transfer(s, from_location_id=world.loc["SUPPLIER"], to_location_id=world.loc["HALL"],
-                              lines=line, actor_id=None)
+                                  lines=line, actor_id=None)
     other = world.product(s, "别的商品")
     _receive_posted(world, s, other.id, 1000, lot_no="X")
     other_lot = s.scalar(select(Lot.id).where(Lot.product_id == other.id))
     with pytest.raises(ValidationError, match="批次"):
         transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                              lines=[{"product_id": tea.id, "qty_milli": 1000, "lot_id": other_lot}], actor_id=None)
+                                  lines=[{"product_id": tea.id, "qty_milli": 1000, "lot_id": other_lot}], actor_id=None)
 
 
 def test_a_posted_transfer_is_posted_once(world, s):
     tea = world.product(s)
     _receive_posted(world, s, tea.id, 5000)
     transfer = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                                     lines=[{"product_id": tea.id, "qty_milli": 1000}], actor_id=None)
+                                         lines=[{"product_id": tea.id, "qty_milli": 1000}], actor_id=None)
     transfers.post_transfer(s, transfer.id, actor_id=None)
     with pytest.raises(stock_documents.DocumentLocked):
         transfers.post_transfer(s, transfer.id, actor_id=None)
@@ -339,7 +339,7 @@ def test_a_posted_transfer_is_posted_once(world, s):
         transfers.cancel_transfer(s, transfer.id, actor_id=None)
     assert level_of(s, world.loc["HALL"], tea.id) == 1000
     draft = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                                  lines=[{"product_id": tea.id, "qty_milli": 1000}], actor_id=None)
+                                      lines=[{"product_id": tea.id, "qty_milli": 1000}], actor_id=None)
     transfers.cancel_transfer(s, draft.id, actor_id=None)
     with pytest.raises(stock_documents.DocumentLocked):
         transfers.post_transfer(s, draft.id, actor_id=None)
@@ -360,7 +360,7 @@ def test_a_count_is_against_the_book_level_when_each_line_was_counted(world, s):
     _receive_posted(world, s, pork.id, 6000, location="HALL-STORE")
     for pid, qty in ((tea.id, 10000), (pork.id, 6000)):
         t = transfers.create_transfer(s, from_location_id=world.loc["HALL-STORE"], to_location_id=hall,
-                                  lines=[{"product_id": pid, "qty_milli": qty}], actor_id=None)
+                                      lines=[{"product_id": pid, "qty_milli": qty}], actor_id=None)
         transfers.post_transfer(s, t.id, actor_id=None)
     s.commit()
 
@@ -459,7 +459,7 @@ def test_expiring_lots_within_n_days_per_location(world, s):
         ("OLD", "物流基地", 3000, -2, True), ("SOON", "卖场", 2000, 5, False), ("H1", "物流基地", 4000, 25, False)]
     assert [r["lot_no"] for r in expiry.expiring_lots(s, today=TODAY, within_days=7)] == ["OLD", "SOON"]
     assert [r["lot_no"] for r in expiry.expiring_lots(s, today=TODAY, within_days=30,
-                                                     location_id=world.loc["HALL"])] == ["SOON"]
+                                                      location_id=world.loc["HALL"])] == ["SOON"]
     with pytest.raises(ValidationError):
         expiry.expiring_lots(s, today=TODAY, within_days=-1)
 
@@ -469,7 +469,7 @@ def test_an_expired_lot_is_written_off_to_loss_with_an_audit_event(world, s):
     _receive_posted(world, s, tea.id, 3000, lot_no="OLD", expires_on=days(-1))
     lot_id = s.scalar(select(Lot.id).where(Lot.product_id == tea.id))
     result = expiry.write_off(s, location_id=world.loc["BASE"], product_id=tea.id, lot_id=lot_id, qty_milli=3000,
-                             reason="expiry", note="过期下架", actor_id=world.manager_id)
+                              reason="expiry", note="过期下架", actor_id=world.manager_id)
     s.commit()
     assert level_of(s, world.loc["BASE"], tea.id) == 0
     assert level_of(s, world.loc["LOSS"], tea.id) == 3000
@@ -486,15 +486,15 @@ def test_write_off_refuses_more_than_there_is_and_bad_reasons(world, s):
     _receive_posted(world, s, tea.id, 2000)
     with pytest.raises(InsufficientStock, match="竹荪 50g"):
         expiry.write_off(s, location_id=world.loc["BASE"], product_id=tea.id, qty_milli=3000, reason="damage",
-                        actor_id=None)
+                         actor_id=None)
     with pytest.raises(ValidationError):
         expiry.write_off(s, location_id=world.loc["BASE"], product_id=tea.id, qty_milli=1000, reason="stolen",
-                        actor_id=None)
+                         actor_id=None)
     with pytest.raises(ValidationError, match="说明"):
         expiry.write_off(s, location_id=world.loc["BASE"], product_id=tea.id, qty_milli=1000, reason="other",
-                        actor_id=None)
+                         actor_id=None)
     expiry.write_off(s, location_id=world.loc["BASE"], product_id=tea.id, qty_milli=1000, reason="damage",
-                    note="包装破损", actor_id=None)
+                     note="包装破损", actor_id=None)
     assert level_of(s, world.loc["BASE"], tea.id) == 1000
     assert len(_audit(s, "stock.write_off")) == 1
 
@@ -506,7 +506,7 @@ def test_product_ledger_running_balance_matches_the_level(world, s):
     _receive_posted(world, s, tea.id, 10000)
     for qty in (3000, 2000):
         t = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
-                                  lines=[{"product_id": tea.id, "qty_milli": qty}], actor_id=None)
+                                      lines=[{"product_id": tea.id, "qty_milli": qty}], actor_id=None)
         transfers.post_transfer(s, t.id, actor_id=None)
     for _ in range(7):
         _sell(world, s, tea.id, 1000)  # the hall goes to −2
@@ -536,9 +536,9 @@ def test_stock_at_location_lists_levels_and_reorder_points(world, s):
     _receive_posted(world, s, tea.id, 5000, location="HALL", cost_fen=9800)
     _receive_posted(world, s, honey.id, 1000, location="HALL")
     reorder.set_reorder_point(s, location_id=world.loc["HALL"], product_id=honey.id, min_qty_milli=3000,
-                            actor_id=world.manager_id)
+                              actor_id=world.manager_id)
     reorder.set_reorder_point(s, location_id=world.loc["HALL"], product_id=rice.id, min_qty_milli=2000,
-                            actor_id=world.manager_id)
+                              actor_id=world.manager_id)
     page = stock_levels.stock_at_location(s, world.loc["HALL"])
     rows = {r["sku"]: r for r in page.items}
     assert page.total == 3
@@ -556,7 +556,7 @@ def test_stock_at_location_lists_levels_and_reorder_points(world, s):
 def test_lists_of_documents_are_paged_newest_first(world, s):
     tea = world.product(s)
     ids = [receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=None,
-                         lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}]).id for _ in range(3)]
+                             lines=[{"product_id": tea.id, "qty_milli": 1000, "cost_fen": 1}]).id for _ in range(3)]
     page = receiving.list_receipts(s, 1, per_page=2)
     assert (page.total, [r.id for r in page.items], page.has_next) == (3, ids[:0:-1], True)
     assert receiving.list_receipts(s, status=DocStatus.POSTED).total == 0

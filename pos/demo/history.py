@@ -233,8 +233,8 @@ class _History:
         if not lines:
             return
         t = transfers.create_transfer(self.s, from_location_id=source, to_location_id=target, actor_id=self.manager,
-                                  lines=[{"product_id": pid, "qty_milli": q} for pid, q in lines.items()],
-                                  note="卖场补货" if target == self.hall else "仓库补货")
+                                      lines=[{"product_id": pid, "qty_milli": q} for pid, q in lines.items()],
+                                      note="卖场补货" if target == self.hall else "仓库补货")
         transfers.post_transfer(self.s, t.id, actor_id=self.manager)
         _stamp_document(self.s, Transfer, t.id, at)
         for pid, q in lines.items():
@@ -295,7 +295,7 @@ class _History:
         for n, (supplier_id, lines) in enumerate(sorted(by_supplier.items()), 1):
             at = _at(day, 7, 30 + n)
             receipt = receiving.receive(self.s, supplier_id=supplier_id, location_id=self.base, lines=lines,
-                                    supplier_ref=f"SH{day:%Y%m%d}{n:02d}", actor_id=self.manager)
+                                        supplier_ref=f"SH{day:%Y%m%d}{n:02d}", actor_id=self.manager)
             receiving.post_receipt(self.s, receipt.id, actor_id=self.manager)
             _stamp_document(self.s, GoodsReceipt, receipt.id, at)
             for line in receipt.lines:
