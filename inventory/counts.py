@@ -28,9 +28,11 @@ from .stock_documents import (
     insert_numbered,
     lock_draft,
     paging,
+    product_columns,
     transition,
 )
 from .web import Page
+
 
 def start_count(session: Session, *, location_id: int, scope: Optional[str] = None,
                 actor_id: Optional[int]) -> StockCount:
@@ -126,11 +128,7 @@ def count_variances(session: Session, count_id: int) -> list[dict]:
     return [
         {
             "line_id": line.id,
-            "product": product,
-            "product_id": product.id,
-            "sku": product.sku,
-            "name": product.name,
-            "weighed": product.weighed,
+            **product_columns(product),
             "counted": line.counted_qty_milli,
             "book": line.book_qty_milli,
             "variance": line.counted_qty_milli - line.book_qty_milli,

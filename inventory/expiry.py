@@ -20,7 +20,14 @@ from .ledger import InsufficientStock, MoveResult, level, move, virtual_location
 from .localtime import local_today
 from .models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, first_expiry_first
 from .money import format_qty
-from .stock_documents import REAL_LOCATION_KINDS, checked_location, checked_product, checked_qty, show_qty
+from .stock_documents import (
+    REAL_LOCATION_KINDS,
+    checked_location,
+    checked_product,
+    checked_qty,
+    product_columns,
+    show_qty,
+)
 
 WRITE_OFF_REASONS = ("expiry", "damage", "other")
 MAX_EXPIRY_DAYS = 3650
@@ -178,11 +185,7 @@ def expiring_lots(session: Session, *, today: dt.date, within_days: int,
             "location": loc,
             "location_id": loc.id,
             "location_name": loc.name,
-            "product": product,
-            "product_id": product.id,
-            "sku": product.sku,
-            "name": product.name,
-            "weighed": product.weighed,
+            **product_columns(product),
             "lot": lot,
             "lot_id": lot.id,
             "lot_no": lot.lot_no,

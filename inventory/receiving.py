@@ -29,8 +29,8 @@ from .stock_documents import (
     cancel_draft,
     checked_date,
     checked_location,
-    checked_product,
     checked_qty,
+    document_lines,
     insert_numbered,
     line_label,
     lock_draft,
@@ -38,6 +38,7 @@ from .stock_documents import (
     transition,
 )
 from .web import Page
+
 
 def _expiry(product: Product, produced_on: Optional[dt.date], expires_on: Optional[dt.date]) -> Optional[dt.date]:
     if expires_on is None and produced_on is not None and product.shelf_life_days:
@@ -54,14 +55,9 @@ def _refuse_expired_goods(product: Product, expires: Optional[dt.date], today: d
 
 
 def _receipt_lines(session: Session, lines: Any) -> list[GoodsReceiptLine]:
-    if not isinstance(lines, (list, tuple)) or not lines:
-        raise ValidationError(_l("入库单至少要有一行商品"), "lines")
     today = local_today()
     result = []
-    for i, raw in enumerate(lines):
-        if not isinstance(raw, Mapping):
-            raise ValidationError(_l("第 %(n)s 行格式不正确", n=i + 1), f"lines-{i}")
-        product = checked_product(session, raw.get("product_id"), field=f"lines-{i}-product_id", label=_l("第 %(n)s 行", n=i + 1))
+    for i, raw, product in document_lines(session, lines, empty=_l("入库单至少要有一行商品")):
         if not product.active:
             raise ValidationError(_l("第 %(n)s 行：「%(product)s」已停用，不能入库", n=i + 1, product=product.name),
                                   f"lines-{i}-product_id")

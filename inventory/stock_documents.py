@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, select, update
@@ -55,6 +55,12 @@ class DocumentLocked(InventoryError):
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+def product_columns(product: Product) -> dict:
+    """The product's columns in a row of a stock page (levels, a pick list, a count, expiring lots)."""
+    return {"product": product, "product_id": product.id, "sku": product.sku, "name": product.name,
+            "weighed": product.weighed}
+
 
 def show_qty(product: Product, qty_milli: int) -> str:
     return format_qty(qty_milli, by_weight=product.weighed)
@@ -105,6 +111,18 @@ def checked_date(value: Any, *, field: str, label: Any) -> Optional[dt.date]:
 
 def line_label(i: int, what: Any) -> Any:
     return _l("第 %(n)s 行的%(what)s", n=i + 1, what=what)
+
+
+def document_lines(session: Session, lines: Any, *, empty: Any) -> Iterator[tuple[int, Mapping, Product]]:
+    """The lines of a document as given (a receipt's, a transfer's): (index, the line, its
+    product), each line a mapping naming a product. Refused with ``empty`` when there is none."""
+    if not isinstance(lines, (list, tuple)) or not lines:
+        raise ValidationError(empty, "lines")
+    for i, raw in enumerate(lines):
+        if not isinstance(raw, Mapping):
+            raise ValidationError(_l("第 %(n)s 行格式不正确", n=i + 1), f"lines-{i}")
+        yield i, raw, checked_product(session, raw.get("product_id"), field=f"lines-{i}-product_id",
+                                      label=_l("第 %(n)s 行", n=i + 1))
 
 
 @contextmanager

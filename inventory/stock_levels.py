@@ -14,8 +14,9 @@ from .errors import NotFound
 from .localtime import local_date
 from .models import Barcode, Location, LocationKind, Lot, Product, ReorderPoint, StockLevel, StockMove
 from .money import line_amount_fen
-from .stock_documents import DEFAULT_PER_PAGE, REAL_LOCATION_KINDS, paging, show_qty
+from .stock_documents import DEFAULT_PER_PAGE, REAL_LOCATION_KINDS, paging, product_columns, show_qty
 from .web import Page
+
 
 def list_locations(session: Session, *, real_only: bool = False, kinds: Optional[Iterable[LocationKind]] = None,
                    active_only: bool = True) -> list[Location]:
@@ -69,11 +70,7 @@ def stock_at_location(session: Session, location_id: int, *, q: Optional[str] = 
     rows = session.execute(stmt.order_by(Product.sku).limit(per_page).offset((page - 1) * per_page)).all()
     items = [
         {
-            "product": product,
-            "product_id": product.id,
-            "sku": product.sku,
-            "name": product.name,
-            "weighed": product.weighed,
+            **product_columns(product),
             "qty_milli": qty_milli,
             "qty": show_qty(product, qty_milli),
             "min_qty_milli": minimum,

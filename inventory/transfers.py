@@ -23,12 +23,13 @@ from .stock_documents import (
     all_or_nothing,
     cancel_draft,
     checked_location,
-    checked_product,
     checked_qty,
+    document_lines,
     insert_numbered,
     line_label,
     lock_draft,
     paging,
+    product_columns,
     show_qty,
     transition,
 )
@@ -62,14 +63,9 @@ def create_transfer(
     target = checked_location(session, to_location_id, field="to_location_id")
     if source.id == target.id:
         raise ValidationError(_l("调出和调入位置不能相同"), "to_location_id")
-    if not isinstance(lines, (list, tuple)) or not lines:
-        raise ValidationError(_l("调拨单至少要有一行商品"), "lines")
     planned: dict[tuple[int, Optional[int]], int] = {}  # (product, lot) → qty, in the order given
     today = local_today()
-    for i, raw in enumerate(lines):
-        if not isinstance(raw, Mapping):
-            raise ValidationError(_l("第 %(n)s 行格式不正确", n=i + 1), f"lines-{i}")
-        product = checked_product(session, raw.get("product_id"), field=f"lines-{i}-product_id", label=_l("第 %(n)s 行", n=i + 1))
+    for i, raw, product in document_lines(session, lines, empty=_l("调拨单至少要有一行商品")):
         qty = checked_qty(raw.get("qty_milli"), product, field=f"lines-{i}-qty_milli", label=line_label(i, _l("数量")))
         lot_id = raw.get("lot_id")
         if lot_id is not None:
@@ -149,17 +145,13 @@ def pick_list(session: Session, transfer_id: int) -> list[dict]:
     return [
         {
             "line_id": line.id,
-            "product": product,
-            "product_id": product.id,
-            "sku": product.sku,
-            "name": product.name,
+            **product_columns(product),
             "lot": lot,
             "lot_id": lot.id if lot else None,
             "lot_no": lot.lot_no if lot else None,
             "expires_on": lot.expires_on if lot else None,
             "qty_milli": line.qty_milli,
             "qty": show_qty(product, line.qty_milli),
-            "weighed": product.weighed,
             "from_location": source,
             "from_location_name": source.name,
             "to_location": target,
