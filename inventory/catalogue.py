@@ -200,12 +200,17 @@ def set_active(s: Session, product_id: int, active: bool, actor_id: Optional[int
     bring it back. Products are never deleted: sale lines and the ledger point at them."""
     product = get_product(s, product_id)
     active = fields.boolean(active, field="active", label=_l("在售"))
-    if product.active != active:
-        product.active = active
-        record(s, user_id=actor_id, action="product.reactivate" if active else "product.retire",
-               entity="product", entity_id=product.id, before={"active": not active}, after={"active": active})
-        s.flush()
+    _switch(s, product, active, actor_id=actor_id, entity="product", on="product.reactivate", off="product.retire")
     return product
+
+
+def _switch(s: Session, obj: Any, active: bool, *, actor_id: Optional[int], entity: str, on: str, off: str) -> None:
+    """Turn ``obj`` (a product, a scale-label rule) on or off; a change is audited as ``on`` or ``off``."""
+    if obj.active != active:
+        obj.active = active
+        record(s, user_id=actor_id, action=on if active else off, entity=entity, entity_id=obj.id,
+               before={"active": not active}, after={"active": active})
+        s.flush()
 
 
 def set_photo(s: Session, product_id: int, filename: str, data: bytes, instance_path: str | os.PathLike,
@@ -427,11 +432,8 @@ def set_barcode_rule_active(s: Session, rule_id: int, active: bool, actor_id: Op
                 raise ValidationError(
                     _l("与规则「%(name)s」的前缀和位数相同，扫描时无法区分", name=other.name), "pattern"
                 )
-    if rule.active != active:
-        rule.active = active
-        record(s, user_id=actor_id, action="barcode_rule.activate" if active else "barcode_rule.deactivate",
-               entity="barcode_rule", entity_id=rule.id, before={"active": not active}, after={"active": active})
-        s.flush()
+    _switch(s, rule, active, actor_id=actor_id, entity="barcode_rule", on="barcode_rule.activate",
+            off="barcode_rule.deactivate")
     return rule
 
 

@@ -145,17 +145,28 @@ def _save_certificate(s, form: CertificateForm, cert: Certificate | None):
     return redirect(url_for("catalogue.certificate_edit", cert_id=cert.id))
 
 
+def _post_certificate(s, form: CertificateForm, cert: Certificate | None):
+    """A certificate's form sent: saved, or the form again (400) with what is wrong."""
+    if form.validate_on_submit():
+        return _save_certificate(s, form, cert)
+    _form_errors_flash(form)
+    covered_ids, _unknown = _certificate_products(s, form)
+    covered = list(s.scalars(select(Product).where(Product.id.in_(covered_ids)))) if covered_ids else []
+    return _certificate_page(s, form, cert, covered, 400)
+
+
+def _certificate_data(cert: Certificate) -> dict:
+    """A certificate's form filled in from the certificate."""
+    return dict(number=cert.number, issuer=cert.issuer, supplier_id=str(cert.supplier_id or ""),
+                valid_from=cert.valid_from, valid_to=cert.valid_to, note=cert.note or "")
+
+
 @bp.route("/certificates/new", methods=["GET", "POST"])
 def certificate_new():
     s = get_session()
     form = CertificateForm(suppliers=suppliers.list_suppliers(s))
     if request.method == "POST":
-        if form.validate_on_submit():
-            return _save_certificate(s, form, None)
-        _form_errors_flash(form)
-        covered_ids, _unknown = _certificate_products(s, form)
-        covered = list(s.scalars(select(Product).where(Product.id.in_(covered_ids)))) if covered_ids else []
-        return _certificate_page(s, form, None, covered, 400)
+        return _post_certificate(s, form, None)
     supplier_id = _int_arg("supplier")
     if supplier_id and s.get(Supplier, supplier_id) is not None:
         form.supplier_id.data = str(supplier_id)
@@ -167,17 +178,8 @@ def certificate_edit(cert_id: int):
     s = get_session()
     cert = s.get(Certificate, cert_id) or abort(404)
     if request.method == "POST":
-        form = CertificateForm(suppliers=suppliers.list_suppliers(s))
-        if form.validate_on_submit():
-            return _save_certificate(s, form, cert)
-        _form_errors_flash(form)
-        covered_ids, _unknown = _certificate_products(s, form)
-        covered = list(s.scalars(select(Product).where(Product.id.in_(covered_ids)))) if covered_ids else []
-        return _certificate_page(s, form, cert, covered, 400)
-    form = CertificateForm(suppliers=suppliers.list_suppliers(s), data=dict(
-        number=cert.number, issuer=cert.issuer, supplier_id=str(cert.supplier_id or ""),
-        valid_from=cert.valid_from, valid_to=cert.valid_to, note=cert.note or "",
-    ))
+        return _post_certificate(s, CertificateForm(suppliers=suppliers.list_suppliers(s)), cert)
+    form = CertificateForm(suppliers=suppliers.list_suppliers(s), data=_certificate_data(cert))
     return _certificate_page(s, form, cert, sorted(cert.products, key=lambda p: p.sku), 200)
 
 
@@ -193,10 +195,7 @@ def certificate_scan(cert_id: int):
         flash(_("扫描件已上传"), "success")
         return redirect(url_for("catalogue.certificate_edit", cert_id=cert.id))
     flash(_("扫描件未上传：%(reason)s", reason="；".join(str(e) for e in form.scan.errors)), "error")
-    cert_form = CertificateForm(suppliers=suppliers.list_suppliers(s), formdata=None, data=dict(
-        number=cert.number, issuer=cert.issuer, supplier_id=str(cert.supplier_id or ""),
-        valid_from=cert.valid_from, valid_to=cert.valid_to, note=cert.note or "",
-    ))
+    cert_form = CertificateForm(suppliers=suppliers.list_suppliers(s), formdata=None, data=_certificate_data(cert))
     return render_template("inventory/certificate_form.html", form=cert_form, cert=cert,
                            covered=sorted(cert.products, key=lambda p: p.sku), scan_form=form,
                            today=local_today()), 400
