@@ -31,20 +31,20 @@ from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 from stdnum.cn import uscc
 
-from inventory import receiving, transfers
-from inventory.documents import GoodsReceipt, Transfer
 from inventory.localtime import HALL_TZ, UTC, local_date
 from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, Unit, is_weighed
+from inventory import receiving, transfers
+from inventory.documents import GoodsReceipt, Transfer
 from inventory.money import line_amount_fen, round_down_to_jiao
 from pos.accounts import users as accounts
 from pos.group import buyers
 from pos.group import orders as group_orders
 from pos.group.models import Buyer, BuyerPrice, GroupOrder, GroupPayment
-from pos.hall.settings import hall_settings
-from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
 from pos.models import BuyerType, Refund, Sale, SaleLine, Shift, Till, User
 from pos.sales.refunds import refund
 from pos.sales.service import LineIn, PaymentIn, SaleIn, record_sale
+from pos.hall.shifts import DENOMINATIONS, close_shift, open_shift
+from pos.hall.settings import hall_settings
 
 # Scaled down from the real hall (about ¥9.6 million a year, some 700 sales a day) so that the
 # demo builds quickly: about 26 sales on a weekday, a third more at the weekend (a sale costs the

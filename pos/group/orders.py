@@ -36,24 +36,18 @@ from inventory import ledger
 from inventory.audit import record
 from inventory.certification import certified_product_ids
 from inventory.errors import InventoryError
-from inventory.expiry import allocate_fresh
 from inventory.localtime import local_date, local_today, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product, StockMove
 from inventory.money import format_qty, format_yuan, line_amount_fen
+from inventory.expiry import allocate_fresh
 from inventory.transfers import logistics_base
-from pos.core.errors import Conflict, NotFound, PosError
+from pos.sales import refunds
 from pos.group.buyers import agreed_prices, get_buyer
+from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import (
-    Buyer,
-    GroupDelivery,
-    GroupOrder,
-    GroupOrderLine,
-    GroupOrderPick,
-    GroupOrderStatus,
-    GroupPayment,
+    Buyer, GroupDelivery, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment,
 )
 from pos.models import PaymentMethod, Refund, RefundLine, Sale, SaleLine, SaleStatus
-from pos.sales import refunds
 from pos.sales.service import GROUP_PREFIX, LineIn, SaleIn, document_number, next_number, record_sale
 
 ORDER_PREFIX = "TG"            # order numbers TG-20261126-0001 (团购)
