@@ -221,8 +221,8 @@ def run_http(url: str, world: dict, day: dict[str, list[dict]]) -> tuple[float, 
 
 
 PLAIN = {
-    "counter": """INSERT INTO receipt_counters (prefix, day, last_no) VALUES (:prefix, :day, 1)
-                  ON CONFLICT (prefix, day) DO UPDATE SET last_no = receipt_counters.last_no + 1
+    "counter": """INSERT INTO document_counters (kind, prefix, day, last_no) VALUES ('sales', :prefix, :day, 1)
+                  ON CONFLICT (kind, prefix, day) DO UPDATE SET last_no = document_counters.last_no + 1
                   RETURNING last_no""",
     "sale": """INSERT INTO sales (receipt_no, channel, status, kiosk_id, txn_id, content_hash, after_shift_closed,
                   location_id, sold_at, local_date, recorded_at, subtotal_fen, discount_fen, rounding_fen,

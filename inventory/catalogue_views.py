@@ -1,5 +1,7 @@
-"""Manager pages for the catalogue: products, barcodes, scale-label rules, suppliers,
-certificates, import and export. Thin: parse (catalogue_forms), call inventory's services, render.
+"""Manager pages for the catalogue: the blueprint and what its pages share, and the pages for
+products, barcodes, photos and scale-label rules; suppliers and certificates are in
+``catalogue_supplier_views``, import and export in ``catalogue_import_views`` (same blueprint, so the
+same URLs and endpoint names). Thin: parse (catalogue_forms), call inventory's services, render.
 
 A refused change answers 400 with the reason on the page; the request's session is rolled back
 for every answer of 400 or more (pos.core.db), so a refusal never leaves half a change behind.
@@ -8,53 +10,24 @@ Access (manager and admin) is attached by the app factory (pos.core.web.protect_
 from __future__ import annotations
 
 import inspect
-import io
-import json
 import re
-import secrets
-import time
 from pathlib import Path
-from urllib.parse import quote
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    send_file,
-    session as flask_session,
-    url_for,
-)
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import catalogue, catalogue_io, suppliers
+from . import catalogue, suppliers
 from .base import Base
-from .catalogue_forms import (
-    BarcodeForm,
-    CertificateForm,
-    EmptyForm,
-    ImportConfirmForm,
-    ImportForm,
-    PhotoForm,
-    ProductForm,
-    ScaleRuleForm,
-    ScanForm,
-    SupplierForm,
-    TryCodeForm,
-    strip_control,
-)
+from .catalogue_forms import BarcodeForm, EmptyForm, PhotoForm, ProductForm, ScaleRuleForm, TryCodeForm, strip_control
 from .certification import certified_product_ids
 from .errors import InventoryError, NotFound
 from .localtime import local_today
-from .models import Certificate, Product, Supplier
-from .money import format_plain_yuan, format_yuan, line_amount_fen
+from .models import Product, Supplier
+from .money import format_plain_yuan, line_amount_fen
 from .web import get_session, page_arg
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
@@ -120,6 +93,25 @@ def _too_large(error):
     size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
     message = _("文件太大：最大 %(size)s", size=size)
     return render_template("pos/error.html", code=413, title=_("上传的内容太大"), message=message), 413
+
+
+def _form_page(form, save, done, to, template: str, field_map: dict | None = None, **context):
+    """A page that creates or changes one thing (a product, a supplier): a valid POST is saved
+    (``save()`` returns what was saved), announced (``done(saved)``) and followed by a redirect to
+    ``to(saved)``; otherwise the form again (``template`` with ``context``), status 400 after a POST."""
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                saved = save()
+                flash(done(saved), "success")
+                return redirect(to(saved))
+            except InventoryError as error:
+                _refuse(error, form, field_map)
+        else:
+            _form_errors_flash(form)
+        status = 400
+    return render_template(template, form=form, **context), status
 
 
 def user_names(s, ids) -> dict[int, str]:
@@ -228,19 +220,13 @@ def _product_values(s, form: ProductForm) -> dict:
 def product_new():
     s = get_session()
     form = _product_form(s)
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                product = catalogue.create_product(s, actor_id=_actor(), **_product_values(s, form))
-                flash(_("已新建商品 %(name)s", name=product.name), "success")
-                return redirect(url_for("catalogue.product", product_id=product.id))
-            except InventoryError as error:
-                _refuse(error, form, PRODUCT_FIELD_MAP)
-        else:
-            _form_errors_flash(form)
-        status = 400
-    return render_template("inventory/product_form.html", form=form, product=None), status
+    return _form_page(form, lambda: catalogue.create_product(s, actor_id=_actor(), **_product_values(s, form)),
+                      lambda product: _("已新建商品 %(name)s", name=product.name), _to_product,
+                      "inventory/product_form.html", PRODUCT_FIELD_MAP, product=None)
+
+
+def _to_product(product: Product) -> str:
+    return url_for("catalogue.product", product_id=product.id)
 
 
 def _get_product(s, product_id: int) -> Product:
@@ -258,19 +244,9 @@ def product_edit(product_id: int):
         form = _product_form(s)
     else:
         form = _product_form(s, data=_product_data(product))
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                catalogue.update_product(s, product.id, actor_id=_actor(), **_product_values(s, form))
-                flash(_("已保存商品 %(name)s", name=product.name), "success")
-                return redirect(url_for("catalogue.product", product_id=product.id))
-            except InventoryError as error:
-                _refuse(error, form, PRODUCT_FIELD_MAP)
-        else:
-            _form_errors_flash(form)
-        status = 400
-    return render_template("inventory/product_form.html", form=form, product=product), status
+    return _form_page(form, lambda: catalogue.update_product(s, product.id, actor_id=_actor(), **_product_values(s, form)),
+                      lambda saved: _("已保存商品 %(name)s", name=saved.name), _to_product,
+                      "inventory/product_form.html", PRODUCT_FIELD_MAP, product=product)
 
 
 def _product_data(product: Product) -> dict:
@@ -346,24 +322,34 @@ def product_photo(product_id: int):
     s = get_session()
     product = _get_product(s, product_id)
     if request.method == "GET":
-        if not product.photo_path:
-            abort(404)
         return _send_instance_file(product.photo_path)
     form = PhotoForm(prefix="photo")
-    if form.validate_on_submit():
-        upload = form.photo.data
-        try:
-            catalogue.set_photo(s, product.id, upload.filename or "", upload.read(),
-                                current_app.instance_path, actor_id=_actor())
-            flash(_("照片已更新"), "success")
-            return redirect(url_for("catalogue.product", product_id=product.id))
-        except InventoryError as error:
-            form.photo.errors = list(form.photo.errors) + [str(error)]
+    if _take_upload(form, "photo", lambda name, data, folder: catalogue.set_photo(s, product.id, name, data, folder,
+                                                                                  actor_id=_actor())):
+        flash(_("照片已更新"), "success")
+        return redirect(url_for("catalogue.product", product_id=product.id))
     flash(_("照片未上传：%(reason)s", reason="；".join(str(e) for e in form.photo.errors)), "error")
     return _render_product(s, product.id, status=400, photo_form=form)
 
 
-def _send_instance_file(relative: str):
+def _take_upload(form, field: str, keep) -> bool:
+    """Hand a valid upload in ``form[field]`` (a photo, a scan) to ``keep(filename, data,
+    instance_path)``; False, with the reason among the field's errors, when the form or the service
+    refuses it."""
+    if form.validate_on_submit():
+        upload = form[field].data
+        try:
+            keep(upload.filename or "", upload.read(), current_app.instance_path)
+            return True
+        except InventoryError as error:
+            form[field].errors = list(form[field].errors) + [str(error)]
+    return False
+
+
+def _send_instance_file(relative: str | None):
+    """A stored upload (a photo, a scan); 404 when there is none."""
+    if not relative:
+        abort(404)
     root = Path(current_app.instance_path).resolve()
     path = (root / relative).resolve()
     if root not in path.parents or not path.is_file():
@@ -464,391 +450,5 @@ def scale_rule_active(rule_id: int):
     return redirect(url_for("catalogue.scale_rules"))
 
 
-# --- suppliers --------------------------------------------------------------------------------------
-
-SUPPLIER_FIELDS = ("name", "credit_code", "province", "origin_county", "origin_county_code",
-                   "origin_township", "origin_village", "contact_name", "contact_phone")
-
-
-@bp.route("/suppliers")
-def suppliers_list():
-    s = get_session()
-    return render_template("inventory/suppliers.html", suppliers=suppliers.list_suppliers(s))
-
-
-def _supplier_values(form: SupplierForm) -> dict:
-    return {name: (form[name].data or "").strip() or None for name in SUPPLIER_FIELDS}
-
-
-@bp.route("/suppliers/new", methods=["GET", "POST"])
-def supplier_new():
-    s = get_session()
-    form = SupplierForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                supplier = suppliers.create_supplier(s, actor_id=_actor(), **_supplier_values(form))
-                flash(_("已新建供应商 %(name)s", name=supplier.name), "success")
-                return redirect(url_for("catalogue.suppliers_list"))
-            except InventoryError as error:
-                _refuse(error, form)
-        else:
-            _form_errors_flash(form)
-        status = 400
-    return render_template("inventory/supplier_form.html", form=form, supplier=None), status
-
-
-@bp.route("/suppliers/<id:supplier_id>", methods=["GET", "POST"])
-def supplier_edit(supplier_id: int):
-    s = get_session()
-    supplier = s.get(Supplier, supplier_id) or abort(404)
-    form = SupplierForm() if request.method == "POST" else SupplierForm(
-        data={name: getattr(supplier, name) or "" for name in SUPPLIER_FIELDS})
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                suppliers.update_supplier(s, supplier.id, actor_id=_actor(), **_supplier_values(form))
-                flash(_("已保存供应商 %(name)s", name=supplier.name), "success")
-                return redirect(url_for("catalogue.suppliers_list"))
-            except InventoryError as error:
-                _refuse(error, form)
-        else:
-            _form_errors_flash(form)
-        status = 400
-    certificates = suppliers.list_certificates(s, supplier_id=supplier.id)
-    return render_template("inventory/supplier_form.html", form=form, supplier=supplier,
-                           certificates=certificates), status
-
-
-# --- certificates -----------------------------------------------------------------------------------
-
-@bp.route("/certificates")
-def certificates():
-    s = get_session()
-    today = local_today()
-    return render_template(
-        "inventory/certificates.html", certificates=suppliers.list_certificates(s), today=today,
-        expiring_count=len(suppliers.expiring_certificates(s, today=today, within_days=EXPIRING_DAYS)),
-        view="all",
-    )
-
-
-@bp.route("/certificates/expiring")
-def certificates_expiring():
-    s = get_session()
-    today = local_today()
-    expiring = suppliers.expiring_certificates(s, today=today, within_days=EXPIRING_DAYS)
-    return render_template(
-        "inventory/certificates.html", certificates=expiring, today=today,
-        expiring_count=len(expiring), view="expiring",
-    )
-
-
-def _certificate_products(s, form: CertificateForm) -> tuple[list[int], list[str]]:
-    """Product ids ticked in the list plus those named by sku; unknown skus are reported."""
-    ids: list[int] = []
-    for raw in request.form.getlist("product_ids"):
-        try:
-            value = int(raw)
-        except ValueError:
-            continue
-        if 0 < value <= MAX_ID:
-            ids.append(value)
-    known = {pid for pid in s.scalars(select(Product.id).where(Product.id.in_(ids)))} if ids else set()
-    ids = [pid for pid in dict.fromkeys(ids) if pid in known]
-    unknown = []
-    for sku in form.sku_list():
-        try:
-            pid = catalogue.get_product_by_sku(s, sku).id
-        except NotFound:
-            unknown.append(sku)
-            continue
-        if pid not in ids:
-            ids.append(pid)
-    return ids, unknown
-
-
-def _certificate_page(s, form, cert, covered, status):
-    return render_template("inventory/certificate_form.html", form=form, cert=cert, covered=covered,
-                           scan_form=ScanForm(prefix="scan"), today=local_today()), status
-
-
-def _save_certificate(s, form: CertificateForm, cert: Certificate | None):
-    product_ids, unknown = _certificate_products(s, form)
-    covered = list(s.scalars(select(Product).where(Product.id.in_(product_ids)).order_by(Product.sku))) if product_ids else []
-    if unknown:
-        form.skus.errors = list(form.skus.errors) + [_("找不到这些商品编码：%(skus)s", skus="、".join(unknown))]
-        _form_errors_flash(form)
-        return _certificate_page(s, form, cert, covered, 400)
-    values = dict(
-        number=form.number.data.strip(), issuer=form.issuer.data.strip(),
-        supplier_id=int(form.supplier_id.data) if form.supplier_id.data else None,
-        valid_from=form.valid_from.date, valid_to=form.valid_to.date, product_ids=product_ids,
-        note=(form.note.data or "").strip() or None,
-    )
-    try:
-        if cert is None:
-            cert = suppliers.create_certificate(s, actor_id=_actor(), **values)
-            flash(_("已新建认定证书 %(number)s", number=cert.number), "success")
-        else:
-            suppliers.update_certificate(s, cert.id, actor_id=_actor(), **values)
-            flash(_("已保存认定证书 %(number)s（已售商品的认定记录不变）", number=cert.number), "success")
-    except InventoryError as error:
-        _refuse(error, form, {"product_ids": "skus"})
-        return _certificate_page(s, form, cert, covered, 400)
-    return redirect(url_for("catalogue.certificate_edit", cert_id=cert.id))
-
-
-@bp.route("/certificates/new", methods=["GET", "POST"])
-def certificate_new():
-    s = get_session()
-    form = CertificateForm(suppliers=suppliers.list_suppliers(s))
-    if request.method == "POST":
-        if form.validate_on_submit():
-            return _save_certificate(s, form, None)
-        _form_errors_flash(form)
-        covered_ids, _unknown = _certificate_products(s, form)
-        covered = list(s.scalars(select(Product).where(Product.id.in_(covered_ids)))) if covered_ids else []
-        return _certificate_page(s, form, None, covered, 400)
-    supplier_id = _int_arg("supplier")
-    if supplier_id and s.get(Supplier, supplier_id) is not None:
-        form.supplier_id.data = str(supplier_id)
-    return _certificate_page(s, form, None, [], 200)
-
-
-@bp.route("/certificates/<id:cert_id>", methods=["GET", "POST"])
-def certificate_edit(cert_id: int):
-    s = get_session()
-    cert = s.get(Certificate, cert_id) or abort(404)
-    if request.method == "POST":
-        form = CertificateForm(suppliers=suppliers.list_suppliers(s))
-        if form.validate_on_submit():
-            return _save_certificate(s, form, cert)
-        _form_errors_flash(form)
-        covered_ids, _unknown = _certificate_products(s, form)
-        covered = list(s.scalars(select(Product).where(Product.id.in_(covered_ids)))) if covered_ids else []
-        return _certificate_page(s, form, cert, covered, 400)
-    form = CertificateForm(suppliers=suppliers.list_suppliers(s), data=dict(
-        number=cert.number, issuer=cert.issuer, supplier_id=str(cert.supplier_id or ""),
-        valid_from=cert.valid_from, valid_to=cert.valid_to, note=cert.note or "",
-    ))
-    return _certificate_page(s, form, cert, sorted(cert.products, key=lambda p: p.sku), 200)
-
-
-@bp.route("/certificates/<id:cert_id>/scan", methods=["GET", "POST"])
-def certificate_scan(cert_id: int):
-    s = get_session()
-    cert = s.get(Certificate, cert_id) or abort(404)
-    if request.method == "GET":
-        if not cert.scan_path:
-            abort(404)
-        return _send_instance_file(cert.scan_path)
-    form = ScanForm(prefix="scan")
-    if form.validate_on_submit():
-        upload = form.scan.data
-        try:
-            suppliers.set_certificate_scan(s, cert.id, upload.filename or "", upload.read(),
-                                           current_app.instance_path, actor_id=_actor())
-            flash(_("扫描件已上传"), "success")
-            return redirect(url_for("catalogue.certificate_edit", cert_id=cert.id))
-        except InventoryError as error:
-            form.scan.errors = list(form.scan.errors) + [str(error)]
-    flash(_("扫描件未上传：%(reason)s", reason="；".join(str(e) for e in form.scan.errors)), "error")
-    cert_form = CertificateForm(suppliers=suppliers.list_suppliers(s), formdata=None, data=dict(
-        number=cert.number, issuer=cert.issuer, supplier_id=str(cert.supplier_id or ""),
-        valid_from=cert.valid_from, valid_to=cert.valid_to, note=cert.note or "",
-    ))
-    return render_template("inventory/certificate_form.html", form=cert_form, cert=cert,
-                           covered=sorted(cert.products, key=lambda p: p.sku), scan_form=form,
-                           today=local_today()), 400
-
-
-# --- import and export --------------------------------------------------------------------------------
-#
-# The preview and the confirmation are two requests, and a browser cannot send a chosen file
-# again by itself. The uploaded bytes are kept in the instance folder under a random token
-# (instance/imports/<token>.bin, with the uploader and file name beside it) and the confirm
-# form carries only the token: what is written is exactly the file the manager previewed, not
-# whatever is chosen again, and the file never travels back to the browser. Only the uploader
-# can confirm it; a confirmed file is deleted, and unconfirmed ones after a day.
-
-def _imports_dir() -> Path:
-    return Path(current_app.instance_path) / "imports"
-
-
-def _keep_upload(filename: str, data: bytes) -> str:
-    folder = _imports_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in folder.glob("*"):
-        try:
-            if now - old.stat().st_mtime > IMPORT_KEEP_SECONDS:
-                old.unlink()
-        except OSError:
-            pass
-    token = secrets.token_hex(16)
-    (folder / f"{token}.bin").write_bytes(data)
-    (folder / f"{token}.json").write_text(json.dumps(
-        {"filename": filename, "user_id": _actor(), "at": now}, ensure_ascii=False), encoding="utf-8")
-    return token
-
-
-def _kept_upload(token: str) -> tuple[str, bytes] | None:
-    if not token or not IMPORT_TOKEN_RE.fullmatch(token):
-        return None
-    folder = _imports_dir()
-    try:
-        meta = json.loads((folder / f"{token}.json").read_text(encoding="utf-8"))
-        data = (folder / f"{token}.bin").read_bytes()
-    except (OSError, ValueError):
-        return None
-    if meta.get("user_id") != _actor():
-        return None
-    return meta.get("filename") or "import.csv", data
-
-
-def _forget_upload(token: str) -> None:
-    for suffix in (".bin", ".json"):
-        try:
-            (_imports_dir() / f"{token}{suffix}").unlink()
-        except OSError:
-            pass
-
-
-COLUMN_NOTES = {
-    "sku": _l("必填，按它新建或更新"),
-    "name": _l("新商品必填"),
-    "barcodes": _l("多个用 | 分隔；核对校验位"),
-    "category": _l("没有的分类会新建"),
-    "unit": _l("piece（件）或 kg（千克，称重销售）"),
-    "price_fen": _l("以分为单位的整数：3800 即 ¥38.00"),
-    "vat": _l("9、13 或 exempt（免税）"),
-    "supplier": _l("按名称匹配，没有的会新建"),
-    "origin_county": _l("不填则用供应商的产地"),
-    "certificate_no": _l("认定证书编号；留空表示未认定"),
-    "certificate_valid_from": _l("YYYY-MM-DD"),
-    "certificate_valid_to": _l("YYYY-MM-DD"),
-}
-
-
-def _import_page(status: int = 200, **context):
-    context.setdefault("form", ImportForm(prefix="imp", formdata=None))
-    context.setdefault("preview", None)
-    labels = dict(zip(catalogue_io.COLUMNS, catalogue_io.CHINESE_HEADERS))
-    labels.update(zip(catalogue_io.OPTIONAL_COLUMNS, catalogue_io.OPTIONAL_CHINESE))
-    columns = [(key, labels[key], COLUMN_NOTES.get(key, "")) for key in catalogue_io.COLUMNS]
-    if context["preview"] is not None:
-        context.setdefault("counts", {"create": context["preview"].created, "update": context["preview"].updated,
-                                      "unchanged": context["preview"].unchanged})
-    shown = dict(labels, price_fen=_("售价"))  # the preview shows prices in yuan
-    return render_template("inventory/import.html", columns=columns, column_labels=shown, **context), status
-
-
-@bp.route("/import", methods=["GET", "POST"])
-def import_upload():
-    s = get_session()
-    if request.method == "GET":
-        return _import_page()
-    form = ImportForm(prefix="imp")
-    if not form.validate_on_submit():
-        flash(_("未导入：%(reason)s", reason="；".join(str(e) for e in form.file.errors) or _("请重试")), "error")
-        return _import_page(400, form=form)
-    upload = form.file.data
-    filename, data = upload.filename or "", upload.read()
-    try:
-        preview = catalogue_io.preview_import(s, filename, data)
-    except InventoryError as error:
-        form.file.errors = list(form.file.errors) + [str(error)]
-        flash(_("未导入：%(reason)s", reason=str(error)), "error")
-        return _import_page(400, form=form)
-    s.rollback()  # a preview writes nothing
-    if preview.errors:
-        flash(_("文件中有 %(n)s 处错误，全部改正后才能导入；本次没有写入任何内容。", n=len(preview.errors)), "error")
-        return _import_page(400, preview=preview, filename=filename, confirm_form=None)
-    token = _keep_upload(filename, data) if preview.rows else None
-    confirm = ImportConfirmForm(prefix="confirm", token=token) if token else None
-    return _import_page(preview=preview, filename=filename, confirm_form=confirm)
-
-
-@bp.route("/import/confirm", methods=["POST"])
-def import_confirm():
-    s = get_session()
-    form = ImportConfirmForm(prefix="confirm")
-    kept = _kept_upload(form.token.data or "") if form.validate_on_submit() else None
-    if kept is None:
-        flash(_("导入文件已失效，请重新上传"), "error")
-        return _import_page(400)
-    filename, data = kept
-    try:
-        result = catalogue_io.apply_import(s, filename, data, actor_id=_actor())
-    except catalogue_io.ImportRefused as refused:
-        s.rollback()
-        preview = catalogue_io.preview_import(s, filename, data)
-        s.rollback()
-        if not preview.errors:  # refused by a rule the preview did not foresee
-            preview.errors = list(refused.errors)
-        flash(_("未导入：预览之后商品目录有了变化，文件中有 %(n)s 处错误；本次没有写入任何内容。",
-                n=len(preview.errors)), "error")
-        return _import_page(400, preview=preview, filename=filename, confirm_form=None)
-    except InventoryError as error:
-        flash(_("未导入：%(reason)s", reason=str(error)), "error")
-        return _import_page(400)
-    _forget_upload(form.token.data)
-    flask_session["catalogue_import_result"] = {
-        "filename": filename, "created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-        "suppliers": result.suppliers_created, "categories": result.categories_created,
-        "certificates": result.certificates_created, "certificates_changed": result.certificates_changed,
-    }
-    return redirect(url_for("catalogue.import_result"))
-
-
-@bp.route("/import/result")
-def import_result():
-    result = flask_session.get("catalogue_import_result")
-    if not result:
-        return redirect(url_for("catalogue.import_upload"))
-    return render_template("inventory/import_result.html", result=result)
-
-
-EXPORT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
-@bp.route("/export.<fmt>")
-def export(fmt: str):
-    """The whole catalogue as a file the import reads back. The file name is Chinese for the
-    manager (RFC 6266 ``filename*``) with a plain ASCII one for software that knows no better."""
-    if fmt not in EXPORT_TYPES:
-        abort(404)
-    data = catalogue_io.export_catalogue(get_session(), fmt)
-    day = f"{local_today():%Y%m%d}"
-    response = send_file(io.BytesIO(data), mimetype=EXPORT_TYPES[fmt], max_age=0)
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="songtao-catalogue-{day}.{fmt}"; '
-        f"filename*=UTF-8''{quote(f'商品目录-{day}.{fmt}')}"
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.app_template_filter("cat_yuan")
-def _cat_yuan(fen):
-    return "" if fen is None else format_yuan(fen)
-
-
-UNIT_WORDS = {"piece": _l("件"), "kg": _l("千克")}
-
-
-@bp.app_template_filter("cat_cell")
-def _cat_cell(text, column: str):
-    """An import preview's cell as the manager reads it: prices in yuan, units in words."""
-    text = "" if text is None else str(text)
-    if column == "price_fen" and text.isdigit():
-        return format_yuan(int(text))
-    if column == "unit" and text in UNIT_WORDS:
-        return str(UNIT_WORDS[text])
-    return text.replace("|", " | ")
+# The blueprint's other pages (their routes join ``bp`` when imported).
+from . import catalogue_import_views, catalogue_supplier_views  # noqa: E402, F401

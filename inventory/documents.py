@@ -1,4 +1,6 @@
-"""Stock documents: goods receipts, transfers and stock counts, and the scale-label barcode rules.
+"""Stock documents: goods receipts, transfers and stock counts; the scale-label barcode rules; and
+document numbers, for every kind of document the hall numbers (receipts, refunds, group orders,
+goods receipts, transfers, counts).
 
 A posted document is never edited or deleted: its stock moves are in the ledger, and a mistake is
 reversed by a new document that points at the one it reverses.
@@ -6,10 +8,11 @@ reversed by a new document that points at the one it reverses.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Any, Optional
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, StrEnum, UTCDateTime, db_enum
 from .localtime import utcnow
@@ -150,3 +153,49 @@ class BarcodeRule(Base):
     pattern: Mapped[str] = mapped_column(String(40), unique=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# --- document numbers ------------------------------------------------------------------------------
+
+SALES_NUMBERS = "sales"  # receipts, refunds and group orders: the prefix names the till, counter or series
+STOCK_NUMBERS = "stock"  # goods receipts (GR), transfers (TR) and stock counts (CT)
+
+
+class DocumentCounter(Base):
+    """The last number given out per numbering, prefix and local day: ``H1`` receipts of
+    2026-11-26, ``R-H1`` refunds, ``GR`` goods receipts… One row per (kind, prefix, day), so two
+    tills, or a till and the storeroom, never wait for each other's counter. The kind keeps a till
+    coded like a stock document (``TR``) from sharing that document's counter."""
+
+    __tablename__ = "document_counters"
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    last_no: Mapped[int] = mapped_column(Integer, default=0)
+
+
+_COUNTER_STATEMENTS: dict[str, Any] = {}
+
+
+def take_number(session: Session, prefix: str, day: dt.date, *, kind: str = SALES_NUMBERS) -> int:
+    """The next number for (kind, prefix, local day), by one atomic upsert-and-increment
+    (``INSERT … ON CONFLICT DO UPDATE SET last_no = last_no + 1 RETURNING last_no``, on SQLite and
+    PostgreSQL alike): two transactions can never get the same number, and a rolled-back one gives
+    its number back. The row stays locked until the transaction ends."""
+    dialect = session.get_bind().dialect.name
+    stmt = _COUNTER_STATEMENTS.get(dialect)
+    if stmt is None:
+        t = DocumentCounter.__table__
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        new = dialect_insert(t).values(kind=bindparam("kind"), prefix=bindparam("prefix"), day=bindparam("day"),
+                                       last_no=1)
+        stmt = _COUNTER_STATEMENTS[dialect] = new.on_conflict_do_update(
+            index_elements=[t.c.kind, t.c.prefix, t.c.day], set_={"last_no": t.c.last_no + 1},
+        ).returning(t.c.last_no)
+    return session.execute(stmt, {"kind": kind, "prefix": prefix, "day": day}).scalar_one()
+
+
+def format_number(prefix: str, day: dt.date, n: int, *, digits: int = 4) -> str:
+    """``H1-20261126-0001`` (receipts, refunds, group orders); stock documents use three digits:
+    ``GR-20261126-001``."""
+    return f"{prefix}-{day:%Y%m%d}-{n:0{digits}d}"

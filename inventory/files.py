@@ -7,10 +7,13 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import Any, Optional
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
 
+from .audit import record
 from .errors import ValidationError
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -77,3 +80,18 @@ def store(instance_path: str | os.PathLike, folder: str, stem: str, ext: str, da
     tmp.write_bytes(bytes(data))
     os.replace(tmp, target)
     return relative.as_posix()
+
+
+def attach(s: Session, owner: Any, attr: str, *, folder: str, ext: str, data: bytes,
+           instance_path: str | os.PathLike, filename: str, actor_id: Optional[int], action: str,
+           entity: str) -> str:
+    """Keep an uploaded file for ``owner`` (a product's photo, a certificate's scan): stored under
+    instance/uploads/<folder>/, ``owner.<attr>`` pointed at it, the change audited. Returns the
+    path relative to the instance folder."""
+    path = store(instance_path, folder, str(owner.id), ext, data)
+    old = getattr(owner, attr)
+    setattr(owner, attr, path)
+    record(s, user_id=actor_id, action=action, entity=entity, entity_id=owner.id,
+           before={attr: old}, after={attr: path, "filename": (filename or "")[:120]})
+    s.flush()
+    return path

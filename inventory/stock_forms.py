@@ -22,7 +22,7 @@ from .errors import InventoryError
 from .localtime import parse_local_date
 from .models import Location, LocationKind, Product, Supplier
 from .money import AmountError, format_qty, parse_qty_milli, parse_yuan
-from .stock import MAX_EXPIRY_DAYS, WRITE_OFF_REASONS
+from .expiry import MAX_EXPIRY_DAYS, WRITE_OFF_REASONS
 
 try:  # WTForms 3.3 deprecates (value, label) tuples as choices; 3.4 drops them
     from wtforms.fields.choices import SelectChoice as _SelectChoice
@@ -223,7 +223,7 @@ class ReceiptForm(_LinesMixin, FlaskForm):
         self.line_rows: list = []
 
     def parse(self) -> bool:
-        """Fill ``self.values`` with what :func:`inventory.stock.receive` takes; False (and
+        """Fill ``self.values`` with what :func:`inventory.receiving.receive` takes; False (and
         messages on the fields) when anything is wrong."""
         if not self.validate():
             return False

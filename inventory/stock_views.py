@@ -1,6 +1,7 @@
-"""Manager pages for stock: levels per location, the ledger per product, receiving, transfers,
-counts, expiry and write-offs, reorder points and alerts. Thin: parse, call inventory's services,
-render.
+"""Manager pages for stock: the blueprint and what its pages share, and the pages for levels per
+location, the ledger per product, expiry and write-offs, reorder points and alerts; receiving,
+transfers and counts are in ``stock_document_views`` (same blueprint, so the same URLs and endpoint
+names). Thin: parse, call inventory's services, render.
 
 Every mistake a person can make is answered with the page again, a Chinese message on the field
 (and at the top) and status 400; the request's session is rolled back, so nothing is written.
@@ -11,27 +12,24 @@ from __future__ import annotations
 from typing import Optional
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import column, func, select, table
 
 from . import alerts as alert_service
-from . import stock as stock_service
+from . import expiry as expiry_service
+from . import reorder as reorder_service
+from . import stock_levels as level_service
 from .documents import DocStatus, GoodsReceipt, StockCount, Transfer
 from .errors import InventoryError, NotFound
 from .ledger import StockError, level
 from .localtime import local_today
 from .models import Location, LocationKind, MoveReason, Product, ReorderPoint, StockLevel
-from .money import AmountError, format_qty, line_amount_fen
+from .money import AmountError, format_qty
 from .stock_forms import (
     WRITE_OFF_LABELS,
-    CountLineForm,
-    CountPostForm,
-    CountStartForm,
-    ReceiptForm,
     ReorderPointForm,
-    ReverseForm,
-    TransferForm,
     WriteOffForm,
     attach_error,
     clean_text,
@@ -174,7 +172,7 @@ def location(location_id: int):
     session = get_session()
     loc = _get_or_404(Location, location_id)
     q = clean_text(request.args.get("q")).strip()[:60]
-    page = stock_service.stock_at_location(session, location_id, q=q or None, page=_page())
+    page = level_service.stock_at_location(session, location_id, q=q or None, page=_page())
     return render_template("inventory/stock_location.html", location=loc, page=page, q=q)
 
 
@@ -192,7 +190,7 @@ def product_ledger(product_id: int):
 
 
 def _ledger_context(session, product: Product, location_id: Optional[int]) -> dict:
-    page = stock_service.product_ledger(session, product.id, location_id=location_id, page=_page())
+    page = level_service.product_ledger(session, product.id, location_id=location_id, page=_page())
     users = _user_names(session, {e["user_id"] for e in page.items})
     refs = _ref_links(session, page.items)
     entries = [dict(e, user=users.get(e["user_id"]), ref=refs.get((e["ref_type"], e["ref_id"]))) for e in page.items]
@@ -200,7 +198,7 @@ def _ledger_context(session, product: Product, location_id: Optional[int]) -> di
         select(Location).where(Location.kind.in_(MAIN_KINDS) | (Location.id == (location_id or 0))).order_by(Location.id)
     ).all()
     return {"product": product, "page": page, "entries": entries, "location_id": location_id,
-            "levels": stock_service.product_levels(session, product.id),
+            "levels": level_service.product_levels(session, product.id),
             "filter_locations": filter_locations,
             "location": session.get(Location, location_id) if location_id else None}
 
@@ -251,323 +249,12 @@ def lookup():
     return jsonify(out)
 
 
-# --- receiving ------------------------------------------------------------------------------
-
-
-@bp.route("/receipts")
-def receipts():
-    session = get_session()
-    page = stock_service.list_receipts(session, page=_page())
-    return render_template("inventory/stock_receipts.html", page=page)
-
-
-@bp.route("/receipts/new", methods=["GET", "POST"])
-def receipt_new():
-    session = get_session()
-    form = ReceiptForm(session)
-    if request.method == "POST":
-        if not form.parse():
-            return _refuse("inventory/stock_receipt_form.html", form_errors(form), form=form, receipt=None)
-        try:
-            receipt = stock_service.receive(session, **form.values, actor_id=_actor())
-            session.flush()
-        except DOMAIN_ERRORS as exc:
-            attach_error(form, exc)
-            return _refuse("inventory/stock_receipt_form.html", str(exc), form=form, receipt=None)
-        flash(_("入库单 %(number)s 已保存为草稿，核对无误后请过账。", number=receipt.number), "success")
-        return redirect(url_for("stock.receipt", receipt_id=receipt.id))
-    return render_template("inventory/stock_receipt_form.html", form=form, receipt=None)
-
-
-@bp.route("/receipts/<int:receipt_id>", methods=["GET", "POST"])
-def receipt(receipt_id: int):
-    session = get_session()
-    doc = _get_or_404(GoodsReceipt, receipt_id)
-    if doc.status != DocStatus.DRAFT:
-        if request.method == "POST":
-            return _refuse("inventory/stock_receipt.html", _("已过账的入库单不能修改；如有错误请冲销。"),
-                           **_receipt_context(session, doc))
-        return render_template("inventory/stock_receipt.html", **_receipt_context(session, doc))
-    form = ReceiptForm(session)
-    if request.method == "POST":
-        if not form.parse():
-            return _refuse("inventory/stock_receipt_form.html", form_errors(form), **_draft_context(session, form, doc))
-        try:
-            stock_service.update_receipt_draft(session, receipt_id, **form.values, actor_id=_actor())
-            session.flush()
-        except DOMAIN_ERRORS as exc:
-            attach_error(form, exc)
-            session.rollback()
-            return _refuse("inventory/stock_receipt_form.html", str(exc), **_draft_context(session, form, doc))
-        flash(_("草稿已保存"), "success")
-        return redirect(url_for("stock.receipt", receipt_id=receipt_id))
-    form.fill_from(doc)
-    return render_template("inventory/stock_receipt_form.html", **_draft_context(session, form, doc))
-
-
-def _draft_context(session, form: ReceiptForm, doc: GoodsReceipt) -> dict:
-    """The draft's form, and what is saved of it (what posting would receive)."""
-    saved = _receipt_context(session, doc)
-    return {"form": form, "receipt": doc, "saved_lines": saved["lines"], "saved_total_fen": saved["total_fen"]}
-
-
-def _receipt_context(session, doc: GoodsReceipt, reverse_form: Optional[ReverseForm] = None) -> dict:
-    lines = [{"line": line, "amount_fen": line_amount_fen(line.cost_fen, line.qty_milli),
-              "expires_on": line.lot.expires_on if line.lot else line.expires_on} for line in doc.lines]
-    reversed_by = session.scalar(select(GoodsReceipt).where(GoodsReceipt.reverses_id == doc.id))
-    reverses = session.get(GoodsReceipt, doc.reverses_id) if doc.reverses_id else None
-    users = _user_names(session, {doc.created_by_id, doc.posted_by_id})
-    return {"receipt": doc, "lines": lines, "total_fen": sum(r["amount_fen"] for r in lines),
-            "reversed_by": reversed_by, "reverses": reverses, "users": users,
-            "reverse_form": reverse_form or ReverseForm()}
-
-
-@bp.route("/receipts/<int:receipt_id>/post", methods=["POST"])
-def receipt_post(receipt_id: int):
-    session = get_session()
-    doc = _get_or_404(GoodsReceipt, receipt_id)
-    try:
-        stock_service.post_receipt(session, receipt_id, actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(GoodsReceipt, receipt_id)
-        if doc.status == DocStatus.DRAFT:
-            form = ReceiptForm(session)
-            form.fill_from(doc)
-            return _refuse("inventory/stock_receipt_form.html", str(exc), **_draft_context(session, form, doc))
-        return _refuse("inventory/stock_receipt.html", str(exc), **_receipt_context(session, doc))
-    flash(_("入库单 %(number)s 已过账，库存已增加。", number=doc.number), "success")
-    return redirect(url_for("stock.receipt", receipt_id=receipt_id))
-
-
-def _cancel_document(model, doc_id: int, cancel, template: str, context, done_message: str, list_endpoint: str):
-    """Void a draft (receipt, transfer or count); a refusal re-shows the document with the reason."""
-    session = get_session()
-    doc = _get_or_404(model, doc_id)
-    try:
-        cancel(session, doc_id, actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(model, doc_id)
-        return _refuse(template, str(exc), **context(session, doc))
-    flash(done_message % {"number": doc.number}, "success")
-    return redirect(url_for(list_endpoint))
-
-
-@bp.route("/receipts/<int:receipt_id>/cancel", methods=["POST"])
-def receipt_cancel(receipt_id: int):
-    return _cancel_document(GoodsReceipt, receipt_id, stock_service.cancel_receipt, "inventory/stock_receipt.html",
-                            _receipt_context, _("入库单 %(number)s 已作废，库存未改变。"), "stock.receipts")
-
-
-@bp.route("/receipts/<int:receipt_id>/reverse", methods=["POST"])
-def receipt_reverse(receipt_id: int):
-    session = get_session()
-    doc = _get_or_404(GoodsReceipt, receipt_id)
-    form = ReverseForm()
-    note = form.parse()
-    if note is None:
-        return _refuse("inventory/stock_receipt.html", form_errors(form), **_receipt_context(session, doc, form))
-    try:
-        reversal = stock_service.reverse_receipt(session, receipt_id, actor_id=_actor(), note=note)
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(GoodsReceipt, receipt_id)
-        return _refuse("inventory/stock_receipt.html", str(exc), **_receipt_context(session, doc, form))
-    flash(_("已冲销：冲销单 %(number)s 已过账。", number=reversal.number), "success")
-    return redirect(url_for("stock.receipt", receipt_id=reversal.id))
-
-
-# --- transfers ------------------------------------------------------------------------------
-
-
-@bp.route("/transfers")
-def transfers():
-    page = stock_service.list_transfers(get_session(), page=_page())
-    return render_template("inventory/stock_transfers.html", page=page)
-
-
-@bp.route("/transfers/new", methods=["GET", "POST"])
-def transfer_new():
-    session = get_session()
-    form = TransferForm(session)
-    if request.method == "POST":
-        if not form.parse():
-            return _refuse("inventory/stock_transfer_form.html", form_errors(form), form=form)
-        try:
-            doc = stock_service.create_transfer(session, **form.values, actor_id=_actor())
-            session.flush()
-        except DOMAIN_ERRORS as exc:
-            attach_error(form, exc)
-            return _refuse("inventory/stock_transfer_form.html", str(exc), form=form)
-        flash(_("调拨单 %(number)s 已生成，按先到期先出分配了批次。打印拣货单，拣货后过账。", number=doc.number), "success")
-        return redirect(url_for("stock.transfer", transfer_id=doc.id))
-    if request.method == "GET":
-        _preset_locations(session, form)
-    return render_template("inventory/stock_transfer_form.html", form=form)
-
-
-def _preset_locations(session, form: TransferForm) -> None:
-    """?from=CODE&to=CODE (links from the stock home) preselect the locations."""
-    for arg, field in (("from", form.from_location_id), ("to", form.to_location_id)):
-        code = clean_text(request.args.get(arg)).strip()[:32]
-        if code:
-            loc = session.scalar(select(Location).where(Location.code == code))
-            if loc is not None:
-                field.data = str(loc.id)
-
-
-def _transfer_context(session, doc: Transfer) -> dict:
-    lines = []
-    needed: dict[int, int] = {}
-    for line in doc.lines:
-        needed[line.product_id] = needed.get(line.product_id, 0) + line.qty_milli
-    for line in doc.lines:
-        available = level(session, doc.from_location_id, line.product_id)
-        lines.append({"line": line, "available": available,
-                      "short": doc.status == DocStatus.DRAFT and available < needed[line.product_id]})
-    users = _user_names(session, {doc.created_by_id, doc.posted_by_id})
-    return {"transfer": doc, "lines": lines, "users": users,
-            "any_short": any(r["short"] for r in lines)}
-
-
-@bp.route("/transfers/<int:transfer_id>")
-def transfer(transfer_id: int):
-    session = get_session()
-    doc = _get_or_404(Transfer, transfer_id)
-    return render_template("inventory/stock_transfer.html", **_transfer_context(session, doc))
-
-
-@bp.route("/transfers/<int:transfer_id>/pick-list")
-def transfer_pick_list(transfer_id: int):
-    session = get_session()
-    doc = _get_or_404(Transfer, transfer_id)
-    rows = stock_service.pick_list(session, transfer_id)
-    users = _user_names(session, {doc.created_by_id})
-    return render_template("inventory/stock_pick_list.html", transfer=doc, rows=rows, users=users,
-                           printed_at=local_today())
-
-
-@bp.route("/transfers/<int:transfer_id>/post", methods=["POST"])
-def transfer_post(transfer_id: int):
-    session = get_session()
-    doc = _get_or_404(Transfer, transfer_id)
-    try:
-        stock_service.post_transfer(session, transfer_id, actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(Transfer, transfer_id)
-        return _refuse("inventory/stock_transfer.html", str(exc), **_transfer_context(session, doc))
-    flash(_("调拨单 %(number)s 已过账：货品已从%(source)s调入%(target)s。", number=doc.number,
-            source=doc.from_location.name, target=doc.to_location.name), "success")
-    return redirect(url_for("stock.transfer", transfer_id=transfer_id))
-
-
-@bp.route("/transfers/<int:transfer_id>/cancel", methods=["POST"])
-def transfer_cancel(transfer_id: int):
-    return _cancel_document(Transfer, transfer_id, stock_service.cancel_transfer, "inventory/stock_transfer.html",
-                            _transfer_context, _("调拨单 %(number)s 已作废，库存未改变。"), "stock.transfers")
-
-
-# --- counts ---------------------------------------------------------------------------------
-
-
-@bp.route("/counts", methods=["GET", "POST"])
-def counts():
-    session = get_session()
-    form = CountStartForm(session)
-    if request.method == "POST":
-        if not form.parse():
-            return _refuse("inventory/stock_counts.html", form_errors(form), **_counts_context(session, form))
-        try:
-            count = stock_service.start_count(session, **form.values, actor_id=_actor())
-            session.flush()
-        except DOMAIN_ERRORS as exc:
-            attach_error(form, exc)
-            return _refuse("inventory/stock_counts.html", str(exc), **_counts_context(session, form))
-        return redirect(url_for("stock.count", count_id=count.id))
-    if request.args.get("location"):
-        form.location_id.data = request.args.get("location")[:12]
-    return render_template("inventory/stock_counts.html", **_counts_context(session, form))
-
-
-def _counts_context(session, form) -> dict:
-    open_counts = session.scalars(
-        select(StockCount).where(StockCount.status == DocStatus.DRAFT).order_by(StockCount.id.desc())
-    ).all()
-    recent = session.scalars(
-        select(StockCount).where(StockCount.status != DocStatus.DRAFT).order_by(StockCount.id.desc()).limit(20)
-    ).all()
-    return {"form": form, "open_counts": open_counts, "recent": recent}
-
-
-def _count_context(session, count: StockCount, line_form=None, post_form=None) -> dict:
-    variances = stock_service.count_variances(session, count.id)
-    return {"count": count, "variances": variances, "line_form": line_form or CountLineForm(),
-            "post_form": post_form or CountPostForm(),
-            "with_variance": sum(1 for v in variances if v["variance"])}
-
-
-@bp.route("/counts/<int:count_id>", methods=["GET", "POST"])
-def count(count_id: int):
-    session = get_session()
-    doc = _get_or_404(StockCount, count_id)
-    if request.method == "GET":
-        return render_template("inventory/stock_count.html", **_count_context(session, doc))
-    form = CountLineForm()
-    if doc.status != DocStatus.DRAFT:
-        return _refuse("inventory/stock_count.html", _("该盘点单已结束，不能再录入"), **_count_context(session, doc, form))
-    parsed = form.parse(session)
-    if parsed is None:
-        return _refuse("inventory/stock_count.html", form_errors(form), **_count_context(session, doc, form))
-    product, counted = parsed
-    try:
-        stock_service.record_count_line(session, count_id, product_id=product.id, counted_qty_milli=counted,
-                                        actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(StockCount, count_id)
-        return _refuse("inventory/stock_count.html", str(exc), **_count_context(session, doc, form))
-    flash(_("已记录：%(name)s 实盘 %(qty)s", name=product.name, qty=_qty(counted, product)), "success")
-    return redirect(url_for("stock.count", count_id=count_id, _anchor="scan"))
-
-
-@bp.route("/counts/<int:count_id>/post", methods=["POST"])
-def count_post(count_id: int):
-    session = get_session()
-    doc = _get_or_404(StockCount, count_id)
-    form = CountPostForm()
-    reason = form.parse()
-    if reason is None:
-        return _refuse("inventory/stock_count.html", form_errors(form), **_count_context(session, doc, post_form=form))
-    try:
-        stock_service.post_count(session, count_id, reason=reason, actor_id=_actor())
-        session.flush()
-    except DOMAIN_ERRORS as exc:
-        session.rollback()
-        doc = _get_or_404(StockCount, count_id)
-        return _refuse("inventory/stock_count.html", str(exc), **_count_context(session, doc, post_form=form))
-    flash(_("盘点单 %(number)s 已过账，差异已调整到账面。", number=doc.number), "success")
-    return redirect(url_for("stock.count", count_id=count_id))
-
-
-@bp.route("/counts/<int:count_id>/cancel", methods=["POST"])
-def count_cancel(count_id: int):
-    return _cancel_document(StockCount, count_id, stock_service.cancel_count, "inventory/stock_count.html",
-                            _count_context, _("盘点单 %(number)s 已取消，账面未改变。"), "stock.counts")
-
-
 # --- expiry and write-off -------------------------------------------------------------------
 
 
 def _expiry_context(session, days: int, location_id: Optional[int], write_off_form=None) -> dict:
     today = local_today()
-    lots = stock_service.expiring_lots(session, today=today, within_days=days, location_id=location_id)
+    lots = expiry_service.expiring_lots(session, today=today, within_days=days, location_id=location_id)
     locations = session.scalars(
         select(Location).where(Location.kind.in_(MAIN_KINDS + (LocationKind.KIOSK, LocationKind.VAN)))
         .order_by(Location.id)
@@ -615,12 +302,12 @@ def write_off():
         if values["lot_id"] is None:
             # Without a lot named, take the goods from the lots first-expiry-first-out, as
             # a count does, so that the lot levels keep adding up to the level.
-            parts = stock_service.allocate_removal(session, location_id=values["location_id"],
+            parts = expiry_service.allocate_removal(session, location_id=values["location_id"],
                                                    product_id=values["product_id"], qty_milli=values["qty_milli"])
         else:
             parts = [(values["lot_id"], values["qty_milli"])]
         for lot_id, part in parts:
-            stock_service.write_off(session, **dict(values, lot_id=lot_id, qty_milli=part), actor_id=_actor())
+            expiry_service.write_off(session, **dict(values, lot_id=lot_id, qty_milli=part), actor_id=_actor())
         session.flush()
     except DOMAIN_ERRORS as exc:
         attach_error(form, exc)
@@ -656,7 +343,7 @@ def reorder_points():
         if not form.parse():
             return _refuse("inventory/stock_reorder.html", form_errors(form), **_reorder_context(session, form))
         try:
-            stock_service.set_reorder_point(session, **form.values, actor_id=_actor())
+            reorder_service.set_reorder_point(session, **form.values, actor_id=_actor())
             session.flush()
         except DOMAIN_ERRORS as exc:
             attach_error(form, exc)
@@ -705,3 +392,7 @@ def alert_resolve(alert_id: int):
         abort(404)
     flash(_("提醒已处理"), "success")
     return redirect(_back())
+
+
+# The blueprint's other pages (their routes join ``bp`` when imported).
+from . import stock_document_views  # noqa: E402, F401

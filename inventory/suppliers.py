@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 from typing import Any, Iterable, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from stdnum import exceptions as stdnum_errors
-from stdnum.cn import uscc
 
 from . import fields
 from .audit import record
+from .credit_codes import normalise_credit_code
 from .errors import NotFound, ValidationError
-from .files import scan_extension, store
+from .files import attach, scan_extension
 from .models import Certificate, Product, Supplier
 
 PHONE_CHARS = set("0123456789+-() 转")
@@ -46,48 +44,6 @@ CERTIFICATE_LABELS = {
     "product_ids": _l("覆盖的商品"),
     "note": _l("备注"),
 }
-
-
-# --- unified social credit codes -----------------------------------------------------------------
-
-def normalise_credit_code(code: Any) -> Optional[str]:
-    """A 统一社会信用代码 as stored: 18 characters, capitals, check character verified
-    (GB 32100-2015, via python-stdnum). Empty means none."""
-    try:
-        text = fields.clean_code(code)
-    except ValidationError:
-        raise ValidationError(_l("统一社会信用代码应为文字"), "credit_code") from None
-    text = text.replace(" ", "").replace("-", "").upper()
-    if not text:
-        return None
-    try:
-        return uscc.validate(text)
-    except stdnum_errors.InvalidLength:
-        raise ValidationError(_l("统一社会信用代码应为 18 位：%(code)s", code=text[:30]), "credit_code") from None
-    except stdnum_errors.InvalidChecksum:
-        raise ValidationError(_l("统一社会信用代码校验位错误：%(code)s", code=text), "credit_code") from None
-    except stdnum_errors.ValidationError:
-        raise ValidationError(_l("统一社会信用代码格式不正确：%(code)s", code=text), "credit_code") from None
-
-
-def credit_code_check_character(first17: str) -> str:
-    """The check character of a credit code whose first 17 characters are given."""
-    return uscc.calc_check_digit(first17)
-
-
-def _organisation_code(rng: random.Random) -> str:
-    """A 9-character organisation code (GB 11714): 8 digits and their check character."""
-    body = "".join(rng.choice("0123456789") for _ in range(8))
-    total = sum(int(c) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2)))
-    check = 11 - total % 11
-    return body + {10: "X", 11: "0"}.get(check, str(check))
-
-
-def example_credit_code(rng: random.Random, *, cooperative: bool, county_code: str) -> str:
-    """A well-formed credit code for demo data: registered by market regulation (9), as a firm
-    (1) or a farmers' cooperative (3), in the given county."""
-    first17 = ("93" if cooperative else "91") + county_code + _organisation_code(rng)
-    return first17 + credit_code_check_character(first17)
 
 
 # --- suppliers -----------------------------------------------------------------------------------
@@ -320,14 +276,9 @@ def set_certificate_scan(s: Session, cert_id: int, filename: str, data: bytes, i
     """Keep a scan of the certificate (PDF, JPEG or PNG) under instance/uploads/certificates/;
     returns its path relative to the instance folder."""
     cert = get_certificate(s, cert_id)
-    ext = scan_extension(data, field="scan")
-    path = store(instance_path, "certificates", str(cert.id), ext, data)
-    old = cert.scan_path
-    cert.scan_path = path
-    record(s, user_id=actor_id, action="certificate.scan", entity="certificate", entity_id=cert.id,
-           before={"scan_path": old}, after={"scan_path": path, "filename": (filename or "")[:120]})
-    s.flush()
-    return path
+    return attach(s, cert, "scan_path", folder="certificates", ext=scan_extension(data, field="scan"), data=data,
+                  instance_path=instance_path, filename=filename, actor_id=actor_id, action="certificate.scan",
+                  entity="certificate")
 
 
 def list_certificates(s: Session, *, supplier_id: Optional[int] = None) -> list[Certificate]:

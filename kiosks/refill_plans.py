@@ -19,7 +19,7 @@ from inventory.errors import ValidationError
 from inventory.ledger import available, level
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, Product, first_expiry_first
-from inventory.stock import logistics_base
+from inventory.transfers import logistics_base
 from kiosks.fleet import expiring_at_kiosks, fill_percent, is_offline, slot_levels, slot_stock_milli
 from kiosks.models import (
     Kiosk,

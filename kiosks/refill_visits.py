@@ -16,7 +16,7 @@ from inventory.errors import InventoryError, ValidationError
 from inventory.ledger import MAX_QTY_MILLI, InsufficientStock, level, move, virtual_location
 from inventory.localtime import utcnow
 from inventory.models import LocationKind, Lot, MoveReason, Product
-from inventory.stock import allocate_fresh, allocate_removal
+from inventory.expiry import allocate_fresh, allocate_removal
 from kiosks.models import (
     PullReason,
     RefillPull,

@@ -140,7 +140,8 @@ def demo(port, host, no_serve, force, seed):
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would change; write nothing.")
 def import_catalogue(file, dry_run):
     """Import products, suppliers and certificates from a CSV or XLSX file (all rows or none)."""
-    from inventory.catalogue_io import ImportRefused, apply_import, preview_import
+    from inventory.catalogue_import import apply_import, preview_import
+    from inventory.catalogue_sheet import ImportRefused
     from inventory.errors import InventoryError
     from pos.core.db import session_scope
 

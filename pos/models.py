@@ -344,16 +344,6 @@ class RefundLine(Base):
     refund: Mapped[Refund] = relationship(back_populates="lines")
 
 
-class ReceiptCounter(Base):
-    """The next receipt number per till (or counter) and local day, taken with an atomic
-    increment so that two tills never share a number."""
-
-    __tablename__ = "receipt_counters"
-    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    last_no: Mapped[int] = mapped_column(Integer, default=0)
-
-
 class InvoiceStatus(StrEnum):
     REQUESTED = "requested"
     ISSUED = "issued"

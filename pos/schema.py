@@ -3,7 +3,7 @@ factory, the migrations, the benchmarks and the tests' fixtures, before any engi
 sits at pos/ itself, beside the factory, because it sees every package, the counters' included."""
 import inventory.documents  # noqa: F401
 import inventory.models  # noqa: F401
-import inventory.stock  # noqa: F401  (registers the hook that keeps posted documents immutable)
+import inventory.stock_documents  # noqa: F401  (registers the hook that keeps posted documents immutable)
 import kiosks.models  # noqa: F401
 import pos.group.models  # noqa: F401
 import pos.models  # noqa: F401

@@ -26,7 +26,7 @@ from inventory.models import (
     VatRate,
     certificate_products,
 )
-from inventory.suppliers import example_credit_code
+from inventory.credit_codes import example_credit_code
 
 
 # --- suppliers -------------------------------------------------------------------------------

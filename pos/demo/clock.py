@@ -21,7 +21,7 @@ def at_local(day: dt.date, hour: int, minute: int = 0, second: int = 0) -> dt.da
 
 
 def stamp_document(s: Session, model, doc_id: int, at: dt.datetime) -> None:
-    """A posted document is immutable to the ORM (inventory.stock): its dates are set once, here,
+    """A posted document is immutable to the ORM (inventory.stock_documents): its dates are set once, here,
     by statement, to when the history says it was drafted and posted."""
     table = model.__table__
     s.execute(update(table).where(table.c.id == doc_id)

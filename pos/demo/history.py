@@ -6,7 +6,7 @@ buys in quantity from the logistics base at an agreed price, paid by bank transf
 
 Nothing here writes a sale, a refund, a shift or a stock move itself: sales go through
 ``pos.sales.service.record_sale`` (the hall's, the group orders'), refunds through ``pos.sales.refunds.refund``,
-shifts through ``pos.hall.shifts``, restocking through ``inventory.stock`` (goods receipts at the base,
+shifts through ``pos.hall.shifts``, restocking through ``inventory.receiving`` and ``inventory.transfers`` (goods receipts at the base,
 transfers to the hall's storeroom and floor). The hall sells only what it holds: a running count,
 seeded from the stock levels, decides what can still be sold, and the storeroom (or the base)
 fills the floor each morning, as the hall's staff would.
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from inventory.localtime import local_date
 from inventory.models import AuditEvent, Category, Location, Lot, Product, StockLevel, StockMove, is_weighed
-from inventory import stock
+from inventory import receiving, transfers
 from inventory.documents import GoodsReceipt, Transfer
 from inventory.money import line_amount_fen, round_down_to_jiao
 from pos.accounts import users as accounts
@@ -190,10 +190,10 @@ class _History:
     def _post_transfer(self, source: int, target: int, lines: dict[int, int], at: dt.datetime, stats) -> None:
         if not lines:
             return
-        t = stock.create_transfer(self.s, from_location_id=source, to_location_id=target, actor_id=self.manager,
-                                  lines=[{"product_id": pid, "qty_milli": q} for pid, q in lines.items()],
-                                  note="卖场补货" if target == self.hall else "仓库补货")
-        stock.post_transfer(self.s, t.id, actor_id=self.manager)
+        t = transfers.create_transfer(self.s, from_location_id=source, to_location_id=target, actor_id=self.manager,
+                                      lines=[{"product_id": pid, "qty_milli": q} for pid, q in lines.items()],
+                                      note="卖场补货" if target == self.hall else "仓库补货")
+        transfers.post_transfer(self.s, t.id, actor_id=self.manager)
         stamp_document(self.s, Transfer, t.id, at)
         for pid, q in lines.items():
             self.level[(source, pid)] -= q
@@ -252,9 +252,9 @@ class _History:
             by_supplier[p.supplier_id].append(line)
         for n, (supplier_id, lines) in enumerate(sorted(by_supplier.items()), 1):
             at = at_local(day, 7, 30 + n)
-            receipt = stock.receive(self.s, supplier_id=supplier_id, location_id=self.base, lines=lines,
-                                    supplier_ref=f"SH{day:%Y%m%d}{n:02d}", actor_id=self.manager)
-            stock.post_receipt(self.s, receipt.id, actor_id=self.manager)
+            receipt = receiving.receive(self.s, supplier_id=supplier_id, location_id=self.base, lines=lines,
+                                        supplier_ref=f"SH{day:%Y%m%d}{n:02d}", actor_id=self.manager)
+            receiving.post_receipt(self.s, receipt.id, actor_id=self.manager)
             stamp_document(self.s, GoodsReceipt, receipt.id, at)
             for line in receipt.lines:
                 if line.lot is not None and line.lot.created_at > at:

@@ -8,9 +8,10 @@ from typing import Any, Optional
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
-from stdnum.cn import uscc
 
 from inventory.audit import record
+from inventory.credit_codes import normalise_credit_code
+from inventory.errors import ValidationError
 from inventory.models import Product
 from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, BuyerPrice
@@ -63,11 +64,10 @@ def _clean(data: BuyerIn) -> dict[str, Any]:
         buyer_type = BuyerType(data.buyer_type)
     except ValueError:
         raise PosError(_l("请选择单位类型"), "buyer_type") from None
-    code = _text(data.uscc)
-    if code:
-        code = uscc.compact(code)
-        if not uscc.is_valid(code):
-            raise PosError(_l("统一社会信用代码不正确（18 位，含校验位）"), "uscc")
+    try:
+        code = normalise_credit_code(_text(data.uscc), field="uscc")
+    except ValidationError:
+        raise PosError(_l("统一社会信用代码不正确（18 位，含校验位）"), "uscc") from None
     values = {"name": name, "buyer_type": buyer_type, "uscc": code, "active": bool(data.active)}
     for field, (limit, label) in _TEXT_FIELDS.items():
         value = _text(getattr(data, field))

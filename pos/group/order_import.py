@@ -21,7 +21,7 @@ Buyers' sheets are not our template, so the reading is forgiving where that is s
 - the same product on several rows is one line (quantities added) when their prices agree.
 
 Reading the file (size, type, CSV encodings, XLSX cells as the person sees them) is
-``inventory.catalogue_io``'s; a cell is read as the decimal Excel shows and a price in yuan as fen
+``inventory.catalogue_sheet``'s; a cell is read as the decimal Excel shows and a price in yuan as fen
 by ``inventory.spreadsheets`` (the catalogue import reads its 售价 column the same way), quantities
 by ``inventory.money``; a code is
 resolved by ``inventory.catalogue.resolve_scan``. No float touches a quantity or a price: a number
@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inventory import catalogue
-from inventory.catalogue_io import (
+from inventory.catalogue_sheet import (
     NOT_A_SHEET,
     SCIENTIFIC_RE,
     UNIT_WORDS,

@@ -40,7 +40,8 @@ from inventory.errors import InventoryError
 from inventory.localtime import local_date, local_today, utcnow
 from inventory.models import Location, LocationKind, MoveReason, Product
 from inventory.money import line_amount_fen
-from inventory.stock import allocate_fresh, logistics_base
+from inventory.expiry import allocate_fresh
+from inventory.transfers import logistics_base
 from pos.group.buyers import agreed_prices, get_buyer
 from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus

@@ -15,8 +15,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from stdnum.cn import uscc
 
+from inventory.credit_codes import normalise_credit_code
+from inventory.errors import ValidationError
 from inventory.localtime import utcnow
 from pos.core.audit import record
 from pos.core.errors import Conflict, NotFound, PosError
@@ -41,13 +42,10 @@ class Filed:
 def clean_tax_id(raw: Optional[str]) -> Optional[str]:
     """A unified social credit code (统一社会信用代码) in its compact upper-case form, or None when
     empty (individuals need none). Raises InvoiceError when the check digit is wrong."""
-    value = (raw or "").strip()
-    if not value:
-        return None
-    compact = uscc.compact(value)
-    if not uscc.is_valid(compact):
-        raise InvoiceError(_l("纳税人识别号不是有效的统一社会信用代码"), field="tax_id")
-    return compact
+    try:
+        return normalise_credit_code(raw, field="tax_id")
+    except ValidationError:
+        raise InvoiceError(_l("纳税人识别号不是有效的统一社会信用代码"), field="tax_id") from None
 
 
 def clean_request(title: Optional[str], tax_id: Optional[str], email: Optional[str]) -> tuple[str, Optional[str], str]:

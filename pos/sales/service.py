@@ -14,22 +14,22 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from inventory import ledger
 from inventory.alerts import hall_text
 from inventory.audit import record
+from inventory.documents import format_number, take_number
 from inventory.errors import InventoryError
 from inventory.localtime import local_date, utcnow
 from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason
 from inventory.money import format_yuan, line_amount_fen
-from inventory.stock import fefo_allocate
+from inventory.expiry import fefo_allocate
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
 from pos.hall.settings import hall_settings
@@ -38,7 +38,6 @@ from pos.models import (
     Channel,
     Payment,
     PaymentMethod,
-    ReceiptCounter,
     Sale,
     SaleLine,
     SaleStatus,
@@ -98,26 +97,15 @@ class SaleResult:
 
 # --- receipt numbers ------------------------------------------------------------------------------
 
-_COUNTER_STATEMENTS: dict[str, Any] = {}
-
-
 def next_number(s: Session, prefix: str, day: dt.date) -> int:
-    """The next number for (prefix, local day), by one atomic upsert-and-increment: two tills (or
-    two workers) can never get the same number, and a rolled-back sale gives its number back."""
-    dialect = s.get_bind().dialect.name
-    stmt = _COUNTER_STATEMENTS.get(dialect)
-    if stmt is None:
-        t = ReceiptCounter.__table__
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        new = dialect_insert(t).values(prefix=bindparam("prefix"), day=bindparam("day"), last_no=1)
-        stmt = _COUNTER_STATEMENTS[dialect] = new.on_conflict_do_update(
-            index_elements=[t.c.prefix, t.c.day], set_={"last_no": t.c.last_no + 1},
-        ).returning(t.c.last_no)
-    return s.execute(stmt, {"prefix": prefix, "day": day}).scalar_one()
+    """The next number for (prefix, local day), from the counter every document kind uses
+    (``inventory.documents.take_number``): two tills (or two workers) can never get the same
+    number, and a rolled-back sale gives its number back."""
+    return take_number(s, prefix, day)
 
 
 def document_number(prefix: str, day: dt.date, n: int) -> str:
-    return f"{prefix}-{day:%Y%m%d}-{n:04d}"
+    return format_number(prefix, day, n)
 
 
 # --- recording a sale ------------------------------------------------------------------------------

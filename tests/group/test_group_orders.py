@@ -13,7 +13,7 @@ from inventory.errors import InventoryError
 from inventory.models import (
     AuditEvent, Certificate, Location, LocationKind, Lot, MoveReason, Product, StockLevel, StockMove, Unit,
 )
-from inventory.stock import create_transfer, post_transfer
+from inventory.transfers import create_transfer, post_transfer
 from pos.group import buyers
 from pos.group import orders as go
 from pos.group import delivery as group_delivery

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from inventory import alerts, stock
+from inventory import alerts, counts, expiry, receiving, reorder
 from inventory.ledger import move
 from inventory.localtime import local_today
 from inventory.models import Alert, AlertKind, AuditEvent, Certificate, Lot, MoveReason
@@ -29,9 +29,9 @@ def _open(s) -> list[tuple]:
 
 def _receive(world, s, product_id, qty_milli, location="HALL", **lot):
     def receive(**lot):
-        r = stock.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location], actor_id=None,
+        r = receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc[location], actor_id=None,
                           lines=[{"product_id": product_id, "qty_milli": qty_milli, "cost_fen": 100, **lot}])
-        return stock.post_receipt(s, r.id, actor_id=None)
+        return receiving.post_receipt(s, r.id, actor_id=None)
 
     receive_fresh_then_age(receive, s, lot)   # a lot given an expiry in the past has aged on the shelf
 
@@ -42,7 +42,7 @@ def test_refresh_is_idempotent_and_alerts_resolve_when_the_cause_goes(world, s):
     pork = world.product(s, "苗家腊肉 500g")
     tea = world.product(s, "梵净山翠峰茶 250g")
     _receive(world, s, honey.id, 2000)
-    stock.set_reorder_point(s, location_id=hall, product_id=honey.id, min_qty_milli=5000, actor_id=None)
+    reorder.set_reorder_point(s, location_id=hall, product_id=honey.id, min_qty_milli=5000, actor_id=None)
     _receive(world, s, pork.id, 1000)
     for _ in range(3):  # sold 3, had 1
         move(s, product_id=pork.id, qty_milli=1000, from_location_id=hall, to_location_id=world.loc["CUSTOMER"],
@@ -84,10 +84,10 @@ def test_refresh_is_idempotent_and_alerts_resolve_when_the_cause_goes(world, s):
 
     # the causes go: honey restocked, pork counted, the near lot written off, the certificate renewed
     _receive(world, s, honey.id, 4000)
-    count = stock.start_count(s, location_id=hall, actor_id=None)
-    stock.record_count_line(s, count.id, product_id=pork.id, counted_qty_milli=0, actor_id=None)
-    stock.post_count(s, count.id, reason="盘点", actor_id=None)
-    stock.write_off(s, location_id=base, product_id=tea.id, lot_id=_lot_id(s, tea.id, "SOON"), qty_milli=4000,
+    count = counts.start_count(s, location_id=hall, actor_id=None)
+    counts.record_count_line(s, count.id, product_id=pork.id, counted_qty_milli=0, actor_id=None)
+    counts.post_count(s, count.id, reason="盘点", actor_id=None)
+    expiry.write_off(s, location_id=base, product_id=tea.id, lot_id=_lot_id(s, tea.id, "SOON"), qty_milli=4000,
                     reason="expiry", actor_id=None)
     renewal = Certificate(number="TRZ-2026-0007", issuer="铜仁市乡村振兴局", supplier_id=world.supplier_id,
                           valid_from=days(21), valid_to=days(21 + 730))
@@ -109,7 +109,7 @@ def test_text_of_an_open_alert_follows_the_level(world, s):
     hall = world.loc["HALL"]
     honey = world.product(s, "梵净山蜂蜜 500g")
     _receive(world, s, honey.id, 2000)
-    stock.set_reorder_point(s, location_id=hall, product_id=honey.id, min_qty_milli=5000, actor_id=None)
+    reorder.set_reorder_point(s, location_id=hall, product_id=honey.id, min_qty_milli=5000, actor_id=None)
     alerts.refresh_alerts(s, today=TODAY)
     [before] = alerts.open_alerts(s)
     move(s, product_id=honey.id, qty_milli=1000, from_location_id=hall, to_location_id=world.loc["CUSTOMER"],

@@ -15,8 +15,10 @@ from PIL import Image
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from inventory import catalogue, catalogue_io, suppliers
-from inventory.catalogue_io import ImportRefused, apply_import, export_catalogue, preview_import, read_rows
+from inventory import catalogue, catalogue_sheet, credit_codes, suppliers
+from inventory.catalogue_export import export_catalogue
+from inventory.catalogue_import import apply_import, preview_import
+from inventory.catalogue_sheet import ImportRefused, read_rows
 from inventory.certification import certification_on
 from inventory.errors import InventoryError, ValidationError
 from inventory.models import (
@@ -33,11 +35,11 @@ from inventory.models import (
 )
 
 TODAY = dt.date(2026, 11, 26)
-ZH = list(catalogue_io.CHINESE_HEADERS)
-EN = list(catalogue_io.COLUMNS)
+ZH = list(catalogue_sheet.CHINESE_HEADERS)
+EN = list(catalogue_sheet.COLUMNS)
 SONGTAO = ["松桃苗族自治县", "孟溪镇", "新场村"]
 CERT = "黔扶认〔2026〕520628-0042"
-CREDIT = suppliers.example_credit_code(__import__("random").Random(3), cooperative=True, county_code="520628")
+CREDIT = credit_codes.example_credit_code(__import__("random").Random(3), cooperative=True, county_code="520628")
 
 
 def csv_bytes(header, rows, *, bom=True, encoding="utf-8") -> bytes:
@@ -346,7 +348,7 @@ def test_a_barcode_can_move_between_products_in_one_file(session, known):
 
 
 def test_a_credit_code_must_match_the_supplier_on_record(session, known):
-    other = suppliers.example_credit_code(__import__("random").Random(99), cooperative=False, county_code="520628")
+    other = credit_codes.example_credit_code(__import__("random").Random(99), cooperative=False, county_code="520628")
     data = csv_bytes(ZH + ["统一社会信用代码"], [row("ST0001", "梅江茶 250g", "6901234567892") + [other]])
     preview = preview_import(session, "x.csv", data, today=TODAY)
     assert [(e.row_no, e.column) for e in preview.errors] == [(2, "统一社会信用代码")]

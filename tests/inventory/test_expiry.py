@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-from inventory import ledger, stock
+from inventory import expiry, ledger, receiving, transfers
 from inventory.documents import DocStatus, GoodsReceipt, Transfer
 from inventory.errors import ValidationError
 from inventory.ledger import lot_level, move
@@ -41,7 +41,7 @@ def _unlotted(world, s, product_id, qty_milli, location="BASE") -> None:
 
 
 def _receipt(world, s, product_id, **line):
-    return stock.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=world.manager_id,
+    return receiving.receive(s, supplier_id=world.supplier_id, location_id=world.loc["BASE"], actor_id=world.manager_id,
                          lines=[{"product_id": product_id, "qty_milli": 5000, "cost_fen": 1000, **line}])
 
 
@@ -57,7 +57,7 @@ def test_point11_a_goods_receipt_refuses_an_expired_lot(world, s):
         _receipt(world, s, tea.id, lot_no="L2", produced_on=days(-31))
     assert s.scalar(select(func.count()).select_from(GoodsReceipt)) == before
     # expiring today is still good today
-    posted = stock.post_receipt(s, _receipt(world, s, tea.id, lot_no="L3", expires_on=days(0)).id,
+    posted = receiving.post_receipt(s, _receipt(world, s, tea.id, lot_no="L3", expires_on=days(0)).id,
                                 actor_id=world.manager_id)
     assert posted.status == DocStatus.POSTED and level_of(s, world.loc["BASE"], tea.id) == 5000
 
@@ -68,9 +68,9 @@ def test_point11_a_draft_receipt_whose_goods_expired_meanwhile_is_not_posted(wor
     s.execute(update(draft.lines[0].__class__).values(expires_on=days(-1)))   # three days later …
     s.expire_all()
     with pytest.raises(ValidationError) as caught:
-        stock.post_receipt(s, draft.id, actor_id=world.manager_id)
+        receiving.post_receipt(s, draft.id, actor_id=world.manager_id)
     assert "过期" in str(caught.value)
-    assert stock.get_receipt(s, draft.id, fresh=True).status == DocStatus.DRAFT
+    assert receiving.get_receipt(s, draft.id, fresh=True).status == DocStatus.DRAFT
     assert level_of(s, world.loc["BASE"], tea.id) == 0
 
 
@@ -83,12 +83,12 @@ def test_point11_fefo_never_hands_out_an_expired_lot(world, s):
     later = _lot(world, s, tea.id, 2000, "LATER", days(90))
     today = _lot(world, s, tea.id, 1000, "TODAY", days(0))
     base = world.loc["BASE"]
-    assert stock.fefo_allocate(s, location_id=base, product_id=tea.id, qty_milli=4000) == [(today, 1000), (fresh, 3000)]
-    assert stock.allocate_fresh(s, location_id=base, product_id=tea.id, qty_milli=7000) == [
+    assert expiry.fefo_allocate(s, location_id=base, product_id=tea.id, qty_milli=4000) == [(today, 1000), (fresh, 3000)]
+    assert expiry.allocate_fresh(s, location_id=base, product_id=tea.id, qty_milli=7000) == [
         (today, 1000), (fresh, 5000), (later, 1000)]
     # write-offs and count shortages take the expired lot first
-    assert stock.allocate_removal(s, location_id=base, product_id=tea.id, qty_milli=4000) == [(old, 3000), (today, 1000)]
-    assert old not in [lot for lot, _ in stock.fefo_allocate(s, location_id=base, product_id=tea.id, qty_milli=9000)]
+    assert expiry.allocate_removal(s, location_id=base, product_id=tea.id, qty_milli=4000) == [(old, 3000), (today, 1000)]
+    assert old not in [lot for lot, _ in expiry.fefo_allocate(s, location_id=base, product_id=tea.id, qty_milli=9000)]
 
 
 def test_point11_a_transfer_never_takes_an_expired_lot(world, s):
@@ -97,36 +97,36 @@ def test_point11_a_transfer_never_takes_an_expired_lot(world, s):
     fresh = _lot(world, s, tea.id, 2000, "FRESH", days(20))
     _unlotted(world, s, tea.id, 1000)
     common = dict(from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"], actor_id=world.manager_id)
-    transfer = stock.create_transfer(s, lines=[{"product_id": tea.id, "qty_milli": 3000}], **common)
+    transfer = transfers.create_transfer(s, lines=[{"product_id": tea.id, "qty_milli": 3000}], **common)
     assert sorted((ln.lot_id or 0, ln.qty_milli) for ln in transfer.lines) == [(0, 1000), (fresh, 2000)]
-    stock.post_transfer(s, transfer.id, actor_id=world.manager_id)
+    transfers.post_transfer(s, transfer.id, actor_id=world.manager_id)
     assert lot_level(s, world.loc["HALL"], old) == 0 and lot_level(s, world.loc["BASE"], old) == 3000
 
     # what is left at the base is expired: refused, naming why, nothing written
     before = s.scalar(select(func.count()).select_from(Transfer))
     with pytest.raises(ValidationError) as caught:
-        stock.create_transfer(s, lines=[{"product_id": tea.id, "qty_milli": 1000}], **common)
+        transfers.create_transfer(s, lines=[{"product_id": tea.id, "qty_milli": 1000}], **common)
     assert "过期" in str(caught.value) and caught.value.field == "lines-0-qty_milli"
     with pytest.raises(ValidationError) as caught:       # naming the expired lot does not help
-        stock.create_transfer(s, lines=[{"product_id": tea.id, "qty_milli": 1000, "lot_id": old}], **common)
+        transfers.create_transfer(s, lines=[{"product_id": tea.id, "qty_milli": 1000, "lot_id": old}], **common)
     assert "OLD" in str(caught.value) and "过期" in str(caught.value)
     assert s.scalar(select(func.count()).select_from(Transfer)) == before
-    with pytest.raises(stock.ExpiredStock):
-        stock.allocate_fresh(s, location_id=world.loc["BASE"], product_id=tea.id, qty_milli=1000)
+    with pytest.raises(expiry.ExpiredStock):
+        expiry.allocate_fresh(s, location_id=world.loc["BASE"], product_id=tea.id, qty_milli=1000)
 
 
 def test_point11_a_draft_transfer_whose_lot_expired_meanwhile_is_not_posted(world, s):
     tea = world.product(s)
     lot = _lot(world, s, tea.id, 3000, "SOON", days(1))
-    transfer = stock.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
+    transfer = transfers.create_transfer(s, from_location_id=world.loc["BASE"], to_location_id=world.loc["HALL"],
                                      lines=[{"product_id": tea.id, "qty_milli": 3000}], actor_id=world.manager_id)
     assert [ln.lot_id for ln in transfer.lines] == [lot]
     s.execute(update(Lot).where(Lot.id == lot).values(expires_on=days(-1)))   # two days later …
     s.expire_all()
     with pytest.raises(ValidationError) as caught:
-        stock.post_transfer(s, transfer.id, actor_id=world.manager_id)
+        transfers.post_transfer(s, transfer.id, actor_id=world.manager_id)
     assert "SOON" in str(caught.value)
-    assert stock.get_transfer(s, transfer.id, fresh=True).status == DocStatus.DRAFT
+    assert transfers.get_transfer(s, transfer.id, fresh=True).status == DocStatus.DRAFT
     assert level_of(s, world.loc["HALL"], tea.id) == 0
 
 
@@ -146,7 +146,7 @@ def test_point11_a_sale_takes_the_fresh_lot_not_the_expired_one(world, s):
     tea = world.product(s)
     old = _lot(world, s, tea.id, 2000, "OLD", days(-3), location="HALL")
     fresh = _lot(world, s, tea.id, 2000, "FRESH", days(30), location="HALL")
-    assert not stock.expired_only(s, location_id=world.loc["HALL"], product_id=tea.id)
+    assert not expiry.expired_only(s, location_id=world.loc["HALL"], product_id=tea.id)
     _sell(world, s, tea.id, 1000)
     assert lot_level(s, world.loc["HALL"], old) == 2000 and lot_level(s, world.loc["HALL"], fresh) == 1000
     assert _open_alerts(s) == []
@@ -155,7 +155,7 @@ def test_point11_a_sale_takes_the_fresh_lot_not_the_expired_one(world, s):
 def test_point11_a_sale_of_only_expired_stock_goes_through_and_alerts_the_manager(world, s):
     tea = world.product(s)
     old = _lot(world, s, tea.id, 2000, "OLD", days(-3), location="HALL")
-    assert stock.expired_only(s, location_id=world.loc["HALL"], product_id=tea.id)
+    assert expiry.expired_only(s, location_id=world.loc["HALL"], product_id=tea.id)
     result = _sell(world, s, tea.id, 1000)
     assert result.sale_id                                          # recorded, never blocked
     assert lot_level(s, world.loc["HALL"], old) == 2000            # not booked out of the expired lot
@@ -171,12 +171,12 @@ def test_point11_a_sale_of_only_expired_stock_goes_through_and_alerts_the_manage
 def test_point11_expired_only_means_nothing_else_on_the_books(world, s):
     tea = world.product(s)
     hall = world.loc["HALL"]
-    assert not stock.expired_only(s, location_id=hall, product_id=tea.id)          # nothing at all
+    assert not expiry.expired_only(s, location_id=hall, product_id=tea.id)          # nothing at all
     _lot(world, s, tea.id, 1000, "OLD", days(-1), location="HALL")
-    assert stock.expired_only(s, location_id=hall, product_id=tea.id)
+    assert expiry.expired_only(s, location_id=hall, product_id=tea.id)
     _unlotted(world, s, tea.id, 1000, location="HALL")
-    assert not stock.expired_only(s, location_id=hall, product_id=tea.id)          # goods without a lot too
-    assert not stock.expired_only(s, location_id=hall, product_id=tea.id, today=days(-5))
+    assert not expiry.expired_only(s, location_id=hall, product_id=tea.id)          # goods without a lot too
+    assert not expiry.expired_only(s, location_id=hall, product_id=tea.id, today=days(-5))
 
 
 def test_point11_a_counter_refill_and_a_group_pick_use_the_refusing_allocation():

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from inventory import catalogue, suppliers
+from inventory import catalogue, credit_codes, suppliers
 from inventory.certification import certification_on
 from inventory.errors import NotFound, ValidationError
 from inventory.localtime import utcnow
@@ -20,8 +20,8 @@ from pos.models import Channel, Sale, SaleLine
 
 D = dt.date
 RNG = random.Random(7)
-CODE_A = suppliers.example_credit_code(RNG, cooperative=True, county_code="520628")
-CODE_B = suppliers.example_credit_code(RNG, cooperative=False, county_code="520621")
+CODE_A = credit_codes.example_credit_code(RNG, cooperative=True, county_code="520628")
+CODE_B = credit_codes.example_credit_code(RNG, cooperative=False, county_code="520621")
 
 
 def _wrong_check(code: str) -> str:
@@ -33,10 +33,10 @@ def _wrong_check(code: str) -> str:
 
 def test_example_credit_codes_are_valid():
     assert len(CODE_A) == 18 and CODE_A.startswith("93520628")
-    assert suppliers.normalise_credit_code(CODE_A) == CODE_A
-    assert suppliers.normalise_credit_code(f" {CODE_B.lower()} ") == CODE_B
-    assert suppliers.normalise_credit_code("") is None
-    assert suppliers.normalise_credit_code("91110000600037341L") == "91110000600037341L"
+    assert credit_codes.normalise_credit_code(CODE_A) == CODE_A
+    assert credit_codes.normalise_credit_code(f" {CODE_B.lower()} ") == CODE_B
+    assert credit_codes.normalise_credit_code("") is None
+    assert credit_codes.normalise_credit_code("91110000600037341L") == "91110000600037341L"
 
 
 @pytest.mark.parametrize("code, fragment", [
@@ -48,7 +48,7 @@ def test_example_credit_codes_are_valid():
 ])
 def test_bad_credit_codes(code, fragment):
     with pytest.raises(ValidationError) as caught:
-        suppliers.normalise_credit_code(code)
+        credit_codes.normalise_credit_code(code)
     assert fragment in str(caught.value)
     assert caught.value.field == "credit_code"
 
@@ -227,3 +227,16 @@ def test_certificate_scan(session, setup, tmp_path):
             suppliers.set_certificate_scan(session, cert.id, "x.pdf", bad, tmp_path)
         assert "PDF" in str(caught.value)
     assert cert.scan_path == path
+
+
+def test_suppliers_buyers_and_invoice_requests_read_a_credit_code_alike():
+    """One normalisation (inventory.credit_codes): full-width characters from a Chinese input
+    method, spaces and hyphens, lower case."""
+    from pos.group import buyers
+    from pos.hall import invoices
+
+    typed = "９１１１-００００ ６０００３７３４１ｌ"
+    assert credit_codes.normalise_credit_code(typed) == "91110000600037341L"
+    assert invoices.clean_tax_id(typed) == "91110000600037341L"
+    assert buyers._clean(buyers.BuyerIn(name="某公司", buyer_type="enterprise", uscc=typed))["uscc"] == \
+        "91110000600037341L"

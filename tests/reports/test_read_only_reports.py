@@ -27,7 +27,7 @@ def impatient_writer(database_url):
 
 def _write(engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO receipt_counters (prefix, day, last_no) VALUES ('RO', '2026-11-26', 1)"))
+        conn.execute(text("INSERT INTO document_counters (kind, prefix, day, last_no) VALUES ('sales', 'RO', '2026-11-26', 1)"))
 
 
 def test_a_report_in_progress_does_not_keep_writers_waiting(app, data, impatient_writer):  # noqa: F811
@@ -61,7 +61,7 @@ def test_report_pages_answer_while_a_till_is_writing(app, auditor, impatient_wri
     with impatient_writer.connect() as till:
         if not USING_PG:
             till.exec_driver_sql("BEGIN IMMEDIATE")
-        till.execute(text("INSERT INTO receipt_counters (prefix, day, last_no) VALUES ('H9', '2026-11-26', 1)"))
+        till.execute(text("INSERT INTO document_counters (kind, prefix, day, last_no) VALUES ('sales', 'H9', '2026-11-26', 1)"))
         response = auditor.get(path)  # without a read-only session it would wait for the lock, then fail
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
         till.commit()

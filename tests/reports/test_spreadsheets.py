@@ -14,7 +14,8 @@ import pytest
 from openpyxl import load_workbook
 
 from inventory import spreadsheets
-from inventory.catalogue_io import apply_import, export_catalogue, preview_import
+from inventory.catalogue_export import export_catalogue
+from inventory.catalogue_import import apply_import, preview_import
 from inventory.localtime import HALL_TZ
 from inventory.models import Category, Location, LocationKind, Product, Supplier
 from inventory.spreadsheets import Fen, Qty, csv_table, safe_text, unguard_text, xlsx_tables

@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from inventory import stock
+from inventory import counts, transfers
 from inventory.documents import DocStatus, Transfer
 from inventory.ledger import InsufficientStock, move
 from inventory.models import Alert, AlertKind, MoveReason, StockMove
@@ -94,16 +94,16 @@ def test_two_managers_transferring_the_last_units_at_once(world, s):
     for _ in range(5):  # five rounds, to give the race every chance
         _receive(world, tea_id, "BASE", 5000)
         with world.Session() as ss:
-            ids = [stock.create_transfer(ss, from_location_id=base, to_location_id=to,
-                                         lines=[{"product_id": tea_id, "qty_milli": 5000}],
-                                         actor_id=world.manager_id).id for to in (hall, store)]
+            ids = [transfers.create_transfer(ss, from_location_id=base, to_location_id=to,
+                                             lines=[{"product_id": tea_id, "qty_milli": 5000}],
+                                             actor_id=world.manager_id).id for to in (hall, store)]
             ss.commit()
         outcomes: dict[int, str] = {}
 
         def manager(i: int) -> None:
             with world.Session() as ss:
                 try:
-                    stock.post_transfer(ss, ids[i], actor_id=world.manager_id)
+                    transfers.post_transfer(ss, ids[i], actor_id=world.manager_id)
                     ss.commit()
                     outcomes[i] = "posted"
                 except InsufficientStock as exc:
@@ -131,8 +131,8 @@ def test_a_transfer_waiting_for_another_sees_what_it_left(world, s):
     base, hall, store = world.loc["BASE"], world.loc["HALL"], world.loc["HALL-STORE"]
     _receive(world, tea_id, "BASE", 3000)
     with world.Session() as ss:
-        first, second = (stock.create_transfer(ss, from_location_id=base, to_location_id=to,
-                                               lines=[{"product_id": tea_id, "qty_milli": 3000}], actor_id=None).id
+        first, second = (transfers.create_transfer(ss, from_location_id=base, to_location_id=to,
+                                                   lines=[{"product_id": tea_id, "qty_milli": 3000}], actor_id=None).id
                          for to in (hall, store))
         ss.commit()
     first_posted = threading.Event()
@@ -140,7 +140,7 @@ def test_a_transfer_waiting_for_another_sees_what_it_left(world, s):
 
     def slow_first() -> None:
         with world.Session() as ss:
-            stock.post_transfer(ss, first, actor_id=None)
+            transfers.post_transfer(ss, first, actor_id=None)
             first_posted.set()
             threading.Event().wait(0.3)  # hold the row while the second one tries
             ss.commit()
@@ -149,7 +149,7 @@ def test_a_transfer_waiting_for_another_sees_what_it_left(world, s):
         first_posted.wait(10)
         with world.Session() as ss:
             try:
-                stock.post_transfer(ss, second, actor_id=None)
+                transfers.post_transfer(ss, second, actor_id=None)
                 ss.commit()
                 result["second"] = "posted"
             except InsufficientStock as exc:
@@ -176,7 +176,7 @@ def test_a_line_counted_while_the_count_is_posted_is_not_lost(world, s):
     hall = world.loc["HALL"]
     _receive(world, tea_id, "HALL", 5000)
     with world.Session() as ss:
-        count_id = stock.start_count(ss, location_id=hall, actor_id=None).id
+        count_id = counts.start_count(ss, location_id=hall, actor_id=None).id
         ss.commit()
     line_recorded = threading.Event()
     errors: list[BaseException] = []
@@ -184,7 +184,7 @@ def test_a_line_counted_while_the_count_is_posted_is_not_lost(world, s):
     def tablet() -> None:
         try:
             with world.Session() as ss:
-                stock.record_count_line(ss, count_id, product_id=tea_id, counted_qty_milli=3000, actor_id=None)
+                counts.record_count_line(ss, count_id, product_id=tea_id, counted_qty_milli=3000, actor_id=None)
                 line_recorded.set()
                 threading.Event().wait(0.3)  # the manager presses "post" now
                 ss.commit()
@@ -196,7 +196,7 @@ def test_a_line_counted_while_the_count_is_posted_is_not_lost(world, s):
         try:
             line_recorded.wait(10)
             with world.Session() as ss:
-                stock.post_count(ss, count_id, reason="月末盘点", actor_id=None)
+                counts.post_count(ss, count_id, reason="月末盘点", actor_id=None)
                 ss.commit()
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
@@ -209,4 +209,4 @@ def test_a_line_counted_while_the_count_is_posted_is_not_lost(world, s):
     assert errors == []
     with world.Session() as check:
         assert level_of(check, hall, tea_id) == 3000
-        assert [(r["counted"], r["variance"]) for r in stock.count_variances(check, count_id)] == [(3000, -2000)]
+        assert [(r["counted"], r["variance"]) for r in counts.count_variances(check, count_id)] == [(3000, -2000)]

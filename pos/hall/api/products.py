@@ -13,7 +13,7 @@ from inventory.catalogue import get_product, resolve_scan, search_products
 from inventory.certification import certified_product_ids
 from inventory.localtime import local_today, utcnow
 from inventory.models import Product, Unit
-from inventory.stock import expired_only
+from inventory.expiry import expired_only
 from pos.core.db import get_session
 from pos.core.openapi import ApiError, Code, QueryModel, ResponseModel, operation, query_args
 from pos.core.web import requires
