@@ -92,7 +92,7 @@ def _too_large(error):
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
     message = _("文件太大：最大 %(size)s", size=size)
-    return render_template("pos/error.html", code=413, title=_("上传的内容太大"), message=message), 413
+    return render_template("pos/core/error.html", code=413, title=_("上传的内容太大"), message=message), 413
 
 
 def _form_page(form, save, done, to, template: str, field_map: dict | None = None, **context):

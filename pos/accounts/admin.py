@@ -40,7 +40,7 @@ def users():
                 flash(str(error), "error")
         status = 400
     rows = session.scalars(select(User).order_by(User.active.desc(), User.role, User.username)).all()
-    return render_template("pos/admin_users.html", users=rows, form=form), status
+    return render_template("pos/accounts/admin_users.html", users=rows, form=form), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -81,6 +81,6 @@ def user_detail(user_id: int):
         .order_by(AuditEvent.at.desc()).limit(50)
     ).all()
     return render_template(
-        "pos/admin_user.html", user=user, role_form=role_form, reset_form=reset_form,
+        "pos/accounts/admin_user.html", user=user, role_form=role_form, reset_form=reset_form,
         pin_form=pin_form, toggle_form=toggle_form, events=events,
     ), status

@@ -121,7 +121,7 @@ def _login():
             status = 400
     else:
         form.next.data = pin_form.next.data = request.args.get("next", "")
-    return render_template("pos/login.html", form=form, pin_form=pin_form, mode=mode), status
+    return render_template("pos/accounts/login.html", form=form, pin_form=pin_form, mode=mode), status
 
 
 @bp.route("/logout", methods=["POST"])
@@ -164,4 +164,4 @@ def account():
         except accounts.AccountError as error:
             flash(str(error), "error")
             status = 400
-    return render_template("pos/account.html", pw_form=pw_form, pin_form=pin_form, lang_form=lang_form), status
+    return render_template("pos/accounts/account.html", pw_form=pw_form, pin_form=pin_form, lang_form=lang_form), status

@@ -75,10 +75,10 @@ def init_app(app: Flask) -> None:
         if where == "path":  # a URL with a control character names nothing
             if wants_json():
                 return error_response(404, _("页面不存在"))
-            return render_template("pos/error.html", code=404, title=_("页面不存在"), message=""), 404
+            return render_template("pos/core/error.html", code=404, title=_("页面不存在"), message=""), 404
         if wants_json():
             return error_response(422, message, _printable(name))
-        return render_template("pos/error.html", code=400, title=_("请求有误"), message=message), 400
+        return render_template("pos/core/error.html", code=400, title=_("请求有误"), message=message), 400
 
 
 __all__ = ["NO_CONTROL", "CONTROL_CLASS", "has_control", "first_refused", "refused_field", "init_app"]

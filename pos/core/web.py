@@ -69,7 +69,7 @@ def requires(area: str):
             if current_user.role not in AREAS[area]:
                 if wants_json():
                     return json_error(_("您的角色无权访问此功能"), 403)
-                return render_template("pos/403.html"), 403
+                return render_template("pos/core/403.html"), 403
             return view(*args, **kwargs)
 
         wrapped.required_area = area
@@ -142,7 +142,7 @@ def init_app(app: Flask) -> None:
         message = _("表单已过期或缺少安全校验，请刷新页面后重试")
         if wants_json():
             return json_error(message, 400)
-        return render_template("pos/error.html", code=400, title=_("请求有误"), message=message), 400
+        return render_template("pos/core/error.html", code=400, title=_("请求有误"), message=message), 400
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
@@ -150,7 +150,7 @@ def init_app(app: Flask) -> None:
         title = str(ERROR_TITLES.get(code, ERROR_TITLES[400]))
         if wants_json():
             return json_error(title, code)
-        return render_template("pos/error.html", code=code, title=title, message=""), code
+        return render_template("pos/core/error.html", code=code, title=title, message=""), code
 
     @app.errorhandler(DBAPIError)
     def _storage_error(error):
@@ -167,7 +167,7 @@ def init_app(app: Flask) -> None:
             response = json_error(message, 503)
         else:
             response = app.make_response((render_template(
-                "pos/error.html", code=503, title=str(ERROR_TITLES[503]), message=message), 503))
+                "pos/core/error.html", code=503, title=str(ERROR_TITLES[503]), message=message), 503))
         response.headers["Retry-After"] = "5"
         return response
 
@@ -184,7 +184,7 @@ def init_app(app: Flask) -> None:
         title = _("系统出错了")
         if wants_json():
             return json_error(title, 500)
-        return render_template("pos/error.html", code=500, title=title,
+        return render_template("pos/core/error.html", code=500, title=title,
                                message=_("请稍后重试；若问题持续，请联系管理员。")), 500
 
     @app.context_processor

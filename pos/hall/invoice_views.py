@@ -48,7 +48,7 @@ def index():
     ).all()
     open_count = s.scalar(select(func.count()).select_from(InvoiceRequest)
                           .where(InvoiceRequest.status == InvoiceStatus.REQUESTED))
-    return render_template("pos/invoices.html", page=Page(items=rows, total=total, page=page_no, per_page=PER_PAGE),
+    return render_template("pos/hall/invoices.html", page=Page(items=rows, total=total, page=page_no, per_page=PER_PAGE),
                            status=status.value if status else "all", open_count=open_count,
                            status_label=invoices.status_label, statuses=list(InvoiceStatus))
 

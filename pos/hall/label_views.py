@@ -48,7 +48,7 @@ def index():
     found = labels.shelf_labels(s, product_ids, local_today())
     categories = s.scalars(select(Category).order_by(Category.sort_order, Category.name)).all()
     tills = s.scalars(select(Till).where(Till.active.is_(True)).order_by(Till.code)).all()
-    return render_template("pos/labels.html", found=found, categories=categories, category_id=category_id,
+    return render_template("pos/hall/labels.html", found=found, categories=categories, category_id=category_id,
                            q=q, tills=tills, searched=bool(request.args))
 
 
@@ -57,7 +57,7 @@ def index():
 def sheet():
     product_ids, _category, _q = _chosen(request.args)
     found = labels.shelf_labels(get_session(), product_ids, local_today())
-    return render_template("pos/labels_sheet.html", labels=found, svg=_svg, cert_mark=labels.CERT_MARK)
+    return render_template("pos/hall/labels_sheet.html", labels=found, svg=_svg, cert_mark=labels.CERT_MARK)
 
 
 @bp.route("/print", methods=["POST"])

@@ -1,7 +1,7 @@
 """Shelf labels for 明码标价: name, price and unit, origin, the EAN-13 barcode and the certified ★.
 
 One label document (``ShelfLabel``, plain values) rendered two ways: an A4 sheet in the browser
-(templates/pos/labels_sheet.html, the barcode an inline SVG made by python-barcode) and ESC/POS
+(templates/pos/hall/labels_sheet.html, the barcode an inline SVG made by python-barcode) and ESC/POS
 bytes for a label printer (``label_escpos``), sent through pos.hall.printers like every print.
 Certification is judged on the hall's local date, as for a sale.
 """

@@ -72,7 +72,7 @@ def _render(sale, form: InvoiceRequestForm, status: int = 200):
     for line in view["lines"]:
         line["trace"] = trace.get(line["id"], {})
     return render_template(
-        "pos/public_receipt.html", sale=view, form=form, token=request.args.get("t", ""),
+        "pos/hall/public_receipt.html", sale=view, form=form, token=request.args.get("t", ""),
         invoice=invoices.latest_request(s, sale.id), status_label=invoices.status_label,
         method_label=lambda m: payment_label(m), hall=hall_settings(s), mask_email=mask_email,
     ), status

@@ -117,7 +117,7 @@ def index():
     rows = [(shift, shift_service.shift_report(session, shift.id)) for shift in shifts]
     names = _user_names(session, {sh.cashier_id for sh in shifts})
     page = Page(items=rows, total=total, page=page_no, per_page=PER_PAGE)
-    return render_template("pos/shifts.html", page=page, tills=tills, till_code=till_code if till else "",
+    return render_template("pos/hall/shifts.html", page=page, tills=tills, till_code=till_code if till else "",
                            day=day_text if status == 200 else "", names=names), status
 
 
@@ -142,7 +142,7 @@ def report(shift_id: int):
     names = _user_names(session, {shift.cashier_id, shift.closed_by_id} | {m.user_id for m in movements}
                         | {h[k] for h in taken_over for k in ("from_id", "to_id", "approved_by_id")})
     return render_template(
-        "pos/shift_report.html", report=rep, shift=shift, till=shift.till, names=names,
+        "pos/hall/shift_report.html", report=rep, shift=shift, till=shift.till, names=names,
         movements=movements, handovers=taken_over, denominations=_denominations(rep.denominations or shift.denominations),
         closed=shift.status == ShiftStatus.CLOSED, cash_in=CashMovementKind.CASH_IN, now=utcnow(),
     )
@@ -182,7 +182,7 @@ def late_sales():
         row["review"] = resolved.get(row["alert_id"])
         row["meant_for"] = _meant_for(session, row)
     names = _user_names(session, {a.resolved_by_id for a in resolved.values()})
-    return render_template("pos/late_sales.html", rows=rows, show_all=show_all, names=names, form=EmptyForm())
+    return render_template("pos/hall/late_sales.html", rows=rows, show_all=show_all, names=names, form=EmptyForm())
 
 
 def _alerts(session, ids) -> dict[int, Alert]:
@@ -309,7 +309,7 @@ def settings():
 
 
 def _settings_page(form, current):
-    return render_template("pos/hall_settings.html", form=form, current=current)
+    return render_template("pos/hall/settings.html", form=form, current=current)
 
 
 # --- tills and their printers --------------------------------------------------------------------
@@ -334,7 +334,7 @@ def _tills_page(session, *, typed: Optional[dict] = None, errors: Optional[dict]
     rows = session.scalars(select(Till).order_by(Till.code)).all()
     refusals = printing.printer_refusals(rows)
     refusals.update(errors or {})
-    return render_template("pos/tills.html", tills=rows, form=form or EmptyForm(), refusals=refusals,
+    return render_template("pos/hall/tills.html", tills=rows, form=form or EmptyForm(), refusals=refusals,
                            typed=typed or {}, job=job)
 
 

@@ -102,7 +102,7 @@ def index():
         "api": request.script_root + "/api/v1",
         "receipt_url": url_for("till.receipt", receipt_no="RECEIPT_NO"),
     }
-    return render_template("pos/till.html", config=config)
+    return render_template("pos/hall/till.html", config=config)
 
 
 @bp.route("/receipts/<receipt_no>")
@@ -118,12 +118,12 @@ def receipt(receipt_no: str):
     till = session.get(Till, sale.till_id) if sale.till_id else None
     columns = till.paper_columns if till else 48
     fragment = request.args.get("fragment") == "1" or request.headers.get("X-Requested-With") == "fetch"
-    template = "pos/receipt_preview.html" if fragment else "pos/till_receipt_page.html"
+    template = "pos/sales/receipt_preview.html" if fragment else "pos/hall/till_receipt_page.html"
     return render_template(template, **receipt_context(build_receipt(session, sale.id, columns=columns), columns))
 
 
 def receipt_context(receipt, columns: int) -> dict:
-    """What templates/pos/receipt_preview.html needs: the document, its printed lines, its QR."""
+    """What templates/pos/sales/receipt_preview.html needs: the document, its printed lines, its QR."""
     return {"receipt": receipt, "columns": columns, "lines": text_lines(receipt, columns),
             "qr_svg": qr_svg(receipt.qr_payload) if receipt.qr_payload else ""}
 

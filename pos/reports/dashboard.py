@@ -47,7 +47,7 @@ def dashboard():
         if location_ids else {}
     products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(product_ids)))} \
         if product_ids else {}
-    return render_template("pos/dashboard.html", facts=facts, today=today, daily=daily, alerts=alerts, group=group,
+    return render_template("pos/reports/dashboard.html", facts=facts, today=today, daily=daily, alerts=alerts, group=group,
                            alert_counts=open_alert_counts(session), alert_locations=locations,
                            alert_products=products, storage_problem=_storage_problem())
 

@@ -166,7 +166,7 @@ def line_filters() -> dict:
 
 
 def _bad(error: BadParameter):
-    return render_template("pos/reports_index.html", **{**_landing_periods(), "error": str(error)}), 400
+    return render_template("pos/reports/index.html", **{**_landing_periods(), "error": str(error)}), 400
 
 
 def _download(data, fmt: str, stem: str, chinese: str):
@@ -184,7 +184,7 @@ def _export(fmt: str, parse, read, writers, names):
     message (400); else the figures ``read(*parse())`` gives, written by ``writers`` (CSV, XLSX),
     as the file ``names(*parse())`` names (ASCII, Chinese)."""
     if fmt not in EXPORT_TYPES:
-        return render_template("pos/error.html", code=404, title=_("页面不存在"), message=""), 404
+        return render_template("pos/core/error.html", code=404, title=_("页面不存在"), message=""), 404
     try:
         args = parse()
     except BAD as error:
@@ -216,7 +216,7 @@ def _landing_periods() -> dict:
 @read_only
 @requires("reports")
 def index():
-    return render_template("pos/reports_index.html", **_landing_periods())
+    return render_template("pos/reports/index.html", **_landing_periods())
 
 
 # --- consumption-collaboration statistics -------------------------------------------------------
@@ -231,7 +231,7 @@ def collaboration():
         return _bad(error)
     report = reports.collaboration(get_session(), first=first, last=last)
     period = {"from": first.isoformat(), "to": last.isoformat()}
-    return render_template("pos/reports_collaboration.html", report=report, period=period,
+    return render_template("pos/reports/collaboration.html", report=report, period=period,
                            chart=_collaboration_charts(report, period))
 
 
@@ -280,7 +280,7 @@ def collaboration_lines():
     totals = report_drilldown.collaboration_lines_total(get_session(), first=first, last=last, **filters)
     args = {"from": first.isoformat(), "to": last.isoformat(),
             **{k: _arg(v) for k, v in filters.items() if v is not None}}
-    return render_template("pos/reports_lines.html", page=page, totals=totals, first=first, last=last,
+    return render_template("pos/reports/lines.html", page=page, totals=totals, first=first, last=last,
                            filters=filters, args=args)
 
 
@@ -333,7 +333,7 @@ def monthly():
         "payment": [{"label": str(row["label"]), "values": [row["net_fen"]], "href": None}
                     for row in summary["by_payment"]],
     }
-    return render_template("pos/reports_monthly.html", summary=summary, month=month, period=period, chart=chart,
+    return render_template("pos/reports/monthly.html", summary=summary, month=month, period=period, chart=chart,
                            day_tables=[summary["by_day"][:half], summary["by_day"][half:]],
                            previous=reports.add_months(first, -1).strftime("%Y-%m"),
                            following=reports.add_months(first, 1).strftime("%Y-%m"))
