@@ -8,127 +8,33 @@ the OpenAPI document cannot drift from what the endpoints really send.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from inventory import catalogue, suppliers
-from inventory.barcodes import ean13
 from inventory.localtime import local_today
-from inventory.models import Location, LocationKind, Setting, Unit
+from inventory.models import Location, LocationKind, Setting
 from inventory.scale import encode
 from pos.hall.api import base as till_api_base
 from pos.hall.api import products as till_products
 from pos.hall.api import sales as till_sales
 from pos.hall.api import shifts as till_shifts
 from pos.core.db import session_scope
-from pos.models import Refund, Sale, Shift, Till
+from pos.models import Refund, Sale, Shift
 from tests.conftest import csrf_token
-
-WEIGHT13 = "22{PPPPP}{WWWWW}C"
-TEA_EAN = ean13("690123456789")
-MANAGER_PIN = "2468"
-
-
-@dataclass
-class Hall:
-    till: str
-    tea: int        # piece, ¥168.00, certified today, EAN-13
-    honey: int      # piece, ¥38.00, not certified
-    pork: int       # kg, sold by weight, ¥38.00/kg, scale PLU 101
-    retired: int
-    tea_sku: str
-
-
-@pytest.fixture
-def hall(app, make_user) -> Hall:
-    make_user("cash", "cashier")
-    make_user("boss", "manager", pin=MANAGER_PIN)
-    with session_scope(app) as s:
-        for code, kind in (("HALL", LocationKind.HALL_FLOOR), ("CUSTOMER", LocationKind.CUSTOMER),
-                           ("LOSS", LocationKind.LOSS)):
-            s.add(Location(code=code, name=code, kind=kind))
-        s.flush()
-        hall_id = s.scalar(select(Location.id).where(Location.code == "HALL"))
-        s.add(Till(code="H1", name="一号收银台", location_id=hall_id, printer_uri="none", paper_columns=48))
-        s.add(Setting(key="discount_limit_percent", value="10"))
-        supplier = suppliers.create_supplier(s, name="松桃梵净山翠峰茶业有限公司", origin_county="松桃苗族自治县",
-                                             origin_county_code="520628")
-        tea = catalogue.create_product(s, sku="TEA250", name="梵净山翠峰茶 250g", price_fen=16800,
-                                       supplier_id=supplier.id, barcodes=[TEA_EAN])
-        honey = catalogue.create_product(s, sku="HONEY", name="松桃土蜂蜜 500g", price_fen=3800)
-        pork = catalogue.create_product(s, sku="PORK", name="松桃黑猪腊肉", price_fen=3800, unit=Unit.KG,
-                                        sold_by_weight=True, scale_plu=101)
-        retired = catalogue.create_product(s, sku="OLD", name="旧包装茶", price_fen=1000)
-        catalogue.set_active(s, retired.id, False)
-        catalogue.add_barcode_rule(s, name="称重 22", pattern=WEIGHT13)
-        today = local_today()
-        suppliers.create_certificate(s, number="GZ-520628-2026-001", issuer="松桃苗族自治县农业农村局",
-                                     valid_from=today - dt.timedelta(days=30), valid_to=today + dt.timedelta(days=300),
-                                     supplier_id=supplier.id, product_ids=[tea.id])
-        return Hall("H1", tea.id, honey.id, pork.id, retired.id, tea.sku)
-
-
-class Api:
-    """The test client as the till's script uses it: JSON, and the page's CSRF token on POSTs."""
-
-    def __init__(self, client):
-        self.client = client
-        self.token = None
-
-    def refresh_token(self):
-        self.token = csrf_token(self.client, "/account")
-
-    def get(self, path, **params):
-        return self.client.get(path, query_string=params or None)
-
-    def post(self, path, body=None, *, raw=None, csrf=True):
-        headers = {"X-CSRFToken": self.token} if csrf else {}
-        data = raw if raw is not None else json.dumps(body)
-        return self.client.post(path, data=data, headers=headers, content_type="application/json")
-
-
-def login(client, auth, username) -> Api:
-    assert auth.login(username).status_code == 302
-    till_api = Api(client)
-    till_api.refresh_token()
-    return till_api
-
-
-@pytest.fixture
-def till(client, auth, hall) -> Api:
-    return login(client, auth, "cash")
-
-
-def count(app, model) -> int:
-    with session_scope(app) as s:
-        return s.scalar(select(func.count()).select_from(model))
-
-
-def sale_body(hall: Hall, **overrides) -> dict:
-    body = {
-        "client_sale_id": str(uuid.uuid4()),
-        "till": hall.till,
-        "lines": [{"product_id": hall.tea, "qty_milli": 1000}, {"product_id": hall.pork, "qty_milli": 523}],
-        "payments": [{"method": "cash", "amount_fen": 16800 + 1987, "tendered_fen": 20000}],
-    }
-    body.update(overrides)
-    return body
-
-
-def assert_error(response, status, *fragments, field=None):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) <= {"error", "field"} and body["error"]
-    for fragment in fragments:
-        assert fragment in body["error"], body
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
+from tests.fixtures.till import (  # noqa: F401  (hall and till are fixtures)
+    MANAGER_PIN,
+    TEA_EAN,
+    WEIGHT13,
+    Api,
+    assert_error,
+    count,
+    hall,
+    login,
+    sale_body,
+    till,
+)
 
 
 # --- products -------------------------------------------------------------------------------------

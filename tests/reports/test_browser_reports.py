@@ -16,7 +16,7 @@ from pos.reports import figures as reports
 from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from tests.conftest import screenshot
-from tests.system.test_browser_shell import heading, login_by_password, no_horizontal_scroll
+from tests.fixtures.browser import heading, login_by_password, no_horizontal_scroll
 from tests.reports.test_report_pages import build_data_set, yuan
 
 pytestmark = pytest.mark.browser
