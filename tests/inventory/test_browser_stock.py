@@ -17,7 +17,7 @@ from inventory.localtime import local_today
 from inventory.models import Lot
 from tests.conftest import screenshot
 from tests.fixtures.browser import login_by_password, no_horizontal_scroll
-from tests.inventory.test_stock_pages import RICE, TEA, TEA_BARCODE, level, read, shop  # noqa: F401  (shop is a fixture)
+from tests.fixtures.shop import RICE, TEA, TEA_BARCODE, level, read, shop  # noqa: F401  (shop is a fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from tests.conftest import screenshot
 from tests.fixtures.browser import heading, login_by_password, no_horizontal_scroll
-from tests.reports.test_report_pages import build_data_set, yuan
+from tests.fixtures.report_pages import build_data_set, yuan
 
 pytestmark = pytest.mark.browser
 
