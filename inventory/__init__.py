@@ -1,5 +1,5 @@
 """Catalogue and stock: the bottom layer of the project. It imports nothing from ``pos`` or
-``kiosks`` (tests/test_layers.py checks every import, those inside functions too); the shared pieces
+``kiosks`` (tests/system/test_layers.py checks every import, those inside functions too); the shared pieces
 every package needs live here for that reason.
 
 What lives where:

@@ -7,6 +7,6 @@ restocker's pages (``refill_views``); and a fleet simulator (``simulator``).
 
 May import: ``inventory``, and of ``pos`` only the platform, the accounts, the sales service and
 the shared tables (``pos.core``, ``pos.accounts``, ``pos.sales``, ``pos.models``;
-tests/test_layers.py holds the table). Only the app factory, the CLI, the schema, the migrations,
+tests/system/test_layers.py holds the table). Only the app factory, the CLI, the schema, the migrations,
 the demo and the reports import ``kiosks``.
 """

@@ -153,7 +153,7 @@ def _unauthorized():
 
 def machine_api(view):
     """A view called by a counter with its bearer token: the view gets the authenticated Kiosk
-    instead of the code. Marks the view ``machine_api`` (see tests/test_roles.py)."""
+    instead of the code. Marks the view ``machine_api`` (see tests/accounts/test_roles.py)."""
 
     @wraps(view)
     def wrapped(code: str, **kwargs):

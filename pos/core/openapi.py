@@ -12,7 +12,7 @@ Registering an endpoint (the till's API, the counters' API and the reports all d
 
 The document is built from ``app.url_map`` and the operations attached to its views, so a path
 or method in the document can never drift from the real one; a view under /api/v1 without an
-operation is a test failure (tests/test_openapi.py). The package that owns a blueprint calls
+operation is a test failure (tests/core/test_openapi.py). The package that owns a blueprint calls
 ``register_error_handlers(bp)`` so that its errors answer in JSON like the till's.
 """
 from __future__ import annotations
@@ -345,7 +345,7 @@ def build_document(app: Flask) -> dict:
     for rule, methods in api_rules(app):
         ops = getattr(app.view_functions[rule.endpoint], "openapi_operations", None)
         if not ops:
-            continue  # tests/test_openapi.py names such a view
+            continue  # tests/core/test_openapi.py names such a view
         path, params = _path_and_params(rule.rule)
         for method in methods:
             op = ops.get(method) or ops.get("*")

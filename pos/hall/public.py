@@ -5,7 +5,7 @@ totals, and a form to request an electronic invoice.
 
 The URL carries an HMAC of the receipt number (pos.sales.links); a missing or wrong token gets
 the same 404 as a number that does not exist, so the page never tells whether a number exists.
-These two views are the only pages without ``requires`` besides the login (tests/test_roles.py).
+These two views are the only pages without ``requires`` besides the login (tests/accounts/test_roles.py).
 """
 from __future__ import annotations
 

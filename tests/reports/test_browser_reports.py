@@ -1,6 +1,6 @@
 """The report pages in a real headless Chromium: the auditor logs in, opens the monthly summary and
 the consumption-collaboration statistics for a month with data (recorded through
-pos.sales.service.record_sale, see tests/reports/test_report_pages.py), sees the SVG charts with their bars and the
+pos.sales.service.record_sale, see tests/fixtures/report_pages.py), sees the SVG charts with their bars and the
 numbers the domain (pos.reports.figures) computes, follows a figure to its lines, and the pages fit the
 till screen (1366×768) and print on A4.
 

@@ -28,4 +28,4 @@ def openapi_document():
     return _document_for_users()
 
 
-openapi_document.required_area = "account"  # or a counter's token (tests/test_roles.py)
+openapi_document.required_area = "account"  # or a counter's token (tests/accounts/test_roles.py)
