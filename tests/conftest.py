@@ -29,6 +29,11 @@ from pos import create_app
 from pos.core.db import bind_database, normalise_url
 from pos.migrate import upgrade
 
+# The helpers in tests/fixtures/ assert as the tests do (assert_error, assert_refused, ...): their
+# asserts are rewritten too, so that a failure shows its values as it did when they lived in the
+# test modules.
+pytest.register_assert_rewrite("tests.fixtures")
+
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULT_PG_URL = "postgresql+psycopg:///songtao_test?host=/var/run/postgresql"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -112,7 +112,7 @@ def test_point10a_a_form_field_with_a_nul_is_refused_and_changes_nothing(app, cl
 
 
 def test_point10a_json_text_of_a_counter_is_refused(app):
-    from tests.kiosks.test_kiosk_ingest import seed_counters
+    from tests.fixtures.counters import seed_counters
 
     token = seed_counters(app)["tokens"]["K001"]
     client = app.test_client()

@@ -93,7 +93,7 @@ def test_the_document_needs_a_login(client):
 
 
 def test_point9_the_document_is_served_to_a_counter_token(app, client):
-    from tests.kiosks.test_kiosk_ingest import seed_counters
+    from tests.fixtures.counters import seed_counters
 
     tokens = seed_counters(app)["tokens"]  # K003 is retired
     answer = client.get(SELF, headers={"Authorization": f"Bearer {tokens['K001']}"})

@@ -20,8 +20,8 @@ from inventory.money import format_yuan
 from pos.group.models import Buyer, GroupOrder
 from pos.models import Sale
 from tests.conftest import screenshot
-from tests.system.test_browser_shell import heading, login_by_password, no_horizontal_scroll
-from tests.group.test_group_pages import GOOD_USCC, RICE, TEA, TEA_BARCODE, hall, level, read  # noqa: F401  (hall: fixture)
+from tests.fixtures.browser import heading, login_by_password, no_horizontal_scroll
+from tests.fixtures.group import GOOD_USCC, RICE, TEA, TEA_BARCODE, hall, level, read  # noqa: F401  (hall: fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -25,8 +25,8 @@ from pos.reports import monthly as report_monthly
 from pos.core.errors import Conflict, NotFound, PosError
 from pos.group.models import Buyer, GroupOrder, GroupOrderLine, GroupOrderPick, GroupOrderStatus, GroupPayment
 from pos.models import Refund, Sale
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.system.test_concurrency import _run_threads
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.threads import run_threads
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 DAY1 = dt.datetime(2026, 11, 2, 10, 0, tzinfo=TZ)
@@ -535,7 +535,7 @@ def test_two_confirmations_racing_for_the_same_goods_hold_them_once(hub, world, 
                 own.rollback()
                 outcomes[i] = "refused"
 
-    assert _run_threads(confirm, len(ids)) == []
+    assert run_threads(confirm, len(ids)) == []
     assert sorted(outcomes.values()) == ["confirmed", "refused", "refused", "refused"]
     assert hub.level(s, "BASE", hub.rice) == (50000, 30000)
 
@@ -551,7 +551,7 @@ def test_the_same_delivery_sent_twice_at_once_records_one_sale(hub, world, s):
                                       actor_id=hub.manager).sale_id)
             own.commit()
 
-    assert _run_threads(send, 2) == []
+    assert run_threads(send, 2) == []
     assert count(s, Sale, Sale.group_order_id == oid) == 1 and len(set(results)) == 1  # both answered with it
     assert hub.level(s, "CUSTOMER", hub.tea)[0] == 3000  # the goods left once
 

@@ -18,7 +18,7 @@ from inventory.models import Certificate, Product, Supplier
 from pos.core.db import session_scope
 from pos.models import Till, User
 from tests.conftest import screenshot
-from tests.hall.test_browser_till import (  # noqa: F401  (hall is a fixture)
+from tests.fixtures.till_browser import (  # noqa: F401  (hall is a fixture)
     CASHIER_PIN,
     HONEY_EAN,
     TEA_EAN,

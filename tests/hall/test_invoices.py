@@ -13,9 +13,8 @@ from inventory.models import AuditEvent
 from pos.hall import invoices
 from pos.core.errors import Conflict, NotFound
 from pos.models import InvoiceRequest, InvoiceStatus, Sale, SaleStatus
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.sales.test_public_receipt import VALID_USCC, sold  # noqa: F401  (fixtures)
-from tests.sales.test_sales import hall  # noqa: F401  (fixtures)
+from tests.fixtures.sales import VALID_USCC, hall, sold  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
 
 
 def file(s, sold, **kw):

@@ -17,7 +17,7 @@ from inventory.models import Barcode, BarcodeKind, Category, Certificate, Unit
 from pos.hall import labels
 from pos.models import Till
 from tests.conftest import free_port
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
 
 TEA_EAN = ean13("697458704521")
 PORK_EAN = ean13("694438803901")

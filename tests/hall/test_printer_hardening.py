@@ -35,8 +35,8 @@ from pos.core.db import session_scope
 from pos.sales.escpos import drawer_kick_bytes
 from pos.models import PrintJob, Sale, Till
 from tests.conftest import TEST_PASSWORD, csrf_token
-from tests.hall.test_api_till import hall, login, sale_body  # noqa: F401  (fixture)
-from tests.hall.test_printing import COVER_OPEN, CUT, DRAWER, ONLINE, PAPER_OK, PAPER_OUT, FakePrinter, finished
+from tests.fixtures.till import hall, login, sale_body  # noqa: F401  (fixture)
+from tests.fixtures.printers import COVER_OPEN, CUT, DRAWER, ONLINE, PAPER_OK, PAPER_OUT, FakePrinter, finished
 
 
 def policy(**kw) -> printers.PrinterPolicy:

@@ -5,8 +5,6 @@ or blocks a sale, and the reprint is counted and marked 重印. Printer URIs, th
 from __future__ import annotations
 
 import socket
-import threading
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -21,90 +19,9 @@ from pos.sales.pricing import LineIn
 from pos.sales.reading import get_sale
 from pos.sales.service import PaymentIn, SaleIn, record_sale
 from tests.conftest import free_port
-from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
-from tests.sales.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)
-
-CUT = b"\x1dV"          # GS V
-QR_STORE = b"\x1d(k"    # GS ( k: the printer's own 2D code command
-DRAWER = b"\x1bp"       # ESC p
-
-
-STATUS_QUERIES = (b"\x10\x04\x04", b"\x10\x04\x02")  # DLE EOT 4 (paper), DLE EOT 2 (offline cause)
-PAPER_OK, PAPER_OUT = 0x12, 0x12 | 0x6C     # DLE EOT 4 answers: paper present / roll paper end (and near end)
-ONLINE, COVER_OPEN = 0x12, 0x12 | 0x04      # DLE EOT 2 answers: no offline cause / cover open
-
-
-class FakePrinter:
-    """A network printer on 127.0.0.1: accepts connections and keeps every byte received (less the
-    real-time status questions, which a printer answers rather than prints). ``status`` None: a
-    model that does not answer DLE EOT; else {"paper": byte, "cause": byte} it answers with."""
-
-    def __init__(self, port: int = 0, status: dict | None = None):
-        self.status = status
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.jobs: list[bytes] = []
-        self.queries = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                chunks = []
-                while True:
-                    try:
-                        chunk = conn.recv(65536)
-                    except OSError:
-                        break
-                    if not chunk:
-                        break
-                    for query in STATUS_QUERIES:
-                        for _ in range(chunk.count(query)):
-                            self.queries += 1
-                            if self.status is not None:
-                                conn.sendall(bytes([self.status["paper" if query[-1] == 4 else "cause"]]))
-                        chunk = chunk.replace(query, b"")
-                    chunks.append(chunk)
-                self.jobs.append(b"".join(chunks))
-
-    def wait_jobs(self, n: int, timeout: float = 5) -> list[bytes]:
-        end = time.monotonic() + timeout
-        while len(self.jobs) < n and time.monotonic() < end:
-            time.sleep(0.02)
-        return self.jobs
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(timeout=2)
-        self.sock.close()
-
-
-def finished(client, answer, headers=None, timeout: float = 10):
-    """A print request's 202 and then its job asked for until it is no longer pending: the job.
-    (A synchronous 200 answer, as before the queue, is read as a finished job, so that the tests of
-    behaviour say what they catch on that code too.)"""
-    if answer.status_code == 200 and "status" not in answer.json:
-        return dict(answer.json, status="printed" if answer.json["ok"] else "failed")
-    assert answer.status_code == 202, answer.get_data(as_text=True)
-    job = answer.json
-    end = time.monotonic() + timeout
-    while job["status"] == "pending" and time.monotonic() < end:
-        time.sleep(0.05)
-        polled = client.get(f"/api/v1/print-jobs/{job['job_id']}", headers=headers or {})
-        assert polled.status_code == 200
-        job = polled.json
-    return job
+from tests.fixtures.sales import SOLD_AT, hall  # noqa: F401  (fixture)
+from tests.fixtures.printers import CUT, DRAWER, QR_STORE, FakePrinter, finished
+from tests.fixtures.stock import engine, world  # noqa: F401  (fixtures)
 
 
 TEST_POLICY = printers.PrinterPolicy(allowed_ports=frozenset(range(1024, 65536)), status_timeout=0.2)

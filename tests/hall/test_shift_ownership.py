@@ -23,8 +23,8 @@ from pos.core.db import session_scope
 from pos.core.errors import ShiftError
 from pos.models import CashMovement, Sale, Shift, ShiftStatus, User
 from tests.conftest import AuthActions, csrf_token
-from tests.hall.test_api_till import MANAGER_PIN, assert_error, hall, login, sale_body  # noqa: F401  (fixture)
-from tests.hall.test_till_pages import page_config
+from tests.fixtures.till import MANAGER_PIN, assert_error, hall, login, sale_body  # noqa: F401  (fixture)
+from tests.fixtures.till import page_config
 
 FLOAT = 20000
 

@@ -412,7 +412,7 @@ def test_nav_links_for_managers_only(client, auth, make_user, hall):
 
 @pytest.mark.browser
 def test_report_in_chromium_fits_screen_and_receipt_paper(app, live_server, page, hall):
-    from tests.system.test_browser_shell import login_by_password, no_horizontal_scroll
+    from tests.fixtures.browser import login_by_password, no_horizontal_scroll
 
     shift_id = open_day(app, hall)
     close(app, hall, shift_id)

@@ -17,8 +17,8 @@ from pos.core.errors import ShiftError
 from pos.models import Sale, Shift, ShiftStatus
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.sales.test_sales import cash_sale, hall  # noqa: F401  (fixture)
+from tests.fixtures.sales import cash_sale, hall  # noqa: F401  (fixture)
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
 
 
 def test_one_open_shift_per_till(hall, s):

@@ -3,7 +3,6 @@ and the receipt preview rendered from pos.sales.reading.sale_view (a fragment fo
 404 for a receipt that does not exist)."""
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
@@ -15,6 +14,7 @@ from inventory.models import Location, LocationKind, Setting
 from pos.sales import pricing, service
 from pos.core.db import session_scope
 from pos.models import Till
+from tests.fixtures.till import page_config
 
 TILL_ROLES = {"cashier": 200, "manager": 200, "admin": 200, "restocker": 403, "auditor": 403}
 
@@ -50,12 +50,6 @@ def record(app, hall, cashier_id) -> str:
             payments=[service.PaymentIn(method="cash", amount_fen=33600, tendered_fen=40000)],
         ))
         return result.receipt_no
-
-
-def page_config(html: str) -> dict:
-    match = re.search(r'<script type="application/json" id="till-config">(.*?)</script>', html, re.S)
-    assert match, "no till configuration on the page"
-    return json.loads(match.group(1))
 
 
 @pytest.mark.parametrize("role,status", list(TILL_ROLES.items()))

@@ -12,7 +12,7 @@ from pos.core.db import session_scope
 from pos.sales.escpos import drawer_kick_bytes
 from pos.models import Till
 from tests.conftest import csrf_token, free_port
-from tests.hall.test_printing import FakePrinter
+from tests.fixtures.printers import FakePrinter
 
 
 def job_page(client, answer, timeout: float = 10) -> str:

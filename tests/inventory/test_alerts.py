@@ -11,7 +11,7 @@ from inventory import alerts, counts, expiry, receiving, reorder
 from inventory.ledger import move
 from inventory.localtime import local_today
 from inventory.models import Alert, AlertKind, AuditEvent, Certificate, Lot, MoveReason
-from tests.stock_fixtures import engine, receive_fresh_then_age, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, receive_fresh_then_age, s, world  # noqa: F401  (fixtures)
 
 TODAY = local_today()
 

@@ -13,7 +13,7 @@ import pytest
 
 from inventory.localtime import local_today
 from tests.conftest import screenshot
-from tests.system.test_browser_shell import heading, login_by_password, no_horizontal_scroll
+from tests.fixtures.browser import heading, login_by_password, no_horizontal_scroll
 
 pytestmark = pytest.mark.browser
 

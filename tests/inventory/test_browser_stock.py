@@ -16,8 +16,8 @@ from sqlalchemy import select
 from inventory.localtime import local_today
 from inventory.models import Lot
 from tests.conftest import screenshot
-from tests.system.test_browser_shell import login_by_password, no_horizontal_scroll
-from tests.inventory.test_stock_pages import RICE, TEA, TEA_BARCODE, level, read, shop  # noqa: F401  (shop is a fixture)
+from tests.fixtures.browser import login_by_password, no_horizontal_scroll
+from tests.fixtures.shop import RICE, TEA, TEA_BARCODE, level, read, shop  # noqa: F401  (shop is a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -232,4 +232,3 @@ def test_receive_transfer_print_and_count(app, live_server, manager_page, tablet
     tablet.goto(f"{live_server}/stock/counts")
     assert no_horizontal_scroll(tablet)
     screenshot(tablet, "stock-counts-tablet")
-

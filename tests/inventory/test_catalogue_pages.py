@@ -1,117 +1,46 @@
-"""The manager's catalogue pages over HTTP: products, barcodes, prices, photos, scale-label rules,
-suppliers, certificates, import and export.
+"""The manager's catalogue pages over HTTP: who may open them, the products list, creating and
+editing a product (prices kept as history), the product page with its barcodes and photo, and the
+scale-label rules.
 
 Every page opens for a manager (and an admin) and is refused to a cashier; every mistake a person
-can make on a form gets a message in Chinese, status 400, and changes nothing.
+can make on a form gets a message in Chinese, status 400, and changes nothing. Suppliers and
+certificates are in tests/inventory/test_supplier_pages.py, import and export in
+tests/inventory/test_catalogue_import_pages.py; the world (``shop``, ``manager``) is in
+tests/fixtures/catalogue.py.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
 import re
-from urllib.parse import unquote, urlsplit
 
 import pytest
-from openpyxl import Workbook, load_workbook
-from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from inventory import catalogue, suppliers
 from inventory.documents import BarcodeRule
 from inventory.localtime import local_today
-from inventory.models import AuditEvent, Barcode, Category, Certificate, PriceChange, Product, Supplier
+from inventory.models import AuditEvent, Barcode, Category, PriceChange, Product
 from pos.core.db import session_scope
 from tests.conftest import csrf_token
-
-GOOD_EAN = "6901234567892"
-BAD_EAN = "6901234567891"          # last digit should be 2
-GOOD_CREDIT = "91520628MA6DKQ3X08"
-BAD_CREDIT = "91520628MA6DKQ3X07"  # last character should be 8
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-def read(app, fn):
-    """A short session of its own (SQLite's BEGIN IMMEDIATE would block the next request)."""
-    with session_scope(app) as s:
-        return fn(s)
-
-
-def count(app, model, *where) -> int:
-    return read(app, lambda s: s.scalar(select(func.count()).select_from(model).where(*where)))
-
-
-def product_by_sku(app, sku: str) -> Product | None:
-    def get(s):
-        p = s.scalar(select(Product).where(Product.sku == sku))
-        if p is not None:
-            _ = [b.code for b in p.barcodes], p.certificates
-        return p
-    return read(app, get)
-
-
-def html(response) -> str:
-    return response.get_data(as_text=True)
-
-
-def text_of(response) -> str:
-    """The page's visible text, tags removed (for messages split over elements)."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html(response)))
-
-
-def post(client, path: str, data: dict, *, form_page: str | None = None, prefix: str = "", **kw):
-    data = dict(data)
-    data[f"{prefix}csrf_token"] = csrf_token(client, form_page or path)
-    return client.post(path, data=data, **kw)
-
-
-def location_path(response) -> str:
-    return urlsplit(response.headers["Location"]).path
-
-
-@pytest.fixture(autouse=True)
-def instance_folder(app, tmp_path):
-    """Uploads and kept import files go to the test's own folder, not the project's instance/."""
-    app.instance_path = str(tmp_path / "instance")
-    return tmp_path / "instance"
-
-
-@pytest.fixture
-def manager(app, auth, make_user):
-    user_id = make_user("mgr", "manager", display_name="吴梅")
-    assert auth.login("mgr").status_code == 302
-    return user_id
-
-
-@pytest.fixture
-def shop(app):
-    """A category, a supplier and two products (one weighed), plus a scale rule."""
-    with session_scope(app) as s:
-        tea = catalogue.create_category(s, "茶叶")
-        meat = catalogue.create_category(s, "腊味肉制品")
-        coop = suppliers.create_supplier(
-            s, name="松桃梵净山翠峰茶业有限公司", credit_code=GOOD_CREDIT, province="贵州省",
-            origin_county="松桃苗族自治县", origin_county_code="520628", origin_township="正大镇",
-            origin_village="清水村", contact_name="龙师傅", contact_phone="13800000000",
-        )
-        tea_p = catalogue.create_product(
-            s, sku="ST0001", name="梅江翠茶 250g", category_id=tea.id, supplier_id=coop.id, price_fen=16800,
-            barcodes=["6974587045218"], shelf_life_days=540,
-        )
-        pork = catalogue.create_product(
-            s, sku="ST0032", name="苗家腊肉（散称）", category_id=meat.id, supplier_id=coop.id, price_fen=9800,
-            unit="kg", sold_by_weight=True, scale_plu=101,
-        )
-        catalogue.add_barcode_rule(s, name="称重秤签", pattern="2{PPPPP}{WWWWW}C", priority=10)
-        return {"tea": tea_p.id, "pork": pork.id, "supplier": coop.id, "category": tea.id}
-
-
-def png_bytes() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (32, 24), (29, 107, 69)).save(out, "PNG")
-    return out.getvalue()
+from tests.fixtures.catalogue import (  # noqa: F401  (instance_folder, manager, shop: fixtures)
+    BAD_EAN,
+    GOOD_EAN,
+    cert_form,
+    count,
+    html,
+    instance_folder,
+    location_path,
+    manager,
+    png_bytes,
+    post,
+    product_by_sku,
+    read,
+    shop,
+    supplier_form,
+    text_of,
+)
 
 
 # --- who may open the pages --------------------------------------------------------------------
@@ -557,333 +486,3 @@ def test_a_rule_priority_must_be_a_number(app, client, manager, shop):
 def test_trying_an_empty_code_says_so(client, manager, shop):
     response = client.get("/catalogue/scale-rules?code=")
     assert response.status_code == 400 and "请输入条码" in html(response)
-
-
-# --- suppliers ---------------------------------------------------------------------------------
-
-def supplier_form(**fields) -> dict:
-    data = {"name": "松桃县孟溪镇红米种植农民专业合作社", "credit_code": "93520628MA6DKQ3X15", "province": "贵州省",
-            "origin_county": "松桃苗族自治县", "origin_county_code": "520628", "origin_township": "孟溪镇",
-            "origin_village": "", "contact_name": "杨大姐", "contact_phone": "0856-2345678"}
-    data.update(fields)
-    return data
-
-
-def test_create_and_edit_a_supplier(app, client, manager, shop):
-    response = post(client, "/catalogue/suppliers/new", supplier_form())
-    assert response.status_code == 302 and location_path(response) == "/catalogue/suppliers"
-    listing = html(client.get("/catalogue/suppliers"))
-    assert "松桃县孟溪镇红米种植农民专业合作社" in listing and "93520628MA6DKQ3X15" in listing
-    supplier_id = read(app, lambda s: s.scalar(select(Supplier.id).where(Supplier.credit_code == "93520628MA6DKQ3X15")))
-    path = f"/catalogue/suppliers/{supplier_id}"
-    assert 'value="孟溪镇"' in html(client.get(path))
-    response = post(client, path, supplier_form(origin_village="孟溪村", contact_phone="13900000000"))
-    assert response.status_code == 302
-    supplier = read(app, lambda s: s.get(Supplier, supplier_id))
-    assert supplier.origin_village == "孟溪村" and supplier.contact_phone == "13900000000"
-    assert count(app, AuditEvent, AuditEvent.action == "supplier.update") == 1
-
-
-@pytest.mark.parametrize("fields, message", [
-    ({"credit_code": BAD_CREDIT}, "统一社会信用代码校验位错误"),
-    ({"credit_code": "1234"}, "统一社会信用代码应为 18 位"),
-    ({"credit_code": GOOD_CREDIT}, "已属于供应商「松桃梵净山翠峰茶业有限公司」"),
-    ({"name": ""}, "请输入供应商名称"),
-    ({"name": "松桃梵净山翠峰茶业有限公司"}, "已有同名供应商"),
-    ({"origin_county_code": "5206"}, "行政区划代码为 6 位数字"),
-    ({"contact_phone": "call me"}, "联系电话格式不正确"),
-])
-def test_supplier_mistakes_are_explained_and_change_nothing(app, client, manager, shop, fields, message):
-    before = count(app, Supplier)
-    response = post(client, "/catalogue/suppliers/new", supplier_form(**fields))
-    assert response.status_code == 400
-    assert message in html(response)
-    assert count(app, Supplier) == before
-
-
-def test_a_bad_credit_code_on_edit_changes_nothing(app, client, manager, shop):
-    path = f"/catalogue/suppliers/{shop['supplier']}"
-    response = post(client, path, supplier_form(name="改名了", credit_code=BAD_CREDIT))
-    assert response.status_code == 400 and "统一社会信用代码校验位错误" in html(response)
-    supplier = read(app, lambda s: s.get(Supplier, shop["supplier"]))
-    assert supplier.name == "松桃梵净山翠峰茶业有限公司" and supplier.credit_code == GOOD_CREDIT
-
-
-# --- certificates ------------------------------------------------------------------------------
-
-def cert_form(**fields) -> dict:
-    today = local_today()
-    data = {"number": "黔扶认〔2026〕520628-0100", "issuer": "松桃苗族自治县扶贫开发办公室", "supplier_id": "",
-            "valid_from": today.isoformat(), "valid_to": (today + dt.timedelta(days=365)).isoformat(),
-            "skus": "", "note": ""}
-    data.update(fields)
-    return data
-
-
-def test_create_a_certificate_with_products_ticked_and_typed(app, client, manager, shop):
-    data = cert_form(supplier_id=str(shop["supplier"]), skus="ST0032")
-    data["product_ids"] = [str(shop["tea"])]
-    response = post(client, "/catalogue/certificates/new", data)
-    assert response.status_code == 302
-    cert = read(app, lambda s: s.scalar(select(Certificate).where(Certificate.number == "黔扶认〔2026〕520628-0100")))
-    covered = read(app, lambda s: sorted(p.sku for p in s.get(Certificate, cert.id).products))
-    assert covered == ["ST0001", "ST0032"]
-    assert location_path(response) == f"/catalogue/certificates/{cert.id}"
-    edit = html(client.get(location_path(response)))
-    assert 'name="product_ids" value="%d" checked' % shop["tea"] in edit
-    assert "★" in html(client.get(f"/catalogue/products/{shop['pork']}"))
-    listing = html(client.get("/catalogue/certificates"))
-    assert "黔扶认〔2026〕520628-0100" in listing and "有效" in listing
-
-
-def test_editing_a_certificate_unticks_a_product_and_is_audited(app, client, manager, shop):
-    today = local_today()
-    with session_scope(app) as s:
-        cert = suppliers.create_certificate(s, number="C-1", issuer="松桃县扶贫办", valid_from=today,
-                                            valid_to=today + dt.timedelta(days=90),
-                                            product_ids=[shop["tea"], shop["pork"]])
-        cert_id = cert.id
-    data = cert_form(number="C-1", issuer="松桃县扶贫办", valid_to=(today + dt.timedelta(days=120)).isoformat())
-    data["product_ids"] = [str(shop["tea"])]
-    response = post(client, f"/catalogue/certificates/{cert_id}", data)
-    assert response.status_code == 302
-    covered = read(app, lambda s: [p.sku for p in s.get(Certificate, cert_id).products])
-    assert covered == ["ST0001"]
-    event = read(app, lambda s: s.scalar(select(AuditEvent).where(AuditEvent.action == "certificate.update")))
-    assert json.loads(event.before)["product_ids"] == sorted([shop["tea"], shop["pork"]])
-    assert json.loads(event.after)["valid_to"] == (today + dt.timedelta(days=120)).isoformat()
-
-
-@pytest.mark.parametrize("fields, message", [
-    ({"valid_from": "2026-13-01"}, "日期格式应为 YYYY-MM-DD"),
-    ({"valid_to": "明年"}, "日期格式应为 YYYY-MM-DD"),
-    ({"valid_from": "2026-06-01", "valid_to": "2026-05-01"}, "失效日期不能早于生效日期"),
-    ({"number": ""}, "请输入证书编号"),
-    ({"issuer": ""}, "请输入认定机构"),
-    ({"skus": "ST0001\nNOPE-1"}, "找不到这些商品编码：NOPE-1"),
-    ({"supplier_id": "abc"}, "请从列表中选择"),
-])
-def test_certificate_mistakes_are_explained_and_change_nothing(app, client, manager, shop, fields, message):
-    response = post(client, "/catalogue/certificates/new", cert_form(**fields))
-    assert response.status_code == 400
-    assert message in html(response)
-    assert count(app, Certificate) == 0
-
-
-def test_a_duplicate_certificate_number_is_refused(app, client, manager, shop):
-    assert post(client, "/catalogue/certificates/new", cert_form(skus="ST0001")).status_code == 302
-    response = post(client, "/catalogue/certificates/new", cert_form(skus="ST0032"))
-    assert response.status_code == 400 and "已存在" in html(response)
-    assert count(app, Certificate) == 1
-
-
-def test_certificates_expiring_within_30_days(app, client, manager, shop):
-    today = local_today()
-    with session_scope(app) as s:
-        suppliers.create_certificate(s, number="SOON-1", issuer="松桃县扶贫办", valid_from=today - dt.timedelta(days=300),
-                                     valid_to=today + dt.timedelta(days=12), product_ids=[shop["tea"]])
-        suppliers.create_certificate(s, number="LATER-1", issuer="松桃县扶贫办", valid_from=today,
-                                     valid_to=today + dt.timedelta(days=200), product_ids=[shop["pork"]])
-        suppliers.create_certificate(s, number="GONE-1", issuer="松桃县扶贫办", valid_from=today - dt.timedelta(days=400),
-                                     valid_to=today - dt.timedelta(days=2), product_ids=[shop["pork"]])
-    page = html(client.get("/catalogue/certificates/expiring"))
-    assert "SOON-1" in page and "还剩 12 天" in page
-    assert "LATER-1" not in page and "GONE-1" not in page
-    everything = html(client.get("/catalogue/certificates"))
-    assert "30 天内到期（1）" in everything and "已过期" in everything
-
-
-def test_certificate_scan_upload(app, client, manager, shop, instance_folder):
-    today = local_today()
-    with session_scope(app) as s:
-        cert_id = suppliers.create_certificate(s, number="C-2", issuer="松桃县扶贫办", valid_from=today,
-                                               valid_to=today, product_ids=[]).id
-    path = f"/catalogue/certificates/{cert_id}"
-    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-    response = post(client, f"{path}/scan", {"scan-scan": (io.BytesIO(pdf), "证书.pdf")}, form_page=path,
-                    prefix="scan-", content_type="multipart/form-data")
-    assert response.status_code == 302
-    with client.get(f"{path}/scan") as scan:
-        assert scan.status_code == 200 and scan.data == pdf and scan.mimetype == "application/pdf"
-    response = post(client, f"{path}/scan", {"scan-scan": (io.BytesIO(b"MZ\x90\x00"), "virus.exe")}, form_page=path,
-                    prefix="scan-", content_type="multipart/form-data")
-    assert response.status_code == 400 and "扫描件只能是 PDF 或图片" in html(response)
-    response = post(client, f"{path}/scan", {"scan-scan": (io.BytesIO(b"GIF89a...."), "fake.pdf")}, form_page=path,
-                    prefix="scan-", content_type="multipart/form-data")
-    assert response.status_code == 400 and "扫描件只能是 PDF 或图片" in html(response)
-    assert read(app, lambda s: s.get(Certificate, cert_id).scan_path).endswith(".pdf")
-
-
-def test_product_lookup_for_the_certificate_picker(client, manager, shop):
-    data = client.get("/catalogue/products/lookup?q=mjc").get_json()
-    assert [item["sku"] for item in data["items"]] == ["ST0001"]
-    assert client.get("/catalogue/products/lookup").get_json() == {"items": []}
-
-
-# --- import and export -------------------------------------------------------------------------
-
-HEADER_ZH = "商品编码,名称,条码,分类,单位,售价(分),税率,供应商,产地县,产地乡镇,产地村,认定证书编号,证书生效日期,证书失效日期"
-
-
-def catalogue_csv(*rows: str, bom: bool = True) -> bytes:
-    text = "\r\n".join([HEADER_ZH, *rows]) + "\r\n"
-    return ("\ufeff" if bom else "").encode() + text.encode("utf-8")
-
-
-GOOD_ROWS = (
-    "ST0200,梵净山绿茶 100g,6901234567892,茶叶,piece,8800,9,松桃梵净山翠峰茶业有限公司,,,,,,",
-    "ST0201,苗家糯米 2.5kg,,粮油米面,piece,6800,9,松桃盘信红米合作社,松桃苗族自治县,盘信镇,,QF-2026-001,2026-01-01,2027-12-31",
-    "ST0001,梅江翠茶 250g,6974587045218,茶叶,piece,15800,9,松桃梵净山翠峰茶业有限公司,,,,,,",
-)
-
-
-def upload(client, data: bytes, filename: str = "商品.csv"):
-    return post(client, "/catalogue/import", {"imp-file": (io.BytesIO(data), filename)},
-                form_page="/catalogue/import", prefix="imp-", content_type="multipart/form-data")
-
-
-def confirm_token(response) -> str:
-    match = re.search(r'name="confirm-token"[^>]*value="([^"]+)"', html(response)) or \
-        re.search(r'value="([0-9a-f]{32})"', html(response))
-    assert match, "no confirm form"
-    return match.group(1)
-
-
-def test_import_preview_then_confirm(app, client, manager, shop, instance_folder):
-    products_before = count(app, Product)
-    response = upload(client, catalogue_csv(*GOOD_ROWS))
-    assert response.status_code == 200
-    page = html(response)
-    assert "新建 2" in page and "更新 1" in page
-    assert "ST0200" in page and "苗家糯米 2.5kg" in page
-    preview_row = re.search(r'<tr class="cat-row-update">.*?</tr>', page, re.S).group(0)
-    assert "ST0001" in preview_row and "¥168.00 → ¥158.00" in preview_row
-    assert "将新建供应商：松桃盘信红米合作社" in page
-    # the preview wrote nothing
-    assert count(app, Product) == products_before
-    assert product_by_sku(app, "ST0001").price_fen == 16800
-
-    token = confirm_token(response)
-    assert (instance_folder / "imports" / f"{token}.bin").is_file()
-    response = post(client, "/catalogue/import/confirm", {"confirm-token": token},
-                    form_page="/catalogue/import", prefix="confirm-")
-    assert response.status_code == 302 and location_path(response) == "/catalogue/import/result"
-    result = html(client.get("/catalogue/import/result"))
-    assert 'data-count="created">2<' in result and 'data-count="updated">1<' in result
-    assert count(app, Product) == products_before + 2
-    assert product_by_sku(app, "ST0001").price_fen == 15800
-    assert product_by_sku(app, "ST0201").certificates[0].number == "QF-2026-001"
-    assert count(app, PriceChange) == 1
-    # the kept file is gone, and the same token cannot import twice
-    assert not (instance_folder / "imports" / f"{token}.bin").exists()
-    again = post(client, "/catalogue/import/confirm", {"confirm-token": token},
-                 form_page="/catalogue/import", prefix="confirm-")
-    assert again.status_code == 400 and "导入文件已失效，请重新上传" in html(again)
-
-
-def test_import_xlsx_with_english_headers(app, client, manager, shop):
-    book = Workbook()
-    sheet = book.active
-    sheet.append(["sku", "name", "barcodes", "category", "unit", "price_fen", "vat", "supplier"])
-    sheet.append(["ST0300", "松桃红薯粉 1kg", "6901234567892", "粮油米面", "piece", 2980, "9", ""])
-    out = io.BytesIO()
-    book.save(out)
-    response = upload(client, out.getvalue(), "catalogue.xlsx")
-    assert response.status_code == 200 and "新建 1" in html(response)
-    response = post(client, "/catalogue/import/confirm", {"confirm-token": confirm_token(response)},
-                    form_page="/catalogue/import", prefix="confirm-")
-    assert response.status_code == 302
-    assert product_by_sku(app, "ST0300").price_fen == 2980
-
-
-def test_import_with_one_bad_row_is_refused_with_its_row_number(app, client, manager, shop):
-    rows = list(GOOD_ROWS)
-    rows.insert(1, "ST0202,坏条码的商品,6901234567891,茶叶,piece,1000,9,,,,,,,")
-    response = upload(client, catalogue_csv(*rows))
-    assert response.status_code == 400
-    page = html(response)
-    errors = re.search(r'id="import-errors".*?</table>', page, re.S).group(0)
-    assert "第 3 行" in errors and "条码校验位错误" in errors
-    assert "本次没有写入任何内容" in page
-    assert 'name="confirm-token"' not in page  # no way to confirm a refused file
-    assert product_by_sku(app, "ST0200") is None and product_by_sku(app, "ST0202") is None
-    assert product_by_sku(app, "ST0001").price_fen == 16800
-
-
-@pytest.mark.parametrize("filename, data, message", [
-    ("notes.txt", b"hello", "文件不是 CSV 或 Excel 表格"),
-    ("photo.csv", png_bytes(), "文件不是 CSV 或 Excel 表格"),
-    ("fake.xlsx", b"PK\x03\x04 not really a zip", "文件不是 CSV 或 Excel 表格"),
-    ("empty.csv", b"", "文件是空的"),
-    ("two-prices.csv", "商品编码,名称,售价,售价(分)\nA1,茶,12.80,1280\n".encode(), "售价只能有一列"),
-])
-def test_a_file_that_is_not_a_catalogue_is_refused(app, client, manager, shop, filename, data, message):
-    before = count(app, Product)
-    response = upload(client, data, filename)
-    assert response.status_code == 400
-    assert message in html(response)
-    assert count(app, Product) == before
-
-
-def test_confirm_refuses_a_token_that_is_not_ones_own(app, client, auth, manager, make_user, shop):
-    response = upload(client, catalogue_csv(*GOOD_ROWS))
-    token = confirm_token(response)
-    auth.logout()
-    make_user("mgr2", "manager")
-    auth.login("mgr2")
-    for bad in (token, "../../secret_key", "0" * 32):
-        response = post(client, "/catalogue/import/confirm", {"confirm-token": bad},
-                        form_page="/catalogue/import", prefix="confirm-")
-        assert response.status_code == 400 and "导入文件已失效" in html(response)
-    assert product_by_sku(app, "ST0200") is None
-
-
-def test_confirm_after_the_catalogue_changed_refuses_and_writes_nothing(app, client, manager, shop):
-    response = upload(client, catalogue_csv(*GOOD_ROWS))
-    token = confirm_token(response)
-    with session_scope(app) as s:  # meanwhile someone gives the new barcode to another product
-        catalogue.add_barcode(s, shop["pork"], "6901234567892")
-    response = post(client, "/catalogue/import/confirm", {"confirm-token": token},
-                    form_page="/catalogue/import", prefix="confirm-")
-    assert response.status_code == 400
-    assert "已属于商品「苗家腊肉（散称）」" in html(response) and "没有写入任何内容" in html(response)
-    assert product_by_sku(app, "ST0200") is None
-
-
-def filename_of(response) -> str:
-    disposition = response.headers["Content-Disposition"]
-    assert disposition.startswith("attachment")
-    match = re.search(r"filename\*=UTF-8''([^;]+)", disposition)
-    return unquote(match.group(1)) if match else re.search(r'filename="?([^";]+)', disposition).group(1)
-
-
-def test_export_csv_and_xlsx_download_and_parse(app, client, manager, shop):
-    today = local_today().strftime("%Y%m%d")
-    response = client.get("/catalogue/export.csv")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
-    assert filename_of(response) == f"商品目录-{today}.csv"
-    # and an ASCII name for software that reads only filename=
-    assert f'filename="songtao-catalogue-{today}.csv"' in response.headers["Content-Disposition"]
-    assert response.data.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
-    assert rows[0][:3] == ["商品编码", "名称", "条码"]
-    by_sku = {row[0]: row for row in rows[1:]}
-    assert by_sku["ST0001"][1] == "梅江翠茶 250g" and by_sku["ST0001"][2] == "6974587045218"
-    assert by_sku["ST0032"][4] == "kg" and by_sku["ST0032"][5] == "9800"
-
-    response = client.get("/catalogue/export.xlsx")
-    assert response.status_code == 200
-    assert filename_of(response) == f"商品目录-{today}.xlsx"
-    sheet = load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0]
-    values = [list(r) for r in sheet.iter_rows(values_only=True)]
-    assert values[0][0] == "商品编码"
-    assert {row[0] for row in values[1:]} == {"ST0001", "ST0032"}
-
-    assert client.get("/catalogue/export.pdf").status_code == 404
-
-
-def test_an_exported_catalogue_imports_back_unchanged(app, client, manager, shop):
-    exported = client.get("/catalogue/export.csv").data
-    response = upload(client, exported, "export.csv")
-    assert response.status_code == 200
-    assert "不变 2" in html(response) and "新建 0" in html(response) and "更新 0" in html(response)

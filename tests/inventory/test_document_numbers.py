@@ -25,8 +25,8 @@ from inventory.localtime import local_today
 from inventory.stock_documents import next_document_number
 from pos.core.db import make_engine
 from pos.migrate import downgrade, upgrade
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.system.test_concurrency import _run_threads
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.threads import run_threads
 
 DAY = dt.date(2026, 11, 26)
 
@@ -69,7 +69,7 @@ def test_concurrent_sessions_never_get_the_same_number(world):
                 s.commit()
                 taken.append(n)
 
-    assert _run_threads(till, 8) == []
+    assert run_threads(till, 8) == []
     assert sorted(taken) == list(range(1, len(taken) + 1)) and len(taken) == 8 * 10
     with world.Session() as s:
         assert s.scalar(select(DocumentCounter.last_no).where(DocumentCounter.prefix == "H1")) == 80
@@ -89,7 +89,7 @@ def test_concurrent_goods_receipts_are_numbered_apart(world, s):
                 ss.commit()
                 numbers.append(receipt.number)
 
-    assert _run_threads(storeroom, 6) == []
+    assert run_threads(storeroom, 6) == []
     stem = f"GR-{local_today():%Y%m%d}-"
     assert sorted(numbers) == [f"{stem}{n:03d}" for n in range(1, 19)]
 

@@ -18,7 +18,7 @@ from inventory.localtime import local_today
 from inventory.models import Alert, AlertKind, Lot, MoveReason
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn, record_sale
-from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, level_of, s, world  # noqa: F401  (fixtures)
 
 
 def days(n: int) -> dt.date:

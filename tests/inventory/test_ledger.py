@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from inventory.errors import InventoryError
 from inventory.ledger import InsufficientStock, StockError, level, move
 from inventory.models import Alert, AlertKind, Lot, MoveReason, StockMove, Unit
-from tests.stock_fixtures import (  # noqa: F401  (fixtures)
+from tests.fixtures.stock import (  # noqa: F401  (fixtures)
     engine,
     level_of,
     levels,

@@ -16,7 +16,7 @@ from inventory.errors import InventoryError, NotFound, ValidationError
 from inventory.ledger import InsufficientStock, move
 from inventory.localtime import local_today
 from inventory.models import AuditEvent, Lot, LotLevel, MoveReason, Product, StockMove, Unit
-from tests.stock_fixtures import engine, level_of, levels, move_count, receive_fresh_then_age, s, world  # noqa: F401
+from tests.fixtures.stock import engine, level_of, levels, move_count, receive_fresh_then_age, s, world  # noqa: F401
 
 TODAY = local_today()
 

@@ -21,7 +21,7 @@ from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from kiosks.models import Kiosk, PlanogramSlot, RefillRoute, RefillStatus, SiteType
 from pos.core.db import session_scope
 from tests.conftest import SCREENSHOTS, screenshot
-from tests.system.test_browser_shell import login_by_password, no_horizontal_scroll
+from tests.fixtures.browser import login_by_password, no_horizontal_scroll
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ from pos.sales import service
 from pos.core.errors import NotFound
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn
-from tests.stock_fixtures import World, engine, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.stock import World, engine, s, world  # noqa: F401  (fixtures)
 
 TODAY = dt.date(2026, 11, 20)
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=HALL_TZ).astimezone(UTC)

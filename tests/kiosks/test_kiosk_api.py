@@ -24,7 +24,7 @@ from kiosks.registry import kiosk_for_token
 from pos.core.db import session_scope
 from pos.models import Payment, Sale, SaleLine
 from pos.core.openapi import ErrorOut
-from tests.kiosks.test_kiosk_ingest import CERT_NO, NOODLE, SACHET, TEA, sale, seed_counters
+from tests.fixtures.counters import CERT_NO, NOODLE, SACHET, TEA, sale, seed_counters
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 SALES = "/api/v1/kiosks/{code}/sales"

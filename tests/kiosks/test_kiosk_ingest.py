@@ -1,9 +1,9 @@
 """Counter sales and heartbeats at the domain level (kiosks.ingest), without HTTP: the rules of
 a counter sale on top of the sales service. The contract over real HTTP is tests/kiosks/test_kiosk_api.py.
 
-``seed_counters`` (used by the API and registry tests too) builds a small fleet: K001 and K002
-active, K003 retired, a certified tea and an uncertified noodle in K001's planogram, a sachet in
-no planogram, stock at K001 in two lots."""
+The fleet is tests.fixtures.counters' ``seed_counters`` (used by the API and registry tests too):
+K001 and K002 active, K003 retired, a certified tea and an uncertified noodle in K001's planogram, a
+sachet in no planogram, stock at K001 in two lots."""
 from __future__ import annotations
 
 import datetime as dt
@@ -16,13 +16,6 @@ from inventory.localtime import utcnow
 from inventory.models import (
     Alert,
     AlertKind,
-    Certificate,
-    Location,
-    LocationKind,
-    Lot,
-    MoveReason,
-    Product,
-    Supplier,
 )
 from kiosks import registry
 from kiosks.ingest import MAX_SALES, heartbeat, ingest_sales
@@ -30,66 +23,7 @@ from kiosks.models import Kiosk
 from pos.core.db import session_scope
 from pos.core.errors import PosError
 from pos.models import Sale, SaleLine
-
-TEA, NOODLE, SACHET = "KT-TEA", "KT-NOODLE", "KT-SACHET"
-CERT_NO = "黔扶认〔2026〕520628-0001"
-
-
-def seed_counters(app) -> dict:
-    """The small fleet of these tests; returns ids, location ids and the counters' tokens."""
-    with app.app_context(), session_scope(app) as s:
-        for code, name, kind in (("SUPPLIER", "供应商（虚拟）", LocationKind.SUPPLIER),
-                                 ("CUSTOMER", "顾客（虚拟）", LocationKind.CUSTOMER),
-                                 ("BASE", "物流基地", LocationKind.BASE)):
-            s.add(Location(code=code, name=name, kind=kind))
-        supplier = Supplier(name="松桃梵净山翠峰茶业有限公司", origin_county="松桃苗族自治县",
-                            origin_county_code="520628", origin_township="正大镇")
-        s.add(supplier)
-        s.flush()
-        products = {}
-        for sku, name, price in ((TEA, "梵净山翠峰茶 100g", 3800), (NOODLE, "松桃红薯粉 500g", 1280),
-                                 (SACHET, "苗绣香包", 5800)):
-            p = Product(sku=sku, name=name, pinyin_initials="", price_fen=price, supplier_id=supplier.id,
-                        shelf_life_days=365)
-            s.add(p)
-            s.flush()
-            products[sku] = p.id
-        cert = Certificate(number=CERT_NO, issuer="铜仁市乡村振兴局", supplier_id=supplier.id,
-                           valid_from=dt.date(2020, 1, 1), valid_to=dt.date(2035, 12, 31))
-        cert.products.append(s.get(Product, products[TEA]))
-        s.add(cert)
-        k1 = registry.create_kiosk(s, code="K001", site_name="虎门镇人民政府 一楼大厅", host_org="虎门镇人民政府",
-                                   town="虎门镇", address="广东省东莞市虎门镇连升中路1号", site_type="government")
-        k2 = registry.create_kiosk(s, code="K002", site_name="东莞市第五人民医院 门诊楼", host_org="东莞市第五人民医院",
-                                   town="虎门镇", address="广东省东莞市虎门镇", site_type="hospital")
-        k3 = registry.create_kiosk(s, code="K003", site_name="沙田镇中心小学 教师饭堂", host_org="沙田镇中心小学",
-                                   town="沙田镇", address="广东省东莞市沙田镇", site_type="school")
-        registry.set_slot(s, "K001", "A1", product_id=products[TEA], par=8, price_fen=3800, actor_id=None)
-        registry.set_slot(s, "K001", "A2", product_id=products[NOODLE], par=10, price_fen=1280, actor_id=None)
-        registry.set_slot(s, "K002", "A1", product_id=products[NOODLE], par=10, price_fen=1300, actor_id=None)
-        tokens = {code: registry.issue_token(s, code) for code in ("K001", "K002", "K003")}
-        registry.update_kiosk(s, "K003", actor_id=None, status="retired")
-        supplier_loc = ledger.virtual_location(s, LocationKind.SUPPLIER).id
-        lots = {}
-        for sku, lot_no, expires, qty in ((TEA, "T-EARLY", dt.date(2030, 1, 1), 5), (TEA, "T-LATE", dt.date(2031, 1, 1), 15),
-                                          (NOODLE, "N-1", dt.date(2030, 6, 1), 10)):
-            lot = Lot(product_id=products[sku], lot_no=lot_no, expires_on=expires)
-            s.add(lot)
-            s.flush()
-            ledger.move(s, product_id=products[sku], qty_milli=qty * 1000, lot_id=lot.id, from_location_id=supplier_loc,
-                        to_location_id=k1.location_id, reason=MoveReason.RECEIPT)
-            lots[lot_no] = lot.id
-        return {"products": products, "tokens": tokens, "lots": lots,
-                "kiosks": {"K001": k1.id, "K002": k2.id, "K003": k3.id},
-                "locations": {"K001": k1.location_id, "K002": k2.location_id, "K003": k3.location_id}}
-
-
-def sale(txn_id: str, lines=None, *, amount=None, sold_at="2026-11-26T10:15:00+08:00", method="wechat") -> dict:
-    lines = lines if lines is not None else [{"slot": "A1", "qty": 1, "unit_price_fen": 3800}]
-    if amount is None:
-        amount = sum(line["qty"] * line["unit_price_fen"] for line in lines)
-    return {"txn_id": txn_id, "sold_at": sold_at, "lines": lines,
-            "payment": {"method": method, "amount_fen": amount, "ref": f"WX{txn_id}"}}
+from tests.fixtures.counters import CERT_NO, NOODLE, SACHET, TEA, sale, seed_counters
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from kiosks import registry
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos.core.db import session_scope
 from pos.core.errors import NotFound
-from tests.kiosks.test_kiosk_ingest import NOODLE, SACHET, TEA, seed_counters
+from tests.fixtures.counters import NOODLE, SACHET, TEA, seed_counters
 
 
 @pytest.fixture

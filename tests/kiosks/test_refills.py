@@ -27,7 +27,7 @@ from kiosks.models import (
     SiteType,
     StopStatus,
 )
-from tests.stock_fixtures import engine, level_of, levels, move_count, moves_by_location, s, world  # noqa: F401
+from tests.fixtures.stock import engine, level_of, levels, move_count, moves_by_location, s, world  # noqa: F401
 
 TODAY = local_today()
 P = 1000  # one piece in qty_milli

@@ -1,6 +1,6 @@
 """The report pages in a real headless Chromium: the auditor logs in, opens the monthly summary and
 the consumption-collaboration statistics for a month with data (recorded through
-pos.sales.service.record_sale, see tests/reports/test_report_pages.py), sees the SVG charts with their bars and the
+pos.sales.service.record_sale, see tests/fixtures/report_pages.py), sees the SVG charts with their bars and the
 numbers the domain (pos.reports.figures) computes, follows a figure to its lines, and the pages fit the
 till screen (1366×768) and print on A4.
 
@@ -16,8 +16,8 @@ from pos.reports import figures as reports
 from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from tests.conftest import screenshot
-from tests.system.test_browser_shell import heading, login_by_password, no_horizontal_scroll
-from tests.reports.test_report_pages import build_data_set, yuan
+from tests.fixtures.browser import heading, login_by_password, no_horizontal_scroll
+from tests.fixtures.report_pages import build_data_set, yuan
 
 pytestmark = pytest.mark.browser
 

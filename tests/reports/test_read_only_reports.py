@@ -12,7 +12,7 @@ from pos.reports import figures as reports
 from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
 from tests.conftest import USING_PG
-from tests.reports.test_report_pages import auditor, data  # noqa: F401  (fixtures)
+from tests.fixtures.report_pages import auditor, data  # noqa: F401  (fixtures)
 
 FIRST, LAST = dt.date(2026, 10, 1), dt.date(2026, 11, 30)
 

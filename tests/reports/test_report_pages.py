@@ -3,16 +3,7 @@ figures they show (the domain's, pos.reports.figures, for a small data set recor
 pos.sales.service.record_sale and pos.sales.refunds.refund), the drill-down whose lines add up to the figure it
 was opened from, the CSV and XLSX downloads, and a Chinese 400 page for bad parameters.
 
-The data set (known by construction, dates in Asia/Shanghai):
-  October 2026
-    H1  10-15 10:00  tea ×2 (certified, 松桃) 136.00 + honey ×1 (uncertified, 松桃) 45.50, cash
-    H1  10-31 23:59  Meitan tea ×1 (certified until 10-31, 湄潭) 120.00, WeChat
-    G   10-20 14:00  union: tea ×10 680.00 + Meitan tea ×5 600.00, bank transfer
-  November 2026
-    H2  11-01 00:01  Meitan tea ×1 (certificate expired: uncertified) 120.00 + honey ×2 91.00, cash
-    K001 11-10 12:00 tea ×1 68.00, WeChat
-    G   11-12 11:00  canteen: honey ×10 455.00, bank transfer
-    refund 11-05 of one tea from the 10-15 sale: −68.00 (certified, hall) in November
+The data set (known by construction, dates in Asia/Shanghai) is in tests/fixtures/report_pages.py.
 """
 from __future__ import annotations
 
@@ -23,24 +14,26 @@ import re
 from decimal import Decimal
 from html import unescape
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from inventory.localtime import HALL_TZ, local_today
-from inventory.models import Certificate, Location, LocationKind, Product, Supplier, Unit
-from kiosks.models import Kiosk, SiteType
-from pos.sales import refunds
+from inventory.localtime import local_today
 from pos.reports import figures as reports
 from pos.reports import monthly as report_monthly
 from pos.core.db import session_scope
-from pos.demo.build import LOCATIONS
-from pos.models import Sale, Till
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn, record_sale
+from tests.fixtures.report_pages import (  # noqa: F401  (auditor, data: fixtures)
+    HONEY,
+    MEITAN,
+    TEA,
+    at,
+    auditor,
+    data,
+    yuan,
+)
 
-TEA, HONEY, MEITAN = 6_800, 4_550, 12_000
 OCT = ("2026-10-01", "2026-10-31")
 NOV = ("2026-11-01", "2026-11-30")
 BOTH = ("2026-10-01", "2026-11-30")
@@ -52,91 +45,6 @@ NOV_TOTAL = MEITAN + 2 * HONEY + TEA + 10 * HONEY - TEA                       # 
 NOV_CERTIFIED = TEA - TEA                                                     # 0
 NOV_SONGTAO = 2 * HONEY + TEA + 10 * HONEY - TEA                              # 54 600
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def at(y, m, d, hh, mm) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, tzinfo=HALL_TZ)
-
-
-def build_data_set(app, manager_id: int, cashier_id: int) -> SimpleNamespace:
-    """The data set of the module docstring, through the domain's own functions."""
-    with session_scope(app) as s:
-        locs = {}
-        for code, name, kind in LOCATIONS:
-            loc = Location(code=code, name=name, kind=kind, active=True)
-            s.add(loc)
-            s.flush()
-            locs[code] = loc.id
-        songtao = Supplier(name="松桃梵净山翠峰茶业有限公司", origin_county="松桃苗族自治县",
-                           origin_county_code="520628", origin_township="寨英镇")
-        meitan = Supplier(name="湄潭县茶业合作社", origin_county="湄潭县", origin_county_code="520328")
-        s.add_all([songtao, meitan])
-        s.flush()
-        tea = Product(sku="ST-TEA-001", name="梵净山翠峰茶 250g", pinyin_initials="fjscfc", unit=Unit.PIECE,
-                      price_fen=TEA, supplier_id=songtao.id)
-        honey = Product(sku="ST-HONEY-01", name="松桃土蜂蜜 500g", pinyin_initials="sttfm", unit=Unit.PIECE,
-                        price_fen=HONEY, supplier_id=songtao.id)
-        mt = Product(sku="MT-TEA-001", name="湄潭翠芽 100g", pinyin_initials="mtcy", unit=Unit.PIECE,
-                     price_fen=MEITAN, supplier_id=meitan.id)
-        s.add_all([tea, honey, mt])
-        s.flush()
-        s.add(Certificate(number="黔扶认〔2026〕0001", issuer="贵州省扶贫开发办公室", supplier_id=songtao.id,
-                          valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2027, 12, 31), products=[tea]))
-        s.add(Certificate(number="黔扶认〔2025〕0777", issuer="贵州省扶贫开发办公室", supplier_id=meitan.id,
-                          valid_from=dt.date(2025, 11, 1), valid_to=dt.date(2026, 10, 31), products=[mt]))
-        h1 = Till(code="H1", name="1号收银台", location_id=locs["HALL"])
-        h2 = Till(code="H2", name="2号收银台", location_id=locs["HALL"])
-        k_loc = Location(code="K001", name="虎门镇政府专柜", kind=LocationKind.KIOSK, active=True)
-        s.add_all([h1, h2, k_loc])
-        s.flush()
-        kiosk = Kiosk(code="K001", site_name="虎门镇政府", host_org="虎门镇人民政府", site_type=SiteType.GOVERNMENT,
-                      town="虎门", address="虎门镇", location_id=k_loc.id)
-        s.add(kiosk)
-        s.flush()
-
-        def hall(till, lines, method, when):
-            total = sum(q // 1000 * p for p, q in lines)
-            return record_sale(s, SaleIn(
-                channel="hall", location_id=None, till_id=till, cashier_id=cashier_id, sold_at=when,
-                lines=[LineIn(p_id, q) for p_id, q in ((prices[p], q) for p, q in lines)],
-                payments=[PaymentIn(method, total)]))
-
-        def group(buyer, lines, when):
-            total = sum(q // 1000 * p for p, q in lines)
-            return record_sale(s, SaleIn(
-                channel="group", location_id=locs["BASE"], buyer_type=buyer, sold_at=when,
-                lines=[LineIn(prices[p], q, unit_price_fen=p) for p, q in lines],
-                payments=[PaymentIn("bank_transfer", total)]))
-
-        prices = {TEA: tea.id, HONEY: honey.id, MEITAN: mt.id}
-        first = hall(h1.id, [(TEA, 2000), (HONEY, 1000)], "cash", at(2026, 10, 15, 10, 0))
-        hall(h1.id, [(MEITAN, 1000)], "wechat", at(2026, 10, 31, 23, 59))
-        group("union", [(TEA, 10_000), (MEITAN, 5000)], at(2026, 10, 20, 14, 0))
-        hall(h2.id, [(MEITAN, 1000), (HONEY, 2000)], "cash", at(2026, 11, 1, 0, 1))
-        record_sale(s, SaleIn(channel="kiosk", location_id=k_loc.id, kiosk_id=kiosk.id, txn_id="k001-1", receipt_prefix="K001",
-                              sold_at=at(2026, 11, 10, 12, 0), lines=[LineIn(tea.id, 1000, unit_price_fen=TEA)],
-                              payments=[PaymentIn("wechat", TEA, ref="wx-1")]))
-        group("canteen", [(HONEY, 10_000)], at(2026, 11, 12, 11, 0))
-        tea_line = s.get(Sale, first.sale_id).lines[0]
-        refunds.refund(s, receipt_no=first.receipt_no, lines=[(tea_line.id, 1000, True)], method=None,
-                       reason="顾客退货", cashier_id=cashier_id, approved_by_id=manager_id,
-                       refunded_at=at(2026, 11, 5, 9, 30))
-        return SimpleNamespace(songtao_id=songtao.id, meitan_id=meitan.id, tea=tea.id, honey=honey.id, mt=mt.id,
-                               h1=h1.id, h2=h2.id, kiosk=kiosk.id, locs=locs)
-
-
-@pytest.fixture
-def data(app, make_user):
-    manager_id = make_user("wumei", "manager", display_name="吴梅")
-    cashier_id = make_user("longxia", "cashier", display_name="龙霞")
-    make_user("audit", "auditor", display_name="审计员")
-    return build_data_set(app, manager_id, cashier_id)
-
-
-@pytest.fixture
-def auditor(client, auth, data):
-    assert auth.login("audit").status_code == 302
-    return client
 
 
 def domain(app, fn):
@@ -151,12 +59,6 @@ def collab(app, first, last):
 
 def html_of(response) -> str:
     return response.get_data(as_text=True)
-
-
-def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    y, f = divmod(abs(fen), 100)
-    return f"{sign}¥{y:,}.{f:02d}"
 
 
 def figure(html: str, name: str) -> str:

@@ -1,40 +1,10 @@
-"""The reports on a data set whose figures are known by construction (worked out by hand below,
-never with the code under test): hall, counter and group sales across the first quarter of 2026,
+"""The reports on a data set whose figures are known by construction (worked out by hand, never
+with the code under test): hall, counter and group sales across the first quarter of 2026,
 certified and uncertified lines, a certificate that expires on 31 January, refunds in a later
 month and of a sale from before the period, an order discount with 抹零, a voided sale, and
 sales at 23:59 and 00:01 local time on every month boundary.
 
-The world
----------
-Suppliers: 松桃茶业 (松桃 520628, 正大镇) and 印江蜂业 (印江 520527, 木黄镇).
-Products (price, cost):
-  TEA    松桃茶业, ¥168.00, cost ¥100.00, certificate C1 valid 2026-01-01 … 2026-12-31, 茶叶
-  HONEY  印江蜂业, ¥58.00, no cost, certificate C2 valid 2025-01-01 … 2026-01-31 (expires!), 蜂蜜
-  PORK   松桃茶业 but its own origin 松桃 孟溪镇, ¥38.00/kg weighed, cost ¥25.00/kg, uncertified, 腊肉
-  SACHET no supplier, no origin, ¥45.00, no cost, uncertified, no category
-
-Sales (local time)                                       lines: net fen  [C = certified, S = Songtao]
-  I  2025-12-31 23:59 hall wechat   TEA×1                16800 (C1 not yet valid: uncertified) S
-  A  2026-01-15 10:00 hall cash     TEA×1, HONEY×2, PORK 523 g; order discount ¥10.00, 抹零:
-       gross 16800 + 11600 + 1987 (38.00 × 0.523 = 19.874) = 30387; − 1000 = 29387; 抹零 7 → 29380.
-       Spread 1007 pro rata: 1007×16800//30387 = 556, 1007×11600//30387 = 384, 1007×1987//30387 = 65
-       (sum 1005, the remaining 2 to the largest line): TEA 16242 C S, HONEY 11216 C, PORK 1922 S
-       cost: TEA 10000, PORK 2500 × 0.523 = 1307.5 → 1308
-  B  2026-01-31 23:59 hall wechat   HONEY×1 5800 C (the certificate's last day)
-  C  2026-02-01 00:01 hall alipay   HONEY×1 5800 (expired), SACHET×1 4500
-  D  2026-02-10 12:00 counter K001  TEA×1 at the counter's ¥160.00: 16000 C S
-  E  2026-02-20 15:00 group union   TEA×10 at ¥150.00 = 150000 C S, HONEY×5 at ¥50.00 = 25000
-  J  2026-03-10 11:00 hall cash     TEA×1, voided: never counts
-  F  2026-03-05 09:00 group canteen PORK 10 kg at ¥35.00 = 35000 S (cost 25000)
-  G  2026-03-31 23:59 group enterprise SACHET×4 at ¥40.00 = 16000
-  H  2026-04-01 00:01 hall wechat   TEA×1 16800 C S (after the quarter)
-Refunds (local date; amount = net × qty / sold, half up):
-  R4 2026-01-05 of I: TEA×1 16800, uncertified (the original line's flag), S, hall, wechat
-  R1 2026-02-03 of A: HONEY 1 of 2: 11216 × 1/2 = 5608, C, hall, cash
-  R2 2026-03-02 of E: TEA 2 of 10: 150000 × 2/10 = 30000, C S, group union (cost back 20000)
-  R3 2026-04-02 of B: HONEY×1 5800 (after the quarter)
-The hall's shift: float 50000; cash sales A 29380, H/I/B by wechat; cash refunds R1 5608 →
-expected 73772; counted 73672 (¥1.00 short); dated 2026-02-01 08:00 … 22:00.
+The data set and its figures worked out by hand are in tests/fixtures/reports.py.
 """
 from __future__ import annotations
 
@@ -42,216 +12,34 @@ import csv
 import datetime as dt
 import io
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from inventory import ledger
-from inventory.localtime import HALL_TZ
-from inventory.models import (Category, Certificate, Location, LocationKind, MoveReason, Product, Setting,
-                              StockMove, Supplier, Unit)
-from kiosks import registry
+from inventory.models import (Product, Setting,
+                              Supplier)
 from pos.reports import figures as reports
 from pos.reports import drilldown as report_drilldown
 from pos.reports import exports as report_exports
 from pos.reports import monthly as report_monthly
-from pos.hall import shifts
-from pos.core.db import session_scope
-from pos.models import Role, SaleLine, Shift, Till, User
-from pos.sales.refunds import refund
 from pos.reports.figures import ReportError
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn, record_sale
-from pos.sales.voids import void_sale
-
-Q1 = (dt.date(2026, 1, 1), dt.date(2026, 3, 31))
-
-
-def local(y, m, d, hh=12, mm=0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, tzinfo=HALL_TZ)
-
-
-@dataclass
-class Dataset:
-    ids: dict = field(default_factory=dict)
-    receipts: dict = field(default_factory=dict)   # sale letter → receipt number
-    refunds: dict = field(default_factory=dict)    # R1 … → refund number
-
-
-def build_dataset(app) -> Dataset:
-    """The world and sales described in the module docstring, through the real services."""
-    data = Dataset()
-    with session_scope(app) as s:
-        locs = {}
-        for code, name, kind in (("HALL", "卖场", LocationKind.HALL_FLOOR), ("BASE", "物流基地", LocationKind.BASE),
-                                 ("SUPPLIER", "供应商（虚拟）", LocationKind.SUPPLIER),
-                                 ("CUSTOMER", "顾客（虚拟）", LocationKind.CUSTOMER),
-                                 ("LOSS", "损耗（虚拟）", LocationKind.LOSS)):
-            loc = Location(code=code, name=name, kind=kind)
-            s.add(loc)
-            s.flush()
-            locs[code] = loc.id
-        songtao = Supplier(name="松桃茶业", origin_county="松桃苗族自治县", origin_county_code="520628",
-                           origin_township="正大镇")
-        yinjiang = Supplier(name="印江蜂业", origin_county="印江土家族苗族自治县", origin_county_code="520527",
-                            origin_township="木黄镇")
-        cats = {n: Category(name=n) for n in ("茶叶", "蜂蜜", "腊肉")}
-        s.add_all([songtao, yinjiang, *cats.values()])
-        s.flush()
-        tea = Product(sku="TEA", name="梵净山翠峰茶", price_fen=16800, cost_fen=10000, supplier_id=songtao.id,
-                      category_id=cats["茶叶"].id)
-        honey = Product(sku="HONEY", name="印江土蜂蜜", price_fen=5800, supplier_id=yinjiang.id,
-                        category_id=cats["蜂蜜"].id)
-        pork = Product(sku="PORK", name="松桃黑猪腊肉", unit=Unit.KG, sold_by_weight=True, price_fen=3800,
-                       cost_fen=2500, supplier_id=songtao.id, category_id=cats["腊肉"].id,
-                       origin_county="松桃苗族自治县", origin_county_code="520628", origin_township="孟溪镇")
-        sachet = Product(sku="SACHET", name="苗绣香包", price_fen=4500)
-        s.add_all([tea, honey, pork, sachet])
-        s.flush()
-        s.add(Certificate(number="C1", issuer="铜仁市乡村振兴局", supplier_id=songtao.id,
-                          valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 12, 31), products=[tea]))
-        s.add(Certificate(number="C2", issuer="铜仁市乡村振兴局", supplier_id=yinjiang.id,
-                          valid_from=dt.date(2025, 1, 1), valid_to=dt.date(2026, 1, 31), products=[honey]))
-        cashier = User(username="cashier", display_name="龙燕", role=Role.CASHIER, password_hash="x")
-        manager = User(username="boss", display_name="吴梅", role=Role.MANAGER, password_hash="x")
-        till = Till(code="H1", name="1号收银台", location_id=locs["HALL"])
-        s.add_all([cashier, manager, till])
-        s.flush()
-        kiosk = registry.create_kiosk(s, code="K001", site_name="虎门镇人民政府", host_org="虎门镇人民政府",
-                                      town="虎门镇", address="虎门镇连升中路1号", site_type="government")
-        shift = shifts.open_shift(s, till_id=till.id, cashier_id=cashier.id, opening_float_fen=50000)
-        data.ids.update(tea=tea.id, honey=honey.id, pork=pork.id, sachet=sachet.id, songtao=songtao.id,
-                        yinjiang=yinjiang.id, till=till.id, kiosk=kiosk.id, shift=shift.id, cashier=cashier.id,
-                        manager=manager.id, kiosk_location=kiosk.location_id, base=locs["BASE"])
-
-        def hall(letter, when, lines, method, amount, **kw):
-            r = record_sale(s, SaleIn(channel="hall", location_id=None, lines=lines, till_id=till.id,
-                                      cashier_id=cashier.id, sold_at=when,
-                                      payments=[PaymentIn(method, amount)], **kw))
-            assert r.total_fen == amount
-            data.receipts[letter] = r.receipt_no
-            return r
-
-        def group(letter, when, buyer, lines, amount):
-            r = record_sale(s, SaleIn(channel="group", location_id=locs["BASE"], lines=lines, buyer_type=buyer,
-                                      receipt_prefix="G", sold_at=when,
-                                      payments=[PaymentIn("bank_transfer", amount, ref=f"BANK-{letter}")]))
-            assert r.total_fen == amount
-            data.receipts[letter] = r.receipt_no
-            return r
-
-        hall("I", local(2025, 12, 31, 23, 59), [LineIn(tea.id, 1000)], "wechat", 16800)
-        hall("A", local(2026, 1, 15, 10), [LineIn(tea.id, 1000), LineIn(honey.id, 2000), LineIn(pork.id, 523)],
-             "cash", 29380, order_discount_fen=1000, rounding_to_jiao=True)
-        hall("B", local(2026, 1, 31, 23, 59), [LineIn(honey.id, 1000)], "wechat", 5800)
-        hall("C", local(2026, 2, 1, 0, 1), [LineIn(honey.id, 1000), LineIn(sachet.id, 1000)], "alipay", 10300)
-        d = record_sale(s, SaleIn(channel="kiosk", location_id=kiosk.location_id, kiosk_id=kiosk.id, txn_id="T-D",
-                                  receipt_prefix="K001", sold_at=local(2026, 2, 10),
-                                  lines=[LineIn(tea.id, 1000, unit_price_fen=16000, slot="A1")],
-                                  payments=[PaymentIn("wechat", 16000, ref="WX-D")]))
-        data.receipts["D"] = d.receipt_no
-        group("E", local(2026, 2, 20, 15), "union",
-              [LineIn(tea.id, 10000, unit_price_fen=15000), LineIn(honey.id, 5000, unit_price_fen=5000)], 175000)
-        j = hall("J", local(2026, 3, 10, 11), [LineIn(tea.id, 1000)], "cash", 16800)
-        void_sale(s, j.sale_id, actor_id=manager.id, approved_by_id=manager.id, reason="录错")
-        group("F", local(2026, 3, 5, 9), "canteen", [LineIn(pork.id, 10000, unit_price_fen=3500)], 35000)
-        group("G", local(2026, 3, 31, 23, 59), "enterprise", [LineIn(sachet.id, 4000, unit_price_fen=4000)], 16000)
-        hall("H", local(2026, 4, 1, 0, 1), [LineIn(tea.id, 1000)], "wechat", 16800)
-
-        def line_id(letter, sku):
-            from pos.sales.reading import get_sale
-            sale = get_sale(s, data.receipts[letter])
-            product = {"TEA": tea.id, "HONEY": honey.id}[sku]
-            return s.scalar(select(SaleLine.id).where(SaleLine.sale_id == sale.id, SaleLine.product_id == product))
-
-        for name, letter, sku, qty, method, when in (
-            ("R4", "I", "TEA", 1000, "wechat", local(2026, 1, 5)),
-            ("R1", "A", "HONEY", 1000, "cash", local(2026, 2, 3)),
-            ("R2", "E", "TEA", 2000, "bank_transfer", local(2026, 3, 2)),
-            ("R3", "B", "HONEY", 1000, "wechat", local(2026, 4, 2)),
-        ):
-            r = refund(s, receipt_no=data.receipts[letter], lines=[(line_id(letter, sku), qty, True)], method=method,
-                       reason="顾客退货", cashier_id=cashier.id, approved_by_id=manager.id, refunded_at=when)
-            data.refunds[name] = r.refund_no
-
-        # the drawer: expected 50000 + 29380 − 5608 = 73772; counted 73672 (¥1.00 short)
-        report = shifts.close_shift(s, shift.id, closed_by_id=manager.id,
-                                    denominations={10000: 7, 2000: 1, 1000: 1, 500: 1, 100: 1, 50: 1, 20: 1, 2: 1})
-        assert report.expected_cash_fen == 73772 and report.difference_fen == -100
-        s.execute(update(Shift).where(Shift.id == shift.id).values(
-            opened_at=local(2026, 2, 1, 8), closed_at=local(2026, 2, 1, 22)))
-
-        # one refill visit of K001 in February (two moves of the same route)
-        ledger.move(s, product_id=tea.id, qty_milli=20000, from_location_id=locs["SUPPLIER"],
-                    to_location_id=locs["BASE"], reason=MoveReason.RECEIPT)
-        for qty in (2000, 3000):
-            ledger.move(s, product_id=tea.id, qty_milli=qty, from_location_id=locs["BASE"],
-                        to_location_id=kiosk.location_id, reason=MoveReason.REFILL, ref_type="refill_route", ref_id=1)
-        s.execute(update(StockMove).where(StockMove.reason == MoveReason.REFILL).values(moved_at=local(2026, 2, 15)))
-    return data
-
-
-@pytest.fixture
-def dataset(app) -> Dataset:
-    return build_dataset(app)
-
-
-def figures(total, certified, uncertified, songtao, sales, refunds) -> dict:
-    assert certified + uncertified == total  # the hand arithmetic adds up too
-    return {"total_fen": total, "certified_fen": certified, "uncertified_fen": uncertified, "songtao_fen": songtao,
-            "sales": sales, "refunds_fen": refunds}
-
-
-ZERO = figures(0, 0, 0, 0, 0, 0)
-
-JANUARY = figures(18380, 33258, -14878, 1364, 2, 16800)     # A + B − R4
-FEBRUARY = figures(195692, 160392, 35300, 166000, 3, 5608)  # C + D + E − R1
-MARCH = figures(21000, -30000, 51000, 5000, 2, 30000)       # F + G − R2
-
-Q1_EXPECTED = {
-    "from": "2026-01-01",
-    "to": "2026-03-31",
-    "currency": "CNY",
-    **figures(235072, 163650, 71422, 172364, 7, 52408),
-    "by_channel": {
-        "hall": figures(23072, 27650, -4578, 1364, 3, 22408),
-        "kiosk": figures(16000, 16000, 0, 16000, 1, 0),
-        "group": figures(196000, 120000, 76000, 155000, 3, 30000),
-    },
-    "by_buyer_type": {
-        "union": figures(145000, 120000, 25000, 120000, 1, 30000),
-        "enterprise": figures(16000, 0, 16000, 0, 1, 0),
-        "canteen": figures(35000, 0, 35000, 35000, 1, 0),
-        "other": ZERO,
-    },
-    "by_month": [{"month": "2026-01", **JANUARY}, {"month": "2026-02", **FEBRUARY}, {"month": "2026-03", **MARCH}],
-    # filled in by the fixture-dependent test (supplier ids)
-}
-
-
-def expected_q1(data: Dataset) -> dict:
-    return {
-        **Q1_EXPECTED,
-        "by_supplier": [
-            {"supplier_id": data.ids["songtao"], "supplier_name": "松桃茶业",
-             **figures(172364, 152242, 20122, 172364, 4, 46800)},
-            {"supplier_id": data.ids["yinjiang"], "supplier_name": "印江蜂业",
-             **figures(42208, 11408, 30800, 0, 4, 5608)},
-            {"supplier_id": None, "supplier_name": None, **figures(20500, 0, 20500, 0, 2, 0)},
-        ],
-        "by_origin": [
-            {"county_code": "520628", "county": "松桃苗族自治县", "township": "正大镇",
-             **figures(135442, 152242, -16800, 135442, 3, 46800)},
-            {"county_code": "520527", "county": "印江土家族苗族自治县", "township": "木黄镇",
-             **figures(42208, 11408, 30800, 0, 4, 5608)},
-            {"county_code": "520628", "county": "松桃苗族自治县", "township": "孟溪镇",
-             **figures(36922, 0, 36922, 36922, 2, 0)},
-            {"county_code": None, "county": None, "township": None, **figures(20500, 0, 20500, 0, 2, 0)},
-        ],
-    }
+from tests.fixtures.reports import (  # noqa: F401  (dataset: fixture)
+    FEBRUARY,
+    JANUARY,
+    MARCH,
+    Q1,
+    ZERO,
+    csv_tables,
+    dataset,
+    expected_q1,
+    fen_of,
+    figures,
+    local,
+)
 
 
 AMOUNTS = ("total_fen", "certified_fen", "uncertified_fen", "songtao_fen", "refunds_fen")
@@ -482,24 +270,6 @@ def test_the_cost_snapshot_is_kept_on_the_line(app, dataset, session):
 
 
 # --- CSV, XLSX and JSON carry the same numbers -----------------------------------------------------
-
-def fen_of(text: str) -> int:
-    """"-148.78" → -14878, by string arithmetic (no float)."""
-    sign = -1 if text.startswith("-") else 1
-    whole, _, cents = text.lstrip("-").partition(".")
-    return sign * (int(whole) * 100 + int(cents.ljust(2, "0")))
-
-
-def csv_tables(text: str) -> dict[str, list[list[str]]]:
-    tables, current = {}, None
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
-            current = None
-        elif current is None:
-            current = tables.setdefault(row[0], [])
-        else:
-            current.append(row)
-    return tables
 
 
 def figure_rows(rows: list[dict]) -> list[list[int]]:

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from pos.cli import main
 from pos.reports.api import CollaborationOut, MonthlyOut
-from tests.reports.test_reports import build_dataset, csv_tables, expected_q1, fen_of
+from tests.fixtures.reports import build_dataset, csv_tables, expected_q1, fen_of
 
 API = "/api/v1/reports"
 

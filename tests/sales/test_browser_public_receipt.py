@@ -12,10 +12,9 @@ import pytest
 from pos.models import InvoiceRequest, InvoiceStatus
 from pos.sales.links import receipt_url
 from tests.conftest import screenshot
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.system.test_browser_shell import login_by_password, no_horizontal_scroll
-from tests.sales.test_public_receipt import VALID_USCC, sold  # noqa: F401  (fixtures)
-from tests.sales.test_sales import hall  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.browser import login_by_password, no_horizontal_scroll
+from tests.fixtures.sales import VALID_USCC, hall, sold  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

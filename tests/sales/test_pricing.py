@@ -15,8 +15,8 @@ from pos.core.errors import PosError
 from pos.models import Payment, Sale, SaleLine
 from pos.sales.pricing import LineIn, _Priced, compute_amounts
 from pos.sales.service import PaymentIn, SaleIn
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.sales.test_sales import hall  # noqa: F401  (fixture)
+from tests.fixtures.sales import hall  # noqa: F401  (fixture)
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
 
 items = st.builds(
     _Priced,

@@ -3,46 +3,16 @@ traceability of certified lines from the sale line's snapshot, and the invoice r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
-from inventory.models import Product, Supplier
-from pos.sales import service
+from inventory.models import Supplier
 from pos.models import InvoiceRequest, InvoiceStatus
 from pos.sales.links import check_receipt_token, receipt_token, receipt_url
-from pos.sales.pricing import LineIn
-from tests.stock_fixtures import engine, s, world  # noqa: F401  (fixtures)
-from tests.sales.test_sales import Hall, cash_sale, hall  # noqa: F401  (fixtures)
-
-SECRET = "test-secret-key-not-for-production"  # conftest's app SECRET_KEY
-VALID_USCC = "91110000600037341L"
-
-
-@dataclass
-class Sold:
-    hall: Hall
-    sale_id: int
-    receipt_no: str
-
-    @property
-    def path(self) -> str:
-        return f"/r/{self.receipt_no}?t={receipt_token(SECRET, self.receipt_no)}"
-
-
-@pytest.fixture
-def sold(hall, s) -> Sold:
-    """A hall sale of a certified tea and an uncertified honey, the supplier's origin down to the
-    village."""
-    supplier = s.get(Supplier, hall.world.supplier_id)
-    supplier.origin_township, supplier.origin_village = "正大镇", "清水村"
-    s.flush()
-    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 1000), LineIn(hall.honey_id, 2000)],
-                                            amount=16800 + 11600, tendered=30000))
-    s.commit()
-    return Sold(hall, result.sale_id, result.receipt_no)
+from tests.fixtures.sales import SECRET, VALID_USCC, hall, sold  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, s, world  # noqa: F401  (fixtures)
 
 
 # --- the token ------------------------------------------------------------------------------

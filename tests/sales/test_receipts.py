@@ -17,8 +17,8 @@ from pos.sales.receipts import HALL_NAME, Receipt, ReceiptLine, build_receipt
 from pos.sales.pricing import LineIn
 from pos.sales.reading import get_sale
 from pos.sales.service import PaymentIn, SaleIn, record_sale
-from tests.stock_fixtures import engine, world  # noqa: F401  (fixtures)
-from tests.sales.test_sales import SOLD_AT, hall  # noqa: F401  (fixture)
+from tests.fixtures.sales import SOLD_AT, hall  # noqa: F401  (fixture)
+from tests.fixtures.stock import engine, world  # noqa: F401  (fixtures)
 
 LINE = re.compile(r'<span class="rl">(.*?)</span>', re.S)
 

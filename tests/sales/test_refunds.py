@@ -15,8 +15,8 @@ from pos.hall import shifts
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Refund, RefundLine, Sale
 from pos.sales.pricing import LineIn
-from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
-from tests.sales.test_sales import cash_sale, hall  # noqa: F401  (fixture)
+from tests.fixtures.sales import cash_sale, hall  # noqa: F401  (fixture)
+from tests.fixtures.stock import engine, level_of, s, world  # noqa: F401  (fixtures)
 
 NOW = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc)
 

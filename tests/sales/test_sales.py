@@ -5,92 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
 
-from inventory import ledger
 from inventory.localtime import HALL_TZ
 from inventory.models import (
     Alert,
     AlertKind,
     AuditEvent,
     Certificate,
-    Lot,
-    MoveReason,
     Product,
     Setting,
     StockMove,
-    Unit,
 )
 from pos.sales import reading, service, voids
 from pos.hall import shifts
 from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
-from pos.models import Payment, Role, Sale, SaleLine, SaleStatus, Till, User
+from pos.models import Payment, Sale, SaleLine, SaleStatus
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn
-from tests.stock_fixtures import World, engine, level_of, s, world  # noqa: F401  (fixtures)
-
-SOLD_AT = dt.datetime(2026, 11, 26, 10, 15, tzinfo=HALL_TZ)
-
-
-@dataclass
-class Hall:
-    world: World
-    till_id: int
-    till2_id: int
-    cashier_id: int
-    manager_id: int
-    tea_id: int       # certified, ¥168.00, two lots in the hall
-    honey_id: int     # not certified, ¥58.00
-    pork_id: int      # weighed, ¥38.00/kg
-    early_lot: int
-    late_lot: int
-    shift_id: int
-
-    @property
-    def hall(self) -> int:
-        return self.world.loc["HALL"]
-
-    def session(self):
-        return self.world.Session()
-
-
-def cash_sale(hall: Hall, lines, *, amount=None, tendered=None, client_sale_id=None, till_id=None, **kw) -> SaleIn:
-    """A hall sale paid in cash; ``amount`` defaults to what the catalogue prices make."""
-    return SaleIn(channel="hall", location_id=None, lines=lines,
-                  payments=[PaymentIn("cash", amount, tendered)] if amount else [],
-                  client_sale_id=client_sale_id, till_id=till_id or hall.till_id, cashier_id=hall.cashier_id,
-                  sold_at=kw.pop("sold_at", SOLD_AT), **kw)
-
-
-@pytest.fixture
-def hall(world) -> Hall:
-    with world.Session() as s:
-        s.add(Setting(key="discount_limit_percent", value="10"))
-        s.add(Setting(key="rounding_to_jiao", value="false"))
-        cashier = User(username="cashier", display_name="龙燕", role=Role.CASHIER, password_hash="x")
-        tills = [Till(code="H1", name="1号收银台", location_id=world.loc["HALL"]),
-                 Till(code="H2", name="2号收银台", location_id=world.loc["HALL"])]
-        s.add(cashier)
-        s.add_all(tills)
-        tea = world.product(s, "梵净山翠峰茶 250g", price_fen=16800)
-        honey = world.product(s, "松桃土蜂蜜 500g", price_fen=5800)
-        pork = world.product(s, "松桃黑猪腊肉", unit=Unit.KG, sold_by_weight=True, price_fen=3800)
-        s.add(Certificate(number="黔扶认〔2026〕0001", issuer="贵州省扶贫办", supplier_id=world.supplier_id,
-                          valid_from=dt.date(2026, 1, 1), valid_to=dt.date(2026, 11, 30), products=[tea]))
-        early = Lot(product_id=tea.id, lot_no="A", expires_on=dt.date(2027, 3, 1))
-        late = Lot(product_id=tea.id, lot_no="B", expires_on=dt.date(2027, 9, 1))
-        s.add_all([early, late])
-        s.flush()
-        for lot, qty in ((early, 2000), (late, 10000)):
-            ledger.move(s, product_id=tea.id, qty_milli=qty, from_location_id=world.loc["SUPPLIER"],
-                        to_location_id=world.loc["HALL"], reason=MoveReason.RECEIPT, lot_id=lot.id)
-        shift = shifts.open_shift(s, till_id=tills[0].id, cashier_id=cashier.id, opening_float_fen=50000)
-        s.commit()
-        return Hall(world, tills[0].id, tills[1].id, cashier.id, world.manager_id, tea.id, honey.id, pork.id,
-                    early.id, late.id, shift.id)
+from tests.fixtures.sales import SOLD_AT, cash_sale, hall  # noqa: F401  (fixture)
+from tests.fixtures.stock import engine, level_of, s, world  # noqa: F401  (fixtures)
 
 
 def count(s, model) -> int:

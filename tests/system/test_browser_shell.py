@@ -10,6 +10,7 @@ import re
 import pytest
 
 from tests.conftest import TEST_PASSWORD, screenshot
+from tests.fixtures.browser import cjk_renders, heading, login_by_password, no_horizontal_scroll, type_into
 
 pytestmark = pytest.mark.browser
 
@@ -38,55 +39,6 @@ LANDING = {
 }
 LANDING_NAV = {"cashier": "收银", "restocker": "专柜补货", "manager": "概览", "auditor": "报表", "admin": "概览"}
 ROLE_NAMES = {"cashier": "收银员", "restocker": "补货员", "manager": "店长", "auditor": "审计/统计", "admin": "系统管理员"}
-
-
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-
-
-def cjk_renders(page, selector: str = "body") -> bool:
-    """Two different ideographs in the element's font draw different pixels, and neither is the
-    box a missing glyph draws (as a private-use character would be drawn)."""
-    return page.evaluate(
-        """(selector) => {
-            const el = document.querySelector(selector);
-            const style = getComputedStyle(el);
-            const canvas = document.createElement('canvas');
-            canvas.width = 64; canvas.height = 64;
-            const ctx = canvas.getContext('2d', {willReadFrequently: true});
-            const draw = (ch) => {
-                ctx.clearRect(0, 0, 64, 64);
-                ctx.font = `32px ${style.fontFamily}`;
-                ctx.fillStyle = '#000';
-                ctx.fillText(ch, 8, 44);
-                return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(',');
-            };
-            const a = draw('登'), b = draw('录'), box = draw('\\uE000'), blank = draw(' ');
-            return a !== b && a !== box && b !== box && a !== blank;
-        }""",
-        selector,
-    )
-
-
-def type_into(page, label: str, text: str) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.click()
-    field.press_sequentially(text, delay=20)
-
-
-def login_by_password(page, base: str, username: str, password: str = TEST_PASSWORD) -> None:
-    page.goto(f"{base}/login")
-    type_into(page, "用户名", username)
-    type_into(page, "密码", password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="登录").click()
-
-
-def heading(page) -> str:
-    """The page's h1 without its small print (the dashboard shows the date beside its title)."""
-    return page.locator("main h1").evaluate(
-        "h1 => [...h1.childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('').trim()"
-    )
 
 
 def nav_labels(page) -> list[str]:

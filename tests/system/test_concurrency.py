@@ -10,7 +10,8 @@ from inventory import counts, transfers
 from inventory.documents import DocStatus, Transfer
 from inventory.ledger import InsufficientStock, move
 from inventory.models import Alert, AlertKind, MoveReason, StockMove
-from tests.stock_fixtures import engine, level_of, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.stock import engine, level_of, s, world  # noqa: F401  (fixtures)
+from tests.fixtures.threads import run_threads
 
 THREADS = 8
 SALES_EACH = 50
@@ -23,26 +24,6 @@ def _receive(world, product_id: int, location: str, qty_milli: int) -> None:
         s.commit()
 
 
-def _run_threads(target, n: int) -> list[BaseException]:
-    errors: list[BaseException] = []
-    start = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            start.wait(timeout=30)
-            target(i)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return errors
-
-
 def _sell_concurrently(world, product_id: int) -> list[BaseException]:
     hall, customer = world.loc["HALL"], world.loc["CUSTOMER"]
 
@@ -53,7 +34,7 @@ def _sell_concurrently(world, product_id: int) -> list[BaseException]:
                      reason=MoveReason.SALE, allow_negative_source=True, ref_type="test")
                 s.commit()
 
-    return _run_threads(till, THREADS)
+    return run_threads(till, THREADS)
 
 
 def test_eight_tills_selling_the_same_product_lose_no_sale(world, s):
@@ -110,7 +91,7 @@ def test_two_managers_transferring_the_last_units_at_once(world, s):
                     ss.rollback()
                     outcomes[i] = str(exc)
 
-        assert _run_threads(manager, 2) == []
+        assert run_threads(manager, 2) == []
         assert sorted(o == "posted" for o in outcomes.values()) == [False, True], outcomes
         refused = next(o for o in outcomes.values() if o != "posted")
         assert "梵净山红茶 200g" in refused and "库存不足" in refused

@@ -13,7 +13,7 @@ from inventory.audit import AuditEvent
 from pos.core.db import session_scope
 from pos.models import LoginAttempt, Sale
 from tests.conftest import USING_PG, AuthActions, csrf_token
-from tests.hall.test_api_till import MANAGER_PIN, hall, login, sale_body, till  # noqa: F401  (fixtures)
+from tests.fixtures.till import MANAGER_PIN, hall, login, sale_body, till  # noqa: F401  (fixtures)
 
 
 def client_from(app, ip: str):

@@ -34,7 +34,7 @@ from pos.hall import shifts
 from pos.core.db import session_scope
 from pos.models import Till, User
 from tests.conftest import CSRF_META, TEST_PASSWORD
-from tests.kiosks.test_kiosk_ingest import seed_counters
+from tests.fixtures.counters import seed_counters
 
 SEED = 18
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "120"))
