@@ -53,7 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(group_views.bp)  # group purchases (团购), requires("dashboard")
     app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")
     app.register_blueprint(setup_views.bp)  # the first-run page and the site's places and tills, requires("admin")
-    setup_views.first_run_redirect(app)  # an admin's dashboard is the set-up page until the site has places
+    setup_views.first_run_notice(app)  # every admin page leads to the set-up page until the site has places
 
     from inventory import catalogue_views, stock_views
     from pos.core.web import protect_blueprint

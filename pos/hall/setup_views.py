@@ -1,5 +1,5 @@
-"""The admin's set-up pages: the first-run page (``/setup``), shown instead of the dashboard while
-the site has no places of its own, and afterwards the site page (``/site``): the hall's name,
+"""The admin's set-up pages: the first-run page (``/setup``), which every page an admin opens
+points to while the site has no places of its own, and afterwards the site page (``/site``): the hall's name,
 address and paired county, its places (add, rename, retire, bring back) and its tills (add, change,
 retire, bring back). Thin: parse, call ``pos.hall.setup``, render. A refused value gets a Chinese
 message, a 400, and changes nothing (the request's transaction is rolled back)."""
@@ -22,24 +22,24 @@ from pos.hall.settings import hall_settings
 bp = Blueprint("setup", __name__)
 
 FIRST_RUN_PLACES = (  # (form prefix, kind word, default code, default name)
-    ("hall", "hall", "HALL", "卖场"),
+    ("floor", "hall", "HALL", "卖场"),
     ("store", "storeroom", "HALL-STORE", "仓库"),
     ("base", "base", "BASE", "物流基地"),
 )
 MAX_VANS = 6
 
 
-def first_run_redirect(app) -> None:
-    """An admin who opens the dashboard of a site without places lands on the first-run page."""
-    @app.before_request
+def first_run_notice(app) -> None:
+    """While the site has no places of its own, every page an admin opens says so and leads to
+    the first-run page (``site_first_run`` in templates; one small query, for admins only)."""
+    @app.context_processor
     def _first_run():
-        if request.endpoint not in ("shell.dashboard", "shell.index") or not current_user.is_authenticated:
-            return None
-        if getattr(current_user, "role", None) is None or current_user.role.value != "admin":
-            return None
-        if setup.site_status(get_session()).first_run:
-            return redirect(url_for("setup.first_run"))
-        return None
+        try:
+            if not current_user.is_authenticated or getattr(current_user.role, "value", None) != "admin":
+                return {"site_first_run": False}
+            return {"site_first_run": setup.site_status(get_session()).first_run}
+        except Exception:  # an error page rendered while the database is down must still render
+            return {"site_first_run": False}
 
 
 def _form_text(name: str) -> str:
@@ -58,7 +58,9 @@ def _fail(message: Any, status: int = 400):
 def first_run():
     session = get_session()
     status = setup.site_status(session)
-    if not status.first_run and request.method == "GET":
+    if not status.first_run:  # set up already: the ordinary site page adds, renames and retires
+        if request.method == "POST":
+            flash(_("门店已经建好，请在这里增改位置和收银台"), "warning")
         return redirect(url_for("setup.site"))
     form = EmptyForm()
     typed: dict[str, str] = {}
@@ -97,11 +99,11 @@ def _apply_first_run(session) -> list[str]:
     hall_code = None
     for prefix, kind, _code, _name in FIRST_RUN_PLACES:
         code, name = _form_text(f"{prefix}_code"), _form_text(f"{prefix}_name")
-        if prefix != "hall" and not code and not name:
+        if prefix != "floor" and not code and not name:
             continue  # a storeroom or base the hall does not have
         place = attempt(KIND_LABELS[kind], lambda c=code, k=kind, n=name: setup.add_location(
             session, code=c, kind=k, name=n, actor_id=actor))
-        if prefix == "hall" and place is not None:
+        if prefix == "floor" and place is not None:
             hall_code = place.code
     for i in range(1, MAX_VANS + 1):
         code, name = _form_text(f"van{i}_code"), _form_text(f"van{i}_name")
