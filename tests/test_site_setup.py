@@ -179,3 +179,18 @@ def _places(app):
 def _count(app, model) -> int:
     with session_scope(app) as s:
         return s.scalar(select(func.count()).select_from(model))
+
+
+def test_a_till_with_an_open_shift_is_not_retired(app, admin, make_user):
+    from pos.hall.shifts import open_shift
+
+    cashier = make_user("cash", "cashier")
+    with session_scope(app) as s:
+        setup.add_location(s, code="HALL", kind="hall", name="卖场")
+        till = setup.add_till(s, code="H1", name="1号", location="HALL")
+        open_shift(s, till_id=till.id, cashier_id=cashier, opening_float_fen=0)
+    token = csrf_token(admin, "/site")
+    refused = admin.post("/site/tills/H1", data={"csrf_token": token, "action": "retire"})
+    assert refused.status_code == 400 and "还没交班" in refused.get_data(as_text=True)
+    with session_scope(app) as s:
+        assert s.scalar(select(Till.active)) is True

@@ -26,7 +26,7 @@ from pos.core.errors import NotFound, PosError
 from pos.hall import printers
 from pos.hall.settings import _normalise as check_setting  # the one check of each setting's value
 from pos.hall.settings import hall_settings, set_setting
-from pos.models import Till
+from pos.models import Shift, ShiftStatus, Till
 
 TILL_CODE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,9}$")
 PAPER_COLUMNS = {"80": 48, "58": 32}     # paper width in mm → characters per line
@@ -162,6 +162,9 @@ def update_till(s: Session, code: Any, *, name: Any = None, location: Any = None
     if paper is not None:
         till.paper_columns = paper_columns(paper)
     if active is not None:
+        if not active and till.active and s.scalar(select(Shift.id).where(
+                Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN).limit(1)) is not None:
+            raise SetupError(_l("收银台 %(code)s 的班次还没交班，交班后才能停用", code=till.code), "active")
         till.active = bool(active)
     after = _till_snapshot(till)
     if after != before:
