@@ -174,3 +174,23 @@ def test_a_missing_pg_dump_is_a_clear_error(monkeypatch):
         backup.backup("postgresql+psycopg:///nowhere?host=/var/run/postgresql", "/tmp/never-written.dump")
     assert "找不到 pg_dump" in str(error.value) and "postgresql-client" in str(error.value)
     assert not os.path.exists("/tmp/never-written.dump")
+
+
+def test_a_backup_from_an_older_schema_is_restored_and_migrated(other_database, tmp_path):
+    from pos.migrate import current_revision, upgrade
+
+    upgrade(other_database, "0007")
+    file = tmp_path / "old-backup"
+    assert backup.backup(other_database, file).revision == "0007"
+    if USING_PG:
+        engine = create_engine(other_database, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        os.remove(other_database[len("sqlite:///"):])
+    result = CliRunner().invoke(main, ["restore", str(file)], env={"DATABASE_URL": other_database})
+    assert result.exit_code == 0, result.output
+    assert f"已把数据库结构从 0007 升级到 {head_revision()}" in result.output
+    assert current_revision(other_database) == head_revision()
