@@ -117,6 +117,11 @@ def test_a_hall_goes_live_from_an_empty_database_with_commands_only(empty_databa
     from pos.core.db import session_scope
     from pos.group import buyers
     from pos.group import orders as go
+
+    try:  # deliveries have their own module once pos.group is split (issue 17)
+        from pos.group.delivery import deliver
+    except ImportError:
+        deliver = go.deliver
     from pos.models import Till, User
     from tests.conftest import csrf_token
 
@@ -163,7 +168,7 @@ def test_a_hall_goes_live_from_an_empty_database_with_commands_only(empty_databa
                                     delivery_date=dt.date.today(), actor_id=boss)
             go.confirm_order(s, order.id, actor_id=boss)
             go.pick_order(s, order.id, actor_id=boss)
-            delivered = go.deliver(s, order.id, actor_id=boss)
+            delivered = deliver(s, order.id, actor_id=boss)
             assert delivered.sale_id
         with session_scope(app) as s:
             assert ledger.unbalanced(s) == []
