@@ -44,11 +44,10 @@ def init_db():
     _ensure_sqlite_folder(url)
     try:
         upgrade(url)
-        rule = _seed_defaults(url)
+        rule, places = _seed_defaults(url)
     except Exception as error:  # connection refused, permissions … : one line, not a traceback
         raise click.ClickException(f"无法迁移数据库 {_redact(url)}：{_first_line(error)}") from None
     click.echo(f"数据库已是最新结构：{_redact(url)}")
-    rule, places = rule
     if rule is not None:
         click.echo(f"已添加默认秤签规则：{rule}")
     if places:
