@@ -20,7 +20,8 @@ What lives where:
 - stock: ``ledger`` (every move, one statement per level), ``stock_documents`` (what every
   document shares: checks, numbering, posting, the hook that keeps posted documents immutable),
   ``receiving``, ``transfers``, ``counts``, ``expiry`` (first expiry first out, expiring lots,
-  write-offs), ``reorder``, ``stock_levels`` (the ledger's read side), ``alerts``;
+  write-offs), ``reorder``, ``stock_levels`` (the ledger's read side), ``alerts``, ``locations`` (the site's own and
+  bookkeeping locations), ``opening_stock`` (a place's opening count, one document);
 - pages: ``catalogue_views`` (with ``catalogue_supplier_views`` and ``catalogue_import_views``) and
   ``stock_views`` (with ``stock_document_views``), forms in ``catalogue_forms`` and ``stock_forms``;
   templates in templates/inventory/. The app factory registers the two blueprints and their access.

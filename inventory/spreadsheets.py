@@ -242,5 +242,127 @@ def yuan_cell_fen(value: Any) -> Optional[int]:
 
 __all__ = [
     "FORMULA_STARTS", "Fen", "Qty", "Table", "safe_text", "unguard_text", "csv_cell", "xlsx_cell", "csv_table",
-    "csv_tables", "xlsx_tables", "cell_text", "decimal_text", "yuan_cell_fen",
+    "csv_tables", "xlsx_tables", "cell_text", "decimal_text", "yuan_cell_fen", "SheetError", "header_key",
+    "read_sheet",
 ]
+
+
+# --- reading a whole sheet -------------------------------------------------------------------------
+#
+# The imports of counters and of opening stock read their files here (the catalogue import keeps
+# its own copy of the same steps until its split, issue 17): CSV in UTF-8 (with or without BOM) or
+# GB18030 as Excel on a Chinese Windows saves it, or the first sheet of an XLSX workbook; the
+# header row is matched through a map of normalised names (English and Chinese) to columns.
+
+MAX_SHEET_BYTES = 10 * 1024 * 1024
+
+
+class SheetError(ValueError):
+    """The file as a whole cannot be read (not a spreadsheet, no header, too big); ``str()`` is
+    the message for the person."""
+
+    def __init__(self, message: Any) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+def header_key(text: Any) -> str:
+    """A column name as compared: NFKC, no spaces, no BOM, lower case (名称 = 名 称, Code = code)."""
+    import re
+
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text or "")).lstrip("\ufeff")).lower()
+
+
+def _sheet_records(filename: str, data: bytes, max_rows: int) -> list[tuple[int, list[Any]]]:
+    from flask_babel import lazy_gettext as _l
+
+    not_a_sheet = _l("文件不是 CSV 或 Excel 表格")
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise SheetError(_l("文件是空的"))
+    if len(data) > MAX_SHEET_BYTES:
+        raise SheetError(_l("文件不能超过 10 MB"))
+    data = bytes(data)
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" or (filename or "").lower().endswith(".xls"):
+        raise SheetError(_l("不支持旧版 Excel（.xls）文件，请在 Excel 中另存为 .xlsx 或 CSV"))
+    if data[:4] == b"PK\x03\x04":
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception:  # a zip that is not a workbook, a damaged workbook …
+            raise SheetError(not_a_sheet) from None
+        try:
+            if not book.worksheets:
+                raise SheetError(not_a_sheet)
+            sheet = book.worksheets[0]
+            sheet.reset_dimensions()
+            records = []
+            for n, row in enumerate(sheet.iter_rows(values_only=True), 1):
+                records.append((n, list(row)))
+                if n > max_rows + 50:
+                    break
+            return records
+        finally:
+            book.close()
+    if b"\x00" in data:
+        raise SheetError(not_a_sheet)
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if any(ord(ch) < 0x20 and ch not in "\t\r\n" for ch in text):
+            break
+        first_line = text.split("\n", 1)[0]
+        delimiter = max((",", "\t", ";"), key=first_line.count)
+        try:
+            return [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), 1)]
+        except csv.Error:
+            break
+    raise SheetError(not_a_sheet)
+
+
+def read_sheet(filename: str, data: bytes, header_map: dict[str, str], *, required: Sequence[str] = (),
+               max_rows: int = 20_000) -> tuple[list[dict], dict[str, str]]:
+    """The rows of a CSV or XLSX file as dicts column → text (``cell_text``), each with ``_row``,
+    its row number as the spreadsheet shows it (the header is row 1); blank rows skipped, unknown
+    columns left out. ``header_map`` maps ``header_key(name)`` → column. Also returns column →
+    the header as the file wrote it (for messages). SheetError for an unreadable file, a missing
+    required column, a repeated column or too many rows."""
+    from flask_babel import lazy_gettext as _l
+
+    records = [(n, [cell_text(v) for v in cells]) for n, cells in _sheet_records(filename, data, max_rows)]
+    records = [(n, cells) for n, cells in records if any(cells)]
+    if not records:
+        raise SheetError(_l("表格是空的"))
+    header_no, header = records[0]
+    columns: list[Optional[str]] = []
+    headers: dict[str, str] = {}
+    for text in header:
+        column = header_map.get(header_key(text))
+        if column is not None and column in headers:
+            raise SheetError(_l("列名重复：%(name)s", name=text))
+        if column is not None:
+            headers[column] = text
+        columns.append(column)
+    if not headers:
+        raise SheetError(_l("第 %(row)s 行应为列名", row=header_no))
+    missing = [c for c in required if c not in headers]
+    if missing:
+        raise SheetError(_l("表格缺少这些列：%(columns)s", columns="、".join(missing)))
+    rows = []
+    for n, cells in records[1:]:
+        row: dict[str, Any] = {"_row": n}
+        for column, value in zip(columns, cells):
+            if column is not None:
+                row[column] = value
+        for column in headers:
+            row.setdefault(column, "")
+        if any(row[c] for c in headers):
+            rows.append(row)
+    if len(rows) > max_rows:
+        raise SheetError(_l("一次最多导入 %(n)s 行，请分批导入", n=max_rows))
+    return rows, headers

@@ -17,7 +17,7 @@ from inventory.localtime import local_today, utcnow
 from inventory.models import Product, Unit
 from inventory.money import AmountError, format_plain_yuan, parse_yuan
 from inventory.web import get_session, page_arg
-from kiosks import fleet, registry
+from kiosks import fleet, fleet_import, registry
 from kiosks.models import Kiosk, KioskStatus
 from pos.core.errors import NotFound, PosError
 from pos.sales.reading import payment_label
@@ -114,6 +114,60 @@ def index():
         grouped=grouped, today=today, now=now, points=_map_points(rows), urgency=urgency,
         status_labels=STATUS_LABELS, filter_labels=FILTER_LABELS, sort_labels=SORT_LABELS,
     )
+
+
+# --- new counters: the spreadsheet import and the "add counter" form --------------------------------
+
+NEW_FIELDS = ("code",) + EDIT_FIELDS[:-1]  # a new counter is active
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@requires("fleet")
+def import_kiosks():
+    """The same import as ``songtao import-kiosks``: all rows or none, every row's errors listed."""
+    if request.method == "GET":
+        return render_template("kiosks/fleet_import.html", errors=[], plan=None,
+                               columns=zip(fleet_import.COLUMNS, fleet_import.CHINESE))
+    s = get_session()
+    upload = request.files.get("file")
+    errors, plan = [], None
+    if upload is None or not upload.filename:
+        errors = [fleet_import.RowError(0, "", _("请选择一个 CSV 或 Excel 文件"))]
+    else:
+        try:
+            plan = fleet_import.apply_import(s, upload.filename, upload.read(), actor_id=current_user.id)
+        except fleet_import.KiosksRefused as refused:
+            errors = refused.errors
+    if errors:
+        s.rollback()
+        flash(_("导入被拒绝：%(n)s 处错误，未写入任何数据", n=len(errors)), "error")
+        return render_template("kiosks/fleet_import.html", errors=errors, plan=None,
+                               columns=zip(fleet_import.COLUMNS, fleet_import.CHINESE)), 400
+    flash(_("导入完成：新建 %(c)s 个专柜，更新 %(u)s 个，未变 %(n)s 个", c=plan.created, u=plan.updated,
+            n=plan.unchanged), "success")
+    return render_template("kiosks/fleet_import.html", errors=[], plan=plan,
+                           columns=zip(fleet_import.COLUMNS, fleet_import.CHINESE))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("fleet")
+def new_kiosk():
+    form = {name: "" for name in NEW_FIELDS}
+    form["site_type"] = "other"
+    if request.method == "GET":
+        return render_template("kiosks/fleet_new.html", form=form, errors={}, site_type_labels=SITE_TYPE_LABELS)
+    form = {name: request.form.get(name, "").strip() for name in NEW_FIELDS}
+    s = get_session()
+    try:
+        kiosk = registry.create_kiosk(s, code=form["code"].upper(), actor_id=current_user.id,
+                                      **{k: v for k, v in form.items() if k != "code"})
+    except PosError as error:
+        s.rollback()
+        flash(str(error), "error")
+        return render_template("kiosks/fleet_new.html", form=form, errors={error.field: str(error)},
+                               site_type_labels=SITE_TYPE_LABELS), 400
+    flash(_("已添加专柜 %(code)s：请签发令牌并设置货道", code=kiosk.code), "success")
+    return redirect(url_for("fleet.kiosk", code=kiosk.code))
 
 
 # --- one counter --------------------------------------------------------------------------------

@@ -131,6 +131,12 @@ def _validated(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def validated_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The registry fields as stored (trimmed text, numbers, enums), or KioskError naming the
+    first field refused: the one check of a counter's fields, for forms and imports alike."""
+    return _validated(fields)
+
+
 def _audit_view(kiosk: Kiosk) -> dict[str, Any]:
     return {name: getattr(getattr(kiosk, name), "value", getattr(kiosk, name)) for name in EDITABLE}
 
@@ -336,5 +342,5 @@ def _slot_order(slot: str) -> tuple:
 __all__ = [
     "KioskError", "KioskRetired", "get_kiosk", "create_kiosk", "update_kiosk", "issue_token", "revoke_token",
     "kiosk_for_token", "token_hash", "set_slot", "remove_slot", "copy_planogram", "planogram_slots",
-    "planogram_view", "valid_code", "is_serving_counter_token",
+    "planogram_view", "valid_code", "is_serving_counter_token", "validated_fields",
 ]

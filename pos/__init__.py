@@ -23,9 +23,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
 
     from pos.core import control_chars, db, i18n, web
-    from pos.hall import printers
+    from pos.hall import printers, setup
 
     printers.policy_from_config(app.config)  # a bad printer setting stops start-up, not every print
+    app.config["PUBLIC_BASE_URL"] = setup.check_public_base_url(app.config.get("PUBLIC_BASE_URL"))
     db.init_app(app)
     i18n.init_app(app)
     web.init_app(app)
@@ -33,7 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from pos.accounts import admin, auth
     from pos.group import views as group_views
-    from pos.hall import api, invoice_views, label_views, print_api, public, shift_views, till
+    from pos.hall import api, invoice_views, label_views, print_api, public, setup_views, shift_views, till
     from pos.reports import api as reports_api
     from pos.reports import dashboard
     from pos.reports import views as reports_views
@@ -51,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(invoice_views.bp)  # the finance queue, requires("dashboard")
     app.register_blueprint(group_views.bp)  # group purchases (团购), requires("dashboard")
     app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")
+    app.register_blueprint(setup_views.bp)  # the first-run page and the site's places and tills, requires("admin")
+    setup_views.first_run_notice(app)  # every admin page leads to the set-up page until the site has places
 
     from inventory import catalogue_views, stock_views
     from pos.core.web import protect_blueprint
@@ -71,4 +74,11 @@ def create_app(config: dict | None = None) -> Flask:
     accept_document_token(app, lambda token: is_serving_counter_token(get_session(), token))
 
     db.retry_views(app)  # last: wraps every view registered above
+
+    from pos.core import ticker
+    from pos.reports.upkeep import tick
+
+    if not app.config.get("TESTING") or (config and "TICK_SECONDS" in config):
+        # alerts keep themselves true: every TICK_SECONDS (default 5 min) in each serving process
+        ticker.start_when_serving(app, tick)
     return app

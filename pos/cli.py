@@ -1,5 +1,7 @@
-"""The `songtao` command: init-db, create-user, demo, serve, import-catalogue (and later: reports,
-counter tokens, the fleet simulator). User mistakes give one clear line and a non-zero exit."""
+"""The `songtao` command: init-db, create-user, demo, serve, import-catalogue, reports, counter
+tokens, the fleet simulator, and going live without the demo: add-location, add-till,
+import-kiosks, import-stock, tick, backup, restore (``pos.cli_site``). User mistakes give one clear
+line and a non-zero exit."""
 from __future__ import annotations
 
 import os
@@ -42,27 +44,31 @@ def init_db():
     _ensure_sqlite_folder(url)
     try:
         upgrade(url)
-        rule = _seed_defaults(url)
+        rule, places = _seed_defaults(url)
     except Exception as error:  # connection refused, permissions … : one line, not a traceback
         raise click.ClickException(f"无法迁移数据库 {_redact(url)}：{_first_line(error)}") from None
     click.echo(f"数据库已是最新结构：{_redact(url)}")
     if rule is not None:
         click.echo(f"已添加默认秤签规则：{rule}")
+    if places:
+        click.echo(f"已建立记账位置：{'、'.join(places)}")
 
 
-def _seed_defaults(url: str) -> str | None:
+def _seed_defaults(url: str) -> tuple[str | None, list[str]]:
     """What a new hall needs before anyone has configured anything: the common scale-label rule
-    (recorded only when there is no rule at all). The pattern added, or None."""
+    (recorded only when there is no rule at all) and the bookkeeping locations (supplier,
+    customer, loss, count differences). The pattern added (or None) and the locations created."""
     from sqlalchemy.orm import Session
 
     from inventory.catalogue import ensure_default_barcode_rule
+    from inventory.locations import ensure_bookkeeping_locations
     from pos.core.db import make_engine
 
     engine = make_engine(url)
     try:
         with Session(engine) as s, s.begin():
             rule = ensure_default_barcode_rule(s)
-            return rule.pattern if rule is not None else None
+            return (rule.pattern if rule is not None else None), ensure_bookkeeping_locations(s)
     finally:
         engine.dispose()
 
@@ -109,12 +115,13 @@ def demo(port, host, no_serve, force, seed):
     _ensure_sqlite_folder(url)
     started = time.monotonic()
     try:
-        if demo_data.has_data(url):
+        if demo_data.has_data(url) and not _only_seeded(url):
             if not force:
                 raise click.ClickException(
                     f"数据库 {_redact(url)} 中已有数据；如确定要清空并重建演示数据，请加 --force"
                 )
-            demo_data.wipe(url)
+        if demo_data.has_data(url):
+            demo_data.wipe(url)  # nothing but what init-db records, or --force
         upgrade(url)
         app = _app(url)
         if not app.config.get("PRINTER_SPOOL_DIR"):  # the demo's tills may print to files in instance/spool
@@ -393,6 +400,30 @@ def _serve(app, host: str, port: int, threads: int) -> None:
     waitress_serve(app, host=host, port=port, threads=threads, ident="songtao")
 
 
+def _only_seeded(url: str) -> bool:
+    """A database holding nothing but what ``init-db`` records (the bookkeeping locations, the
+    default scale-label rule): the demo may replace it without --force."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from inventory.locations import BOOKKEEPING_CODES
+    from inventory.models import Location
+    from pos.core.backup import holds_data
+    from pos.core.db import make_engine
+
+    if holds_data(url):
+        return False
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            codes = set(s.scalars(select(Location.code)))
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+    return codes <= BOOKKEEPING_CODES
+
+
 def _require_schema(app) -> None:
     from pos.migrate import current_revision, head_revision
 
@@ -421,5 +452,9 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else error.__class__.__name__
 
 
+from pos import cli_site  # noqa: E402,F401  (registers the site commands on main)
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    from pos.cli import main as songtao  # the imported module, on whose group pos.cli_site registered
+
+    songtao()

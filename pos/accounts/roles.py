@@ -19,6 +19,7 @@ AREAS: dict[str, frozenset[Role]] = {
     "fleet": frozenset({M, A}),               # counter registry, planograms, tokens
     "reports": frozenset({U, M, A}),          # sales summaries and collaboration statistics
     "users": frozenset({A}),                  # user administration
+    "site": frozenset({A}),                   # the site's places and tills, first-run set-up
     "account": frozenset({A, M, C, R, U}),    # one's own password, PIN, language
 }
 

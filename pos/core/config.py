@@ -71,4 +71,9 @@ def from_environment(load_secret: bool = True) -> dict:
         "PRINTER_SPOOL_DIR": os.environ.get("SONGTAO_PRINTER_SPOOL") or None,
         "PRINTER_ALLOWED_HOSTS": os.environ.get("SONGTAO_PRINTER_ALLOWED_HOSTS", ""),
         "PRINTER_ALLOWED_PORTS": os.environ.get("SONGTAO_PRINTER_ALLOWED_PORTS", "9100-9109"),
+        # The address customers' phones reach the public receipt page by (every receipt's QR code);
+        # unset: the address the till used, which a phone outside the hall's LAN cannot open.
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
+        # The server refreshes every alert kind this often (seconds; 0: never, as in tests).
+        "TICK_SECONDS": int(os.environ.get("SONGTAO_TICK_SECONDS", "300")),
     }

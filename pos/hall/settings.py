@@ -17,6 +17,7 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
 
 # Keys the hall may change, with the default used when the row is missing.
 DEFAULTS: dict[str, str] = {
+    "hall_name": "梵净山珍·松桃馆",
     "rounding_to_jiao": "false",
     "discount_limit_percent": "10",
     "paired_county_code": "520628",
@@ -37,6 +38,7 @@ class HallSettings:
     paired_county_name: str
     hall_address: str
     shift_difference_limit_fen: int = int(DEFAULTS["shift_difference_limit_fen"])
+    hall_name: str = DEFAULTS["hall_name"]
 
 
 def get_setting(s: Session, key: str, default: Optional[str] = None) -> Optional[str]:
@@ -74,6 +76,7 @@ def hall_settings(s: Session) -> HallSettings:
         paired_county_name=value["paired_county_name"],
         hall_address=value["hall_address"],
         shift_difference_limit_fen=_fen(value["shift_difference_limit_fen"], DEFAULTS["shift_difference_limit_fen"]),
+        hall_name=value["hall_name"] or DEFAULTS["hall_name"],
     )
 
 
@@ -103,6 +106,13 @@ def _normalise(key: str, value) -> str:
         text = str(value).strip()
         if not (len(text) == 6 and text.isdigit()):
             raise PosError(_l("县级行政区划代码必须是 6 位数字"), key)
+        return text
+    if key == "hall_name":
+        text = str(value).strip()
+        if not text:
+            raise PosError(_l("请填写门店名称"), key)
+        if len(text) > 60:
+            raise PosError(_l("门店名称最多 60 个字"), key)
         return text
     text = str(value).strip()
     if len(text) > 200:

@@ -8,7 +8,9 @@ What lives where:
 - ``monthly``: the monthly sales summary and the manager's daily summary;
 - ``exports``: the CSV and XLSX downloads of all three (written by ``inventory.spreadsheets``);
 - ``views``: the report pages and their downloads; ``api``: the same reports as JSON;
-- ``dashboard``: where each role lands, and the manager's dashboard.
+- ``dashboard``: where each role lands, and the manager's dashboard;
+- ``upkeep``: the refresh of every alert kind that keeps the dashboard true (``songtao tick`` and
+  the server's background thread).
 
 Buyer types are named by ``pos.group.labels`` (the statistics call the canteens' row 机关饭堂团购).
 

@@ -104,7 +104,7 @@ def build_receipt(s: Session, sale_id: int, *, reprint: bool = False, columns: i
     payments = [(payment_label(p["method"]), p["tendered_fen"] or p["amount_fen"]) for p in view["payments"]]
     notes = [f'{_l("退款")} {r["refund_no"]} {r["refunded_at_local"]}' for r in view["refunds"]]
     return Receipt(
-        kind="sale", receipt_no=view["receipt_no"], hall_name=HALL_NAME, hall_address=hall.hall_address,
+        kind="sale", receipt_no=view["receipt_no"], hall_name=hall.hall_name, hall_address=hall.hall_address,
         meta=meta, lines=lines, totals=totals, payments=payments, change_fen=view["change_fen"],
         certified_fen=view["certified_fen"], reprint=reprint, voided=view["status"] == "voided", notes=notes,
         legend=str(LEGEND), footer=str(FOOTER),
@@ -135,7 +135,7 @@ def build_refund_receipt(s: Session, refund_id: int, *, reprint: bool = False, c
     if user:
         meta.append((str(_l("收银员")), user.display_name))
     return Receipt(
-        kind="refund", receipt_no=refund.refund_no, hall_name=HALL_NAME, hall_address=hall.hall_address,
+        kind="refund", receipt_no=refund.refund_no, hall_name=hall.hall_name, hall_address=hall.hall_address,
         meta=meta, lines=lines, totals=[(str(_l("退款合计")), refund.total_fen)],
         payments=[(payment_label(refund.method), refund.total_fen)], change_fen=0,
         certified_fen=sum(ln.amount_fen for ln in lines if ln.certified), reprint=reprint,
