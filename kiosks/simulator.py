@@ -298,9 +298,12 @@ class _Fleet:
                 self.fetch_planogram(counter, day)
         counter.was_offline = not online
         mean = expected_sales(counter.site_type, begins) * counter.popularity * ((hi - lo) / HOUR)
-        seconds = (hi - lo).total_seconds()
+        # Sales fall on whole seconds inside [lo, hi): the API's times carry no fractions, so a
+        # moment in lo's first fraction of a second would otherwise be sent as before lo.
+        first = lo if not lo.microsecond else lo.replace(microsecond=0) + dt.timedelta(seconds=1)
+        seconds = max((hi - first).total_seconds(), 0)
         for offset in sorted(counter.rng.uniform(0, seconds) for _ in range(poisson(counter.rng, mean))):
-            self.sell(counter, lo + dt.timedelta(seconds=int(offset)))
+            self.sell(counter, first + dt.timedelta(seconds=int(offset)))
         if online and post:
             self.flush(counter)
         if online and beat:

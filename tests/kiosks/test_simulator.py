@@ -108,6 +108,28 @@ def test_selling_rates_follow_site_day_and_hour():
     assert abs(sum(draws) / len(draws) - 2.5) < 0.15
 
 
+def test_sales_never_fall_before_a_window_that_starts_inside_a_second(monkeypatch):
+    """A run that starts at 10:00:00.5 sends no sale stamped 10:00:00: the API's times are whole
+    seconds, so the simulator must not round a sale to before its window (the demo test saw it)."""
+    monkeypatch.setattr(simulator, "expected_sales", lambda site, moment: 36000.0)  # ten a second
+    start = MONDAY + dt.timedelta(hours=10, microseconds=500_000)
+    sent = []
+
+    def send(method, path, token, body):
+        if path.endswith("/planogram"):
+            return 200, {"slots": [{"slot": "A1", "sku": "SIM001", "price_fen": 100, "on_hand": 10**6}]}
+        if path.endswith("/sales"):
+            sent.extend(body["sales"])
+            return 200, {"accepted": [sale["txn_id"] for sale in body["sales"]]}
+        return 200, {}
+
+    simulator.simulate(send=send, kiosks=[("K001", "t", "hospital")], start=start, days=3 / 86400, seed=1,
+                       offline_share=0, resend_share=0)
+    times = [dt.datetime.fromisoformat(sale["sold_at"]) for sale in sent]
+    assert len(times) > 5
+    assert all(start <= at < start + dt.timedelta(seconds=3) for at in times), min(times)
+
+
 # --- in process ----------------------------------------------------------------------------------
 
 def test_in_process_run_records_what_it_reports(app, session):
