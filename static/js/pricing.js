@@ -183,7 +183,7 @@
     var ms;
     if (isoOrDate instanceof Date) {
       ms = isoOrDate.getTime();
-    } else if (typeof isoOrDate === "string" && /T.*(Z|[+-]\d\d:?\d\d)$/i.test(isoOrDate.trim())) {
+    } else if (typeof isoOrDate === "string" && /[T ].*(Z|[+-]\d\d:?\d\d)$/i.test(isoOrDate.trim())) {
       ms = Date.parse(isoOrDate.trim());
     } else {
       throw new Error("时间必须带时区（ISO 8601）：" + isoOrDate);

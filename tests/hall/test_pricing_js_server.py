@@ -44,6 +44,7 @@ MOMENTS = [  # (moment, its Asia/Shanghai date)
     ("2026-10-01T07:59:59-08:00", "2026-10-01"),   # 23:59:59 in Shanghai, given in another zone
     ("2027-01-31T15:59:59Z", "2027-01-31"),
     ("2027-01-31T16:00:00Z", "2027-02-01"),
+    ("2027-01-31 16:00:00+00:00", "2027-02-01"),   # a space for the T, as Python writes it
 ]
 
 
