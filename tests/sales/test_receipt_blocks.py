@@ -82,7 +82,7 @@ def test_only_hall_sales_bring_a_receipt_number(hall, s):
     assert refused.value.field == "receipt_no"
 
 
-def test_two_tills_reserving_at_once_never_overlap(hall, s):
+def test_two_threads_reserving_for_one_till_at_once_never_overlap(hall, s):
     s.close()  # on SQLite a session that so much as reads holds the write lock (BEGIN IMMEDIATE)
     today = local_today()
     rounds = 15
