@@ -74,9 +74,7 @@ class SaleIn:
     cashier_id: Optional[int] = None
     kiosk_id: Optional[int] = None
     txn_id: Optional[str] = None
-    # default now. A hall sale that gives it was made offline by the till: it counts in the shift its
-    # time falls in, and its lines may carry the price the till charged (pos.sales.offline).
-    sold_at: Optional[dt.datetime] = None
+    sold_at: Optional[dt.datetime] = None  # default now
     buyer_type: Optional[str] = None
     group_order_id: Optional[int] = None
     # 抹零 for hall sales: None = the hall setting ``rounding_to_jiao``; never for kiosk/group, and
@@ -87,9 +85,12 @@ class SaleIn:
     # The sender's own fingerprint of what it sent (a counter's: kiosks.ingest.counter_fingerprint),
     # judged before the server resolved anything; None: ``content_hash`` of this SaleIn.
     fingerprint: Optional[str] = None
-    # Judge ``sold_at`` against these bounds (pos.sales.offline.check_time): the till's API sets
-    # them for a sale made offline; None (history, counters, group deliveries): no bounds.
-    limits: Optional[OfflineLimits] = None
+    # A hall sale the till made offline (the till's API sets it when the sale gives its ``sold_at``):
+    # the time is judged against these bounds (pos.sales.offline.check_time), the sale counts in the
+    # shift its time falls in, and it is recorded at the prices its lines give (what the customer
+    # paid), flagged when they are not the catalogue's. None: an online sale, a counter's, a group
+    # delivery, history.
+    offline: Optional[OfflineLimits] = None
 
 
 @dataclass(frozen=True)
@@ -242,15 +243,15 @@ def _context(s: Session, sale: SaleIn) -> _Context:
                 raise ShiftError(_l("班次不存在"), "shift_id")
             if shift.till_id != till.id:
                 raise ShiftError(_l("班次不属于收银台 %(till)s", till=till.code), "shift_id")
-        elif sale.sold_at is not None:
+        elif sale.offline is not None and sale.sold_at is not None:
             # Made offline: the shift its time falls in, even one closed meanwhile (then a late sale);
             # before any shift of the till had opened, the open one (check_time refuses the time).
             shift = shift_at(s, till.id, sale.sold_at, lock=True) or open_shift_of(s, till.id)
         else:
             shift = s.scalars(select(Shift).where(Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN)
                               .with_for_update(read=True)).first()
-        if sale.limits is not None and sale.sold_at is not None:
-            check_time(sale.sold_at, sale.limits, field="sold_at", shift=shift)
+        if sale.offline is not None:
+            check_time(sale.sold_at, sale.offline, field="sold_at", shift=shift)
         ctx.shift_id = shift.id if shift is not None else None
         # Kept, not lost: the money was taken. The manager sees it among the late sales.
         ctx.after_shift_closed = shift is None or shift.status != ShiftStatus.OPEN
@@ -288,14 +289,9 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     sold_at = sold_at.astimezone(dt.timezone.utc)
     day = local_date(sold_at)
     ctx = _context(s, sale)
-    # A hall sale made offline (it gives its own time) is recorded at the prices the till charged,
-    # even for a product retired meanwhile: the money was taken. Online, the server prices it.
-    offline_hall = ctx.channel == Channel.HALL and sale.sold_at is not None
-    if ctx.channel == Channel.HALL and not offline_hall:
-        for i, line in enumerate(sale.lines if isinstance(sale.lines, (list, tuple)) else ()):
-            if isinstance(line, LineIn) and line.unit_price_fen is not None:
-                raise PosError(_l("在线销售按目录价格计价，只有离线销售（带销售时间）可以给出单价"),
-                               f"lines-{i}-unit_price_fen")
+    # A hall sale made offline is recorded at the prices the till charged, even for a product
+    # retired meanwhile: the money was taken. Online, the server prices it (given prices ignored).
+    offline_hall = ctx.channel == Channel.HALL and sale.offline is not None
     basket, products, _ = price_lines(
         s, sale.lines, order_discount_fen=sale.order_discount_fen, rounding_to_jiao=ctx.rounding_to_jiao, sold_at=sold_at,
         allow_inactive=ctx.channel == Channel.KIOSK or offline_hall,

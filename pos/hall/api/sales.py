@@ -308,6 +308,12 @@ def price_basket():
 def record_sale():
     body = json_body(SaleIn)
     s = get_session()
+    if body.sold_at is None:  # an online sale is priced by the server
+        for i, ln in enumerate(body.lines):
+            if ln.unit_price_fen is not None:
+                where = f"lines[{i}].unit_price_fen"
+                raise ApiError(422, _("%(field)s：在线销售按目录价格计价，只有离线销售（带 sold_at）可以给出单价",
+                                      field=where), where)
     till = find_till(body.till)
     result = service.record_sale(s, service.SaleIn(
         channel="hall",
@@ -324,7 +330,7 @@ def record_sale():
         rounding_to_jiao=body.rounding_to_jiao,
         approved_by_id=_approver_and_shift(till, body),
         sold_at=body.sold_at,
-        limits=_limits(body.sold_at),
+        offline=_limits(body.sold_at),
     ))
     return created_response({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": reading.sale_view(s, result.sale_id)},
