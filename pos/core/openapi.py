@@ -17,6 +17,7 @@ operation is a test failure (tests/core/test_openapi.py). The package that owns 
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictInt, StringConstraints
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictInt,
+                      StringConstraints)
 from pydantic import ValidationError as PydanticError
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
@@ -77,8 +79,17 @@ def _moment_text(value: Any) -> Any:
     raise PydanticCustomError("datetime_type", "an ISO 8601 moment with its offset")
 
 
-# A moment with its offset, ISO 8601 text ("2026-11-30T23:59:00+08:00" or "…Z"); a naive time is refused.
-Moment = Annotated[AwareDatetime, Strict(False), BeforeValidator(_moment_text)]
+def _in_utc(value: Any) -> Any:
+    """The moment in UTC; one that has none (0001-01-01T00:00:00+00:01) is no moment."""
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        raise PydanticCustomError("datetime_type", "an ISO 8601 moment with its offset") from None
+
+
+# A moment with its offset, ISO 8601 text ("2026-11-30T23:59:00+08:00" or "…Z"), read as UTC; a naive
+# time is refused.
+Moment = Annotated[AwareDatetime, Strict(False), BeforeValidator(_moment_text), AfterValidator(_in_utc)]
 
 
 def Text(max_length: int, min_length: int = 0):  # noqa: N802 (reads as a type)

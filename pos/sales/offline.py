@@ -54,7 +54,10 @@ def check_time(moment: dt.datetime, limits: OfflineLimits, *, field: str,
     not before its ``sale``."""
     if not isinstance(moment, dt.datetime) or moment.tzinfo is None or moment.utcoffset() is None:
         raise PosError(_l("时间必须带时区（ISO 8601，如 2026-11-30T23:59:00+08:00）"), field)
-    moment = moment.astimezone(dt.timezone.utc)
+    try:
+        moment = moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+00:01 is before the first representable moment
+        raise PosError(_l("时间必须带时区（ISO 8601，如 2026-11-30T23:59:00+08:00）"), field) from None
     if moment > limits.now + FUTURE_TOLERANCE:
         raise PosError(_l("时间 %(at)s 晚于服务器时间超过 %(n)s 分钟，请校准收银台时钟",
                           at=format_local(moment), n=int(FUTURE_TOLERANCE.total_seconds() // 60)), field)
