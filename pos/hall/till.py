@@ -113,14 +113,13 @@ def index():
 
 # --- working offline: the service worker and what it caches -------------------------------------------
 
-# What the till page loads, in order (static/js/pricing.js only once it exists: see the shim's comment).
-TILL_SCRIPTS = ("js/pricing.js", "js/till_pricing_shim.js", "js/till_offline.js", "js/till.js")
+# What the till page loads, in order: the pricing rule, the offline catalogue, the till.
+TILL_SCRIPTS = ("js/pricing.js", "js/till_offline.js", "js/till.js")
 TILL_STYLES = ("css/app.css", "css/till.css")
 
 
 def till_scripts() -> list[str]:
-    static = Path(current_app.static_folder)
-    return [name for name in TILL_SCRIPTS if (static / name).is_file()]
+    return list(TILL_SCRIPTS)
 
 
 def offline_version(assets: list[str]) -> str:

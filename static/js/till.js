@@ -77,7 +77,7 @@
 
   /** unit price × qty_milli / 1000, rounded half up to the fen (as inventory.money does). */
   function lineGross(priceFen, qtyMilli) {
-    return Number((BigInt(priceFen) * BigInt(qtyMilli) * 2n + 1000n) / 2000n);
+    return SongtaoPricing.lineAmountFen(priceFen, qtyMilli);
   }
 
   /** part of an amount: amount × num / den, rounded half up. */

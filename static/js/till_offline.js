@@ -124,7 +124,7 @@
   // ------------------------------------------------------------------ a product as the API's ProductOut
 
   function productOut(p, day) {
-    const c = root.SongtaoPricing.certifiedOn(p.certificates || [], day || root.SongtaoPricing.localDate());
+    const c = root.SongtaoPricing.certifiedOn(p.certificates || [], day || root.SongtaoPricing.localDate(new Date()));
     return {
       product_id: p.product_id, sku: p.sku, name: p.name, unit: p.unit, sold_by_weight: !!p.sold_by_weight,
       price_fen: p.price_fen, certified: c.certified, certificate_no: c.certificate_no,
@@ -240,12 +240,12 @@
       if (rank != null) hits.push([rank, p]);
     }
     hits.sort((a, b) => (a[0] - b[0]) || (a[1].sku < b[1].sku ? -1 : a[1].sku > b[1].sku ? 1 : 0));
-    const day = root.SongtaoPricing.localDate();
+    const day = root.SongtaoPricing.localDate(new Date());
     return hits.slice(0, limit || 20).map(([, p]) => productOut(p, day));
   }
 
   function quickKeys() {
-    const day = root.SongtaoPricing.localDate();
+    const day = root.SongtaoPricing.localDate(new Date());
     const ids = (cat.quick.most_sold || []).concat(cat.quick.weighed || []);
     return ids.map((id) => cat.byId.get(id)).filter(Boolean).map((p) => productOut(p, day));
   }

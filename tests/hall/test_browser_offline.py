@@ -73,7 +73,7 @@ def test_three_sales_offline_a_reload_and_back_online(live_server, till_context,
     page.wait_for_function("self.SongtaoOffline.catalogue.byId.size === 4")
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     expect_text(page, "#catalogue-info", "商品资料")
-    blocks = page.evaluate("self.SongtaoOffline.numbersLeft('H1', self.SongtaoPricing.localDate())")
+    blocks = page.evaluate("self.SongtaoOffline.numbersLeft('H1', self.SongtaoPricing.localDate(new Date()))")
 
     till_context.set_offline(True)
     offline_from = utcnow()
