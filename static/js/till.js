@@ -595,7 +595,14 @@
     if (seq !== state.priceSeq) return false; // a newer basket is being priced
     if (unreachable(r) && OFF.catalogue.byId.size) {
       // offline: the same rule in the browser, from the prices the lines were scanned at
-      state.priced = localBasket(state.lines, state.orderDiscount, false);
+      try {
+        state.priced = localBasket(state.lines, state.orderDiscount, false);
+      } catch (e) { // what the server would refuse (a quantity too large …), said as it would
+        state.priced = null;
+        render();
+        flashError(e.message);
+        return false;
+      }
       render();
       return true;
     }

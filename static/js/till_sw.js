@@ -14,8 +14,19 @@ const PAGE = "__PAGE__";
 const ASSETS = __ASSETS__;
 const CACHE = "songtao-till-" + VERSION;
 
+/** The page as the logged-in cashier has it now (the page that registered this worker was
+ *  fetched before it existed); never a login page that a redirect gave instead. */
+async function keepPage(cache) {
+  try {
+    const response = await fetch(PAGE, { credentials: "same-origin", cache: "no-store" });
+    if (response.ok && !response.redirected) await cache.put(PAGE, response);
+  } catch (e) { /* offline already: the next navigation keeps it */ }
+}
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(ASSETS)).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(CACHE)
+    .then((cache) => cache.addAll(ASSETS).then(() => keepPage(cache)))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {

@@ -14,6 +14,7 @@ import datetime as dt
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import func, select
 
 from inventory.localtime import utcnow
@@ -141,7 +142,10 @@ def test_three_sales_offline_a_reload_and_back_online(live_server, till_context,
     time.sleep(3)
     back_at = utcnow()
     till_context.set_offline(False)
-    page.wait_for_function(f"{PENDING}.length === 0", timeout=30_000)
+    try:
+        page.wait_for_function(f"{PENDING}.length === 0", timeout=30_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"still waiting: {page.evaluate(PENDING)}") from None
     page.wait_for_function("document.querySelector('#offline-badge').hidden")
     assert page.locator("#queue-info").is_hidden()
     screenshot(page, "till_offline_03_back_online")
