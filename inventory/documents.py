@@ -182,17 +182,26 @@ def take_number(session: Session, prefix: str, day: dt.date, *, kind: str = SALE
     (``INSERT … ON CONFLICT DO UPDATE SET last_no = last_no + 1 RETURNING last_no``, on SQLite and
     PostgreSQL alike): two transactions can never get the same number, and a rolled-back one gives
     its number back. The row stays locked until the transaction ends."""
+    return take_numbers(session, prefix, day, 1, kind=kind)
+
+
+def take_numbers(session: Session, prefix: str, day: dt.date, count: int, *, kind: str = SALES_NUMBERS) -> int:
+    """Take ``count`` consecutive numbers at once from the same counter as ``take_number``, by the
+    same one statement (``… SET last_no = last_no + :count RETURNING last_no``); returns the last:
+    the numbers are ``last - count + 1`` … ``last`` (a till's block of reserved receipt numbers)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive integer, not {count!r}")
     dialect = session.get_bind().dialect.name
     stmt = _COUNTER_STATEMENTS.get(dialect)
     if stmt is None:
         t = DocumentCounter.__table__
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         new = dialect_insert(t).values(kind=bindparam("kind"), prefix=bindparam("prefix"), day=bindparam("day"),
-                                       last_no=1)
+                                       last_no=bindparam("count"))
         stmt = _COUNTER_STATEMENTS[dialect] = new.on_conflict_do_update(
-            index_elements=[t.c.kind, t.c.prefix, t.c.day], set_={"last_no": t.c.last_no + 1},
+            index_elements=[t.c.kind, t.c.prefix, t.c.day], set_={"last_no": t.c.last_no + new.excluded.last_no},
         ).returning(t.c.last_no)
-    return session.execute(stmt, {"kind": kind, "prefix": prefix, "day": day}).scalar_one()
+    return session.execute(stmt, {"kind": kind, "prefix": prefix, "day": day, "count": count}).scalar_one()
 
 
 def format_number(prefix: str, day: dt.date, n: int, *, digits: int = 4) -> str:

@@ -377,3 +377,23 @@ class InvoiceRequest(Base):
     handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
     invoice_no: Mapped[Optional[str]] = mapped_column(String(40))
     note: Mapped[Optional[str]] = mapped_column(Text)  # the reason of a rejection
+
+
+class ReceiptBlock(Base):
+    """Receipt numbers ``first_no`` … ``last_no`` of a till's local day, reserved (while online)
+    from the same counter as the server's own receipt numbers, so that a receipt printed offline
+    carries its final number (pos.sales.receipt_blocks). A number is used once a sale carries it:
+    sales.receipt_no is unique."""
+
+    __tablename__ = "receipt_blocks"
+    __table_args__ = (
+        CheckConstraint("first_no >= 1 AND last_no >= first_no", name="numbers_in_order"),
+        Index("ix_receipt_blocks_till_id_day", "till_id", "day"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    till_id: Mapped[int] = mapped_column(ForeignKey("tills.id"))
+    day: Mapped[dt.date] = mapped_column(Date)  # the local day the numbers belong to
+    first_no: Mapped[int] = mapped_column(Integer)
+    last_no: Mapped[int] = mapped_column(Integer)
+    reserved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reserved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))

@@ -46,6 +46,7 @@ from pos.models import (
     Till,
 )
 from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
+from pos.sales.receipt_blocks import claim_reserved_number, refuse_if_taken
 
 GROUP_PREFIX = "G"
 
@@ -84,6 +85,9 @@ class SaleIn:
     # The sender's own fingerprint of what it sent (a counter's: kiosks.ingest.counter_fingerprint),
     # judged before the server resolved anything; None: ``content_hash`` of this SaleIn.
     fingerprint: Optional[str] = None
+    # A number of a block the till reserved for the sale's local day (pos.sales.receipt_blocks), for
+    # a receipt printed offline; None: the next number of the day's counter.
+    receipt_no: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ def content_hash(sale: SaleIn) -> str:
         "buyer_type": sale.buyer_type,
         "group_order_id": sale.group_order_id,
     }
+    if sale.receipt_no is not None:  # only then: the fingerprints of sales recorded before stay the same
+        canonical["receipt_no"] = sale.receipt_no
     text = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -289,13 +295,16 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     if over_limit and active_approver(s, sale.approved_by_id) is None:
         raise ApprovalRequired(_l("折扣超过 %(n)s%%，需要店长授权", n=limit), "approved_by_id")
 
+    # A receipt number the till reserved (printed offline): its own, for the sale's day, unused.
+    reserved = claim_reserved_number(s, ctx.till, day, sale.receipt_no) if sale.receipt_no is not None else None
+
     # Claim the idempotency key and the receipt number together in a savepoint: if another
     # transaction recorded the same id meanwhile, the unique index refuses ours, the savepoint
     # gives the number back, and the other's sale is returned instead.
     sales = Sale.__table__
     try:
         with s.begin_nested():
-            receipt_no = document_number(ctx.receipt_prefix, day, next_number(s, ctx.receipt_prefix, day))
+            receipt_no = reserved or document_number(ctx.receipt_prefix, day, next_number(s, ctx.receipt_prefix, day))
             sale_id = s.execute(insert(sales).returning(sales.c.id), {
                 "receipt_no": receipt_no, "channel": ctx.channel, "status": SaleStatus.COMPLETED,
                 "client_sale_id": sale.client_sale_id, "kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id,
@@ -309,6 +318,8 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     except IntegrityError:
         existing = _existing(s, sale)
         if existing is None:
+            if reserved is not None:  # another sale took the reserved number meanwhile
+                refuse_if_taken(s, reserved)
             raise
         return _duplicate(s, existing, digest, sale)
 

@@ -227,18 +227,20 @@ def api_agrees_with_its_openapi_document(case, served):
         _assert_invalid_counter_sales_rejected(case, response.json())
 
 
-def _test_name(method: str, path: str) -> str:
+def _test_name(methods: list[str], path: str) -> str:
     words = re.sub(r"[^a-z0-9]+", "_", path[len("/api/v1/"):].replace("{", "").replace("}", "").lower())
-    return f"test_point9_{method.lower()}_{words.strip('_')}_agrees_with_the_document"
+    return f"test_point9_{'_'.join(m.lower() for m in methods)}_{words.strip('_')}_agrees_with_the_document"
 
 
-# One test per operation (every path has one method), named after it: stable, unique node ids for
-# pytest-xdist and for reading a failure; each is served its own fresh database.
-assert all(len(item) == 1 for item in DOCUMENT_BUILT["paths"].values())
-for _method, _path in sorted(DECLARED):
+# One test per path, named after its methods and it (test_point9_post_sales_…, and
+# test_point9_get_post_receipt_blocks_… for a path with two): stable, unique node ids for pytest-xdist
+# and for reading a failure; each is served its own fresh database. A path's methods are tested
+# together, so that the check of undeclared methods (405) knows every declared one.
+for _path in sorted(DOCUMENT_BUILT["paths"]):
+    _methods = sorted(method.upper() for method in DOCUMENT_BUILT["paths"][_path])
     _test = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])(
         schema_of(_path).parametrize()(lambda case, served: api_agrees_with_its_openapi_document(case, served)))
-    _test.__name__ = _test.__qualname__ = _test_name(_method, _path)
+    _test.__name__ = _test.__qualname__ = _test_name(_methods, _path)
     globals()[_test.__name__] = _test
 
 

@@ -134,6 +134,9 @@ class SaleIn(RequestModel):
     rounding_to_jiao: Optional[bool] = Field(None, description="抹零 (applied only when every payment is cash); "
                                                                "null = the hall setting")
     approval_pin: Optional[Pin] = Field(None, description="A manager's PIN, for a discount over the hall's limit")
+    receipt_no: Optional[Code] = Field(None, description="A number of a block this till reserved for the sale's "
+                                                         "local day (POST /receipt-blocks), not used by another "
+                                                         "sale; null: the server numbers the sale")
 
 
 class SaleLineOut(ResponseModel):
@@ -298,6 +301,7 @@ def record_sale():
         order_discount_fen=body.order_discount_fen,
         rounding_to_jiao=body.rounding_to_jiao,
         approved_by_id=_approver_and_shift(till, body),
+        receipt_no=body.receipt_no,
     ))
     return created_response({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": reading.sale_view(s, result.sale_id)},

@@ -2,7 +2,7 @@
 barcodes or a certificate covering it), so that a till fetches only what changed since its cursor
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-05 07:30:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
