@@ -1282,6 +1282,16 @@
     again.textContent = msg("reprint");
     again.addEventListener("click", () => printReceipt(receiptNo, true));
     status.appendChild(again);
+    // the server cannot print it: the browser's print dialog, to the receipt printer; the
+    // ESC/POS copy stays one 重印 away (here, or in 最近小票 later)
+    const browser = document.createElement("button");
+    browser.type = "button";
+    browser.dataset.browserPrint = receiptNo;
+    browser.textContent = msg("browser_print");
+    browser.addEventListener("click", () => printHtml($("#receipt-body").innerHTML));
+    status.appendChild(document.createTextNode(" "));
+    status.appendChild(browser);
+    if (unreachable(r) && !reprint) printHtml($("#receipt-body").innerHTML);
   }
 
   async function showReceipt(receiptNo) {
