@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -218,6 +219,9 @@ class Sale(Base):
     shift_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shifts.id"), index=True)
     # A hall sale that reached the server after its shift had closed: kept, and shown to the manager.
     after_shift_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A sale made offline that the server recorded at the price the till charged, which was not the
+    # catalogue's when it arrived (pos.sales.offline): kept, and shown to the manager.
+    price_differs: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     cashier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
     buyer_type: Mapped[Optional[BuyerType]] = mapped_column(db_enum(BuyerType, "buyer_type"))
@@ -282,6 +286,9 @@ class SaleLine(Base):
     origin_village: Mapped[Optional[str]] = mapped_column(String(60))
     # The product's cost price × quantity at sale time, for the gross margin (None: cost unknown).
     cost_fen: Mapped[Optional[int]] = mapped_column(Integer)
+    # The catalogue price when the line was recorded, kept only when the till charged another one
+    # (an offline sale at an old price; unit_price_fen is what was paid).
+    list_price_fen: Mapped[Optional[int]] = mapped_column(Integer)
 
     sale: Mapped[Sale] = relationship(back_populates="lines")
 

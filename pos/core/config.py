@@ -76,4 +76,7 @@ def from_environment(load_secret: bool = True) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
         # The server refreshes every alert kind this often (seconds; 0: never, as in tests).
         "TICK_SECONDS": int(os.environ.get("SONGTAO_TICK_SECONDS", "300")),
+        # A sale or refund a till made offline may be sent this many days later at most (older: 422);
+        # pos.sales.offline.check_time.
+        "OFFLINE_MAX_AGE_DAYS": int(os.environ.get("SONGTAO_OFFLINE_MAX_AGE_DAYS", "7")),
     }

@@ -17,6 +17,7 @@ operation is a test failure (tests/core/test_openapi.py). The package that owns 
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,9 +27,11 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictInt,
+                      StringConstraints)
 from pydantic import ValidationError as PydanticError
 from pydantic.json_schema import models_json_schema
+from pydantic_core import PydanticCustomError
 
 from inventory.errors import InventoryError, NotFound as InventoryNotFound
 from inventory.money import AmountError
@@ -67,6 +70,26 @@ QtyMilli = Whole(gt=0, le=MAX_QTY_MILLI)
 Id = Whole(ge=1, le=MAX_ID)
 ClientId = Annotated[str, StringConstraints(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+def _moment_text(value: Any) -> Any:
+    """A moment comes as ISO 8601 text (never a number of seconds, which JSON would allow)."""
+    if isinstance(value, str) and len(value) <= 40:
+        return value.strip()
+    raise PydanticCustomError("datetime_type", "an ISO 8601 moment with its offset")
+
+
+def _in_utc(value: Any) -> Any:
+    """The moment in UTC; one that has none (0001-01-01T00:00:00+00:01) is no moment."""
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        raise PydanticCustomError("datetime_type", "an ISO 8601 moment with its offset") from None
+
+
+# A moment with its offset, ISO 8601 text ("2026-11-30T23:59:00+08:00" or "…Z"), read as UTC; a naive
+# time is refused.
+Moment = Annotated[AwareDatetime, Strict(False), BeforeValidator(_moment_text), AfterValidator(_in_utc)]
 
 
 def Text(max_length: int, min_length: int = 0):  # noqa: N802 (reads as a type)
@@ -220,6 +243,10 @@ def error_message(err: dict, where: str) -> str:
         return _("%(field)s 最多 %(n)s 个字符", field=f, n=ctx.get("max_length"))
     if kind == "string_pattern_mismatch":
         return _("%(field)s 的格式不正确", field=f)
+    if kind == "timezone_aware":
+        return _("%(field)s 必须带时区（ISO 8601，如 2026-11-30T23:59:00+08:00）", field=f)
+    if kind.startswith("datetime_"):
+        return _("%(field)s 必须是 ISO 8601 时间（如 2026-11-30T23:59:00+08:00）", field=f)
     if kind in ("bool_type", "bool_parsing"):
         return _("%(field)s 必须是 true 或 false", field=f)
     if kind in ("list_type", "tuple_type"):

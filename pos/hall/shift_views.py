@@ -31,6 +31,7 @@ from pos.hall import shifts as shift_service
 from pos.core.errors import NotFound, PosError
 from pos.core.forms import EmptyForm
 from pos.models import CashMovement, CashMovementKind, PaymentMethod, Sale, Shift, ShiftStatus, Till, User
+from pos.sales import offline
 from pos.sales.reading import payment_label
 from pos.hall.settings import MAX_DIFFERENCE_LIMIT_FEN
 from pos.core.web import requires
@@ -226,6 +227,41 @@ def late_sale_review(sale_id: int):
     if open_ids:
         flash(_("已核对小票 %(no)s", no=sale.receipt_no), "success")
     return redirect(url_for("shifts.late_sales", show=request.args.get("show") or None))
+
+
+# --- sales made offline at another price than the catalogue's --------------------------------------
+
+
+@bp.route("/price-differences")
+@requires("dashboard")
+def price_differences():
+    """Offline sales recorded at the price the till charged, which was not the catalogue's: the
+    catalogue price beside the price paid, line by line, until the manager has checked them."""
+    session = get_session()
+    show_all = request.args.get("show") == "all"
+    rows = [row for row in offline.price_differences(session) if show_all or not row["reviewed"]]
+    return render_template("pos/hall/price_differences.html", rows=rows, show_all=show_all, form=EmptyForm())
+
+
+@bp.route("/price-differences/<int:sale_id>/review", methods=["POST"])
+@requires("dashboard")
+def price_difference_review(sale_id: int):
+    session = get_session()
+    if not 0 < sale_id <= MAX_ID:
+        abort(404)
+    sale = session.get(Sale, sale_id)
+    if sale is None or not sale.price_differs:
+        abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    open_ids = session.scalars(select(Alert.id).where(
+        Alert.kind == AlertKind.PRICE_MISMATCH, Alert.ref_type == "sale", Alert.ref_id == sale.id,
+        Alert.resolved_at.is_(None))).all()
+    for alert_id in open_ids:  # resolve_alert writes the audit event (who, when)
+        resolve_alert(session, alert_id, actor_id=current_user.id)
+    flash(_("已核对小票 %(no)s", no=sale.receipt_no) if open_ids else _("小票 %(no)s 已核对过", no=sale.receipt_no),
+          "success" if open_ids else "warning")
+    return redirect(url_for("shifts.price_differences", show=request.args.get("show") or None))
 
 
 # --- hall settings --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ report (it is kept and flagged for the manager instead).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
@@ -49,6 +50,7 @@ from pos.models import (
 )
 
 from pos.hall.settings import hall_settings
+from pos.sales.offline import shift_at
 from pos.sales.pricing import is_int
 
 MAX_FEN = 1_000_000_000
@@ -165,13 +167,19 @@ def check_shift_access(s: Session, shift: Shift, *, actor_id: int, approved_by_i
 
 
 def check_may_sell(s: Session, till_id: int, *, actor_id: int, approved_by_id: Optional[int] = None,
-                   client_sale_id: Optional[str] = None) -> Optional[int]:
+                   client_sale_id: Optional[str] = None, sold_at: Optional[dt.datetime] = None) -> Optional[int]:
     """A sale at a till is made on its open shift: by its owner, or with a manager's approval.
     (With no open shift the sale is kept as a late sale, as before; a sale already recorded under
-    ``client_sale_id`` is a resend, answered as before whoever holds the shift now.)"""
+    ``client_sale_id`` is a resend, answered as before whoever holds the shift now. A sale made
+    offline at ``sold_at`` is judged on the shift it counts in (pos.sales.offline.shift_at): one
+    closed meanwhile takes it as a late sale, never refused.)"""
     if client_sale_id is not None and s.scalar(select(Sale.id).where(Sale.client_sale_id == client_sale_id)):
         return None
     shift = current_shift(s, till_id)
+    if shift is not None and sold_at is not None:
+        counted_in = shift_at(s, till_id, sold_at)
+        if counted_in is not None and counted_in.id != shift.id:
+            return None
     if shift is None:
         return None
     return check_shift_access(s, shift, actor_id=actor_id, approved_by_id=approved_by_id, action="sale")

@@ -79,6 +79,7 @@ def sale_view(s: Session, sale_id: int) -> dict[str, Any]:
             "supplier_name": ln.supplier_name, "origin_county": ln.origin_county,
             "refunded_qty_milli": done,
             "refundable_qty_milli": ln.qty_milli - done if sale.status == SaleStatus.COMPLETED else 0,
+            "list_price_fen": ln.list_price_fen,
         })
     refunds = s.execute(select(Refund.refund_no, Refund.refunded_at, Refund.total_fen, Refund.method)
                         .where(Refund.sale_id == sale.id).order_by(Refund.id)).all()
@@ -101,6 +102,7 @@ def sale_view(s: Session, sale_id: int) -> dict[str, Any]:
         "uncertified_fen": sale.total_fen - certified,
         "change_fen": sum(p.change_fen for p in sale.payments),
         "after_shift_closed": sale.after_shift_closed,
+        "price_differs": sale.price_differs,
         "lines": lines,
         "payments": [{"method": p.method.value, "amount_fen": p.amount_fen, "tendered_fen": p.tendered_fen,
                       "change_fen": p.change_fen, "ref": p.ref} for p in sale.payments],

@@ -25,6 +25,7 @@ from inventory.money import format_qty
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Payment, PaymentMethod, Refund, RefundLine, SaleLine, SaleStatus, Shift, ShiftStatus, Till
+from pos.sales.offline import OfflineLimits, check_time
 from pos.sales.pricing import is_int
 from pos.sales.reading import get_sale, refunded_qty_by_line
 from pos.sales.service import customer_location, document_number, next_number
@@ -70,10 +71,15 @@ def refund(
     client_refund_id: Optional[str] = None,
     refunded_at: Optional[dt.datetime] = None,
     for_group_order: bool = False,
+    limits: Optional[OfflineLimits] = None,
 ) -> RefundResult:
     """Refund ``(sale_line_id, qty_milli, back_to_stock)`` lines of the sale with this receipt.
     ``method`` None = the sale's first payment method. Goods go back to the selling location
-    (back_to_stock) or to loss (damaged). Idempotent on ``client_refund_id``."""
+    (back_to_stock) or to loss (damaged). Idempotent on ``client_refund_id``.
+
+    ``refunded_at`` (default now) is never before the sale; ``limits`` (a refund the till made
+    offline) also bounds it as pos.sales.offline.check_time says: not in the future, not too old,
+    not before the refund's own shift opened."""
     # --- validate what was asked, before anything is written
     if active_approver(s, approved_by_id) is None:
         raise ApprovalRequired(_l("退货需要店长授权"), "approved_by_id")
@@ -167,6 +173,10 @@ def refund(
     elif sale.till_id is not None:
         # The money comes out of the selling till's drawer, in its open shift if there is one.
         shift = s.scalars(select(Shift).where(Shift.till_id == sale.till_id, Shift.status == ShiftStatus.OPEN)).first()
+    if limits is not None:
+        refunded_at = check_time(refunded_at, limits, field="refunded_at", shift=shift, sale=sale)
+    elif refunded_at < sale.sold_at:
+        raise RefundError(_l("退货时间不能早于原销售时间"), "refunded_at")
     till_id = shift.till_id if shift is not None else sale.till_id
     till = s.get(Till, till_id) if till_id is not None else None
     prefix = "R-" + (till.code if till else sale.receipt_no.split("-", 1)[0])

@@ -45,6 +45,7 @@ from pos.models import (
     ShiftStatus,
     Till,
 )
+from pos.sales.offline import OfflineLimits, check_time, open_shift_of, shift_at
 from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
 from pos.sales.receipt_blocks import claim_reserved_number, refuse_if_taken
 
@@ -88,6 +89,12 @@ class SaleIn:
     # A number of a block the till reserved for the sale's local day (pos.sales.receipt_blocks), for
     # a receipt printed offline; None: the next number of the day's counter.
     receipt_no: Optional[str] = None
+    # A hall sale the till made offline (the till's API sets it when the sale gives its ``sold_at``):
+    # the time is judged against these bounds (pos.sales.offline.check_time), the sale counts in the
+    # shift its time falls in, and it is recorded at the prices its lines give (what the customer
+    # paid), flagged when they are not the catalogue's. None: an online sale, a counter's, a group
+    # delivery, history.
+    offline: Optional[OfflineLimits] = None
 
 
 @dataclass(frozen=True)
@@ -242,9 +249,15 @@ def _context(s: Session, sale: SaleIn) -> _Context:
                 raise ShiftError(_l("班次不存在"), "shift_id")
             if shift.till_id != till.id:
                 raise ShiftError(_l("班次不属于收银台 %(till)s", till=till.code), "shift_id")
+        elif sale.offline is not None and sale.sold_at is not None:
+            # Made offline: the shift its time falls in, even one closed meanwhile (then a late sale);
+            # before any shift of the till had opened, the open one (check_time refuses the time).
+            shift = shift_at(s, till.id, sale.sold_at, lock=True) or open_shift_of(s, till.id)
         else:
             shift = s.scalars(select(Shift).where(Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN)
                               .with_for_update(read=True)).first()
+        if sale.offline is not None:
+            check_time(sale.sold_at, sale.offline, field="sold_at", shift=shift)
         ctx.shift_id = shift.id if shift is not None else None
         # Kept, not lost: the money was taken. The manager sees it among the late sales.
         ctx.after_shift_closed = shift is None or shift.status != ShiftStatus.OPEN
@@ -282,9 +295,15 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     sold_at = sold_at.astimezone(dt.timezone.utc)
     day = local_date(sold_at)
     ctx = _context(s, sale)
+    # A hall sale made offline is recorded at the prices the till charged, even for a product
+    # retired meanwhile: the money was taken. Online, the server prices it (given prices ignored).
+    offline_hall = ctx.channel == Channel.HALL and sale.offline is not None
     basket, products, _ = price_lines(
         s, sale.lines, order_discount_fen=sale.order_discount_fen, rounding_to_jiao=ctx.rounding_to_jiao, sold_at=sold_at,
-        allow_inactive=ctx.channel == Channel.KIOSK, use_given_prices=ctx.channel != Channel.HALL)
+        allow_inactive=ctx.channel == Channel.KIOSK or offline_hall,
+        use_given_prices=ctx.channel != Channel.HALL or offline_hall)
+    list_prices = {i: products[line.product_id].price_fen for i, line in enumerate(basket.lines)
+                   if offline_hall and line.unit_price_fen != products[line.product_id].price_fen}
     if ctx.channel == Channel.GROUP and not sale.payments:
         payments, change = [], 0  # on account: the buyer pays the order later (pos.group.payments)
     else:
@@ -309,7 +328,8 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
                 "receipt_no": receipt_no, "channel": ctx.channel, "status": SaleStatus.COMPLETED,
                 "client_sale_id": sale.client_sale_id, "kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id,
                 "content_hash": digest, "till_id": ctx.till.id if ctx.till else None, "shift_id": ctx.shift_id,
-                "after_shift_closed": ctx.after_shift_closed, "cashier_id": sale.cashier_id,
+                "after_shift_closed": ctx.after_shift_closed, "price_differs": bool(list_prices),
+                "cashier_id": sale.cashier_id,
                 "location_id": ctx.location_id, "buyer_type": ctx.buyer_type, "group_order_id": sale.group_order_id,
                 "sold_at": sold_at, "local_date": day, "recorded_at": utcnow(),
                 "subtotal_fen": basket.subtotal_fen, "discount_fen": basket.discount_fen,
@@ -336,6 +356,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
             "origin_county": origin["county"], "origin_county_code": origin["county_code"],
             "origin_township": origin["township"], "origin_village": origin["village"],
             "cost_fen": None if product.cost_fen is None else line_amount_fen(product.cost_fen, line.qty_milli),
+            "list_price_fen": list_prices.get(n - 1),
         })
     s.execute(insert(SaleLine.__table__), line_rows)
     if payments:
@@ -357,6 +378,15 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
                     message=hall_text(_l("收银台 %(till)s 的销售 %(receipt)s（%(amount)s）在交班后到达，请核对",
                                          till=ctx.receipt_prefix, receipt=receipt_no,
                                          amount=format_yuan(basket.total_fen)))))
+    if list_prices:
+        differing = [basket.lines[i] for i in list_prices]
+        s.add(Alert(kind=AlertKind.PRICE_MISMATCH, location_id=ctx.location_id, ref_type="sale", ref_id=sale_id,
+                    product_id=differing[0].product_id,
+                    message=hall_text(_l("收银台 %(till)s 的离线销售 %(receipt)s 按收银台当时的价格收款，"
+                                         "与目录价格不同（%(product)s：收 %(paid)s，目录 %(listed)s），请核对",
+                                         till=ctx.receipt_prefix, receipt=receipt_no, product=differing[0].name,
+                                         paid=format_yuan(differing[0].unit_price_fen),
+                                         listed=format_yuan(list_prices[next(iter(list_prices))])))))
     if over_limit:
         record(s, user_id=sale.approved_by_id, action="sale.discount_approved", entity="sale", entity_id=sale_id,
                after={"receipt_no": receipt_no, "subtotal_fen": basket.subtotal_fen,

@@ -23,7 +23,7 @@ from pos.cli import main
 from pos.core.db import session_scope
 from pos.reports import upkeep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project (this file is tests/<area>/…)
 
 
 def seed(app, counters: int = 3) -> None:

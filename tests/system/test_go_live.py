@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from tests.conftest import TEST_DATABASE_URL, USING_PG, _with_database, need, pg_reachable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project (this file is tests/<area>/…)
 ADMIN_PASSWORD = "correct-horse-9"
 CASHIER_PIN = "2468"
 

@@ -17,6 +17,7 @@ from pos.core.openapi import (
     Code,
     Fen,
     Id,
+    Moment,
     PositiveFen,
     QtyMilli,
     QueryModel,
@@ -46,6 +47,7 @@ from pos.hall.settings import hall_settings
 from pos.hall.till import recent_receipts
 from pos.models import PaymentMethod, Sale, Till, User
 from pos.sales import pricing, reading, refunds, service, voids
+from pos.sales.offline import OfflineLimits
 from pos.sales.links import receipt_no_from_scan
 
 
@@ -125,10 +127,20 @@ class PaymentIn(RequestModel):
     ref: Optional[Ref] = None
 
 
+class SaleLineIn(LineIn):
+    unit_price_fen: Optional[Fen] = Field(
+        None, description="Only with sold_at: the price the till charged offline. When it is not the catalogue's "
+                          "price the sale is recorded at it anyway and flagged for the manager (price_differs)")
+
+
 class SaleIn(RequestModel):
     client_sale_id: ClientId = Field(description="Made by the till (a uuid); sending it again records nothing new")
     till: Code
-    lines: list[LineIn] = Field(min_length=1, max_length=MAX_SALE_LINES)
+    sold_at: Optional[Moment] = Field(
+        None, description="When the till made the sale offline (ISO 8601 with offset). It decides the day, the "
+                          "month, the shift and certification; at most 5 minutes ahead of the server, not before the "
+                          "shift opened, not older than OFFLINE_MAX_AGE_DAYS (7). null: now")
+    lines: list[SaleLineIn] = Field(min_length=1, max_length=MAX_SALE_LINES)
     order_discount_fen: Fen = 0
     payments: list[PaymentIn] = Field([], max_length=MAX_PAYMENTS)
     rounding_to_jiao: Optional[bool] = Field(None, description="抹零 (applied only when every payment is cash); "
@@ -158,6 +170,8 @@ class SaleLineOut(ResponseModel):
     origin_county: Optional[str]
     refunded_qty_milli: int
     refundable_qty_milli: int
+    list_price_fen: Optional[int] = Field(description="The catalogue price when recorded, when the till charged "
+                                                      "another (unit_price_fen)")
 
 
 class PaymentOut(ResponseModel):
@@ -193,6 +207,8 @@ class SaleView(ResponseModel):
     uncertified_fen: int
     change_fen: int
     after_shift_closed: bool
+    price_differs: bool = Field(description="Made offline and recorded at the price the till charged, "
+                                            "not the catalogue's: the manager checks it")
     lines: list[SaleLineOut]
     payments: list[PaymentOut]
     refunds: list[SaleRefundOut]
@@ -224,6 +240,9 @@ class RefundIn(RequestModel):
     reason: Reason
     approval_pin: Optional[Pin] = None
     till: Optional[Code] = Field(None, description="The till refunding; its open shift counts the refund")
+    refunded_at: Optional[Moment] = Field(
+        None, description="When the till made the refund (ISO 8601 with offset): never before the sale, at most "
+                          "5 minutes ahead, not before the shift opened, not older than OFFLINE_MAX_AGE_DAYS. null: now")
 
 
 class RefundOut(ResponseModel):
@@ -242,8 +261,13 @@ def _approver_and_shift(till: Till, body) -> Optional[int]:
     their own, or another's with a manager's approval (pos.hall.shifts.check_may_sell)."""
     approver = approving_manager(body.approval_pin, till_code=till.code, purpose="discount")
     shifts.check_may_sell(get_session(), till.id, actor_id=current_user.id, approved_by_id=approver,
-                          client_sale_id=body.client_sale_id)
+                          client_sale_id=body.client_sale_id, sold_at=body.sold_at)
     return approver
+
+
+def _limits(moment) -> Optional[OfflineLimits]:
+    """The bounds of a sale's or refund's own time, when the till gives one."""
+    return OfflineLimits.from_config(current_app.config) if moment is not None else None
 
 
 # --- the running total and sales -------------------------------------------------------------------
@@ -287,6 +311,12 @@ def price_basket():
 def record_sale():
     body = json_body(SaleIn)
     s = get_session()
+    if body.sold_at is None:  # an online sale is priced by the server
+        for i, ln in enumerate(body.lines):
+            if ln.unit_price_fen is not None:
+                where = f"lines[{i}].unit_price_fen"
+                raise ApiError(422, _("%(field)s：在线销售按目录价格计价，只有离线销售（带 sold_at）可以给出单价",
+                                      field=where), where)
     till = find_till(body.till)
     result = service.record_sale(s, service.SaleIn(
         channel="hall",
@@ -294,7 +324,8 @@ def record_sale():
         till_id=till.id,
         cashier_id=current_user.id,
         client_sale_id=body.client_sale_id,
-        lines=[pricing.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen)
+        lines=[pricing.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen,
+                              unit_price_fen=ln.unit_price_fen)
                for ln in body.lines],
         payments=[service.PaymentIn(method=p.method, amount_fen=p.amount_fen, tendered_fen=p.tendered_fen, ref=p.ref)
                   for p in body.payments],
@@ -302,6 +333,8 @@ def record_sale():
         rounding_to_jiao=body.rounding_to_jiao,
         approved_by_id=_approver_and_shift(till, body),
         receipt_no=body.receipt_no,
+        sold_at=body.sold_at,
+        offline=_limits(body.sold_at),
     ))
     return created_response({"receipt_no": result.receipt_no, "total_fen": result.total_fen,
                      "change_fen": result.change_fen, "sale": reading.sale_view(s, result.sale_id)},
@@ -396,6 +429,7 @@ def refund():
         lines=[(ln.sale_line_id, ln.qty_milli, ln.back_to_stock) for ln in body.lines],
         method=body.method, reason=body.reason, cashier_id=current_user.id,
         approved_by_id=approver, shift_id=shift_id, client_refund_id=body.client_refund_id,
+        refunded_at=body.refunded_at, limits=_limits(body.refunded_at),
     )
     sale = reading.get_sale(s, body.receipt_no)
     return created_response({"refund_id": result.refund_id, "refund_no": result.refund_no, "total_fen": result.total_fen,

@@ -2,7 +2,7 @@
 their final numbers), taken from the document counters
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05 10:00:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ import inventory.base
 
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
