@@ -231,6 +231,7 @@
     if (state.offline === off) return;
     state.offline = off;
     renderNet();
+    if (!off && scanMsg.dataset.offline) say("", "");
     if (!off) setTimeout(online, 0);
   }
 
@@ -297,6 +298,7 @@
   function needsNetwork(what) {
     if (!state.offline) return false;
     flashError(msg("need_network", { what: msg(what) }));
+    scanMsg.dataset.offline = "1"; // cleared when the server answers again
     return true;
   }
 
@@ -489,6 +491,7 @@
   const scanMsg = $("#scan-msg");
   let msgTimer = null;
   function say(text, kind) {
+    delete scanMsg.dataset.offline;
     scanMsg.textContent = text;
     scanMsg.className = "scan-msg " + (kind || "");
     clearTimeout(msgTimer);

@@ -148,6 +148,7 @@ def test_three_sales_offline_a_reload_and_back_online(live_server, till_context,
         raise AssertionError(f"still waiting: {page.evaluate(PENDING)}") from None
     page.wait_for_function("document.querySelector('#offline-badge').hidden")
     assert page.locator("#queue-info").is_hidden()
+    page.wait_for_function("!document.querySelector('#scan-msg').textContent.includes('需要联网')")
     screenshot(page, "till_offline_03_back_online")
 
     ids = [p["sale"]["client_sale_id"] for p in pending]
