@@ -197,3 +197,17 @@ def test_three_sales_offline_a_reload_and_back_online(live_server, till_context,
             }""", p["sale"])
         assert answer == 200
     assert sale_count(app) == 3
+
+
+def test_closing_the_shift_is_refused_while_sales_wait(live_server, page, app, hall):
+    open_till(page, live_server)
+    # a sale made offline that the server refused (its price was out of bounds, say): it waits for the manager
+    page.evaluate("""() => localStorage.setItem('songtao.till.pending', JSON.stringify([{offline: true,
+        error: '销售未被接受', sale: {client_sale_id: 'c1f1e2d3-0000-4000-8000-000000000001', till: 'H1', lines: [],
+        payments: [], sold_at: '2026-12-05T10:00:00+08:00'}}]))""")
+    page.reload()
+    expect_text(page, "#queue-info", "待上传 1 笔 · 1 笔未被接受，请联系店长")
+    wait_focus_on_scan(page)
+    page.keyboard.press("F10")
+    page.get_by_text("还有 1 笔销售未上传，联网上传后才能交班").first.wait_for()
+    assert page.locator("#dlg-close").is_hidden()
