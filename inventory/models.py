@@ -148,6 +148,9 @@ class Product(Base):
     photo_path: Mapped[Optional[str]] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped (inventory.catalogue_changes) whenever what a till sells from changes: the product,
+    # its barcodes or a certificate covering it. The tills' delta catalogue asks for "> cursor".
+    catalogue_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
 
     category: Mapped[Optional[Category]] = relationship()
     supplier: Mapped[Optional[Supplier]] = relationship()
@@ -360,3 +363,7 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# The catalogue's change tracking listens to every session (imported last: it needs the models).
+from . import catalogue_changes  # noqa: E402,F401

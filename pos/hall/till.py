@@ -6,9 +6,11 @@ discount limit and 抹零 setting, the payment methods' names and the CSRF token
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
@@ -90,7 +92,8 @@ def index():
     tills = session.scalars(select(Till).where(Till.active.is_(True)).order_by(Till.code)).all()
     settings = hall_settings(session)
     config = {
-        "tills": [{"code": t.code, "name": t.name} for t in tills],
+        "tills": [{"code": t.code, "name": t.name, "paper_mm": 58 if (t.paper_columns or 48) < 40 else 80}
+                  for t in tills],
         "till": request.args.get("till") or None,
         "discount_limit_percent": settings.discount_limit_percent,
         "rounding_to_jiao": settings.rounding_to_jiao,
@@ -101,8 +104,52 @@ def index():
         "user": {"id": current_user.id, "name": current_user.display_name},
         "api": request.script_root + "/api/v1",
         "receipt_url": url_for("till.receipt", receipt_no="RECEIPT_NO"),
+        "sw_url": url_for("till.service_worker"),
+        "sw_scope": url_for("till.index"),
+        "hall_name": settings.hall_name,
     }
-    return render_template("pos/hall/till.html", config=config)
+    return render_template("pos/hall/till.html", config=config, till_scripts=till_scripts())
+
+
+# --- working offline: the service worker and what it caches -------------------------------------------
+
+# What the till page loads, in order: the pricing rule, the offline catalogue, the till.
+TILL_SCRIPTS = ("js/pricing.js", "js/till_offline.js", "js/till.js")
+TILL_STYLES = ("css/app.css", "css/till.css")
+
+
+def till_scripts() -> list[str]:
+    return list(TILL_SCRIPTS)
+
+
+def offline_version(assets: list[str]) -> str:
+    """A hash of the till page's template and every asset it caches: a deploy changing any of
+    them changes the service worker, which then fetches them all again."""
+    digest = hashlib.sha256()
+    template = Path(current_app.root_path).parent / "templates" / "pos" / "hall" / "till.html"
+    for path in [template] + [Path(current_app.static_folder) / name for name in assets] + \
+            [Path(current_app.static_folder) / "js" / "till_sw.js"]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()[:16]
+
+
+@bp.route("/sw.js")
+def service_worker():
+    """The till's service worker (static/js/till_sw.js) with its version and what it caches. Its
+    scope is the till page (/till, one level above the script: hence Service-Worker-Allowed)."""
+    import json
+
+    assets = list(TILL_STYLES) + till_scripts()
+    page = url_for("till.index")
+    body = (Path(current_app.static_folder) / "js" / "till_sw.js").read_text(encoding="utf-8")
+    body = (body.replace('"__VERSION__"', json.dumps(offline_version(assets)))
+            .replace('"__PAGE__"', json.dumps(page))
+            .replace("__ASSETS__", json.dumps([url_for("static", filename=a) for a in assets])))
+    response = current_app.response_class(body, mimetype="text/javascript")
+    response.headers["Service-Worker-Allowed"] = page
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.route("/receipts/<receipt_no>")

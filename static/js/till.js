@@ -8,13 +8,23 @@
  * the whole sale is saved in localStorage before it is sent, and it is sent again (with backoff)
  * until the server answers; on reload, a sale still pending is sent again. The server treats a
  * repeated client_sale_id as the same sale.
+ *
+ * Offline (the server cannot be reached): scans, search and quick keys come from the catalogue the
+ * browser keeps (static/js/till_offline.js), baskets are priced by self.SongtaoPricing with the
+ * same rule as the server, and a cash sale is kept with the moment it was paid (sold_at), the unit
+ * prices charged and a receipt number reserved for the till; it is sent, under its client_sale_id,
+ * when the server answers again. What needs the server (a manager's PIN, voids, refunds, non-cash
+ * payments, reports, closing) says so. The page itself comes from the service worker (/till/sw.js).
  */
 (function () {
   "use strict";
 
   const cfg = JSON.parse(document.getElementById("till-config").textContent);
   const MSG = JSON.parse(document.getElementById("till-messages").textContent);
-  const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  let CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  const OFF = self.SongtaoOffline;
+  const P = self.SongtaoPricing;
+  const API_TIMEOUT_MS = 10000;
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
@@ -118,6 +128,7 @@
     basket: () => `songtao.till.${state.till}.basket`,
     parked: () => `songtao.till.${state.till}.parked`,
     last: () => `songtao.till.${state.till}.last`,
+    shift: () => `songtao.till.${state.till}.shift`,
   };
 
   // ------------------------------------------------------------------ the API
@@ -133,10 +144,24 @@
       opts.body = JSON.stringify(body);
     }
     let res;
+    const abort = window.AbortController ? new AbortController() : null;
+    const timer = abort ? setTimeout(() => abort.abort(), API_TIMEOUT_MS) : null;
+    if (abort) opts.signal = abort.signal;
     try {
       res = await fetch(cfg.api + path, opts);
     } catch (e) {
+      setOffline(true);
       return { ok: false, network: true, status: 0, data: null };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (res.status < 502 || res.status > 504) setOffline(false);
+    // Offline sales are stamped by the server's clock when this PC's is more than 2 s off (the
+    // Date header counts whole seconds: its middle is the best guess).
+    const date = Date.parse(res.headers.get("Date") || "");
+    if (!isNaN(date)) {
+      const off = date + 500 - Date.now();
+      clockOffset = Math.abs(off) > 2000 ? off : 0;
     }
     let data = null;
     try {
@@ -146,6 +171,9 @@
     }
     return { ok: res.ok, network: false, status: res.status, data };
   }
+
+  /** The server did not answer (the network, or a proxy in front of a stopped server). */
+  const unreachable = (r) => r.network || r.status === 502 || r.status === 504;
 
   function errorText(r) {
     if (r.network) return msg("offline");
@@ -177,6 +205,7 @@
     approvalPin: null,  // a manager's PIN for this sale's discount: kept in memory only, never stored
     pay: null,
     sending: false,
+    offline: !navigator.onLine,  // the last request got no answer (or the browser says so)
   };
 
   function saveBasket() {
@@ -193,6 +222,153 @@
     render();
     reprice();
   }
+
+  // ------------------------------------------------------------------ working offline
+
+  let clockOffset = 0; // server clock − this PC's clock, from the last answer's Date header
+
+  function setOffline(off) {
+    if (state.offline === off) return;
+    state.offline = off;
+    renderNet();
+    if (!off && scanMsg.dataset.offline) say("", "");
+    if (!off) setTimeout(online, 0);
+  }
+
+  /** The hall's settings the till prices by: the catalogue's (fresher), else the page's. */
+  function settings() {
+    const c = OFF.catalogue.settings;
+    return c || { rounding_to_jiao: cfg.rounding_to_jiao, discount_limit_percent: cfg.discount_limit_percent, hall_name: cfg.hall_name };
+  }
+
+  const serverNow = () => new Date(Date.now() + clockOffset);
+
+  /** A moment as ISO 8601 in the hall's zone: 2026-12-05T23:59:07+08:00. */
+  function shanghaiIso(d) {
+    const parts = {};
+    new Intl.DateTimeFormat("en-CA", {
+      timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    }).formatToParts(d).forEach((p) => { parts[p.type] = p.value; });
+    const ms = String(d.getUTCMilliseconds()).padStart(3, "0");
+    return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}:${parts.second}.${ms}+08:00`;
+  }
+
+  function nextDay(day) {
+    const d = new Date(day + "T00:00:00Z");
+    d.setUTCDate(d.getUTCDate() + 1);
+    return d.toISOString().slice(0, 10);
+  }
+
+  /** The basket priced in the browser, as the server's /baskets/price would (certified on ``day``). */
+  function localBasket(lines, orderDiscount, paidInCash, day) {
+    day = day || P.localDate(serverNow().toISOString());
+    const priced = lines.map((l) => {
+      const p = OFF.product(l.product_id);
+      const cert = p ? P.certifiedOn(p.certificates, day) : { certified: !!l.certified, certificate_no: l.certificate_no || null };
+      return {
+        product_id: l.product_id, sku: l.sku, name: l.name, unit: l.unit || (l.sold_by_weight ? "kg" : "piece"),
+        sold_by_weight: !!l.sold_by_weight, qty_milli: l.qty_milli, price_fen: l.price_fen,
+        line_discount_fen: l.line_discount_fen || 0, certified: cert.certified, certificate_no: cert.certificate_no,
+      };
+    });
+    const b = P.priceBasket(priced, { orderDiscountFen: orderDiscount, roundingToJiaoSetting: !!settings().rounding_to_jiao, paidInCash });
+    b.local = true;
+    return b;
+  }
+
+  function pendingCount() {
+    return pendingList().length;
+  }
+
+  function renderNet() {
+    $("#offline-badge").hidden = !state.offline;
+    document.body.classList.toggle("is-offline", state.offline);
+    const list = pendingList();
+    const refused = list.filter((p) => p.error).length;
+    const q = $("#queue-info");
+    q.hidden = !list.length;
+    q.textContent = list.length ? msg("queue", { n: list.length }) + (refused ? " · " + msg("queue_refused", { n: refused }) : "") : "";
+    q.title = list.filter((p) => p.error).map((p) => p.error).join("\n");
+    const at = OFF.catalogue.refreshedAt;
+    $("#catalogue-info").textContent = at ? msg("catalogue_at", { at: localTime(at) }) : msg("catalogue_none");
+  }
+
+  /** Said instead of doing what needs the server, while it cannot be reached. */
+  function needsNetwork(what) {
+    if (!state.offline) return false;
+    flashError(msg("need_network", { what: msg(what) }));
+    scanMsg.dataset.offline = "1"; // cleared when the server answers again
+    return true;
+  }
+
+  let refreshing = false;
+  /** The catalogue's changes since the last refresh, the receipt numbers, then the waiting sales. */
+  async function refreshOffline() {
+    if (refreshing || !state.till) return;
+    refreshing = true;
+    try {
+      const r = await OFF.refresh(api, state.till);
+      if (r.ok) {
+        renderNet();
+        if (!quickLoaded) loadQuick();
+        const today = P.localDate(serverNow().toISOString());
+        const held = pendingList().map((p) => p.sale.receipt_no).filter(Boolean);
+        await OFF.syncBlocks(api, state.till, [today, nextDay(today)], held);
+      }
+    } catch (e) { /* the next tick tries again */ }
+    refreshing = false;
+    await flushQueue();
+  }
+
+  function online() {
+    refreshOffline();
+  }
+
+  let flushing = false;
+  /** Send the sales made offline, oldest first, each under its own client_sale_id: a sale the
+   *  server already has is answered as a duplicate, so a sale is recorded once however often this
+   *  runs. Stops at the first unanswered request; a refused sale stays, marked, for the manager. */
+  async function flushQueue() {
+    if (flushing || state.sending) return;
+    flushing = true;
+    try {
+      for (const p of pendingList()) {
+        if (!p.offline || p.error) continue;
+        let r = await api("POST", "/sales", p.sale);
+        if (r.status === 400 && await refreshCsrf()) r = await api("POST", "/sales", p.sale);
+        if (r.ok) {
+          dropPending(p.sale.client_sale_id);
+          const no = r.data && (r.data.receipt_no || (r.data.sale && r.data.sale.receipt_no));
+          if (no) store.set(K.last(), { receipt_no: no, total_fen: r.data.total_fen, shift_id: state.shift ? state.shift.id : null });
+          continue;
+        }
+        if (unreachable(r) || r.status >= 500 || r.status === 401 || r.status === 408 || r.status === 429 || r.status === 400) break;
+        p.error = errorText(r); // refused (422, 409 …): kept, shown, never sent again by itself
+        savePending(p);
+      }
+    } finally {
+      flushing = false;
+      renderNet();
+    }
+  }
+
+  /** The page may come from the service worker's cache with an old CSRF token: take a fresh one. */
+  async function refreshCsrf() {
+    try {
+      const res = await fetch(cfg.sw_scope, { credentials: "same-origin", cache: "no-store" });
+      const m = /<meta name="csrf-token" content="([^"]+)"/.exec(await res.text());
+      if (m && m[1] !== CSRF) { CSRF = m[1]; return true; }
+    } catch (e) { /* still offline */ }
+    return false;
+  }
+
+  window.addEventListener("online", () => online());
+  window.addEventListener("offline", () => setOffline(true));
+  setInterval(() => {
+    if (state.offline || pendingList().some((p) => p.offline && !p.error)) refreshOffline();
+  }, 10000);
+  setInterval(() => { if (!state.offline) refreshOffline(); }, 120000);
 
   // ------------------------------------------------------------------ dialogs and focus
 
@@ -315,6 +491,7 @@
   const scanMsg = $("#scan-msg");
   let msgTimer = null;
   function say(text, kind) {
+    delete scanMsg.dataset.offline;
     scanMsg.textContent = text;
     scanMsg.className = "scan-msg " + (kind || "");
     clearTimeout(msgTimer);
@@ -413,12 +590,25 @@
     }
     // priced by the server with the hall's 抹零 setting: total_fen as paid by WeChat, Alipay, card …
     // (never rounded), cash_total_fen as paid wholly in cash (抹零 applies, when on)
-    const r = await api("POST", "/baskets/price", {
+    const r = state.offline ? { network: true } : await api("POST", "/baskets/price", {
       lines: payloadLines(),
       order_discount_fen: state.orderDiscount,
       paid_in_cash: false,
     });
     if (seq !== state.priceSeq) return false; // a newer basket is being priced
+    if (unreachable(r) && OFF.catalogue.byId.size) {
+      // offline: the same rule in the browser, from the prices the lines were scanned at
+      try {
+        state.priced = localBasket(state.lines, state.orderDiscount, false);
+      } catch (e) { // what the server would refuse (a quantity too large …), said as it would
+        state.priced = null;
+        render();
+        flashError(e.message);
+        return false;
+      }
+      render();
+      return true;
+    }
     if (!r.ok) {
       state.priced = null;
       render();
@@ -444,6 +634,7 @@
       sku: p.sku,
       name: p.name,
       sold_by_weight: !!p.sold_by_weight,
+      unit: p.unit || (p.sold_by_weight ? "kg" : "piece"),
       price_fen: p.price_fen,
       certified: !!p.certified,
       warning: p.warning || null, // e.g. the books hold only expired lots of it: the cashier checks the shelf
@@ -489,7 +680,7 @@
   /** Ask the server, as a scan does, whether the cashier should be warned about a product (the
    *  books hold it here only in expired lots); the line is marked, the sale is not held up. */
   async function checkWarning(p) {
-    if (!state.till || !p.sku) return;
+    if (!state.till || !p.sku || state.offline) return;
     const r = await api("GET", "/products/lookup?code=" + encodeURIComponent(p.sku) + "&till=" + encodeURIComponent(state.till));
     if (!r.ok || !r.data || r.data.product_id !== p.product_id || !r.data.warning) return;
     const marked = state.lines.filter((l) => l.product_id === p.product_id);
@@ -504,8 +695,15 @@
     code = code.trim();
     if (!code) return;
     if (!requireShift()) return;
-    const r = await api("GET", "/products/lookup?code=" + encodeURIComponent(code) +
+    const r = state.offline ? { network: true } : await api("GET", "/products/lookup?code=" + encodeURIComponent(code) +
       (state.till ? "&till=" + encodeURIComponent(state.till) : ""));
+    if (unreachable(r) && OFF.catalogue.byId.size) {
+      const hit = OFF.lookup(code, { not_weighed: msg("not_weighed"), zero_label: msg("zero_label") });
+      if (!hit) { flashError(msg("unknown_code", { code: code.slice(0, 64) })); return; }
+      if (hit.error) { flashError(hit.error); return; }
+      addProduct(hit, hit.qty_milli != null ? hit.qty_milli : null);
+      return;
+    }
     if (!r.ok) {
       flashError(r.status === 404 ? ((r.data && r.data.error) || msg("unknown_code", { code })) : errorText(r));
       return;
@@ -659,8 +857,15 @@
     if (target === "line" && l) l.line_discount_fen = amount;
     else state.orderDiscount = amount;
     closeDialog(d);
-    const limit = Number(cfg.discount_limit_percent);
+    const limit = Number(settings().discount_limit_percent);
     const total = discountTotal();
+    if (total * 100 > localSubtotal() * limit && !state.approvalPin && state.offline) {
+      if (target === "line" && l) l.line_discount_fen = before.line;
+      else state.orderDiscount = before.order;
+      changed();
+      flashError(msg("need_network", { what: msg("w_approval") }));
+      return;
+    }
     if (total * 100 > localSubtotal() * limit && !state.approvalPin) {
       const pin = await askPin(msg("discount_pin", { amount: yuan(total), n: limit }));
       if (pin == null) {
@@ -796,6 +1001,10 @@
 
   function chooseMethod(code) {
     if (!state.pay) return;
+    if (state.pay.offline && code !== "cash") {
+      setError(document.getElementById("dlg-pay"), msg("need_network", { what: methodLabel(code) }));
+      return;
+    }
     state.pay.method = code;
     payForm.ref.value = "";
     renderPay();
@@ -809,7 +1018,7 @@
     // the sale's id is made now, once: whatever happens to the network, this is one sale
     state.pay = {
       clientSaleId: uuid(), totalOther: state.priced.total_fen, totalCash: state.priced.cash_total_fen,
-      parts: [], method: "cash",
+      parts: [], method: "cash", offline: !!state.priced.local,
     };
     if (due() === 0) { submitSale(); return; }
     showDialog("dlg-pay", "input[name=amount]");
@@ -878,6 +1087,7 @@
   async function submitSale() {
     const pay = state.pay;
     if (!pay || state.sending) return;
+    if (pay.offline) { await submitOffline(); return; }
     const sale = {
       client_sale_id: pay.clientSaleId,
       till: state.till,
@@ -900,6 +1110,77 @@
     render();
     closeDialog("dlg-pay");
     await sendPending(pending, pin);
+  }
+
+  /** A cash sale made while the server cannot be reached: kept (before anything else happens) with
+   *  the moment it was paid, the unit prices charged and a receipt number reserved for this till
+   *  and day; flushQueue sends it when the server answers again. Its receipt prints in the browser. */
+  async function submitOffline() {
+    const pay = state.pay;
+    state.pay = null;
+    const soldAt = shanghaiIso(serverNow());
+    const day = soldAt.slice(0, 10);
+    const payments = pay.parts.map((p) => ({ method: p.method, amount_fen: p.amount_fen, tendered_fen: p.tendered_fen, ref: p.ref }));
+    const priced = localBasket(state.lines, state.orderDiscount, payments.every((p) => p.method === "cash"), day);
+    let receiptNo = null;
+    try { receiptNo = await OFF.takeNumber(state.till, day); } catch (e) { receiptNo = null; }
+    const sale = {
+      client_sale_id: pay.clientSaleId,
+      till: state.till,
+      lines: state.lines.map((l) => ({ product_id: l.product_id, qty_milli: l.qty_milli,
+                                       line_discount_fen: l.line_discount_fen || 0, unit_price_fen: l.price_fen })),
+      order_discount_fen: state.orderDiscount,
+      payments,
+      rounding_to_jiao: !!settings().rounding_to_jiao,
+      sold_at: soldAt,
+    };
+    if (receiptNo) sale.receipt_no = receiptNo;
+    const receipt = {
+      receipt_no: receiptNo, sold_at: soldAt, basket: priced, payments, till: tillName(state.till),
+      cashier: cfg.user.name, hall: settings().hall_name,
+      change_fen: payments.reduce((s, p) => s + (p.tendered_fen != null ? p.tendered_fen - p.amount_fen : 0), 0),
+    };
+    savePending({ sale, offline: true, receipt, basket: { lines: state.lines, orderDiscount: state.orderDiscount } });
+    state.lines = [];
+    state.orderDiscount = 0;
+    state.selected = -1;
+    state.priced = null;
+    state.approvalPin = null;
+    saveBasket();
+    render();
+    closeDialog("dlg-pay");
+    renderNet();
+    const html = offlineReceiptHtml(receipt);
+    fill("receipt-change", receipt.change_fen ? msg("change", { amount: yuan(receipt.change_fen) }) : "");
+    $("#receipt-body").innerHTML = html;
+    showDialog("dlg-receipt", '[data-action="new-sale"]');
+    printHtml(html); // the server cannot print it: the browser's print dialog, to the receipt printer
+    flushQueue();
+  }
+
+  /** The receipt of an offline sale, receipt-sized, from what the browser priced. */
+  function offlineReceiptHtml(r) {
+    const b = r.basket;
+    const row = (left, right, cls) => `<tr${cls ? ` class="${cls}"` : ""}><td>${left}</td><td class="num">${right}</td></tr>`;
+    const lines = b.lines.map((l) => row(
+      `${l.certified ? "★" : ""}${esc(l.name)}<br><small>${fmtQty(l.qty_milli, l.sold_by_weight)}${l.sold_by_weight ? " kg" : ""} × ${yuan(l.unit_price_fen)}${l.discount_fen ? " −" + yuan(l.discount_fen) : ""}</small>`,
+      yuan(l.net_fen)));
+    const paid = r.payments.map((p) => row(esc(methodLabel(p.method)), yuan(p.tendered_fen != null ? p.tendered_fen : p.amount_fen)));
+    return `<div class="receipt offline-receipt" data-receipt-no="${esc(r.receipt_no || "")}">
+      <h3 class="receipt-hall">${esc(r.hall || "")}</h3>
+      <p>${esc(msg("r_receipt_no"))}：<strong data-fill-receipt-no>${esc(r.receipt_no || msg("receipt_no_later"))}</strong></p>
+      <p>${esc(localTime(r.sold_at))} · ${esc(r.till)} · ${esc(r.cashier)}</p>
+      <p class="offline-note">${esc(msg("offline_receipt"))}</p>
+      <table class="receipt-lines">${lines.join("")}</table>
+      <table class="receipt-sums">
+        ${row(esc(msg("r_subtotal")), yuan(b.subtotal_fen))}
+        ${b.discount_fen ? row(esc(msg("r_discount")), "−" + yuan(b.discount_fen)) : ""}
+        ${b.rounding_fen ? row(esc(msg("r_rounding")), "−" + yuan(b.rounding_fen)) : ""}
+        ${row(esc(msg("r_total")), yuan(b.total_fen), "strong")}
+        ${paid.join("")}
+        ${r.change_fen ? row(esc(msg("r_change")), yuan(r.change_fen)) : ""}
+        ${row(esc(msg("r_certified")), yuan(b.certified_fen))}
+      </table></div>`;
   }
 
   /** Send one pending sale until the server answers; show the receipt or put the basket back. */
@@ -949,7 +1230,7 @@
   }
 
   async function resendPending() {
-    const list = pendingList();
+    const list = pendingList().filter((p) => !p.offline);
     for (const p of list) {
       $("#sending-msg").textContent = msg("pending_resend");
       await sendPending(p, null);
@@ -1004,6 +1285,16 @@
     again.textContent = msg("reprint");
     again.addEventListener("click", () => printReceipt(receiptNo, true));
     status.appendChild(again);
+    // the server cannot print it: the browser's print dialog, to the receipt printer; the
+    // ESC/POS copy stays one 重印 away (here, or in 最近小票 later)
+    const browser = document.createElement("button");
+    browser.type = "button";
+    browser.dataset.browserPrint = receiptNo;
+    browser.textContent = msg("browser_print");
+    browser.addEventListener("click", () => printHtml($("#receipt-body").innerHTML));
+    status.appendChild(document.createTextNode(" "));
+    status.appendChild(browser);
+    if (unreachable(r) && !reprint) printHtml($("#receipt-body").innerHTML);
   }
 
   async function showReceipt(receiptNo) {
@@ -1024,6 +1315,7 @@
 
   async function openRecent() {
     if (!state.till) { chooseTill(); return; }
+    if (needsNetwork("w_recent")) return;
     const list = $("#recent-list");
     list.innerHTML = "";
     showDialog("dlg-recent", '[data-action="cancel"]');
@@ -1063,6 +1355,15 @@
 
   function printHtml(html) {
     const area = $("#print-area");
+    if (area.parentElement !== document.body) document.body.appendChild(area); // beside main, not in it
+    const till = cfg.tills.find((t) => t.code === state.till);
+    let page = document.getElementById("print-page");
+    if (!page) {
+      page = document.createElement("style");
+      page.id = "print-page";
+      document.head.appendChild(page);
+    }
+    page.textContent = `@page { size: ${till && till.paper_mm === 58 ? 58 : 80}mm auto; margin: 2mm; }`;
     area.innerHTML = html;
     document.body.classList.add("printing");
     window.print();
@@ -1076,7 +1377,7 @@
   let refundId = null;
 
   function openRefund() {
-    if (!requireShift()) return;
+    if (!requireShift() || needsNetwork("w_refund")) return;
     refundForm.reset();
     refundSale = null;
     refundId = null;
@@ -1197,7 +1498,7 @@
 
   const voidForm = $('[data-form="void"]');
   function openVoid() {
-    if (!requireShift()) return;
+    if (!requireShift() || needsNetwork("w_void")) return;
     const last = store.get(K.last(), null);
     if (!last || !last.receipt_no || last.shift_id !== state.shift.id) { flashError(msg("void_none")); return; }
     voidForm.reset();
@@ -1222,7 +1523,7 @@
 
   const cashForm = $('[data-form="cash"]');
   function openCash() {
-    if (!requireShift()) return;
+    if (!requireShift() || needsNetwork("w_cash")) return;
     cashForm.reset();
     showDialog("dlg-cash", "input[name=amount]");
   }
@@ -1288,7 +1589,7 @@
   }
 
   async function openXReport() {
-    if (!requireShift()) return;
+    if (!requireShift() || needsNetwork("w_xreport")) return;
     const r = await api("GET", `/shifts/${state.shift.id}/report`);
     if (!r.ok) { flashError(r.status === 403 ? msg("report_not_yours", { error: errorText(r) }) : errorText(r)); return; }
     fill("report-title", msg("x_title"));
@@ -1322,8 +1623,10 @@
   }
 
   async function openClose() {
-    if (!requireShift()) return;
+    if (!requireShift() || needsNetwork("w_close")) return;
     if (state.lines.length) { flashError(msg("resume_first")); return; }
+    const waiting = pendingCount();
+    if (waiting) { flashError(msg("close_waiting", { n: waiting })); refreshOffline(); return; }
     $("#denoms tbody").innerHTML = cfg.denominations.map((d) => `<tr><th>${esc(d.label)}</th>
       <td class="num"><input inputmode="numeric" autocomplete="off" data-fen="${d.fen}" aria-label="${esc(d.label)}" value=""></td>
       <td class="num sum">¥0.00</td></tr>`).join("");
@@ -1449,10 +1752,24 @@
 
   async function loadShift() {
     const r = await api("GET", "/shifts/current?till=" + encodeURIComponent(state.till));
+    if (unreachable(r)) {
+      // offline: the shift this browser last saw open goes on (the server checks it when the sales arrive)
+      const known = store.get(K.shift(), null);
+      if (known && known.cashier_id === cfg.user.id) {
+        state.shift = known;
+        renderShift();
+        loadQuick();
+        focusScan();
+      } else {
+        flashError(msg("need_network", { what: msg("w_open") }));
+      }
+      return;
+    }
     if (!r.ok && r.status !== 404) { flashError(errorText(r)); return; }
     const data = r.ok ? r.data : null;
     const shift = data && (data.shift !== undefined ? data.shift : (data.id != null ? data : null));
     state.shift = shift && shift.status !== "closed" ? shift : null;
+    if (state.shift) store.set(K.shift(), state.shift); else store.del(K.shift());
     if (state.shift && state.shift.cashier_id !== cfg.user.id) {
       // another cashier's shift: not to be used without a manager's approval (接班)
       const other = state.shift;
@@ -1471,6 +1788,7 @@
     }
     loadQuick();
     focusScan();
+    refreshOffline();
   }
 
   let handoverShift = null;
@@ -1523,8 +1841,9 @@
   let quickLoaded = false;
   async function loadQuick() {
     if (quickLoaded) return;
-    const r = await api("GET", "/products/quick");
-    if (!r.ok) return;
+    const r = state.offline ? { network: true } : await api("GET", "/products/quick");
+    if (unreachable(r) && OFF.catalogue.byId.size) r.data = { items: OFF.quickKeys() };
+    else if (!r.ok) return;
     const d = r.data;
     let items = [];
     if (Array.isArray(d)) items = d;
@@ -1574,9 +1893,10 @@
     const q = searchQ.value.trim();
     const seq = ++searchSeq;
     if (!q) { searchItems = []; renderSearch(); return; }
-    const r = await api("GET", "/products/search?q=" + encodeURIComponent(q));
+    const r = state.offline ? { network: true } : await api("GET", "/products/search?q=" + encodeURIComponent(q));
     if (seq !== searchSeq) return;
-    if (!r.ok) { setError(document.getElementById("dlg-search"), errorText(r)); return; }
+    if (unreachable(r) && OFF.catalogue.byId.size) r.data = { items: OFF.search(q, 20) };
+    else if (!r.ok) { setError(document.getElementById("dlg-search"), errorText(r)); return; }
     const d = r.data;
     const list = Array.isArray(d) ? d : (d.items || d.products || d.results || []);
     searchItems = list.map(normalise);
@@ -1709,14 +2029,20 @@
 
   async function start() {
     render();
+    if ("serviceWorker" in navigator && cfg.sw_url) {
+      navigator.serviceWorker.register(cfg.sw_url, { scope: cfg.sw_scope }).catch(() => { /* not a secure context: online only */ });
+    }
+    await OFF.load();
+    renderNet();
     const fromUrl = new URL(window.location.href).searchParams.get("till");
     const chosen = [cfg.till, fromUrl, store.get(K.till, null)].find((c) => c && cfg.tills.some((t) => t.code === c));
     if (chosen) state.till = chosen;
-    if (pendingList().length) await resendPending(); // a sale sent before a reload comes first
+    // a sale being sent before a reload comes first; sales made offline wait for the server in the background
+    if (pendingList().some((p) => !p.offline)) await resendPending();
     if (chosen) setTill(chosen);
     else chooseTill();
   }
 
-  window.songtaoTill = { state, yuan, parseYuan, parseQty, fmtQty }; // for the browser tests
+  window.songtaoTill = { state, yuan, parseYuan, parseQty, fmtQty, pendingList, flushQueue, refreshOffline }; // for the browser tests
   start();
 })();

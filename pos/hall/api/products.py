@@ -114,7 +114,13 @@ def search():
 @operation("Quick keys: the most sold products of the last 30 days and the weighed goods",
            responses={200: QuickOut}, tags=("products",))
 def quick():
-    s = get_session()
+    most_sold, weighed = quick_products(get_session())
+    out = {p.id: row for p, row in zip(most_sold + weighed, _products_out(most_sold + weighed))}
+    return jsonify({"most_sold": [out[p.id] for p in most_sold], "weighed": [out[p.id] for p in weighed]})
+
+
+def quick_products(s) -> tuple[list[Product], list[Product]]:
+    """The quick keys: the most sold products of the last 30 days, and the weighed goods."""
     since = utcnow() - dt.timedelta(days=QUICK_DAYS)
     lines = func.count(SaleLine.id).label("lines")
     top = (select(SaleLine.product_id, lines)
@@ -134,5 +140,4 @@ def quick():
         .order_by(Product.sku)
         .limit(QUICK_KEYS)
     ))
-    out = {p.id: row for p, row in zip(most_sold + weighed, _products_out(most_sold + weighed))}
-    return jsonify({"most_sold": [out[p.id] for p in most_sold], "weighed": [out[p.id] for p in weighed]})
+    return most_sold, weighed
