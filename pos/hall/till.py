@@ -7,6 +7,7 @@ discount limit and 抹零 setting, the payment methods' names and the CSRF token
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,9 @@ def offline_version(assets: list[str]) -> str:
 @bp.route("/sw.js")
 def service_worker():
     """The till's service worker (static/js/till_sw.js) with its version and what it caches. Its
-    scope is the till page (/till, one level above the script: hence Service-Worker-Allowed)."""
-    import json
-
+    scope is the till page (/till, one level above the script: hence Service-Worker-Allowed).
+    Public on purpose (tests/accounts/test_roles.py): the browser checks it for updates in the
+    background, also after the session ended, and it holds no data."""
     assets = list(TILL_STYLES) + till_scripts()
     page = url_for("till.index")
     body = (Path(current_app.static_folder) / "js" / "till_sw.js").read_text(encoding="utf-8")

@@ -48,6 +48,10 @@ PUBLIC_ENDPOINTS = {
     # The receipt's QR code opens these on a customer's phone: no login, but the URL must carry
     # the receipt's HMAC token (pos.sales.links), else 404.
     "public.receipt", "public.request_invoice",
+    # The till's service worker script: the browser re-checks it in the background, when the
+    # cashier's session may have ended, and a worker script may not be redirected to the login. It
+    # holds the version and the asset list, no data.
+    "till.service_worker",
 }
 
 
