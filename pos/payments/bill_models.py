@@ -77,7 +77,7 @@ class ReconcileNote(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(String(10))
     bill_date: Mapped[dt.date] = mapped_column(Date)
-    item_key: Mapped[str] = mapped_column(String(100))
+    item_key: Mapped[str] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(10))   # the item's outcome when it was explained
     note: Mapped[str] = mapped_column(String(500))
     by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 KIOSKS_MAY_USE = ("pos.core", "pos.accounts", "pos.sales", "pos.models")
 SEE_KIOSKS = ("pos/__init__.py", "pos/cli.py", "pos/cli_site.py", "pos/schema.py", "pos/migrate.py", "pos/migrations/", "pos/demo/",
               "pos/reports/")
+# pos.payments (code payments and the bill check) stands on the platform, accounts, the shared tables
+# and inventory; pos.sales, pos.hall, pos.reports and pos.cli may use it.
+PAYMENTS_MAY_USE = ("inventory", "pos.core", "pos.accounts", "pos.models", "pos.payments")
 CORE_MAY_NOT_USE = ("pos.hall", "pos.group", "pos.reports", "pos.demo", "pos.sales")
 
 
@@ -67,6 +70,12 @@ def test_only_the_factory_cli_schema_migrations_demo_and_reports_see_kiosks(path
 @pytest.mark.parametrize("path", sources("pos/core"), ids=rel)
 def test_the_platform_uses_no_domain_code(path):
     assert not {n for n in imported_modules(path) if under(n, CORE_MAY_NOT_USE)}
+
+
+@pytest.mark.parametrize("path", sources("pos/payments"), ids=rel)
+def test_payments_use_only_inventory_the_platform_accounts_and_the_shared_tables(path):
+    used = {n for n in imported_modules(path) if under(n, ("pos", "inventory", "kiosks")) and n != "pos"}
+    assert {n for n in used if not under(n, PAYMENTS_MAY_USE)} == set()
 
 
 def test_the_table_sees_an_import_inside_a_function(tmp_path):

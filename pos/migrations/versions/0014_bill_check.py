@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('provider', sa.String(length=10), nullable=False),
     sa.Column('bill_date', sa.Date(), nullable=False),
-    sa.Column('item_key', sa.String(length=100), nullable=False),
+    sa.Column('item_key', sa.String(length=200), nullable=False),
     sa.Column('outcome', sa.String(length=10), nullable=False),
     sa.Column('note', sa.String(length=500), nullable=False),
     sa.Column('by_id', sa.Integer(), nullable=False),
