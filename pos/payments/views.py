@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -27,7 +27,7 @@ from pos.payments.bill_models import BILL_PROVIDERS, ProviderBill
 
 bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
 
-PROVIDER_LABELS = {"wechat": "微信支付", "alipay": "支付宝"}
+PROVIDER_LABELS = {"wechat": _l("微信支付"), "alipay": _l("支付宝")}
 RECENT_BILLS = 20
 
 
