@@ -17,6 +17,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from inventory.localtime import local_today
 from inventory.web import get_session
@@ -104,6 +105,9 @@ def import_bill():
     except bills.BillError as error:
         s.rollback()
         return _page(provider, day, error=_("账单未导入：%(reason)s", reason=str(error)), status=422)
+    except IntegrityError:   # someone else imported the same day at the same moment
+        s.rollback()
+        return _page(provider, day, error=_("同一天的账单刚被他人导入，请查看后再试"), status=409)
     reconcile.record_check(s, reconcile.check_day(s, provider, day))
     if done.replaced:
         flash(_("已用新文件替换 %(day)s 的账单（%(n)s 行）", day=day.isoformat(), n=done.lines), "success")
@@ -139,5 +143,8 @@ def note():
     except bills.BillError as error:
         s.rollback()
         return _page(provider, day, error=str(error), status=422)
+    except IntegrityError:   # explained by someone else at the same moment
+        s.rollback()
+        return _page(provider, day, error=_("这一差异项刚被他人说明"), status=409)
     flash(_("说明已保存"), "success")
     return _back(provider, day, "differences")

@@ -6,7 +6,9 @@ too (the whole syntax tree is walked):
   (``pos.core``, ``pos.accounts``, ``pos.sales``), and ``pos.models``, the tables they share;
 - only the app factory, the CLI (``cli``, ``cli_site``), the schema, the migrations, the demo and the reports see
   ``kiosks``;
-- the platform (``pos.core``) uses no hall, group, report or demo code.
+- the platform (``pos.core``) uses no hall, group, report or demo code;
+- ``pos.payments`` uses only ``inventory``, the platform, the accounts and ``pos.models`` (the sales,
+  the hall, the reports and the CLI may use it).
 """
 import ast
 from pathlib import Path
