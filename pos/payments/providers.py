@@ -67,6 +67,11 @@ class RefundAnswer:
     raw: dict = field(default_factory=dict)
 
 
+class ProviderError(Exception):
+    """A call that has no usable answer where no state can say so (``download_bill``: no bill, a
+    network error, an answer that does not verify). Its message is Chinese and holds no secret."""
+
+
 class Provider(Protocol):
     name: str
 
@@ -84,7 +89,8 @@ class Provider(Protocol):
     def refund_query(self, *, out_trade_no: str, out_refund_no: str) -> RefundAnswer: ...
 
     def download_bill(self, day: dt.date) -> bytes:
-        """The provider's daily trade bill as it sends it (WeChat: the CSV text; Alipay: the ZIP)."""
+        """The provider's daily trade bill as it sends it (WeChat: the CSV bytes, UTF-8; Alipay: the
+        ZIP holding the GBK CSV); ProviderError when it cannot be had."""
         ...
 
 
