@@ -186,4 +186,7 @@ def fake_gateway(port, host, keys, slow_seconds):
     from pos.payments.fake_gateway import serve
 
     folder = keys or str(instance_path() / "fake-gateway")
-    serve(host=host, port=port, keys=folder, slow_seconds=slow_seconds, echo=lambda line: click.echo(line, nl=True))
+    try:
+        serve(host=host, port=port, keys=folder, slow_seconds=slow_seconds, echo=click.echo)
+    except OSError as error:
+        raise click.ClickException(f"无法在 {host}:{port} 上提供服务：{_first_line(error)}") from None

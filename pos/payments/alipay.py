@@ -50,7 +50,7 @@ def _amount(value) -> Optional[int]:
 class AlipayProvider:
     name = ALIPAY
 
-    def __init__(self, credentials: dict, *, base_url: Optional[str] = None, timeout: float = 10.0):
+    def __init__(self, credentials: dict, *, base_url: Optional[str] = None, timeout: float = 10.0):  # ok-float: seconds
         try:
             self._ali = AliPay(appid=str(credentials["app_id"]),
                                app_private_key_string=credentials["app_private_key_pem"],

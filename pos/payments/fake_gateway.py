@@ -125,7 +125,7 @@ def _rsa_verify(public_key, message: str, signature: str) -> bool:
         return False
 
 
-def create_app(folder, *, slow_seconds: float = 15) -> Flask:
+def create_app(folder, *, slow_seconds: float = 15) -> Flask:  # ok-float: seconds
     """The gateway's WSGI app over the keys in ``folder``; trades are kept in this process."""
     folder = Path(folder)
     ensure_keys(folder)
@@ -212,6 +212,8 @@ def create_app(folder, *, slow_seconds: float = 15) -> Flask:
             return wx_error(403, "ORDER_CLOSED", "订单已关闭")
         if outcome == "userpaying":
             return wx_error(202, "USERPAYING", "用户支付中，需要输入密码")
+        if outcome == "error":
+            return wx_error(500, "SYSTEM_ERROR", "系统错误")
         if outcome == "slow":
             time.sleep(slow_seconds)
         return wx_answer(200, wx_trade(trade))
@@ -363,6 +365,8 @@ def create_app(folder, *, slow_seconds: float = 15) -> Flask:
             return ali_fail(method, "40004", "Business Failed", "ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
         if outcome == "userpaying":
             return ali_answer(method, ali_trade(trade, code="10003", msg="Order success pay inprocess"))
+        if outcome == "error":
+            return ali_fail(method, "20000", "Service Currently Unavailable", "isp.unknow-error", "系统繁忙")
         if outcome == "slow":
             time.sleep(slow_seconds)
         return ali_answer(method, ali_trade(trade))
@@ -453,8 +457,8 @@ def urls(host: str, port: int) -> dict:
     return {"SONGTAO_WECHATPAY_URL": base, "SONGTAO_ALIPAY_URL": base + "/alipay/gateway.do"}
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8765, keys="instance/fake-gateway", slow_seconds: float = 15,
-          echo=print) -> None:
+def serve(*, host: str = "127.0.0.1", port: int = 8765, keys="instance/fake-gateway",
+          slow_seconds: float = 15, echo=print) -> None:  # ok-float: seconds
     """Serve the gateway with waitress until interrupted, after printing the settings to use."""
     import waitress
 
@@ -462,5 +466,6 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, keys="instance/fake-gate
     for name, value in urls(host, port).items():
         echo(f"{name}={value}")
     echo(f"排练用的商户凭据：pos.payments.fake_gateway.rehearsal_credentials({str(keys)!r})")
-    echo("付款码尾号：0001 立即成功，0002 输密码后成功，0003 余额不足，0004 一直等待（须撤销），0005 应答超时但已付款")
+    echo("付款码尾号：0001 立即成功，0002 输密码后成功，0003 余额不足，0004 一直等待（须撤销），0005 应答超时但已付款，"
+         "0009 应答系统错误但已付款")
     waitress.serve(app, host=host, port=port, threads=8, ident="songtao-fake-gateway", _quiet=True)

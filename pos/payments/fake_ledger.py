@@ -4,8 +4,9 @@ providers' formats.
 
 Codes by their last four digits: 0001 pays at once; 0002 waits for the customer's password and the
 second query after it answers SUCCESS; 0003 is refused (insufficient balance); 0004 waits forever
-until reversed; 0005 pays, but the pay call answers only after the slow delay. Any other code pays
-at once."""
+until reversed; 0005 pays, but the pay call answers only after the slow delay. One more, for the
+adapters' own tests: 0009 pays, but the pay call answers a system error (WeChat HTTP 500
+SYSTEM_ERROR, Alipay code 20000). Any other code pays at once."""
 from __future__ import annotations
 
 import csv
@@ -77,7 +78,8 @@ class Ledger:
             return self._trades.get((provider, out_trade_no))
 
     def pay(self, provider: str, out_trade_no: str, code: str, amount_fen: int, description: str) -> tuple[Trade, str]:
-        """(trade, outcome): outcome "success", "userpaying", "refused" or "slow" (succeeded, answer late);
+        """(trade, outcome): outcome "success", "userpaying", "refused", "slow" (succeeded, answer late)
+        or "error" (succeeded, the answer is a system error);
         "used" when the out_trade_no is already taken by another payment."""
         now = datetime.now(timezone.utc)
         tail = code[-4:]
@@ -99,7 +101,7 @@ class Ledger:
                 trade.state = "USERPAYING"
                 return trade, "userpaying"
             trade.state, trade.paid_at, trade.was_paid = "SUCCESS", now, True
-            return trade, ("slow" if tail == "0005" else "success")
+            return trade, {"0005": "slow", "0009": "error"}.get(tail, "success")
 
     def query(self, provider: str, out_trade_no: str) -> Optional[Trade]:
         with self._lock:

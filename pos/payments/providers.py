@@ -95,7 +95,7 @@ class Provider(Protocol):
 
 
 def build_provider(name: str, credentials: dict, *, base_url: Optional[str] = None,
-                   timeout: float = 10.0) -> Provider:
+                   timeout: float = 10.0) -> Provider:  # ok-float: seconds
     """The adapter for ``name`` (WECHAT or ALIPAY) with the merchant's credentials; ``base_url``
     None means the real service (or the app config WECHATPAY_URL / ALIPAY_URL, which the caller
     passes)."""

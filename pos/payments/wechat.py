@@ -54,7 +54,7 @@ class _NoAnswer(Exception):
 class WechatProvider:
     name = WECHAT
 
-    def __init__(self, credentials: dict, *, base_url: Optional[str] = None, timeout: float = 10.0):
+    def __init__(self, credentials: dict, *, base_url: Optional[str] = None, timeout: float = 10.0):  # ok-float: seconds
         self._mchid = str(credentials["mchid"])
         try:
             self._pay = WeChatPay(

@@ -149,3 +149,13 @@ def test_no_gateway_listening_is_unknown_never_failed(fake_gateway, name):  # no
     assert p.pay(out_trade_no=trade_no(), auth_code=code(name, "0001"), amount_fen=100, description="茶").state == PayState.UNKNOWN
     assert p.reverse(out_trade_no=trade_no()).state == PayState.UNKNOWN
     assert p.refund(out_trade_no=trade_no(), out_refund_no="R", refund_fen=1, total_fen=1, reason="").state == RefundState.UNKNOWN
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_system_error_answer_is_unknown_and_the_query_finds_it_paid(fake_gateway, name):  # noqa: F811
+    """0009: the gateway answers WeChat HTTP 500 SYSTEM_ERROR / Alipay 20000, but the money moved."""
+    p, no = provider(fake_gateway, name), trade_no()
+    answer = p.pay(out_trade_no=no, auth_code=code(name, "0009"), amount_fen=1500, description="茶")
+    assert answer.state == PayState.UNKNOWN
+    assert answer.raw.get("http_status", answer.raw.get("code")) in (500, "20000")
+    assert p.query(out_trade_no=no).state == PayState.SUCCESS

@@ -209,3 +209,20 @@ def test_keys_are_made_once_private_to_their_owner_and_match_the_credentials(tmp
     assert set(creds["alipay"]) == {"app_id", "app_private_key_pem", "alipay_public_key_pem"}
     assert len(creds["wechat"]["serial_no"]) == 40 and len(creds["wechat"]["apiv3_key"]) == 32
     assert "PRIVATE" not in creds["wechat"]["public_key_pem"] + creds["alipay"]["alipay_public_key_pem"]
+
+
+def test_the_command_prints_the_urls_to_set_and_refuses_a_port_in_use(fake_gateway, tmp_path):  # noqa: F811
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    root = Path(__file__).resolve().parents[2]
+    port = urlsplit(fake_gateway["wechat_url"]).port
+    env = dict(os.environ, PYTHONPATH=str(root))
+    taken = subprocess.run([sys.executable, "-m", "pos.cli", "fake-gateway", "--port", str(port), "--keys", str(tmp_path)],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert taken.returncode != 0
+    assert f"SONGTAO_WECHATPAY_URL=http://127.0.0.1:{port}" in taken.stdout
+    assert f"SONGTAO_ALIPAY_URL=http://127.0.0.1:{port}/alipay/gateway.do" in taken.stdout
+    assert f"127.0.0.1:{port}" in taken.stderr and "Traceback" not in taken.stderr
