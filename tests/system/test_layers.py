@@ -6,9 +6,7 @@ too (the whole syntax tree is walked):
   (``pos.core``, ``pos.accounts``, ``pos.sales``), and ``pos.models``, the tables they share;
 - only the app factory, the CLI (``cli``, ``cli_site``), the schema, the migrations, the demo and the reports see
   ``kiosks``;
-- the platform (``pos.core``) uses no hall, group, report or demo code;
-- ``pos.payments`` uses only ``inventory``, the platform, the accounts and ``pos.models`` (the sales,
-  the hall, the reports and the CLI may use it).
+- the platform (``pos.core``) uses no hall, group, report or demo code.
 """
 import ast
 from pathlib import Path
@@ -20,10 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 KIOSKS_MAY_USE = ("pos.core", "pos.accounts", "pos.sales", "pos.models")
 SEE_KIOSKS = ("pos/__init__.py", "pos/cli.py", "pos/cli_site.py", "pos/schema.py", "pos/migrate.py", "pos/migrations/", "pos/demo/",
               "pos/reports/")
-# pos.payments (code payments and the bill check) stands on the platform, accounts, the shared tables
-# and inventory; pos.sales, pos.hall, pos.reports and pos.cli may use it.
-PAYMENTS_MAY_USE = ("inventory", "pos.core", "pos.accounts", "pos.models", "pos.payments")
 CORE_MAY_NOT_USE = ("pos.hall", "pos.group", "pos.reports", "pos.demo", "pos.sales")
+# pos.payments (issue 15): the providers' adapters and the fake gateway use the platform and the
+# shared tables only; the sales service, the hall, the reports and the CLI (and the app factory,
+# schema, migrations and demo that wire everything) use them.
+PAYMENTS_MAY_USE = ("inventory", "pos.core", "pos.accounts", "pos.models", "pos.payments")
+SEE_PAYMENTS = ("pos/payments/", "pos/sales/", "pos/hall/", "pos/reports/", "pos/cli.py", "pos/cli_", "pos/__init__.py",
+                "pos/schema.py", "pos/migrate.py", "pos/migrations/", "pos/demo/")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -75,9 +76,16 @@ def test_the_platform_uses_no_domain_code(path):
 
 
 @pytest.mark.parametrize("path", sources("pos/payments"), ids=rel)
-def test_payments_use_only_inventory_the_platform_accounts_and_the_shared_tables(path):
-    used = {n for n in imported_modules(path) if under(n, ("pos", "inventory", "kiosks")) and n != "pos"}
+def test_payments_use_only_the_platform_accounts_inventory_and_the_shared_tables(path):
+    used = {n for n in imported_modules(path) if under(n, ("pos", "kiosks", "inventory")) and n != "pos"}
     assert {n for n in used if not under(n, PAYMENTS_MAY_USE)} == set()
+
+
+@pytest.mark.parametrize("path", sources("pos"), ids=rel)
+def test_only_sales_hall_reports_and_the_cli_see_payments(path):
+    if rel(path).startswith(SEE_PAYMENTS):
+        return
+    assert not {n for n in imported_modules(path) if under(n, ("pos.payments",))}
 
 
 def test_the_table_sees_an_import_inside_a_function(tmp_path):
