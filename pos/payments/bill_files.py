@@ -51,18 +51,19 @@ def wechat_bill(rows: Iterable[Row], *, mchid: str = "1900000109", appid: str = 
     for r in rows:
         amount = format_plain_yuan(r.amount_fen)
         refund = r.kind == "refund"
+        back = r.kind != "pay"   # a refund, or a reversal: the money went back
         pays += 0 if refund else r.amount_fen
-        refunds += r.amount_fen if refund else 0
+        refunds += r.amount_fen if back else 0
         fields = {
             "交易时间": _when(r.at), "公众账号ID": appid, "商户号": mchid, "特约商户号": "0", "设备号": "",
             "微信订单号": r.transaction_id, "商户订单号": r.out_trade_no or "", "用户标识": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
             "交易类型": "MICROPAY", "交易状态": states[r.kind], "付款银行": "OTHERS", "货币种类": "CNY",
             "应结订单金额": "0.00" if refund else amount, "代金券金额": "0.00",
             "微信退款单号": (r.refund_id or "") if refund else "0", "商户退款单号": (r.out_refund_no or "") if refund else "0",
-            "退款金额": amount if refund else "0.00", "充值券退款金额": "0.00", "退款类型": "ORIGINAL" if refund else "",
-            "退款状态": "SUCCESS" if refund else "", "商品名称": "梵净山珍·松桃馆", "商户数据包": "",
+            "退款金额": amount if back else "0.00", "充值券退款金额": "0.00", "退款类型": "ORIGINAL" if back else "",
+            "退款状态": "SUCCESS" if back else "", "商品名称": "梵净山珍·松桃馆", "商户数据包": "",
             "手续费": "0.00", "费率": "0.60%", "订单金额": "0.00" if refund else amount,
-            "申请退款金额": amount if refund else "0.00", "费率备注": "",
+            "申请退款金额": amount if back else "0.00", "费率备注": "",
         }
         out.append(["`" + fields[h] for h in WECHAT_HEADER])
     out.append(WECHAT_SUMMARY)

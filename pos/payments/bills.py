@@ -129,6 +129,8 @@ def parse_wechat(data: bytes) -> list[BillLine]:
         if kind == "refund":
             asked = _fen(raw["申请退款金额"], "申请退款金额", where) if raw["申请退款金额"] else 0
             amount = asked or _fen(raw["退款金额"], "退款金额", where)
+        elif kind == "reversed" and raw["退款金额"]:
+            amount = _fen(raw["退款金额"], "退款金额", where)   # what went back: 0 when nothing was paid
         else:
             amount = _fen(raw["订单金额"] or raw["应结订单金额"], "订单金额", where)
         if not raw["商户订单号"] and not raw["微信订单号"]:
@@ -148,7 +150,7 @@ def parse_wechat(data: bytes) -> list[BillLine]:
 
 ALIPAY_REQUIRED = ("支付宝交易号", "商户订单号", "业务类型", "完成时间", "订单金额（元）", "退款批次号/请求号")
 ALIPAY_TYPES = {"交易": "pay", "退款": "refund"}
-ALIPAY_TOTALS = re.compile(r"交易合计[：:]\s*(\d+)\s*笔.*?退款合计[：:]\s*(\d+)\s*笔")
+ALIPAY_TOTALS = {kind: re.compile(rf"{label}[：:]\s*(\d+)\s*笔") for kind, label in (("pay", "交易合计"), ("refund", "退款合计"))}
 
 
 def _alipay_csv(data: bytes) -> bytes:
@@ -189,16 +191,17 @@ def parse_alipay(data: bytes) -> list[BillLine]:
     rows = _rows(_text(_alipay_csv(data), what))
     header: Optional[list[str]] = None
     lines: list[BillLine] = []
-    totals = None
+    totals: dict[str, int] = {}
     for index, row in enumerate(rows, start=1):
         where = f"第 {index} 行"
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if cells[0].startswith("#"):
-            match = ALIPAY_TOTALS.search(",".join(cells))
-            if match:
-                totals = (int(match.group(1)), int(match.group(2)))
+        if cells[0].startswith("#"):   # the footer's 交易合计 / 退款合计: on one line or two
+            for kind, pattern in ALIPAY_TOTALS.items():
+                match = pattern.search(",".join(cells))
+                if match:
+                    totals[kind] = int(match.group(1))
             continue
         if header is None:
             if cells[:len(WECHAT_HEADER)] == WECHAT_HEADER or cells[0].lstrip("\ufeff") == "交易时间":
@@ -225,11 +228,11 @@ def parse_alipay(data: bytes) -> list[BillLine]:
                               _fen(raw["订单金额（元）"], "订单金额（元）", where), _moment(moment, "完成时间", where), raw))
     if header is None:
         raise BillError(f"文件里没有{what}的表头（支付宝交易号,商户订单号,业务类型,…）")
-    if totals is not None:
-        pays = sum(1 for line in lines if line.kind == "pay")
-        if totals != (pays, len(lines) - pays):
-            raise BillError(f"账单末尾的合计（交易 {totals[0]} 笔，退款 {totals[1]} 笔）与明细"
-                            f"（交易 {pays} 笔，退款 {len(lines) - pays} 笔）不符，文件不完整")
+    pays = sum(1 for line in lines if line.kind == "pay")
+    found = {"pay": pays, "refund": len(lines) - pays}
+    if any(totals[k] != found[k] for k in totals):
+        raise BillError(f"账单末尾的合计（交易 {totals.get('pay', '—')} 笔，退款 {totals.get('refund', '—')} 笔）与明细"
+                        f"（交易 {pays} 笔，退款 {len(lines) - pays} 笔）不符，文件不完整")
     return lines
 
 
@@ -287,3 +290,17 @@ def import_bill(s: Session, *, provider: str, day: dt.date, data: bytes, user_id
            after={"provider": provider, "bill_date": day, "file_sha256": digest, "lines": len(lines),
                   "source": source})
     return Imported(bill.id, len(lines), replaced)
+
+
+def fetch_bill(s: Session, *, provider: str, day: dt.date, credentials: dict, base_url: Optional[str],
+               user_id: Optional[int], timeout: float = 30.0) -> Imported:  # ok-float: seconds
+    """自动获取: download ``provider``'s bill of ``day`` through its adapter with the merchant's
+    credentials (pos.payments.providers), then import it as an upload would be (source "download").
+    A bill that cannot be had is a BillError with the provider's Chinese reason (never a secret)."""
+    from pos.payments.providers import ProviderError, build_provider
+
+    try:
+        data = build_provider(provider, credentials, base_url=base_url, timeout=timeout).download_bill(day)
+    except ProviderError as error:
+        raise BillError(f"无法从{PROVIDER_NAMES[provider]}获取 {day.isoformat()} 的账单：{error}") from None
+    return import_bill(s, provider=provider, day=day, data=data, user_id=user_id, source="download")

@@ -245,7 +245,8 @@ def check_day(s: Session, provider: str, day: dt.date) -> Check:
                 paired.update({p.id, reversal.id})
                 check.paired_off.append((p, reversal))
                 return True
-        if reversal.out_trade_no in reversed_attempts:
+        if reversal.out_trade_no in reversed_attempts or (reversal.kind == "reversed" and not reversal.amount_fen):
+            # reversed by us, or a reversal of an order never paid (nothing went back)
             paired.add(reversal.id)
             check.paired_off.append((reversal, None))
             return True

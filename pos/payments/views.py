@@ -6,8 +6,9 @@ explain a difference with a note, check the day again.
 Thin: parse the form, call pos.payments.bills / reconcile, render. A bad file or form is answered
 with the page, its Chinese message and status 422; nothing is stored.
 
-Fetching the bill from the provider (自动获取) is not offered yet: it needs the providers' adapters
-and the stored merchant credentials (pos.payments.providers), which this page does not have.
+Fetching the bill from the provider (自动获取, ``bills.fetch_bill``) is not offered on the page yet:
+it needs the stored merchant credentials, whose module is not there yet; the button goes beside
+the upload once it is (credentials present → the button, else only the upload).
 """
 from __future__ import annotations
 

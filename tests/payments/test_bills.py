@@ -98,3 +98,32 @@ def test_a_zip_without_the_detail_csv_is_refused():
         archive.writestr("readme.txt", "nothing")
     with pytest.raises(BillError, match="业务明细"):
         parse_alipay(buffer.getvalue())
+
+
+def test_the_fake_gateways_bills_read_as_the_trades_it_recorded():
+    """The bills pos.payments.fake_ledger serves (the gateway's own writer) read line for line: a
+    payment, a partial refund, a paid payment reversed (the money went back), an order reversed
+    before it was paid (nothing went back) and a refused one (not on the bill)."""
+    from inventory.localtime import local_date
+    from pos.payments import fake_ledger
+
+    ledger = fake_ledger.Ledger()
+    for provider, code in (("wechat", "13456789012345"), ("alipay", "284567890123")):
+        paid, _ = ledger.pay(provider, f"{provider[0]}PAID", code + "0001", 12_345, "梵净山翠峰茶")
+        ledger.refund(provider, f"{provider[0]}PAID", f"{provider[0]}R1", 2_345, 12_345)
+        ledger.pay(provider, f"{provider[0]}GONE", code + "0001", 500, "松桃土蜂蜜")
+        ledger.reverse(provider, f"{provider[0]}GONE")
+        ledger.pay(provider, f"{provider[0]}WAIT", code + "0004", 700, "松桃腊肉")
+        ledger.reverse(provider, f"{provider[0]}WAIT")
+        ledger.pay(provider, f"{provider[0]}POOR", code + "0003", 900, "松桃贡米")
+        day = local_date(paid.paid_at)
+        data = fake_ledger.wechat_bill(ledger, day) if provider == "wechat" else fake_ledger.alipay_bill(ledger, day)
+        lines = parse_bill(provider, data)
+        got = sorted((l.kind, l.out_trade_no, l.out_refund_no, l.amount_fen) for l in lines)
+        p = provider[0]
+        expected = [("pay", f"{p}GONE", None, 500), ("pay", f"{p}PAID", None, 12_345),
+                    ("refund", f"{p}PAID", f"{p}R1", 2_345), ("reversed", f"{p}GONE", None, 500)]
+        if provider == "wechat":   # WeChat lists the unpaid order's REVOKED row, with nothing refunded
+            expected.append(("reversed", f"{p}WAIT", None, 0))
+        assert got == sorted(expected)
+        assert {l.transaction_id for l in lines if l.out_trade_no == f"{p}PAID"} == {paid.transaction_id}

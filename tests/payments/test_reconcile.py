@@ -73,6 +73,18 @@ def test_a_complete_bill_matches_everything(app, books):
         assert [i.outcome for i in check.items] == ["matched"] * 6 and check.open_items == 0
 
 
+def test_an_order_reversed_before_it_was_paid_is_paired_off_alone(app, books):
+    """WeChat lists the REVOKED order with nothing refunded: no money moved, nothing to report."""
+    from tests.fixtures.bills import bill_rows
+
+    rows = bill_rows("wechat", books, drop=(), differ=(), extra=False, reversed_pair=False)
+    rows.append(Row("reversed", "H1WWAIT", "W-WAIT", 0, at(15, 0)))
+    with session_scope(app) as s:
+        bills.import_bill(s, provider="wechat", day=DAY, data=wechat_bill(rows), user_id=None)
+        check = reconcile.check_day(s, "wechat", DAY)
+        assert check.open_items == 0 and [(a.transaction_id, b) for a, b in check.paired_off] == [("W-WAIT", None)]
+
+
 def test_without_a_bill_our_payments_wait_as_short(app, books):
     with session_scope(app) as s:
         check = reconcile.check_day(s, "alipay", DAY)
