@@ -77,7 +77,7 @@ def new_out_trade_no(till_code: str, *, now: Optional[dt.datetime] = None) -> st
     return f"{prefix}{stamp}{secrets.randbelow(10**6):06d}"
 
 
-def new_out_refund_no(out_trade_no: str) -> str:
+def new_out_refund_no() -> str:
     """Ours, for a refund: "R" + the local time + 6 random digits (unique index on refunds)."""
     stamp = utcnow().astimezone(HALL_TZ).strftime("%Y%m%d%H%M%S")
     return f"R{stamp}{secrets.randbelow(10**8):08d}"
