@@ -181,6 +181,8 @@ def test_a_partial_refund_goes_back_through_the_provider(codes, provider):
         assert row.attempt_id == attempt_id and row.provider_state == "success" and row.out_refund_no
     _attempt, events = attempt_row(codes.app, attempt_id)
     assert ("refund", "success") in events
-    # the shift's cash is untouched by it
-    report = codes.till.get("/api/v1/shifts/current", till="H1").get_json()
-    assert "cash_refunds_fen" not in str(report) or report["shift"]["figures"]["cash_refunds_fen"] == 0
+    # never paid out of the drawer: the shift's cash is untouched by it
+    shift_id = codes.till.get("/api/v1/shifts/current", till="H1").get_json()["shift"]["id"]
+    report = codes.till.get(f"/api/v1/shifts/{shift_id}/report").get_json()
+    assert report["cash_refunds_fen"] == 0 and report["expected_cash_fen"] == 20000
+    assert report["refunds_by_method"] == {provider: TEA}
