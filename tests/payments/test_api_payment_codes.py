@@ -1,6 +1,6 @@
-"""Payment codes through the till's HTTP API (issue 15): each of the gateway's five codes, a split
-payment, a partial refund back through the provider, both providers, the checks on a sale's
-attempt, and the tick finishing what a crash left in the middle."""
+"""Payment codes through the till's HTTP API (issue 15), against ``songtao fake-gateway`` running as
+a separate process: each of its five codes, a split payment, a partial refund back through the
+provider, both providers, the checks on a sale's attempt, and the methods without credentials."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +9,8 @@ from sqlalchemy import select
 from pos.core.db import session_scope
 from pos.models import Payment, Refund, Sale
 from pos.payments.attempts import AttemptState, PaymentAttempt, PaymentAttemptEvent
-from tests.fixtures.codepay import code, codes, memory_providers  # noqa: F401  (fixtures)
+from tests.fixtures.codepay import codes  # noqa: F401  (fixture)
+from tests.fixtures.payments import code, fake_gateway  # noqa: F401  (fixture)
 from tests.fixtures.till import MANAGER_PIN, assert_error, hall, till  # noqa: F401  (fixtures)
 
 TEA = 16800
@@ -44,6 +45,7 @@ def test_0001_pays_at_once_and_the_sale_carries_the_transaction_id(codes, provid
     assert events == [("pay", "success")]
     assert len(attempt.out_trade_no) <= 32 and attempt.out_trade_no.isalnum() and attempt.out_trade_no.startswith("H1")
     assert attempt.auth_code == code(provider, "0001")[:4] + "…0001"
+    assert events == [("pay", "success")]
     # the same attempt cannot pay a second sale
     other = codes.sale(client_sale_id + "x", [{"method": provider, "amount_fen": TEA, "attempt_id": body["attempt_id"]}])
     assert_error(other, 422, field="payments[0].attempt_id")
