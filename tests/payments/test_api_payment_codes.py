@@ -3,9 +3,12 @@ a separate process: each of its five codes, a split payment, a partial refund ba
 provider, both providers, the checks on a sale's attempt, and the methods without credentials."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
+from inventory.models import AuditEvent
 from pos.core.db import session_scope
 from pos.models import Payment, Refund, Sale
 from pos.payments.attempts import AttemptState, PaymentAttempt, PaymentAttemptEvent
@@ -188,3 +191,27 @@ def test_a_partial_refund_goes_back_through_the_provider(codes, provider):
     report = codes.till.get(f"/api/v1/shifts/{shift_id}/report").get_json()
     assert report["cash_refunds_fen"] == 0 and report["expected_cash_fen"] == 20000
     assert report["refunds_by_method"] == {provider: TEA}
+
+
+def test_no_secret_and_no_whole_payment_code_is_kept_or_logged(codes, caplog):
+    caplog.set_level(logging.DEBUG)
+    scanned = code("wechat", "0001")
+    body = {"till": "H1", "client_sale_id": "sale-secret-0001", "amount_fen": TEA, "code": scanned}
+    attempt_id = codes.till.post("/api/v1/payment-codes", body).get_json()["attempt_id"]
+    sale = codes.sale("sale-secret-0001", [{"method": "wechat", "amount_fen": TEA, "attempt_id": attempt_id}])
+    sale = sale.get_json()["sale"]
+    codes.till.post("/api/v1/refunds", {
+        "receipt_no": sale["receipt_no"], "lines": [{"sale_line_id": sale["lines"][0]["id"], "qty_milli": 1000}],
+        "reason": "退", "approval_pin": MANAGER_PIN, "till": "H1"})
+    with session_scope(codes.app) as s:
+        kept = " ".join(str(v) for row in s.execute(select(PaymentAttemptEvent.raw)) for v in row)
+        kept += " ".join(f"{a.before} {a.after}" for a in s.scalars(select(AuditEvent)))
+        kept += " ".join(str(v) for row in s.execute(select(PaymentAttempt.__table__)) for v in row)
+    # every secret value, and each line of a key's body (so a key cut into lines is found too)
+    secrets = {part for values in codes.gateway["credentials"].values() for k, v in values.items()
+               if k not in ("mchid", "appid", "app_id") for part in [v.strip(), *v.splitlines()]
+               if len(part) > 16 and not part.startswith("-----")}
+    assert secrets
+    for text in (kept, caplog.text):
+        assert scanned not in text
+        assert not [k for k in secrets if k in text]
