@@ -108,14 +108,22 @@ def index():
         "sw_url": url_for("till.service_worker"),
         "sw_scope": url_for("till.index"),
         "hall_name": settings.hall_name,
+        "paycode_providers": paycode_providers(),
     }
     return render_template("pos/hall/till.html", config=config, till_scripts=till_scripts())
 
 
+def paycode_providers() -> list[str]:
+    """The providers whose merchant credentials are set: the till takes their payment codes
+    (static/js/till_paycode.js); without them the methods stay manual tenders."""
+    folder = Path(current_app.instance_path) / "payment_credentials"
+    return [name for name in ("wechat", "alipay") if (folder / f"{name}.json").is_file()]
+
+
 # --- working offline: the service worker and what it caches -------------------------------------------
 
-# What the till page loads, in order: the pricing rule, the offline catalogue, the till.
-TILL_SCRIPTS = ("js/pricing.js", "js/till_offline.js", "js/till.js")
+# What the till page loads, in order: the pricing rule, the offline catalogue, payment codes, the till.
+TILL_SCRIPTS = ("js/pricing.js", "js/till_offline.js", "js/till_paycode.js", "js/till.js")
 TILL_STYLES = ("css/app.css", "css/till.css")
 
 
