@@ -84,14 +84,13 @@ def install_rehearsal_credentials(app, keys: Path) -> list[str]:
     fake_gateway.ensure_keys(keys)
     rehearsal = fake_gateway.rehearsal_credentials(keys)
     used = []
-    with app.app_context():
-        for provider, values in rehearsal.items():
-            existing = credentials.load(provider)
-            if existing is not None and existing != values:
-                continue  # real (or other) credentials: the demo never replaces them
-            if existing is None:
-                credentials.save(provider, values)
-            used.append(provider)
+    for provider, values in rehearsal.items():
+        existing = credentials.read(app, provider)
+        if existing is not None and existing != credentials.check(provider, values):
+            continue  # real (or other) credentials: the demo never replaces them
+        if existing is None:
+            credentials.write(app, provider, values)
+        used.append(provider)
     return used
 
 

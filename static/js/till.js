@@ -1048,6 +1048,7 @@
       }
     } else {
       if (typed > rest) { setError(d, msg("noncash_too_much")); return; }
+      if (PAYCODE.needsCode(pay.method)) { setError(d, msg("paycode_scan", { method: methodLabel(pay.method) })); return; }
       pay.parts.push({ method: pay.method, amount_fen: typed, tendered_fen: null, ref: payForm.ref.value.trim() || null });
     }
     payForm.ref.value = "";

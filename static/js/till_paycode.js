@@ -229,7 +229,13 @@
     const cancelBtn = h.dialog.querySelector("[data-paycode-cancel]");
     if (cancelBtn) cancelBtn.addEventListener("click", () => cancel());
 
-    return { busy: () => !!job, cancel, mayClose, partText, reset, start };
+    /** With the provider's credentials set, its money is taken by scanning only (the server refuses
+     *  a WeChat / Alipay payment without a confirmed attempt). */
+    function needsCode(method) {
+      return (method === "wechat" || method === "alipay") && h.configured(method);
+    }
+
+    return { busy: () => !!job, cancel, mayClose, needsCode, partText, reset, start };
   }
 
   self.SongtaoPaycode = { providerForCode, create, tail };
