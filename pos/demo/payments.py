@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,13 @@ REHEARSAL_CODES = (
     ("134567890123450005", "2845678901230005", "支付请求超时，查询后确认已成功（约 15 秒）"),
 )
 
-KEYS_FOLDER = "fake_gateway_keys"
+KEYS_FOLDER = "fake-gateway"  # the default of `songtao fake-gateway --keys`
 
 
 @dataclass
 class Gateway:
-    url: str
+    url: str                 # WeChat Pay's base URL (the gateway's root)
+    alipay_url: str          # Alipay's gateway.do on the same port
     process: subprocess.Popen
 
     def stop(self) -> None:
@@ -52,7 +54,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gateway(keys: Path, *, port: Optional[int] = None, slow_seconds: Optional[float] = None,
+def start_gateway(keys: Path, *, port: Optional[int] = None, slow_seconds: Optional[int] = None,
                   wait_seconds: float = 20.0) -> Gateway:
     """``songtao fake-gateway`` as a child process on 127.0.0.1, answering before this returns."""
     port = port or free_port()
@@ -60,12 +62,15 @@ def start_gateway(keys: Path, *, port: Optional[int] = None, slow_seconds: Optio
             "--port", str(port), "--keys", str(keys)]
     if slow_seconds is not None:
         args += ["--slow-seconds", str(slow_seconds)]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    gateway = Gateway(url=f"http://127.0.0.1:{port}", process=process)
+    errors = tempfile.TemporaryFile()  # not a pipe: nobody reads it while the gateway runs
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=errors)
+    urls = fake_gateway_urls(port)
+    gateway = Gateway(url=urls["SONGTAO_WECHATPAY_URL"], alipay_url=urls["SONGTAO_ALIPAY_URL"], process=process)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = (process.stderr.read() or b"").decode("utf-8", "replace").strip().splitlines()
+            errors.seek(0)
+            error = errors.read().decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError("测试网关未能启动：" + (error[-1] if error else f"退出码 {process.returncode}"))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -74,6 +79,12 @@ def start_gateway(keys: Path, *, port: Optional[int] = None, slow_seconds: Optio
             time.sleep(0.1)
     gateway.stop()
     raise RuntimeError(f"测试网关 {wait_seconds:.0f} 秒内没有在端口 {port} 上应答")
+
+
+def fake_gateway_urls(port: int) -> dict:
+    from pos.payments import fake_gateway
+
+    return fake_gateway.urls("127.0.0.1", port)
 
 
 def install_rehearsal_credentials(app, keys: Path) -> list[str]:
@@ -101,9 +112,9 @@ def rehearse(app, folder: Path) -> tuple[Gateway, list[str]]:
     gateway = start_gateway(keys)
     atexit.register(gateway.stop)
     app.config["WECHATPAY_URL"] = gateway.url
-    app.config["ALIPAY_URL"] = gateway.url
+    app.config["ALIPAY_URL"] = gateway.alipay_url
     os.environ["SONGTAO_WECHATPAY_URL"] = gateway.url  # for anything the server starts itself
-    os.environ["SONGTAO_ALIPAY_URL"] = gateway.url
+    os.environ["SONGTAO_ALIPAY_URL"] = gateway.alipay_url
     return gateway, used
 
 
