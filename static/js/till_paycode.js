@@ -107,7 +107,7 @@
       const provider = providerForCode(code);
       const pay = h.pay();
       if (!pay || job) return;
-      if (h.offline() || pay.offline) {
+      if (h.offline() || pay.offline || navigator.onLine === false) {
         h.setError(h.msg("need_network", { what: h.msg("paycode") }));
         return;
       }
@@ -152,8 +152,8 @@
         const pay = h.pay();
         if (!pay) return;
         pay.parts.push(part);
-        h.render();
-        if (h.rest() === 0) h.finish(); // the money is taken: the sale is recorded now
+        if (h.rest() === 0) { h.render(); h.finish(); return; } // the money is taken: the sale is recorded now
+        h.setMethod("cash"); // the rest of a split: cash (renders the dialog)
         return;
       }
       if (state === "failed" || state === "reversed") {
