@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 # The rehearsal codes by their last four digits (the fake gateway's rule), with what each shows.
 REHEARSAL_CODES = (
@@ -37,6 +37,7 @@ class Gateway:
     url: str                 # WeChat Pay's base URL (the gateway's root)
     alipay_url: str          # Alipay's gateway.do on the same port
     process: subprocess.Popen
+    errors: Any = None       # the child's stderr (a temporary file), closed when it stops
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -46,6 +47,9 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
 
 def free_port() -> int:
@@ -65,12 +69,14 @@ def start_gateway(keys: Path, *, port: Optional[int] = None, slow_seconds: Optio
     errors = tempfile.TemporaryFile()  # not a pipe: nobody reads it while the gateway runs
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=errors)
     urls = fake_gateway_urls(port)
-    gateway = Gateway(url=urls["SONGTAO_WECHATPAY_URL"], alipay_url=urls["SONGTAO_ALIPAY_URL"], process=process)
+    gateway = Gateway(url=urls["SONGTAO_WECHATPAY_URL"], alipay_url=urls["SONGTAO_ALIPAY_URL"], process=process,
+                      errors=errors)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             errors.seek(0)
             error = errors.read().decode("utf-8", "replace").strip().splitlines()
+            gateway.stop()
             raise RuntimeError("测试网关未能启动：" + (error[-1] if error else f"退出码 {process.returncode}"))
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -989,7 +989,7 @@
     $('[data-action="pay-finish"]', payForm).hidden = !done;
     payForm.amount.disabled = done;
     fill("pay-amount-label", pay.method === "cash" ? msg("cash_amount_label") : msg("amount_label"));
-    $('[data-show="ref"]', payForm).hidden = done || pay.method === "cash";
+    $('[data-show="ref"]', payForm).hidden = done || pay.method === "cash" || PAYCODE.needsCode(pay.method);
     if (done) {
       setError(document.getElementById("dlg-pay"), "");
       $('[data-action="pay-finish"]', payForm).focus();
