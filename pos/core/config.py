@@ -51,6 +51,10 @@ def from_environment(load_secret: bool = True) -> dict:
         # Wrong manager PINs at one till (or from one cashier) before approvals lock for the window.
         "APPROVAL_LOCK_AFTER": 5,
         # How long a writer waits for SQLite's write lock before a 503 (PostgreSQL: unused).
+        # The payment providers' base URLs (issue 15); the demo and the tests point them at
+        # `songtao fake-gateway`.
+        "WECHATPAY_URL": os.environ.get("SONGTAO_WECHATPAY_URL") or "https://api.mch.weixin.qq.com",
+        "ALIPAY_URL": os.environ.get("SONGTAO_ALIPAY_URL") or "https://openapi.alipay.com/gateway.do",
         "SQLITE_BUSY_SECONDS": int(os.environ.get("SONGTAO_SQLITE_BUSY_SECONDS", "10")),
         "LOGIN_DELAY_UNIT_SECONDS": 0.5,  # ok-float: seconds between attempts, not money
         "LOGIN_DELAY_MAX_SECONDS": 4,

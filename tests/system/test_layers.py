@@ -19,6 +19,12 @@ KIOSKS_MAY_USE = ("pos.core", "pos.accounts", "pos.sales", "pos.models")
 SEE_KIOSKS = ("pos/__init__.py", "pos/cli.py", "pos/cli_site.py", "pos/schema.py", "pos/migrate.py", "pos/migrations/", "pos/demo/",
               "pos/reports/")
 CORE_MAY_NOT_USE = ("pos.hall", "pos.group", "pos.reports", "pos.demo", "pos.sales")
+# pos.payments (issue 15): the providers' adapters and the fake gateway use the platform and the
+# shared tables only; the sales service, the hall, the reports and the CLI (and the app factory,
+# schema, migrations and demo that wire everything) use them.
+PAYMENTS_MAY_USE = ("inventory", "pos.core", "pos.accounts", "pos.models", "pos.payments")
+SEE_PAYMENTS = ("pos/payments/", "pos/sales/", "pos/hall/", "pos/reports/", "pos/cli.py", "pos/cli_", "pos/__init__.py",
+                "pos/schema.py", "pos/migrate.py", "pos/migrations/", "pos/demo/")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -67,6 +73,19 @@ def test_only_the_factory_cli_schema_migrations_demo_and_reports_see_kiosks(path
 @pytest.mark.parametrize("path", sources("pos/core"), ids=rel)
 def test_the_platform_uses_no_domain_code(path):
     assert not {n for n in imported_modules(path) if under(n, CORE_MAY_NOT_USE)}
+
+
+@pytest.mark.parametrize("path", sources("pos/payments"), ids=rel)
+def test_payments_use_only_the_platform_accounts_inventory_and_the_shared_tables(path):
+    used = {n for n in imported_modules(path) if under(n, ("pos", "kiosks", "inventory")) and n != "pos"}
+    assert {n for n in used if not under(n, PAYMENTS_MAY_USE)} == set()
+
+
+@pytest.mark.parametrize("path", sources("pos"), ids=rel)
+def test_only_sales_hall_reports_and_the_cli_see_payments(path):
+    if rel(path).startswith(SEE_PAYMENTS):
+        return
+    assert not {n for n in imported_modules(path) if under(n, ("pos.payments",))}
 
 
 def test_the_table_sees_an_import_inside_a_function(tmp_path):
