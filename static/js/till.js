@@ -1001,7 +1001,7 @@
   }
 
   function chooseMethod(code) {
-    if (!state.pay) return;
+    if (!state.pay || PAYCODE.busy()) return; // a code being paid keeps its method
     if (state.pay.offline && code !== "cash") {
       setError(document.getElementById("dlg-pay"), msg("need_network", { what: methodLabel(code) }));
       return;
