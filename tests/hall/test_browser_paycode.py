@@ -138,3 +138,22 @@ def test_without_credentials_the_scan_says_so_and_nothing_is_charged(live_server
     expect_text(page, "#dlg-pay [data-error]", "未配置微信支付收款，请用其他方式")
     assert attempts(app) == [] and sale_count(app) == 0
     assert page.locator("#lines tbody tr").count() == 1
+
+
+def test_esc_while_the_customer_types_the_password_reverses_the_order(live_server, page, paycode_app, hall):
+    app = paycode_app
+    open_till(page, live_server)
+    scan(page, SAUCE_EAN)
+    page.wait_for_function("document.querySelectorAll('#lines tbody tr').length === 1")
+    page.keyboard.press("F12")
+    page.locator("#dlg-pay").wait_for()
+    scan(page, WECHAT_CODE.format(4))  # never completes by itself
+    expect_text(page, STATUS, "等待顾客输入密码")
+    page.keyboard.press("Escape")  # the cashier gives up: the order is reversed, the dialog stays
+    expect_text(page, STATUS, "已撤销收款")
+    assert page.locator("#dlg-pay").is_visible()
+    [attempt] = attempts(app)
+    assert attempt.state.value == "reversed" and attempt.sale_id is None
+    page.keyboard.press("Escape")  # nothing taken: the dialog closes as before, the basket kept
+    page.wait_for_function("!document.querySelector('#dlg-pay').open")
+    assert sale_count(app) == 0 and page.locator("#lines tbody tr").count() == 1
