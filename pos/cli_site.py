@@ -170,3 +170,23 @@ def restore(file, force):
     if revision != head_revision():
         upgrade(url)
         click.echo(f"已把数据库结构从 {revision} 升级到 {head_revision()}")
+
+
+@main.command("fake-gateway")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port on 127.0.0.1.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--keys", "keys", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Folder of the gateway's key pairs (made once). Default: the instance folder's fake-gateway/.")
+@click.option("--slow-seconds", default=15, show_default=True, type=click.IntRange(0, 600),
+              help="How long a …0005 code's pay call takes to answer (longer than the adapters' timeout).")
+def fake_gateway(port, host, keys, slow_seconds):
+    """A stand-in for WeChat Pay and Alipay (signatures checked and given as theirs) for rehearsals,
+    the demo and the tests; payment codes ending 0001–0005 take each path. Not for real money."""
+    from pos.core.config import instance_path
+    from pos.payments.fake_gateway import serve
+
+    folder = keys or str(instance_path() / "fake-gateway")
+    try:
+        serve(host=host, port=port, keys=folder, slow_seconds=slow_seconds, echo=click.echo)
+    except OSError as error:
+        raise click.ClickException(f"无法在 {host}:{port} 上提供服务：{_first_line(error)}") from None

@@ -34,6 +34,10 @@ from pos.migrate import upgrade
 # test modules.
 pytest.register_assert_rewrite("tests.fixtures")
 
+# The fake payment gateway, a separate process shared by the session (issue 15): any test may ask
+# for ``fake_gateway`` (tests/fixtures/payments.py).
+from tests.fixtures.payments import fake_gateway  # noqa: E402,F401
+
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEFAULT_PG_URL = "postgresql+psycopg:///songtao_test?host=/var/run/postgresql"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -67,6 +67,11 @@ class RefundAnswer:
     raw: dict = field(default_factory=dict)
 
 
+class ProviderError(Exception):
+    """A call that has no usable answer where no state can say so (``download_bill``: no bill, a
+    network error, an answer that does not verify). Its message is Chinese and holds no secret."""
+
+
 class Provider(Protocol):
     name: str
 
@@ -84,12 +89,13 @@ class Provider(Protocol):
     def refund_query(self, *, out_trade_no: str, out_refund_no: str) -> RefundAnswer: ...
 
     def download_bill(self, day: dt.date) -> bytes:
-        """The provider's daily trade bill as it sends it (WeChat: the CSV text; Alipay: the ZIP)."""
+        """The provider's daily trade bill as it sends it (WeChat: the CSV bytes, UTF-8; Alipay: the
+        ZIP holding the GBK CSV); ProviderError when it cannot be had."""
         ...
 
 
 def build_provider(name: str, credentials: dict, *, base_url: Optional[str] = None,
-                   timeout: float = 10.0) -> Provider:
+                   timeout: float = 10.0) -> Provider:  # ok-float: seconds
     """The adapter for ``name`` (WECHAT or ALIPAY) with the merchant's credentials; ``base_url``
     None means the real service (or the app config WECHATPAY_URL / ALIPAY_URL, which the caller
     passes)."""
