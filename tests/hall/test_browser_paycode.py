@@ -1,5 +1,5 @@
 """Payment codes (付款码) at the till in a real headless Chromium at 1366×768, against the fake
-gateway running as a separate process (tests/fixtures/paycode.py): the cashier scans goods, presses
+gateway running as a separate process (tests/fixtures/payments.py): the cashier scans goods, presses
 F12 and scans the customer's code with the same scanner — it is taken as a payment code, never as a
 product. A …0002 code asks for the password (等待顾客输入密码) and then pays: the receipt, and a sale
 recorded with the provider's transaction id. A refused code says why and the cashier scans again
@@ -16,7 +16,8 @@ from pos.core.db import session_scope
 from pos.models import Payment, Sale
 from pos.payments.attempts import PaymentAttempt
 from tests.conftest import screenshot
-from tests.fixtures.paycode import ALIPAY_CODE, WECHAT_CODE, gateway, paycode_app  # noqa: F401  (fixtures)
+from tests.fixtures.paycode import ALIPAY_CODE, WECHAT_CODE, paycode_app  # noqa: F401  (a fixture)
+from tests.fixtures.payments import fake_gateway  # noqa: F401  (a fixture)
 from tests.fixtures.till_browser import (  # noqa: F401  (hall is a fixture)
     HONEY_EAN,
     SAUCE_EAN,

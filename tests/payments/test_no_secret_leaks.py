@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from pos.core.db import session_scope
+from pos.payments import fake_gateway as gateway_keys
 from pos.schema import metadata
 from tests.conftest import AuthActions, csrf_token
-from tests.fixtures.paycode import ALIPAY_CODE, WECHAT_CODE, gateway, paycode_app  # noqa: F401  (fixtures)
+from tests.fixtures.paycode import ALIPAY_CODE, WECHAT_CODE, paycode_app  # noqa: F401  (a fixture)
+from tests.fixtures.payments import fake_gateway  # noqa: F401  (a fixture)
 from tests.fixtures.till import MANAGER_PIN, hall, login, till  # noqa: F401  (fixtures)
 
 TEA = 16800
@@ -86,14 +88,12 @@ def remove_wechat(admin, seen) -> None:
 
 @pytest.fixture
 def other_credentials(tmp_path):
-    from pos.payments import fake_gateway
-
     folder = tmp_path / "other-keys"
-    fake_gateway.ensure_keys(folder)
-    return fake_gateway.rehearsal_credentials(folder)
+    gateway_keys.ensure_keys(folder)
+    return gateway_keys.rehearsal_credentials(folder)
 
 
-def test_no_secret_in_any_log_page_audit_row_or_answer(paycode_app, gateway, till, hall, make_user,  # noqa: F811
+def test_no_secret_in_any_log_page_audit_row_or_answer(paycode_app, fake_gateway, till, hall, make_user,  # noqa: F811
                                                         caplog, other_credentials):
     app = paycode_app
     caplog.set_level(logging.DEBUG)
@@ -149,7 +149,7 @@ def test_no_secret_in_any_log_page_audit_row_or_answer(paycode_app, gateway, til
     haystacks = {"log": log_text, "answers": "\n".join(seen.texts), "database": database_text(app)}
     assert paid["transaction_id"] in haystacks["answers"] + haystacks["database"]  # the search does find things
     for name, text in haystacks.items():
-        for secret in secrets_of(gateway.rehearsal, other_credentials):
+        for secret in secrets_of(fake_gateway["credentials"], other_credentials):
             assert secret not in text, f"a secret in the {name}"
         for code in codes:
             assert code not in text, f"a full payment code in the {name}"
