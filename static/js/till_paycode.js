@@ -51,6 +51,7 @@
   function create(h) {
     let run = { digits: "", at: 0, before: "" };  // the digits typed in a row, and the field before them
     let job = null;  // {attempt_id, provider, amount_fen, cancelling} while a code payment is open
+    let timer = null; // the one pending poll
     const statusEl = h.dialog.querySelector("[data-paycode]");
     const statusText = h.dialog.querySelector("[data-paycode-status]");
 
@@ -124,9 +125,11 @@
       h.setError("");
       job = { attempt_id: null, provider, amount_fen: amount, cancelling: false };
       show(h.msg("paycode_busy", { method: h.methodLabel(provider), amount: h.yuan(amount) }), "busy");
+      const mine = job;
       const r = await h.api("POST", "/payment-codes", {
         till: h.till(), client_sale_id: pay.clientSaleId, amount_fen: amount, code,
       }, POST_TIMEOUT_MS);
+      if (job !== mine) return; // the sale was given up meanwhile (reset)
       if (!r.ok || !r.data || !r.data.attempt_id) {
         job = null;
         // no answer: the server finishes (or reverses) what it may have started; never charge twice
@@ -166,25 +169,32 @@
       // userpaying, unknown, notpay: ask again
       show(job.cancelling ? h.msg("paycode_cancelling")
         : state === "userpaying" ? h.msg("paycode_waiting") : h.msg("paycode_checking"), "busy");
-      setTimeout(poll, POLL_MS);
+      schedule();
+    }
+
+    function schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(poll, POLL_MS);
     }
 
     async function poll() {
-      if (!job) return;
-      const r = await h.api("GET", `/payment-codes/${encodeURIComponent(job.attempt_id)}`);
-      if (!job) return;
+      const mine = job;
+      if (!mine) return;
+      const r = await h.api("GET", `/payment-codes/${encodeURIComponent(mine.attempt_id)}`);
+      if (job !== mine) return; // answered meanwhile (the cancel's answer), or given up
       if (r.ok && r.data) { answered(r.data); return; }
       show(h.msg("paycode_net"), "busy"); // not answered: ask again; the server keeps the attempt
-      setTimeout(poll, POLL_MS);
+      schedule();
     }
 
     /** The cashier gives up (Esc): reverse the order; the answer comes through the polling. */
     async function cancel() {
       if (!job || job.cancelling || !job.attempt_id) return;
-      job.cancelling = true;
+      const mine = job;
+      mine.cancelling = true;
       show(h.msg("paycode_cancelling"), "busy");
-      const r = await h.api("POST", `/payment-codes/${encodeURIComponent(job.attempt_id)}/cancel`, {});
-      if (!job) return;
+      const r = await h.api("POST", `/payment-codes/${encodeURIComponent(mine.attempt_id)}/cancel`, {});
+      if (job !== mine) return; // the polling found the end first
       if (r.ok && r.data) {
         job.cancelling = r.data.state !== "reversed" && r.data.state !== "failed" && r.data.state !== "success";
         if (!job.cancelling && r.data.state === "reversed") {
@@ -221,6 +231,7 @@
     /** Reset between sales. */
     function reset() {
       job = null;
+      clearTimeout(timer);
       run = { digits: "", at: 0, before: "" };
       show("", "");
     }
