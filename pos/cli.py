@@ -149,6 +149,7 @@ def demo(port, host, no_serve, force, seed):
 
 def _demo_payments(app):
     """The fake gateway for the demo's payment codes (pos.demo.payments); None when it cannot run."""
+    import signal
     from pathlib import Path
 
     from pos.demo import payments as demo_payments
@@ -160,6 +161,10 @@ def _demo_payments(app):
         return None
     for line in demo_payments.describe(gateway, used):
         click.echo(line)
+    try:  # a terminated demo (SIGTERM) unwinds like Ctrl+C, so its gateway stops with it
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    except ValueError:  # not the main thread: Ctrl+C and the exit hook still stop it
+        pass
     return gateway
 
 
