@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from pos.accounts import admin, auth
     from pos.group import views as group_views
+    from pos.payments import views as reconcile_views
     from pos.hall import api, invoice_views, label_views, print_api, public, setup_views, shift_views, till
     from pos.reports import api as reports_api
     from pos.reports import dashboard
@@ -49,6 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(reports_views.bp)  # every view behind requires("reports")
     app.register_blueprint(reports_api.bp)  # JSON reports under /api/v1/reports, requires("reports")
     app.register_blueprint(public.bp)  # the receipt QR code's page: no login, an HMAC-signed link instead
+    app.register_blueprint(reconcile_views.bp)  # the daily bill check (对账), requires("reconcile")
     app.register_blueprint(invoice_views.bp)  # the finance queue, requires("dashboard")
     app.register_blueprint(group_views.bp)  # group purchases (团购), requires("dashboard")
     app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")

@@ -18,6 +18,7 @@ AREAS: dict[str, frozenset[Role]] = {
     "inventory": frozenset({M, A}),           # catalogue, stock, receiving …
     "fleet": frozenset({M, A}),               # counter registry, planograms, tokens
     "reports": frozenset({U, M, A}),          # sales summaries and collaboration statistics
+    "reconcile": frozenset({U, M, A}),        # the daily bill check (对账) against the providers' bills
     "users": frozenset({A}),                  # user administration
     "site": frozenset({A}),                   # the site's places and tills, first-run set-up
     "account": frozenset({A, M, C, R, U}),    # one's own password, PIN, language

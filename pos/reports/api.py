@@ -103,6 +103,14 @@ class PaymentOut(ResponseModel):
     net_fen: int
 
 
+class ReconcileOut(ResponseModel):
+    method: str = Field(description="wechat or alipay")
+    label: str
+    reconciled_fen: int = Field(description="已对账: the month's payments on days whose bill was imported and "
+                                            "checked without an unexplained difference")
+    unreconciled_fen: int = Field(description="未对账: the month's other payments with this method")
+
+
 class CategoryOut(ResponseModel):
     category_id: Optional[int]
     category: Optional[str]
@@ -198,6 +206,7 @@ class MonthlyOut(FiguresOut):
     by_channel: ChannelsOut
     by_day: list[DayOut] = Field(description="Every day of the month, zero-filled")
     by_payment: list[PaymentOut]
+    by_reconcile: list[ReconcileOut] = Field(description="The bill check (对账) per provider")
     by_category: list[CategoryOut] = Field(description="By the product's current category")
     top_products: list[ProductOut]
     bottom_products: list[ProductOut]

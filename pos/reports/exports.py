@@ -80,7 +80,7 @@ def lines_xlsx(lines: Iterator[dict]) -> bytes:
 
 
 def monthly_tables(summary: dict) -> list[tuple[str, list[str], list[list]]]:
-    """The monthly summary as tables: 汇总, 按日, 按支付方式, 按品类, 畅销商品, 滞销商品, 按收银台,
+    """The monthly summary as tables: 汇总, 按日, 按支付方式, 对账, 按品类, 畅销商品, 滞销商品, 按收银台,
     按收银员, 班次, 按专柜, 毛利, 对比."""
     product_header = ["商品编码", "商品", "数量", "净额（元）", "认定扶贫产品（元）"]
     people_header = ["销售笔数", "销售额（元）", "退款（元）", "净额（元）", "班次数", "长短款（元）"]
@@ -103,6 +103,8 @@ def monthly_tables(summary: dict) -> list[tuple[str, list[str], list[list]]]:
           for r in summary["by_day"]]),
         ("按支付方式", ["支付方式", "收款（元）", "退款（元）", "净额（元）"],
          [[r["label"], Fen(r["sales_fen"]), Fen(r["refunds_fen"]), Fen(r["net_fen"])] for r in summary["by_payment"]]),
+        ("对账", ["支付方式", "已对账（元）", "未对账（元）"],
+         [[r["label"], Fen(r["reconciled_fen"]), Fen(r["unreconciled_fen"])] for r in summary["by_reconcile"]]),
         ("按品类", ["品类", "数量（件）", "重量（千克）", "净额（元）", "认定扶贫产品（元）"],
          [[r["category"] or "（未分类）", Qty(r["piece_qty_milli"]), Qty(r["kg_qty_milli"]), Fen(r["total_fen"]),
            Fen(r["certified_fen"])] for r in summary["by_category"]]),

@@ -68,6 +68,9 @@ def monthly_summary(s: Session, *, month: str) -> dict[str, Any]:
     - by_payment: method, label, sales_fen (payments of the month's completed sales; group orders'
       deliveries as one "on_account" row), refunds_fen
       (refunds of the month by their method), net_fen; Σ net_fen = total_fen;
+    - by_reconcile: per provider (wechat, alipay): method, label, reconciled_fen (已对账: the month's
+      payments on days whose bill was imported and checked without an unexplained difference),
+      unreconciled_fen (未对账: the rest);
     - by_category (the product's current category): category_id, category, total_fen,
       certified_fen, and the quantity per unit, never added across units: piece_qty_milli
       (products sold by the piece) and kg_qty_milli (by the kilogram); top_products / bottom_products (10 each, by net amount):
@@ -131,6 +134,8 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
     by_payment = [{"method": k, "label": str(ON_ACCOUNT_LABEL) if k == ON_ACCOUNT else payment_label(k), **v,
                    "net_fen": v["sales_fen"] - v["refunds_fen"]}
                   for k, v in sorted(methods.items(), key=lambda kv: order.index(kv[0]))]
+
+    by_reconcile = _reconciliation(s, in_month)
 
     # by product, folded into categories
     products = s.execute(
@@ -243,6 +248,7 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
         "by_channel": collab["by_channel"],
         "by_day": by_day,
         "by_payment": by_payment,
+        "by_reconcile": by_reconcile,
         "by_category": by_category,
         "top_products": top,
         "bottom_products": bottom,
@@ -254,6 +260,23 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
         "previous_month": _compare(figures, previous, prev_first),
         "last_year": _compare(figures, last_year, year_first),
     }
+
+
+def _reconciliation(s: Session, in_month) -> list[dict]:
+    """已对账 / 未对账 per provider: the month's WeChat Pay / Alipay payments on days whose bill was
+    imported and checked with no unexplained difference left (pos.payments.reconcile), and the rest."""
+    from pos.payments.bill_models import BILL_PROVIDERS, ProviderBill
+    from pos.sales.reading import payment_label
+
+    done = and_(ProviderBill.id.is_not(None), ProviderBill.checked_at.is_not(None), ProviderBill.open_items == 0)
+    found = {enum_text(method): (int(yes or 0), int(no or 0)) for method, yes, no in s.execute(
+        select(Payment.method, func.sum(case((done, Payment.amount_fen), else_=0)),
+               func.sum(case((done, 0), else_=Payment.amount_fen)))
+        .join(Sale, Sale.id == Payment.sale_id)
+        .outerjoin(ProviderBill, and_(ProviderBill.provider == Payment.method, ProviderBill.bill_date == Sale.local_date))
+        .where(in_month, Payment.method.in_(BILL_PROVIDERS)).group_by(Payment.method))}
+    return [{"method": m, "label": payment_label(m), "reconciled_fen": found.get(m, (0, 0))[0],
+             "unreconciled_fen": found.get(m, (0, 0))[1]} for m in BILL_PROVIDERS]
 
 
 def _kiosks(s: Session, first: dt.date, last: dt.date, start_utc: dt.datetime, end_utc: dt.datetime) -> list[dict]:

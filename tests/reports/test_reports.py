@@ -357,7 +357,7 @@ def test_lines_export_and_formula_injection_guard(app, dataset, session):
 def test_monthly_csv_and_xlsx(app, dataset, session):
     m = report_monthly.monthly_summary(session, month="2026-02")
     tables = csv_tables(report_exports.monthly_csv(m))
-    assert list(tables) == ["汇总", "按渠道", "按日", "按支付方式", "按品类", "畅销商品", "滞销商品", "按收银台",
+    assert list(tables) == ["汇总", "按渠道", "按日", "按支付方式", "对账", "按品类", "畅销商品", "滞销商品", "按收银台",
                             "按收银员", "班次", "按专柜", "毛利", "对比"]
     assert fen_of(tables["汇总"][1][1]) == 195692 and tables["汇总"][1][-1] == "82.0"
     assert sum(fen_of(r[1]) for r in tables["按日"][1:]) == 195692 and len(tables["按日"]) == 29
