@@ -27,6 +27,7 @@ from pos.sales.escpos import text_lines
 from pos.sales.receipts import build_receipt
 from pos.sales.reading import payment_label
 from pos.models import PaymentMethod, Sale, SaleStatus, Till, User
+from pos.payments import credentials
 from pos.hall.settings import hall_settings
 from pos.core.web import requires
 
@@ -116,8 +117,7 @@ def index():
 def paycode_providers() -> list[str]:
     """The providers whose merchant credentials are set: the till takes their payment codes
     (static/js/till_paycode.js); without them the methods stay manual tenders."""
-    folder = Path(current_app.instance_path) / "payment_credentials"
-    return [name for name in ("wechat", "alipay") if (folder / f"{name}.json").is_file()]
+    return [name for name, ready in credentials.configured(current_app).items() if ready]
 
 
 # --- working offline: the service worker and what it caches -------------------------------------------
