@@ -306,6 +306,9 @@ class Payment(Base):
     tendered_fen: Mapped[Optional[int]] = mapped_column(Integer)  # cash handed over
     change_fen: Mapped[int] = mapped_column(Integer, default=0)
     ref: Mapped[Optional[str]] = mapped_column(String(80))
+    # A payment-code payment (issue 15): the confirmed attempt (pos.payments.attempts); ref is then
+    # the provider's transaction id.
+    attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
 
     sale: Mapped[Sale] = relationship(back_populates="payments")
 
@@ -331,6 +334,12 @@ class Refund(Base):
     reason: Mapped[str] = mapped_column(String(200))
     method: Mapped[PaymentMethod] = mapped_column(db_enum(PaymentMethod, "payment_method"))
     total_fen: Mapped[int] = mapped_column(Integer)
+    # A refund of a payment-code payment goes back through the provider (pos.payments.service):
+    # the attempt it refunds, our refund number, and "pending" until the provider says "success"
+    # (retried by the tick). None: an ordinary refund (cash or a manual tender).
+    attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
+    out_refund_no: Mapped[Optional[str]] = mapped_column(String(32), unique=True)
+    provider_state: Mapped[Optional[str]] = mapped_column(String(12))
 
     lines: Mapped[list["RefundLine"]] = relationship(back_populates="refund", cascade="all, delete-orphan")
 
