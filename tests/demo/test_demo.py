@@ -243,6 +243,10 @@ def test_demo_command(tmp_path, monkeypatch):
     assert len(built["kiosks"]) == 126 and len(built["users"]) == 7  # the roles' logins and two more cashiers
     assert len(built["kiosk_sales"]) > 0  # the counters' history, the same again below
     assert len(built["hall_sales"]) > 0  # the hall's history, the same again below
+    # --no-serve stays quick: no fake payment gateway, no rehearsal keys, no credentials
+    assert not (tmp_path / "instance" / "fake-gateway").exists()
+    assert not (tmp_path / "instance" / "payment_credentials").exists()
+    assert "付款码" not in first.output
 
     # A database that holds data is refused in one Chinese line and left alone.
     again = runner.invoke(main, ["demo", "--no-serve"], env={"DATABASE_URL": url})
