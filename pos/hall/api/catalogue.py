@@ -26,7 +26,8 @@ from pos.core.db import get_session
 from pos.core.openapi import Code, QueryModel, ResponseModel, operation, query_args
 from pos.core.web import requires
 from pos.hall.api.base import bp, find_till
-from pos.hall.api.products import quick_products
+from pos.hall import popular
+from pos.hall.api.products import quick_keys
 from pos.hall.settings import hall_settings
 
 
@@ -60,6 +61,9 @@ class CatalogueProductOut(ResponseModel):
 class QuickKeysOut(ResponseModel):
     most_sold: list[int]
     weighed: list[int]
+    popular: list[list[int]] = Field(description=f"[product_id, sale lines in the last {popular.DAYS} days] of the "
+                                                 f"up to {popular.POPULAR} most sold products on sale, most first: "
+                                                 f"the search's order within a rank (inventory.search)")
 
 
 class TillSettingsOut(ResponseModel):
@@ -113,12 +117,13 @@ def catalogue_delta(s, since: Optional[int]) -> dict:
         "weighed": r.unit.value == "kg" or bool(r.sold_by_weight), "price_fen": r.price_fen,
         "barcodes": barcodes.get(r.id, []), "scale_plu": r.scale_plu, "certificates": certificates.get(r.id, []),
     } for r in rows]
-    most_sold, weighed = quick_products(s)
+    sold = popular.most_sold(s)
+    most_sold, weighed = quick_keys(s, sold)
     settings = hall_settings(s)
     return {
         "cursor": cursor, "full": full, "products": products, "removed": removed,
         "scale_rules": scale_label_patterns(s),
-        "quick_keys": {"most_sold": [p.id for p in most_sold], "weighed": [p.id for p in weighed]},
+        "quick_keys": {"most_sold": most_sold, "weighed": weighed, "popular": [[pid, n] for pid, n in sold]},
         "settings": {"hall_name": settings.hall_name, "rounding_to_jiao": settings.rounding_to_jiao,
                      "discount_limit_percent": settings.discount_limit_percent},
         "refreshed_at": utcnow().isoformat(), "today": local_today().isoformat(),
