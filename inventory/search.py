@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from sqlalchemy import and_, column, func, literal, or_, select, table, union_all
+from sqlalchemy import and_, column, func, literal, select, table, union_all
 from sqlalchemy.orm import Session
 
 from . import barcodes as barcode_rules
@@ -117,8 +117,8 @@ def search_ids(s: Session, q, *, sold: Optional[Mapping[int, int]] = None, cap: 
                 .order_by(sku_l, Product.sku).limit(cap).subquery())
 
     parts = [
-        part(0, or_(func.lower(Product.sku) == query.lowered,
-                    Product.id.in_(select(Barcode.product_id).where(Barcode.code.in_(query.codes))))),
+        part(0, sku_l == query.lowered),
+        part(0, Product.id.in_(select(Barcode.product_id).where(Barcode.code.in_(query.codes)))),
         part(1, starts(sku_l, query.lowered)),
     ]
     if query.initials:
