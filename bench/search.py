@@ -166,8 +166,10 @@ def plain_sql(dialect: str) -> dict[str, str]:
 
 
 def quick_plain(dialect: str) -> str:
-    return ("SELECT l.product_id, count(*) AS n FROM sales s JOIN sale_lines l ON l.sale_id = s.id "
-            "WHERE s.local_date >= :since AND s.status = 'completed' GROUP BY l.product_id ORDER BY n DESC LIMIT 12")
+    """The 30 days' most sold, by hand, on the same indexes (grouped by product_id + 0 as the app does:
+    grouped by the bare column, SQLite reads every sale line in ix_sale_lines_product order)."""
+    return ("SELECT l.product_id + 0 AS product_id, count(*) AS n FROM sales s JOIN sale_lines l ON l.sale_id = s.id "
+            "WHERE s.local_date >= :since AND s.status = 'completed' GROUP BY l.product_id + 0 ORDER BY n DESC LIMIT 12")
 
 
 def timed(fn, runs: int = RUNS) -> list[float]:  # ok-float: seconds

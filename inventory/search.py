@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from sqlalchemy import and_, column, func, literal, select, table, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from . import barcodes as barcode_rules
 from .models import Barcode, Product
@@ -154,8 +154,13 @@ def _contains(pg: bool, column_name: str, fragment: str):
         escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return expr.like(f"%{escaped}%", escape="\\")
     if len(fragment) < FRAGMENT_MIN or any(ch in fragment for ch in "%_\\"):
-        # no trigram to look up (一两个汉字), or a LIKE wildcard (FTS5 uses its index for a plain LIKE only):
-        # read every name
-        expr = func.lower(Product.name) if column_name == "name" else Product.pinyin_initials
-        return func.instr(expr, fragment) > 0
+        # No trigram to look up (一两个汉字), or a LIKE wildcard (FTS5 uses its index for a plain LIKE
+        # only): read every name — from the narrow name index, as a set of ids. SQLite's lower() folds
+        # only ASCII, so a fragment without ASCII letters is found in the name as it is, no lower() per row.
+        scan = aliased(Product)
+        if column_name == "name" and not any("a" <= ch <= "z" for ch in fragment):
+            expr = scan.name
+        else:
+            expr = func.lower(scan.name) if column_name == "name" else scan.pinyin_initials
+        return Product.id.in_(select(scan.id).where(func.instr(expr, fragment) > 0))
     return Product.id.in_(select(_fts.c.rowid).where(_fts.c[column_name].like(f"%{fragment}%")))

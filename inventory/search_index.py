@@ -10,6 +10,11 @@ migrations' env.py and tests/core/test_migrations.py) to leave them alone.
   (``>= q AND < q || U+10FFFF``) on a btree in code-point order (SQLite's BINARY, PostgreSQL's "C");
 - fragments of three characters or more: FTS5 trigram ``LIKE`` (SQLite), ``gin_trgm_ops`` (PostgreSQL);
 - barcodes: the unique index on ``barcodes.code`` (exact).
+
+A later migration that alters ``products`` in batch mode on SQLite (copy, drop, rename) drops the
+triggers and the expression indexes with the old table: it must call ``create`` again afterwards
+(every statement is ``IF NOT EXISTS``; the FTS table is rebuilt from the products).
+tests/hall/test_search_plans.py and test_search_ranking.py fail if they are missing.
 """
 from __future__ import annotations
 
