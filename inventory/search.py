@@ -29,7 +29,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from sqlalchemy import and_, column, func, literal, select, table, union_all
+from sqlalchemy import Integer, and_, any_, bindparam, column, func, literal, select, table, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from . import barcodes as barcode_rules
@@ -111,14 +112,15 @@ def search_ids(s: Session, q, *, sold: Optional[Mapping[int, int]] = None, cap: 
     def starts(expr, prefix):
         return and_(expr >= prefix, expr < prefix + _TOP)
 
-    def part(rank: int, *where):
-        return (select(Product.id, Product.sku, literal(rank).label("rank"))
-                .where(Product.active.is_(True), *where)
-                .order_by(sku_l, Product.sku).limit(cap).subquery())
+    def part(rank: int, *where, few: bool = False):
+        chosen = select(Product.id, Product.sku, literal(rank).label("rank")).where(Product.active.is_(True), *where)
+        # An exact code names a product or two: in sku order with a limit, PostgreSQL would walk the
+        # whole sku index looking for them.
+        return (chosen if few else chosen.order_by(sku_l, Product.sku).limit(cap)).subquery()
 
     parts = [
-        part(0, sku_l == query.lowered),
-        part(0, Product.id.in_(select(Barcode.product_id).where(Barcode.code.in_(query.codes)))),
+        part(0, sku_l == query.lowered, few=True),
+        part(0, Product.id.in_(select(Barcode.product_id).where(Barcode.code.in_(query.codes))), few=True),
         part(1, starts(sku_l, query.lowered)),
     ]
     if query.initials:
@@ -129,16 +131,23 @@ def search_ids(s: Session, q, *, sold: Optional[Mapping[int, int]] = None, cap: 
         parts.append(part(4, _contains(pg, "pinyin_initials", query.initials)))
     parts += [part(4, _contains(pg, "name", t)) for t in fragments]
     found: dict[int, tuple] = {}
-    statement = union_all(*(select(p.c.id, p.c.sku, p.c.rank) for p in parts))
-    for pid, sku, rank in s.execute(statement):
+    per_part = [0] * len(parts)
+    statement = union_all(*(select(p.c.id, p.c.sku, p.c.rank, literal(i).label("part")) for i, p in enumerate(parts)))
+    for pid, sku, rank, n in s.execute(statement):
+        per_part[n] += 1
         key = sort_key(rank, sold.get(pid, 0), sku)
         if pid not in found or key < found[pid]:
             found[pid] = key
-    if sold:  # the most sold rank first in their rank: rank them from their own rows
+    if sold and max(per_part) >= cap:
+        # A part was cut: a most sold product may lie beyond its cut, and ranks first in its rank.
+        # Rank the most sold from their own rows. (No part cut: every match was read.)
         barcode_hits = {pid for pid, key in found.items() if key[0] == 0}  # (or the exact sku)
+        ids = list(sold)
+        # one array parameter on PostgreSQL, not hundreds (each search would be a new statement to parse)
+        popular = (Product.id == any_(bindparam("popular", ids, type_=ARRAY(Integer)))) if pg else Product.id.in_(ids)
         for pid, sku, name, pinyin in s.execute(
                 select(Product.id, Product.sku, Product.name, Product.pinyin_initials)
-                .where(Product.id.in_(list(sold)), Product.active.is_(True))):
+                .where(popular, Product.active.is_(True))):
             rank = rank_of(query, sku, name, pinyin, pid in barcode_hits)
             if rank is not None:
                 key = sort_key(rank, sold[pid], sku)

@@ -106,6 +106,14 @@ def test_results_are_capped_and_paged(app, till, hall):  # noqa: F811
     assert last[-1]["sku"] == f"CAP{CAP - 1:04d}"
     assert search(till, "封顶测试", per_page=100, page=3)["items"] == []
     assert search(till, "fdcs", per_page=5)["total"] == CAP
+    # a product beyond the cut that sells comes first in its rank (read from the most sold, not the cut)
+    with session_scope(app) as s:
+        beyond = s.scalar(select(Product.id).where(Product.sku == f"CAP{CAP + 10:04d}"))
+    sell(app, [beyond])
+    body = search(till, "封顶测试", per_page=100)
+    assert body["total"] == CAP
+    assert [p["sku"] for p in body["items"][:2]] == [f"CAP{CAP + 10:04d}", "CAP0000"]
+    assert skus(till, "fdcs", per_page=2) == [f"CAP{CAP + 10:04d}", "CAP0000"]
 
 
 def test_the_index_follows_renames_barcodes_and_retirement(app, till, mjc):  # noqa: F811
