@@ -31,7 +31,7 @@ from typing import Mapping, Optional
 
 from sqlalchemy import Integer, and_, any_, bindparam, column, func, literal, select, table, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from . import barcodes as barcode_rules
 from .models import Barcode, Product
@@ -157,19 +157,19 @@ def search_ids(s: Session, q, *, sold: Optional[Mapping[int, int]] = None, cap: 
 
 
 def _contains(pg: bool, column_name: str, fragment: str):
-    """``column`` contains ``fragment`` (3+ characters), through the trigram index."""
+    """``column`` contains ``fragment``: through the trigram index from three characters (below, see inside)."""
     if pg:
         expr = func.lower(Product.name) if column_name == "name" else Product.pinyin_initials
         escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return expr.like(f"%{escaped}%", escape="\\")
     if len(fragment) < FRAGMENT_MIN or any(ch in fragment for ch in "%_\\"):
         # No trigram to look up (一两个汉字), or a LIKE wildcard (FTS5 uses its index for a plain LIKE
-        # only): read every name — from the narrow name index, as a set of ids. SQLite's lower() folds
-        # only ASCII, so a fragment without ASCII letters is found in the name as it is, no lower() per row.
-        scan = aliased(Product)
-        if column_name == "name" and not any("a" <= ch <= "z" for ch in fragment):
-            expr = scan.name
-        else:
-            expr = func.lower(scan.name) if column_name == "name" else scan.pinyin_initials
-        return Product.id.in_(select(scan.id).where(func.instr(expr, fragment) > 0))
+        # only): test every name, walking ix_products_lower_sku (it covers active and name) in the
+        # part's sku order up to its cut — a common fragment stops early, a rare one reads the index
+        # once, never the table. SQLite's lower() folds only ASCII: a fragment without ASCII letters
+        # is looked for in the name as it is.
+        if column_name != "name":
+            return func.instr(Product.pinyin_initials, fragment) > 0
+        ascii_letters = any("a" <= ch <= "z" for ch in fragment)
+        return func.instr(func.lower(Product.name) if ascii_letters else Product.name, fragment) > 0
     return Product.id.in_(select(_fts.c.rowid).where(_fts.c[column_name].like(f"%{fragment}%")))

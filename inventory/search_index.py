@@ -21,7 +21,9 @@ from __future__ import annotations
 FTS_TABLE = "products_fts"
 
 SQLITE_UP = [
-    "CREATE INDEX IF NOT EXISTS ix_products_lower_sku ON products (lower(sku), sku)",
+    # covering (active, name): a one- or two-character Chinese fragment walks it in sku order and
+    # stops at the cut, without reading the table
+    "CREATE INDEX IF NOT EXISTS ix_products_lower_sku ON products (lower(sku), sku, active, name)",
     "CREATE INDEX IF NOT EXISTS ix_products_lower_name ON products (lower(name))",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
     "name, pinyin_initials, content='products', content_rowid='id', tokenize='trigram')",

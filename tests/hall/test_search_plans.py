@@ -63,6 +63,7 @@ def full_scan(plan: str, table: str) -> bool:
     ("6901234567892", {"ix_barcodes_code"}),                             # a barcode
     ("梅江茶", {"ix_products_lower_name", "fts_or_trgm"}),                  # name start, name fragment
     ("mj", {"ix_products_lower_sku", "initials"}),                        # short: prefixes only
+    ("茶", {"covering"}),                                                  # one Chinese character
 ])
 def test_search_reads_through_the_indexes(app, session, products, q, indexes):
     pg = session.get_bind().dialect.name == "postgresql"
@@ -77,6 +78,8 @@ def test_search_reads_through_the_indexes(app, session, products, q, indexes):
                          "ix_products_initials_trgm" if pg else "products_fts VIRTUAL TABLE INDEX")
         elif name == "initials":
             expected.add("ix_products_initials_c" if pg else "ix_products_pinyin_initials")
+        elif name == "covering":  # SQLite walks the sku index, which covers name (PostgreSQL: its choice)
+            expected.add("ix_products" if pg else "SCAN products USING COVERING INDEX ix_products_lower_sku")
         elif name == "ix_barcodes_code":
             expected.add("uq_barcodes_code" if pg else "sqlite_autoindex_barcodes")
         else:
