@@ -206,7 +206,7 @@ class Sale(Base):
         Index("ix_sales_local_date_channel", "local_date", "channel"),
         Index("ix_sales_till_local_date", "till_id", "local_date"),
         # The quick keys and the search's "most sold": the last 30 days' completed sales.
-        Index("ix_sales_local_date_status", "local_date", "status"),
+        Index("ix_sales_local_date_status", "local_date", "status", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt_no: Mapped[str] = mapped_column(String(40), unique=True)

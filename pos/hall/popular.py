@@ -18,7 +18,7 @@ import time
 import weakref
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from inventory.localtime import local_today
 from inventory.models import Product
@@ -42,11 +42,21 @@ def most_sold(s, *, limit: int = POPULAR, today: dt.date | None = None) -> list[
     first, then by sku; at most ``limit``."""
     # Grouped by product_id + 0, not product_id: otherwise SQLite (without ANALYZE statistics) reads
     # every sale line in ix_sale_lines_product order to save the grouping's sort.
+    window = and_(Sale.local_date >= window_start(today), Sale.status == SaleStatus.COMPLETED)
+    lines_of_window = [window]
+    if s.get_bind().dialect.name == "postgresql":
+        # PostgreSQL would hash-join the whole sale_lines table: give it the range of sale ids the window
+        # can hold (every sale of the window has an id at least its first's; an index-only read of
+        # ix_sales_local_date_status), which it reads from ix_sale_lines_sale_product.
+        first = s.scalar(select(func.min(Sale.id)).where(window))
+        if first is None:
+            return []
+        lines_of_window.append(SaleLine.sale_id >= first)
     product = (SaleLine.product_id + 0).label("product_id")
     counts = (select(product, func.count().label("lines"))
               .select_from(Sale)
               .join(SaleLine, SaleLine.sale_id == Sale.id)
-              .where(Sale.local_date >= window_start(today), Sale.status == SaleStatus.COMPLETED)
+              .where(*lines_of_window)
               .group_by(product)
               .subquery())
     return [(pid, lines) for pid, lines in s.execute(

@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_sales_local_date_status', 'sales', ['local_date', 'status'], unique=False)
+    op.create_index('ix_sales_local_date_status', 'sales', ['local_date', 'status', 'id'], unique=False)
     op.create_index('ix_sale_lines_sale_product', 'sale_lines', ['sale_id', 'product_id'], unique=False)
     search_index.create(op.get_bind())
 
