@@ -12,7 +12,7 @@ from inventory import search_index
 
 
 revision = '0015'
-down_revision = '0014'  # main's head (0014 revises 0012); the brief said 0012, re-chain at merge
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
