@@ -29,7 +29,7 @@ from inventory.errors import InventoryError
 from inventory.localtime import local_date, utcnow
 from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason
 from inventory.money import format_yuan, line_amount_fen
-from inventory.expiry import fefo_allocate
+from inventory.expiry import fefo_allocate_many
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
 from pos.hall.settings import hall_settings
@@ -151,15 +151,20 @@ def content_hash(sale: SaleIn) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _existing(s: Session, sale: SaleIn) -> Optional[Sale]:
+_KEY_COLUMNS = (Sale.id, Sale.content_hash, Sale.receipt_no, Sale.total_fen, Sale.client_sale_id, Sale.txn_id)
+
+
+def _existing(s: Session, sale: SaleIn):
+    """The sale already recorded under the sender's key: only what a duplicate's answer needs (its
+    id, fingerprint, receipt number, total and key), not a whole Sale."""
     if sale.client_sale_id is not None:
-        return s.scalars(select(Sale).where(Sale.client_sale_id == sale.client_sale_id)).first()
+        return s.execute(select(*_KEY_COLUMNS).where(Sale.client_sale_id == sale.client_sale_id)).first()
     if sale.kiosk_id is not None and sale.txn_id is not None:
-        return s.scalars(select(Sale).where(Sale.kiosk_id == sale.kiosk_id, Sale.txn_id == sale.txn_id)).first()
+        return s.execute(select(*_KEY_COLUMNS).where(Sale.kiosk_id == sale.kiosk_id, Sale.txn_id == sale.txn_id)).first()
     return None
 
 
-def _duplicate(s: Session, existing: Sale, digest: str, sale: SaleIn) -> SaleResult:
+def _duplicate(s: Session, existing, digest: str, sale: SaleIn) -> SaleResult:
     # A sale recorded before senders' fingerprints were kept carries the hash of its SaleIn.
     if existing.content_hash != digest and not (sale.fingerprint and existing.content_hash == content_hash(sale)):
         raise Conflict(_l("编号 %(id)s 已用于另一笔内容不同的销售（小票 %(receipt)s）",
@@ -390,12 +395,14 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product
     # id), whatever order the basket was scanned in, so that tills never deadlock each other.
     customer = customer_location(s)
-    for given, line in ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id):
-        for lot_id, qty in given.lots or fefo_allocate(s, location_id=ctx.location_id, product_id=line.product_id,
-                                                       qty_milli=line.qty_milli):
-            ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
-                        to_location_id=customer, reason=MoveReason.SALE, lot_id=lot_id, ref_type="sale",
-                        ref_id=sale_id, user_id=sale.cashier_id, allow_negative_source=True)
+    ordered = ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id)
+    to_allocate = [(line.product_id, line.qty_milli) for given, line in ordered if not given.lots]
+    allocated = iter(fefo_allocate_many(s, location_id=ctx.location_id, items=to_allocate) if to_allocate else ())
+    ledger.post_moves(s, [
+        ledger.MoveIn(product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
+                      to_location_id=customer, reason=MoveReason.SALE, lot_id=lot_id, ref_type="sale", ref_id=sale_id,
+                      user_id=sale.cashier_id, allow_negative_source=True)
+        for given, line in ordered for lot_id, qty in (given.lots or next(allocated))])
 
     if ctx.after_shift_closed:
         s.add(Alert(kind=AlertKind.LATE_SALE, location_id=ctx.location_id, ref_type="sale", ref_id=sale_id,
