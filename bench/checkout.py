@@ -26,7 +26,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from inventory import ledger
@@ -173,7 +173,7 @@ def main(argv=None) -> None:
     opts, rest = extra.parse_known_args(argv)
     db = bench_database(rest, prog="python -m bench.checkout", doc=__doc__, default_scale=200,
                         scale_help="sales per till, path and round (default 200)")
-    url, engine, scale = db.url, db.engine, db.scale
+    engine, scale = db.engine, db.scale
     tills = max(1, opts.concurrent)
     try:
         maker = sessionmaker(bind=engine, expire_on_commit=False)

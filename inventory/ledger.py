@@ -428,19 +428,36 @@ class MoveIn:
     allow_negative_source: bool = False
 
 
-def _locations(session: Session, ids) -> dict[int, Location]:
-    """Locations by id, read once per (sub)transaction (their kind and name do not change within
-    one), held strongly so that the identity map's weak references do not drop them."""
+def locations(session: Session, ids) -> dict:
+    """Locations by id (rows with ``id``, ``kind``, ``name``), with every virtual location, read
+    with one query per (sub)transaction and then only for ids not seen yet (a location's kind and
+    name do not change within one)."""
     transaction = session.get_nested_transaction() or session.get_transaction()
     cached = session.info.get("ledger.locations")
     if cached is None or cached[0] is not transaction:
-        cached = session.info["ledger.locations"] = (transaction, {})
-    known = cached[1]
+        cached = session.info["ledger.locations"] = (transaction, {}, [False])
+    known, primed = cached[1], cached[2]
     missing = {i for i in ids if i not in known}
-    if missing:
-        for loc in session.scalars(select(Location).where(Location.id.in_(missing))):
-            known[loc.id] = loc
+    if missing or not primed[0]:
+        where = Location.id.in_(missing) if missing else None
+        if not primed[0]:
+            virtual = Location.kind.in_(list(VIRTUAL_LOCATION_KINDS))
+            where = virtual if where is None else or_(where, virtual)
+            primed[0] = True
+        for row in session.execute(select(Location.id, Location.kind, Location.name).where(where)):
+            known[row.id] = row
     return known
+
+
+def virtual_location_id(session: Session, kind: LocationKind) -> int:
+    """The id of the single virtual location of a kind, from ``locations``' memory."""
+    found = [i for i, row in locations(session, ()).items() if row.kind == kind]
+    if not found:
+        raise StockError(_l("缺少虚拟位置：%(kind)s", kind=kind.value))
+    return min(found)
+
+
+_locations = locations
 
 
 def _lot_products(session: Session, lot_ids) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from inventory import ledger
 from inventory.certification import certified_product_ids
@@ -115,7 +115,7 @@ def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, ro
 
 
 def _products(s: Session, ids: list[int]) -> dict[int, Product]:
-    rows = s.scalars(select(Product).where(Product.id.in_(set(ids))).options(selectinload(Product.supplier)))
+    rows = s.scalars(select(Product).where(Product.id.in_(set(ids))).options(joinedload(Product.supplier)))
     return {p.id: p for p in rows}
 
 

@@ -27,7 +27,7 @@ from inventory.audit import record
 from inventory.documents import format_number, take_number
 from inventory.errors import InventoryError
 from inventory.localtime import local_date, utcnow
-from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason
+from inventory.models import Alert, AlertKind, LocationKind, MoveReason
 from inventory.money import format_yuan, line_amount_fen
 from inventory.expiry import fefo_allocate_many
 from pos.accounts.users import active_approver
@@ -290,7 +290,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         ctx.after_shift_closed = shift is None or shift.status != ShiftStatus.OPEN
         return ctx
 
-    if not is_int(sale.location_id) or s.get(Location, sale.location_id) is None:
+    if not is_int(sale.location_id) or ledger.locations(s, (sale.location_id,)).get(sale.location_id) is None:
         raise PosError(_l("请选择销售位置"), "location_id")
     if channel == Channel.KIOSK:
         if not is_int(sale.kiosk_id) or not sale.txn_id:
@@ -394,6 +394,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
     # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product
     # id), whatever order the basket was scanned in, so that tills never deadlock each other.
+    ledger.locations(s, (ctx.location_id,))  # with the virtual ones: one query for the moves' places
     customer = customer_location(s)
     ordered = ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id)
     to_allocate = [(line.product_id, line.qty_milli) for given, line in ordered if not given.lots]
@@ -429,7 +430,7 @@ def customer_location(s: Session) -> int:
     cached = s.info.get("pos.customer_location")
     if cached is None:
         try:
-            cached = ledger.virtual_location(s, LocationKind.CUSTOMER).id
+            cached = ledger.virtual_location_id(s, LocationKind.CUSTOMER)
         except InventoryError as exc:
             raise PosError(exc.message) from None
         s.info["pos.customer_location"] = cached
