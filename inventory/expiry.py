@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import fields
@@ -119,6 +119,15 @@ def fefo_allocate(session: Session, *, location_id: int, product_id: int, qty_mi
     return allocation.parts
 
 
+_BASKET_LOTS = (
+    select(Lot.product_id, LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
+    .join(Lot, Lot.id == LotLevel.lot_id)
+    .where(LotLevel.location_id == bindparam("location_id"), Lot.product_id.in_(bindparam("ids", expanding=True)),
+           LotLevel.qty_milli > 0)
+    .order_by(Lot.product_id, *first_expiry_first(Lot.id))
+)
+
+
 def fefo_allocate_many(session: Session, *, location_id: int, items: list[tuple[int, int]]
                        ) -> list[list[tuple[Optional[int], int]]]:
     """``fefo_allocate`` for the lines of one basket, (product, qty) each, with one query for the
@@ -129,11 +138,8 @@ def fefo_allocate_many(session: Session, *, location_id: int, items: list[tuple[
             raise ValidationError(_l("数量必须是正数"), "qty_milli")
     today = local_today()
     rows: dict[int, list] = {pid: [] for pid, _ in items}
-    for pid, lot_id, qty, expires_on in session.execute(
-            select(Lot.product_id, LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
-            .join(Lot, Lot.id == LotLevel.lot_id)
-            .where(LotLevel.location_id == location_id, Lot.product_id.in_(set(rows)), LotLevel.qty_milli > 0)
-            .order_by(Lot.product_id, *first_expiry_first(Lot.id))):
+    for pid, lot_id, qty, expires_on in session.execute(_BASKET_LOTS, {"location_id": location_id,
+                                                                        "ids": sorted(rows)}):
         rows[pid].append((lot_id, qty, expires_on))
     taken: dict[tuple[int, Optional[int]], int] = {}
     out = []

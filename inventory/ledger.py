@@ -428,6 +428,12 @@ class MoveIn:
     allow_negative_source: bool = False
 
 
+_PLACE_IDS = Location.id.in_(bindparam("ids", expanding=True))
+_PLACES = select(Location.id, Location.kind, Location.name).where(_PLACE_IDS)
+_PLACES_AND_VIRTUAL = select(Location.id, Location.kind, Location.name).where(
+    or_(_PLACE_IDS, Location.kind.in_(sorted(VIRTUAL_LOCATION_KINDS, key=lambda k: k.value))))
+
+
 def locations(session: Session, ids) -> dict:
     """Locations by id (rows with ``id``, ``kind``, ``name``), with every virtual location, read
     with one query per (sub)transaction and then only for ids not seen yet (a location's kind and
@@ -439,12 +445,9 @@ def locations(session: Session, ids) -> dict:
     known, primed = cached[1], cached[2]
     missing = {i for i in ids if i not in known}
     if missing or not primed[0]:
-        where = Location.id.in_(missing) if missing else None
-        if not primed[0]:
-            virtual = Location.kind.in_(list(VIRTUAL_LOCATION_KINDS))
-            where = virtual if where is None else or_(where, virtual)
-            primed[0] = True
-        for row in session.execute(select(Location.id, Location.kind, Location.name).where(where)):
+        statement = _PLACES if primed[0] else _PLACES_AND_VIRTUAL
+        primed[0] = True
+        for row in session.execute(statement, {"ids": sorted(missing)}):
             known[row.id] = row
     return known
 

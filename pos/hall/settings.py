@@ -83,8 +83,11 @@ def hall_settings(s: Session) -> HallSettings:
     return settings
 
 
+_SETTINGS = select(Setting.key, Setting.value).where(Setting.key.in_(list(DEFAULTS)))
+
+
 def _read(s: Session) -> HallSettings:
-    stored = dict(s.execute(select(Setting.key, Setting.value).where(Setting.key.in_(DEFAULTS))).all())
+    stored = dict(s.execute(_SETTINGS).all())
     value = {**DEFAULTS, **stored}
     return HallSettings(
         rounding_to_jiao=_bool(value["rounding_to_jiao"]),

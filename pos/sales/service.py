@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -152,15 +152,21 @@ def content_hash(sale: SaleIn) -> str:
 
 
 _KEY_COLUMNS = (Sale.id, Sale.content_hash, Sale.receipt_no, Sale.total_fen, Sale.client_sale_id, Sale.txn_id)
+# Built once (building a statement costs more than running it on SQLite).
+_BY_CLIENT_ID = select(*_KEY_COLUMNS).where(Sale.client_sale_id == bindparam("key"))
+_BY_TXN = select(*_KEY_COLUMNS).where(Sale.kiosk_id == bindparam("kiosk_id"), Sale.txn_id == bindparam("txn_id"))
+_OPEN_SHIFT = select(Shift).where(Shift.till_id == bindparam("till_id"), Shift.status == ShiftStatus.OPEN) \
+    .with_for_update(read=True)
+_SHIFT = select(Shift).where(Shift.id == bindparam("shift_id")).with_for_update(read=True)
 
 
 def _existing(s: Session, sale: SaleIn):
     """The sale already recorded under the sender's key: only what a duplicate's answer needs (its
     id, fingerprint, receipt number, total and key), not a whole Sale."""
     if sale.client_sale_id is not None:
-        return s.execute(select(*_KEY_COLUMNS).where(Sale.client_sale_id == sale.client_sale_id)).first()
+        return s.execute(_BY_CLIENT_ID, {"key": sale.client_sale_id}).first()
     if sale.kiosk_id is not None and sale.txn_id is not None:
-        return s.execute(select(*_KEY_COLUMNS).where(Sale.kiosk_id == sale.kiosk_id, Sale.txn_id == sale.txn_id)).first()
+        return s.execute(_BY_TXN, {"kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id}).first()
     return None
 
 
@@ -270,8 +276,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         if sale.shift_id is not None:
             # FOR SHARE: close_shift locks the row FOR UPDATE, so a sale in flight is either
             # counted before the close, or waits and then sees the shift closed.
-            shift = s.scalars(select(Shift).where(Shift.id == sale.shift_id).with_for_update(read=True)).first() \
-                if is_int(sale.shift_id) else None
+            shift = s.scalars(_SHIFT, {"shift_id": sale.shift_id}).first() if is_int(sale.shift_id) else None
             if shift is None:
                 raise ShiftError(_l("班次不存在"), "shift_id")
             if shift.till_id != till.id:
@@ -281,8 +286,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             # before any shift of the till had opened, the open one (check_time refuses the time).
             shift = shift_at(s, till.id, sale.sold_at, lock=True) or open_shift_of(s, till.id)
         else:
-            shift = s.scalars(select(Shift).where(Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN)
-                              .with_for_update(read=True)).first()
+            shift = s.scalars(_OPEN_SHIFT, {"till_id": till.id}).first()
         if sale.offline is not None:
             check_time(sale.sold_at, sale.offline, field="sold_at", shift=shift)
         ctx.shift_id = shift.id if shift is not None else None
