@@ -1,8 +1,18 @@
 """Checkout throughput: sales recorded through pos.sales.service.record_sale (one transaction per sale,
-as the till does: pricing, certification snapshot, payments, FEFO stock moves, receipt number)
-against the same rows written with plain SQL statements, in the same run on the same database.
+as the till does: idempotency, settings, shift, pricing, certification snapshot, payments, FEFO stock
+moves, receipt number) against a plain-SQL baseline, in the same run on the same database.
 
-    python -m bench.checkout [--database-url URL] [--scale N]
+    python -m bench.checkout [--database-url URL] [--scale N] [--batch N] [--rounds 3] [--concurrent K]
+
+The baseline (bench.plain_sale) does what a checkout needs with hand-written statements on a bare
+connection, one transaction per sale: the idempotency check by key, the hall settings, the till
+and its open shift (FOR SHARE on PostgreSQL), the basket's products with their supplier, the
+certificates valid on the sale's day, the lots on hand (FEFO, expired left out), then the day's
+receipt counter, the sale, its lines (one executemany), the payment, the moves (one executemany)
+and per lot the product and lot level debits, each guarded (``qty_milli >= :qty``), in product
+order. The two paths are interleaved: per round (three by default) batches of --batch sales
+alternate between them, totals per path. --concurrent K runs K tills at once (a thread and a
+connection each, the same products), each phase timed from its start to the last till's end.
 
 Without --database-url a temporary SQLite file is used. On an existing database the schema is
 brought to the newest migration and the benchmark's rows are added beside whatever is there
@@ -10,11 +20,13 @@ brought to the newest migration and the benchmark's rows are added beside whatev
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from inventory import ledger
@@ -22,6 +34,7 @@ from inventory.localtime import local_date, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Product
 from inventory.money import line_amount_fen
 from bench.common import bench_database
+from bench.plain_sale import SETTING_KEYS, read_catalogue, statements, write_sale
 from pos.models import Role, Shift, ShiftStatus, Till, User
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn, record_sale
@@ -40,8 +53,9 @@ def _get_or_add(s: Session, model, where: dict, **values):
     return row
 
 
-def seed(maker: sessionmaker, run: str, scale: int) -> dict:
-    """A hall, a till with an open shift, a cashier and a few products with stock in two lots each."""
+def seed(maker: sessionmaker, run: str, scale: int, tills: int = 1) -> dict:
+    """A hall, ``tills`` tills with an open shift each, a cashier and a few products with stock in
+    two lots each."""
     with maker.begin() as s:
         hall = _get_or_add(s, Location, {"code": "HALL"}, name="卖场", kind=LocationKind.HALL_FLOOR)
         for code, name, kind in (("SUPPLIER", "供应商", LocationKind.SUPPLIER),
@@ -52,11 +66,15 @@ def seed(maker: sessionmaker, run: str, scale: int) -> dict:
         customer = ledger.virtual_location(s, LocationKind.CUSTOMER)
         cashier = _get_or_add(s, User, {"username": "bench-cashier"}, display_name="压测", role=Role.CASHIER,
                               password_hash="x")
-        till = _get_or_add(s, Till, {"code": "B1"}, name="压测收银台", location_id=hall.id)
-        shift = s.scalars(select(Shift).where(Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN)).first()
-        if shift is None:
-            shift = Shift(till_id=till.id, cashier_id=cashier.id, status=ShiftStatus.OPEN, opening_float_fen=0)
-            s.add(shift)
+        opened = []
+        for t in range(tills):
+            till = _get_or_add(s, Till, {"code": f"B{t + 1}"}, name=f"压测收银台 {t + 1}", location_id=hall.id)
+            shift = s.scalars(select(Shift).where(Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN)).first()
+            if shift is None:
+                shift = Shift(till_id=till.id, cashier_id=cashier.id, status=ShiftStatus.OPEN, opening_float_fen=0)
+                s.add(shift)
+                s.flush()
+            opened.append({"till": till.id, "shift": shift.id})
         products = []
         for i, price in enumerate(PRICES[:PRODUCTS]):
             p = Product(sku=f"BENCH-{run}-{i}", name=f"压测商品 {i}", pinyin_initials="", price_fen=price)
@@ -68,13 +86,13 @@ def seed(maker: sessionmaker, run: str, scale: int) -> dict:
                 s.add(lot)
                 s.flush()
                 # Plenty for both runs, so that FEFO takes from lots rather than going negative.
-                ledger.move(s, product_id=p.id, qty_milli=scale * 1000 * LINES_PER_SALE * 2, lot_id=lot.id,
+                ledger.move(s, product_id=p.id, qty_milli=scale * 1000 * LINES_PER_SALE * 2 * 4 * tills, lot_id=lot.id,
                             from_location_id=supplier.id, to_location_id=hall.id, reason=MoveReason.RECEIPT)
                 lots.append(lot.id)
             products.append((p.id, price, lots[0]))
         s.flush()
-        return {"hall": hall.id, "customer": customer.id, "till": till.id, "shift": shift.id,
-                "cashier": cashier.id, "products": products}
+        return {"hall": hall.id, "customer": customer.id, "tills": opened, "cashier": cashier.id,
+                "products": products}
 
 
 def baskets(world: dict, scale: int, seed_value: int = 7) -> list[list[tuple[int, int, int, int]]]:
@@ -84,99 +102,105 @@ def baskets(world: dict, scale: int, seed_value: int = 7) -> list[list[tuple[int
             for _ in range(scale)]
 
 
-def run_project(maker: sessionmaker, world: dict, work: list, run: str) -> float:  # ok-float: seconds
-    started = time.perf_counter()
-    for i, lines in enumerate(work):
-        total = sum(line_amount_fen(price, qty) for _, price, _, qty in lines)
-        with maker.begin() as s:
-            record_sale(s, SaleIn(
-                channel="hall", location_id=None, till_id=world["till"], shift_id=world["shift"],
-                cashier_id=world["cashier"], client_sale_id=f"bench-{run}-{i}",
-                lines=[LineIn(pid, qty) for pid, _, _, qty in lines],
-                payments=[PaymentIn("cash", total, total + 100)]))
-    return time.perf_counter() - started
+def plain_sale(conn, stmts: dict, world: dict, till: dict, lines, key: str, sqlite: bool) -> None:
+    """One checkout with plain statements (see bench.plain_sale): the reads a checkout needs, then
+    its writes, in one transaction."""
+    if conn.execute(stmts["by_key"], {"key": key}).first() is not None:
+        return
+    dict(conn.execute(stmts["settings"], {"keys": list(SETTING_KEYS)}).all())
+    location, code = conn.execute(stmts["till"], {"till": till["till"]}).one()
+    shift = conn.execute(stmts["shift"], {"shift": till["shift"], "till": till["till"]}).first()
+    if shift is None or shift[1] != "open":
+        raise SystemExit("the bench's shift is not open")
+    now = utcnow()
+    day = local_date(now)
+    products, certs, lots = read_catalogue(conn, stmts, [pid for pid, _, _, _ in lines], location, day)
+    stamp = now.replace(tzinfo=None) if sqlite else now  # SQLite keeps naive UTC, as UTCDateTime does
+    total = sum(line_amount_fen(products[pid][1], qty) for pid, _, _, qty in lines)
+    write_sale(conn, stmts, sale={
+        "prefix": "P" + code, "channel": "hall", "key": key, "kiosk_id": None, "txn_id": None, "till": till["till"],
+        "shift": shift[0], "cashier": world["cashier"], "location": location, "sold_at": stamp, "day": day,
+        "now": stamp}, lines=[{"product_id": pid, "qty": qty, "price": products[pid][1]} for pid, _, _, qty in lines],
+        payment={"method": "cash", "tendered": total + 100}, products=products, certs=certs, lots=lots,
+        customer=world["customer"])
 
 
-PLAIN = {
-    "counter": """INSERT INTO document_counters (kind, prefix, day, last_no) VALUES ('sales', :prefix, :day, 1)
-                  ON CONFLICT (kind, prefix, day) DO UPDATE SET last_no = document_counters.last_no + 1
-                  RETURNING last_no""",
-    "sale": """INSERT INTO sales (receipt_no, channel, status, client_sale_id, content_hash, till_id, shift_id,
-                  after_shift_closed, cashier_id, location_id, sold_at, local_date, recorded_at, subtotal_fen,
-                  discount_fen, rounding_fen, total_fen, reprint_count)
-               VALUES (:receipt_no, 'hall', 'completed', :client_sale_id, :hash, :till, :shift, :false, :cashier,
-                  :hall, :now, :day, :now, :total, 0, 0, :total, 0) RETURNING id""",
-    "line": """INSERT INTO sale_lines (sale_id, line_no, product_id, qty_milli, unit_price_fen, gross_fen,
-                  discount_fen, net_fen, vat, certified)
-               VALUES (:sale_id, :line_no, :product_id, :qty, :price, :amount, 0, :amount, '9', :false)""",
-    "payment": """INSERT INTO payments (sale_id, method, amount_fen, tendered_fen, change_fen)
-                  VALUES (:sale_id, 'cash', :total, :tendered, 100)""",
-    "move": """INSERT INTO stock_moves (product_id, lot_id, from_location_id, to_location_id, qty_milli, reason,
-                  ref_type, ref_id, user_id, moved_at)
-               VALUES (:product_id, :lot_id, :hall, :customer, :qty, 'sale', 'sale', :sale_id, :cashier, :now)""",
-    "debit": """UPDATE stock_levels SET qty_milli = qty_milli - :qty
-                WHERE location_id = :hall AND product_id = :product_id""",
-    "lot_debit": """UPDATE lot_levels SET qty_milli = qty_milli - :qty WHERE location_id = :hall AND lot_id = :lot_id""",
-    "credit": """INSERT INTO stock_levels (location_id, product_id, qty_milli) VALUES (:customer, :product_id, :qty)
-                 ON CONFLICT (location_id, product_id) DO UPDATE SET qty_milli = stock_levels.qty_milli + :qty""",
-    "lot_credit": """INSERT INTO lot_levels (location_id, lot_id, qty_milli) VALUES (:customer, :lot_id, :qty)
-                     ON CONFLICT (location_id, lot_id) DO UPDATE SET qty_milli = lot_levels.qty_milli + :qty""",
-}
+def project_sale(maker: sessionmaker, world: dict, till: dict, lines, key: str) -> None:
+    total = sum(line_amount_fen(price, qty) for _, price, _, qty in lines)
+    with maker.begin() as s:
+        record_sale(s, SaleIn(
+            channel="hall", location_id=None, till_id=till["till"], shift_id=till["shift"],
+            cashier_id=world["cashier"], client_sale_id=key, lines=[LineIn(pid, qty) for pid, _, _, qty in lines],
+            payments=[PaymentIn("cash", total, total + 100)]))
 
 
-def run_plain(engine, world: dict, work: list, run: str) -> float:  # ok-float: seconds
+def measure(maker: sessionmaker, engine, world: dict, work: list, run: str, *, batch: int, rounds: int,
+            pool: ThreadPoolExecutor) -> list[dict]:
+    """Interleaved: per round, batches of ``batch`` sales per till alternate between the paths
+    (which goes first alternates too); with several tills each phase runs them all at once, one
+    thread and connection per till, and is timed from start to the last till's end."""
     sqlite = engine.dialect.name == "sqlite"
-    stmts = {k: text(v) for k, v in PLAIN.items()}
-    base = {"hall": world["hall"], "customer": world["customer"], "cashier": world["cashier"], "false": False}
-    started = time.perf_counter()
-    for i, lines in enumerate(work):
-        now = utcnow()
-        day = local_date(now)
-        stamp = now.replace(tzinfo=None) if sqlite else now  # SQLite keeps naive UTC, as UTCDateTime does
-        total = sum(line_amount_fen(price, qty) for _, price, _, qty in lines)
-        with engine.begin() as conn:
-            n = conn.execute(stmts["counter"], {"prefix": f"P{run[-4:]}", "day": day}).scalar_one()
-            sale_id = conn.execute(stmts["sale"], {
-                **base, "receipt_no": f"P{run[-4:]}-{day:%Y%m%d}-{n:04d}", "client_sale_id": f"plain-{run}-{i}",
-                "hash": "0" * 64, "till": world["till"], "shift": world["shift"], "now": stamp, "day": day,
-                "total": total}).scalar_one()
-            rows = [{**base, "sale_id": sale_id, "line_no": k + 1, "product_id": pid, "price": price, "lot_id": lot,
-                     "qty": qty, "amount": line_amount_fen(price, qty), "now": stamp}
-                    for k, (pid, price, lot, qty) in enumerate(lines)]
-            conn.execute(stmts["line"], rows)
-            conn.execute(stmts["payment"], {"sale_id": sale_id, "total": total, "tendered": total + 100})
-            conn.execute(stmts["move"], rows)
-            for name in ("debit", "lot_debit", "credit", "lot_credit"):
-                conn.execute(stmts[name], rows)
-    return time.perf_counter() - started
+    stmts = statements(engine.dialect.name)
+    tills = world["tills"]
+    results = []
+    for r in range(rounds):
+        seconds = {"project": 0.0, "plain": 0.0}  # ok-float: seconds
+        for c, start in enumerate(range(0, len(work), batch)):
+            chunk = list(enumerate(work[start:start + batch], start=start))
+            for path in (("project", "plain") if (c + r) % 2 == 0 else ("plain", "project")):
+                def one_till(t: int, path=path, chunk=chunk) -> None:
+                    till = tills[t]
+                    if path == "project":
+                        for i, lines in chunk:
+                            project_sale(maker, world, till, lines, f"bench-{run}-{r}-{t}-{i}")
+                    else:
+                        for i, lines in chunk:
+                            with engine.begin() as conn:
+                                plain_sale(conn, stmts, world, till, lines, f"plain-{run}-{r}-{t}-{i}", sqlite)
+                began = time.perf_counter()
+                for future in [pool.submit(one_till, t) for t in range(len(tills))]:
+                    future.result()
+                seconds[path] += time.perf_counter() - began
+        results.append(seconds)
+    return results
 
 
 def main(argv=None) -> None:
-    db = bench_database(argv, prog="python -m bench.checkout", doc=__doc__, default_scale=300,
-                        scale_help="sales per run (default 300)")
-    url, engine, scale = db.url, db.engine, db.scale
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--batch", type=int, default=25, help="sales per path before switching (default 25)")
+    extra.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    extra.add_argument("--concurrent", type=int, default=1, help="tills at once (default 1)")
+    opts, rest = extra.parse_known_args(argv)
+    db = bench_database(rest, prog="python -m bench.checkout", doc=__doc__, default_scale=200,
+                        scale_help="sales per till, path and round (default 200)")
+    engine, scale = db.engine, db.scale
+    tills = max(1, opts.concurrent)
     try:
         maker = sessionmaker(bind=engine, expire_on_commit=False)
         run = utcnow().strftime("%H%M%S%f")
-        world = seed(maker, run, scale)
+        world = seed(maker, run, scale * max(1, opts.rounds), tills)
         work = baskets(world, scale)
-        # A few sales first on each path, so that neither pays for warming caches.
-        run_project(maker, world, work[:5], run + "w")
-        run_plain(engine, world, work[:5], run + "w")
-        project = run_project(maker, world, work, run)
-        plain = run_plain(engine, world, work, run)
+        with ThreadPoolExecutor(max_workers=tills) as pool:
+            # A few sales first on each path, so that neither pays for warming caches.
+            measure(maker, engine, world, work[:4], run + "w", batch=2, rounds=1, pool=pool)
+            results = measure(maker, engine, world, work, run, batch=max(1, opts.batch),
+                              rounds=max(1, opts.rounds), pool=pool)
     finally:
         db.close()
 
-    project_rate = scale / project  # ok-float: timing
-    plain_rate = scale / plain  # ok-float: timing
-    print(f"database: {engine.dialect.name}   sales per run: {scale} x {LINES_PER_SALE} lines + 1 payment")
-    print(f"{'path':<28}{'seconds':>10}{'sales/s':>12}{'ms/sale':>10}")
-    for name, seconds, rate in (("record_sale (project)", project, project_rate),
-                                ("plain SQL statements", plain, plain_rate)):
-        print(f"{name:<28}{seconds:>10.3f}{rate:>12.1f}{1000 * seconds / scale:>10.2f}")
-    print(f"checkout: {project_rate:.1f} sales/s vs plain SQL {plain_rate:.1f} sales/s, "
-          f"ratio={project_rate / plain_rate:.3f} (throughput: below 1 is slower than plain SQL)")
+    sales = scale * tills
+    print(f"database: {engine.dialect.name}   tills at once: {tills}   sales per path and round: {sales} "
+          f"x {LINES_PER_SALE} lines + 1 payment, interleaved in batches of {opts.batch}")
+    print(f"{'round':<8}{'project s':>11}{'plain s':>10}{'project/s':>11}{'plain/s':>10}{'ratio':>8}")
+    for n, r in enumerate(results, start=1):
+        print(f"{n:<8}{r['project']:>11.3f}{r['plain']:>10.3f}{sales / r['project']:>11.1f}"
+              f"{sales / r['plain']:>10.1f}{r['plain'] / r['project']:>8.3f}")
+    project = sum(r["project"] for r in results)
+    plain = sum(r["plain"] for r in results)
+    total = sales * len(results)
+    print(f"checkout: {total / project:.1f} sales/s vs plain SQL {total / plain:.1f} sales/s "
+          f"({tills} till{'s' if tills > 1 else ''} at once), "
+          f"ratio={plain / project:.3f} (throughput: below 1 is slower than plain SQL)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Counter sales ingestion: one day of the whole fleet posted through the counter API v1 over real
 HTTP (waitress in a thread, bearer tokens, batches of up to 100 sales, each sale in its own
 savepoint through pos.sales.service.record_sale) against the same rows written with plain SQL statements
-(one transaction per batch), in the same run on the same database.
+(see ``run_plain`` for what that baseline does), in the same run on the same database.
 
     python -m bench.kiosk_ingest [--database-url URL] [--scale N]
 
@@ -21,11 +21,12 @@ import socket
 import threading
 import time
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.orm import sessionmaker
 
 from bench.checkout import _get_or_add
 from bench.common import bench_database
+from bench.plain_sale import read_catalogue, statements, write_sale
 from inventory.localtime import HALL_TZ, local_date, utcnow
 from inventory.models import (
     Certificate,
@@ -44,6 +45,7 @@ from kiosks.models import Kiosk, PlanogramSlot, SiteType
 from kiosks.registry import issue_token
 
 BATCH = 100
+SALES_PER_TRANSACTION = 10   # as the counter API commits (kiosks.api)
 PRODUCTS = 40
 PRICES = [680, 980, 1280, 1580, 1880, 2350, 2800, 3200, 3800, 4500, 5800, 6800]
 SITE_TYPES = [SiteType.GOVERNMENT, SiteType.HOSPITAL, SiteType.SCHOOL, SiteType.FACTORY, SiteType.CANTEEN]
@@ -220,77 +222,50 @@ def run_http(url: str, world: dict, day: dict[str, list[dict]]) -> tuple[float, 
     return seconds, counts
 
 
-PLAIN = {
-    "counter": """INSERT INTO document_counters (kind, prefix, day, last_no) VALUES ('sales', :prefix, :day, 1)
-                  ON CONFLICT (kind, prefix, day) DO UPDATE SET last_no = document_counters.last_no + 1
-                  RETURNING last_no""",
-    "sale": """INSERT INTO sales (receipt_no, channel, status, kiosk_id, txn_id, content_hash, after_shift_closed,
-                  location_id, sold_at, local_date, recorded_at, subtotal_fen, discount_fen, rounding_fen,
-                  total_fen, reprint_count)
-               VALUES (:receipt_no, 'kiosk', 'completed', :kiosk_id, :txn_id, :hash, :false, :location, :sold_at,
-                  :day, :now, :total, 0, 0, :total, 0) RETURNING id""",
-    "line": """INSERT INTO sale_lines (sale_id, line_no, product_id, slot, qty_milli, unit_price_fen, gross_fen,
-                  discount_fen, net_fen, vat, certified, certificate_no, supplier_id, origin_county,
-                  origin_county_code)
-               VALUES (:sale_id, :line_no, :product_id, :slot, :qty, :price, :amount, 0, :amount, '9', :certified,
-                  :cert_no, :supplier_id, '松桃苗族自治县', '520628')""",
-    "payment": """INSERT INTO payments (sale_id, method, amount_fen, tendered_fen, change_fen, ref)
-                  VALUES (:sale_id, :method, :total, :total, 0, :ref)""",
-    "move": """INSERT INTO stock_moves (product_id, lot_id, from_location_id, to_location_id, qty_milli, reason,
-                  ref_type, ref_id, moved_at)
-               VALUES (:product_id, :lot_id, :location, :customer, :qty, 'sale', 'sale', :sale_id, :now)""",
-    "debit": """UPDATE stock_levels SET qty_milli = qty_milli - :qty
-                WHERE location_id = :location AND product_id = :product_id""",
-    "lot_debit": """UPDATE lot_levels SET qty_milli = qty_milli - :qty
-                    WHERE location_id = :location AND lot_id = :lot_id""",
-    "credit": """INSERT INTO stock_levels (location_id, product_id, qty_milli) VALUES (:customer, :product_id, :qty)
-                 ON CONFLICT (location_id, product_id) DO UPDATE SET qty_milli = stock_levels.qty_milli + :qty""",
-    "lot_credit": """INSERT INTO lot_levels (location_id, lot_id, qty_milli) VALUES (:customer, :lot_id, :qty)
-                     ON CONFLICT (location_id, lot_id) DO UPDATE SET qty_milli = lot_levels.qty_milli + :qty""",
-    "last_sale": "UPDATE kiosks SET last_sale_at = :sold_at WHERE id = :kiosk_id",
-}
-
-
 def run_plain(engine, world: dict, day: dict[str, list[dict]]) -> float:  # ok-float: seconds
-    """The same sales written with plain statements: one transaction per batch, the planogram
-    looked up in a dict, no validation, no savepoints, no idempotency check."""
+    """The same sales with plain statements (bench.plain_sale), as ingest needs them: per batch the
+    planogram and the products named by sku (one query each); per transaction of
+    SALES_PER_TRANSACTION sales the known txn_ids, the products with their supplier, the
+    certificates valid on the day and the lots on hand (FEFO); per sale the receipt counter, the
+    sale, its lines, its payment, its moves and the guarded level debits; then the counter's
+    last sale time. No savepoints, no validation beyond what the data needs."""
     sqlite = engine.dialect.name == "sqlite"
-    stmts = {k: text(v) for k, v in PLAIN.items()}
-    by_slot = {c: {slot: (pid, sku) for slot, pid, sku, _ in planogram} for c, planogram in world["planograms"].items()}
-    by_sku = {sku: pid for planogram in world["planograms"].values() for _, pid, sku, _ in planogram}
+    stmts = statements(engine.dialect.name)
+    planogram_q = text("SELECT slot, product_id, price_fen FROM planogram_slots WHERE kiosk_id = :kiosk_id")
+    sku_q = text("SELECT sku, id FROM products WHERE sku IN :skus").bindparams(bindparam("skus", expanding=True))
     started = time.perf_counter()
     for code, batch in _batches(day):
         location, kiosk_id = world["locations"][code], world["kiosk_ids"][code]
-        with engine.begin() as conn:
-            for sale in batch:
-                now = utcnow()
-                sold_at = dt.datetime.fromisoformat(sale["sold_at"]).astimezone(dt.timezone.utc)
-                local = local_date(sold_at)
-                stamp, sold = (now.replace(tzinfo=None), sold_at.replace(tzinfo=None)) if sqlite else (now, sold_at)
-                total = sale["payment"]["amount_fen"]
-                prefix = f"P{code[1:]}"
-                n = conn.execute(stmts["counter"], {"prefix": prefix, "day": local}).scalar_one()
-                sale_id = conn.execute(stmts["sale"], {
-                    "receipt_no": f"{prefix}-{local:%Y%m%d}-{n:04d}", "kiosk_id": kiosk_id,
-                    "txn_id": "plain-" + sale["txn_id"], "hash": "0" * 64, "false": False, "location": location,
-                    "sold_at": sold, "day": local, "now": stamp, "total": total}).scalar_one()
-                rows = []
-                for k, line in enumerate(sale["lines"]):
-                    pid = by_slot[code][line["slot"]][0] if "slot" in line else by_sku[line["sku"]]
-                    certified = pid in world["certified"]
-                    rows.append({"sale_id": sale_id, "line_no": k + 1, "product_id": pid, "slot": line.get("slot"),
-                                 "qty": line["qty"] * 1000, "price": line["unit_price_fen"],
-                                 "amount": line["qty"] * line["unit_price_fen"], "certified": certified,
-                                 "cert_no": world["cert_no"] if certified else None,
-                                 "supplier_id": world["supplier_id"], "lot_id": world["lots"][pid],
-                                 "location": location, "customer": world["customer"], "now": stamp})
-                conn.execute(stmts["line"], rows)
-                conn.execute(stmts["payment"], {"sale_id": sale_id, "method": sale["payment"]["method"],
-                                                "total": total, "ref": sale["payment"]["ref"]})
-                conn.execute(stmts["move"], rows)
-                for name in ("debit", "lot_debit", "credit", "lot_credit"):
-                    conn.execute(stmts[name], rows)
-            conn.execute(stmts["last_sale"], {"sold_at": sold, "kiosk_id": kiosk_id})
+        with engine.connect() as conn:
+            by_slot = {slot: pid for slot, pid, _ in conn.execute(planogram_q, {"kiosk_id": kiosk_id})}
+            skus = sorted({ln["sku"] for sale in batch for ln in sale["lines"] if "sku" in ln})
+            by_sku = dict(conn.execute(sku_q, {"skus": skus}).all()) if skus else {}
+            conn.rollback()
+            for start in range(0, len(batch), SALES_PER_TRANSACTION):
+                part = batch[start:start + SALES_PER_TRANSACTION]
+                with conn.begin():
+                    known = dict(conn.execute(stmts["by_txn"], {"kiosk_id": kiosk_id,
+                                                                "txns": ["plain-" + x["txn_id"] for x in part]}).all())
+                    pids = {by_slot[ln["slot"]] if "slot" in ln else by_sku[ln["sku"]]
+                            for sale in part for ln in sale["lines"]}
+                    now = utcnow()
+                    local = local_date(dt.datetime.fromisoformat(part[0]["sold_at"]).astimezone(dt.timezone.utc))
+                    products, certs, lots = read_catalogue(conn, stmts, pids, location, local)
+                    for sale in part:
+                        if "plain-" + sale["txn_id"] in known:
+                            continue
+                        sold_at = dt.datetime.fromisoformat(sale["sold_at"]).astimezone(dt.timezone.utc)
+                        stamp, sold = (now.replace(tzinfo=None), sold_at.replace(tzinfo=None)) if sqlite else (now, sold_at)
+                        lines = [{"product_id": by_slot[ln["slot"]] if "slot" in ln else by_sku[ln["sku"]],
+                                  "qty": ln["qty"] * 1000, "price": ln["unit_price_fen"], "slot": ln.get("slot")}
+                                 for ln in sale["lines"]]
+                        write_sale(conn, stmts, sale={
+                            "prefix": f"P{code[1:]}", "channel": "kiosk", "key": None, "kiosk_id": kiosk_id,
+                            "txn_id": "plain-" + sale["txn_id"], "till": None, "shift": None, "cashier": None,
+                            "location": location, "sold_at": sold, "day": local_date(sold_at), "now": stamp},
+                            lines=lines, payment={"method": sale["payment"]["method"], "ref": sale["payment"]["ref"]},
+                            products=products, certs=certs, lots=lots, customer=world["customer"])
+                    conn.execute(stmts["last_sale"], {"sold_at": sold, "kiosk_id": kiosk_id})
     return time.perf_counter() - started
 
 

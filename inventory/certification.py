@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .localtime import local_date
@@ -52,21 +52,24 @@ def certification_at(session: Session, product_id: int, moment: dt.datetime) -> 
     return certification_on(session, product_id, local_date(moment))
 
 
+_CERTIFIED = (
+    select(certificate_products.c.product_id, Certificate.number, Certificate.valid_to)
+    .join(Certificate, certificate_products.c.certificate_id == Certificate.id)
+    .where(
+        certificate_products.c.product_id.in_(bindparam("ids", expanding=True)),
+        Certificate.valid_from <= bindparam("day"),
+        Certificate.valid_to >= bindparam("day"),
+    )
+    .order_by(certificate_products.c.product_id, Certificate.valid_to, Certificate.number.desc())
+)
+
+
 def certified_product_ids(session: Session, product_ids: list[int], day: dt.date) -> dict[int, Certification]:
     """Certification of many products on one day, in one query (for baskets and planograms)."""
     result = {pid: NOT_CERTIFIED for pid in product_ids}
     if not product_ids:
         return result
-    rows = session.execute(
-        select(certificate_products.c.product_id, Certificate.number, Certificate.valid_to)
-        .join(Certificate, certificate_products.c.certificate_id == Certificate.id)
-        .where(
-            certificate_products.c.product_id.in_(product_ids),
-            Certificate.valid_from <= day,
-            Certificate.valid_to >= day,
-        )
-        .order_by(certificate_products.c.product_id, Certificate.valid_to, Certificate.number.desc())
-    )
+    rows = session.execute(_CERTIFIED, {"ids": list(product_ids), "day": day})
     for product_id, number, valid_to in rows:
         result[product_id] = Certification(True, number, valid_to)  # the last (longest valid) wins
     return result

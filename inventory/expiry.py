@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import fields
@@ -74,10 +74,11 @@ class _Allocation:
 
 
 def _allocate(session: Session, location_id: int, product_id: int, qty_milli: int,
-              taken: dict[tuple[int, Optional[int]], int], *, today: Optional[dt.date]) -> _Allocation:
+              taken: dict[tuple[int, Optional[int]], int], *, today: Optional[dt.date], rows=None) -> _Allocation:
     """Lots first expiry first out; with ``today``, expired lots are left out (and counted), with
-    None every lot is taken, expired ones included."""
-    rows = _lot_rows(session, location_id, product_id)
+    None every lot is taken, expired ones included. ``rows``: the product's ``_lot_rows``, when
+    already read."""
+    rows = _lot_rows(session, location_id, product_id) if rows is None else rows
     parts: list[tuple[Optional[int], int]] = []
     remaining = qty_milli
     expired = 0
@@ -116,6 +117,40 @@ def fefo_allocate(session: Session, *, location_id: int, product_id: int, qty_mi
     if allocation.uncovered and allocation.expired_milli:
         raise_expired_stock_sold_alert(session, location_id=location_id, product_id=product_id, today=today)
     return allocation.parts
+
+
+_BASKET_LOTS = (
+    select(Lot.product_id, LotLevel.lot_id, LotLevel.qty_milli, Lot.expires_on)
+    .join(Lot, Lot.id == LotLevel.lot_id)
+    .where(LotLevel.location_id == bindparam("location_id"), Lot.product_id.in_(bindparam("ids", expanding=True)),
+           LotLevel.qty_milli > 0)
+    .order_by(Lot.product_id, *first_expiry_first(Lot.id))
+)
+
+
+def fefo_allocate_many(session: Session, *, location_id: int, items: list[tuple[int, int]]
+                       ) -> list[list[tuple[Optional[int], int]]]:
+    """``fefo_allocate`` for the lines of one basket, (product, qty) each, with one query for the
+    lots of all its products: a product on two lines takes its second line from what the first
+    left, as two calls one after the other (with the moves posted in between) would."""
+    for _, qty_milli in items:
+        if isinstance(qty_milli, bool) or not isinstance(qty_milli, int) or qty_milli <= 0:
+            raise ValidationError(_l("数量必须是正数"), "qty_milli")
+    today = local_today()
+    rows: dict[int, list] = {pid: [] for pid, _ in items}
+    for pid, lot_id, qty, expires_on in session.execute(_BASKET_LOTS, {"location_id": location_id,
+                                                                        "ids": sorted(rows)}):
+        rows[pid].append((lot_id, qty, expires_on))
+    taken: dict[tuple[int, Optional[int]], int] = {}
+    out = []
+    for product_id, qty_milli in items:
+        allocation = _allocate(session, location_id, product_id, qty_milli, taken, today=today, rows=rows[product_id])
+        if allocation.uncovered and allocation.expired_milli:
+            raise_expired_stock_sold_alert(session, location_id=location_id, product_id=product_id, today=today)
+        for lot_id, part in allocation.parts:
+            taken[(product_id, lot_id)] = taken.get((product_id, lot_id), 0) + part
+        out.append(allocation.parts)
+    return out
 
 
 def allocate_fresh(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> list[tuple[Optional[int], int]]:

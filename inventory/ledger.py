@@ -61,7 +61,7 @@ class InsufficientStock(StockError):
 
 @dataclass(frozen=True)
 class MoveResult:
-    move_id: int
+    move_id: Optional[int]  # None from post_moves when no level went below zero
     from_level_milli: Optional[int]   # None for a virtual location (it keeps no level row)
     to_level_milli: Optional[int]
 
@@ -408,3 +408,177 @@ def available(session: Session, location_id: int, product_id: int) -> int:
         .where(StockLevel.location_id == location_id, StockLevel.product_id == product_id)
     ).first()
     return row[0] if row else 0
+
+
+# --- many moves at once ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MoveIn:
+    """One move for ``post_moves``: the arguments of ``move``."""
+    product_id: int
+    qty_milli: int
+    from_location_id: int
+    to_location_id: int
+    reason: MoveReason
+    lot_id: Optional[int] = None
+    ref_type: Optional[str] = None
+    ref_id: Optional[int] = None
+    note: Optional[str] = None
+    user_id: Optional[int] = None
+    allow_negative_source: bool = False
+
+
+_PLACE_IDS = Location.id.in_(bindparam("ids", expanding=True))
+_PLACES = select(Location.id, Location.kind, Location.name).where(_PLACE_IDS)
+_PLACES_AND_VIRTUAL = select(Location.id, Location.kind, Location.name).where(
+    or_(_PLACE_IDS, Location.kind.in_(sorted(VIRTUAL_LOCATION_KINDS, key=lambda k: k.value))))
+
+
+def locations(session: Session, ids) -> dict:
+    """Locations by id (rows with ``id``, ``kind``, ``name``), with every virtual location, read
+    with one query per (sub)transaction and then only for ids not seen yet (a location's kind and
+    name do not change within one)."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get("ledger.locations")
+    if cached is None or cached[0] is not transaction:
+        cached = session.info["ledger.locations"] = (transaction, {}, [False])
+    known, primed = cached[1], cached[2]
+    missing = {i for i in ids if i not in known}
+    if missing or not primed[0]:
+        statement = _PLACES if primed[0] else _PLACES_AND_VIRTUAL
+        primed[0] = True
+        for row in session.execute(statement, {"ids": sorted(missing)}):
+            known[row.id] = row
+    return known
+
+
+def virtual_location_id(session: Session, kind: LocationKind) -> int:
+    """The id of the single virtual location of a kind, from ``locations``' memory."""
+    found = [i for i, row in locations(session, ()).items() if row.kind == kind]
+    if not found:
+        raise StockError(_l("缺少虚拟位置：%(kind)s", kind=kind.value))
+    return min(found)
+
+
+_locations = locations
+
+
+def _lot_products(session: Session, lot_ids) -> None:
+    """Fill ``_lot_product``'s memory for many lots with one query."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    cached = session.info.get("ledger.lot_products")
+    if cached is None or cached[0] is not transaction:
+        cached = session.info["ledger.lot_products"] = (transaction, {})
+    missing = {i for i in lot_ids if i not in cached[1]}
+    if missing:
+        cached[1].update(session.execute(select(Lot.id, Lot.product_id).where(Lot.id.in_(missing))).all())
+
+
+_UPSERTS: dict = {}
+
+
+def _upsert_many(session: Session, table, keys: tuple[str, str], deltas: dict, order) -> dict:
+    """Add each delta to its row (created when missing) with ONE statement, rows in key order (the
+    lock order); returns key → new quantity."""
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERTS.get((dialect, table))
+    if stmt is None:
+        t = table.__table__
+        new = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t)
+        stmt = _UPSERTS[(dialect, table)] = new.on_conflict_do_update(
+            index_elements=[t.c[k] for k in keys], set_={"qty_milli": t.c.qty_milli + new.excluded.qty_milli},
+        ).returning(t.c[keys[0]], t.c[keys[1]], t.c.qty_milli)
+    ordered = sorted(deltas, key=order)
+    rows = [{keys[0]: k[0], keys[1]: k[1], "qty_milli": deltas[k]} for k in ordered]
+    if len(rows) == 1:
+        return {(r[0], r[1]): r[2] for r in session.execute(stmt, rows[0])}
+    return {(r[0], r[1]): r[2] for r in session.execute(stmt, rows)}
+
+
+def post_moves(session: Session, moves: list[MoveIn]) -> list[MoveResult]:
+    """Post many moves as ``move`` would, one after the other, but with a few statements: the
+    locations and lots read once, each level table changed by one upsert of the summed deltas
+    (rows in the global lock order: product, then location; every product level before the lot
+    levels, which always follow their product level), the moves inserted by one statement.
+
+    The results' ``move_id`` is None unless a level went below zero (then the moves are inserted one
+    by one, so that the alert names the move that did it). Moves whose source is guarded (a real location that may not go below zero) are posted one by
+    one through ``move``, so a refusal is exactly ``move``'s; pass them in the lock order
+    (``by_product``)."""
+    if not moves:
+        return []
+    for m in moves:
+        if not isinstance(m.qty_milli, int) or isinstance(m.qty_milli, bool) or m.qty_milli <= 0:
+            raise StockError(_l("数量必须是正数"))
+        if m.qty_milli > MAX_QTY_MILLI:
+            raise StockError(_l("数量太大"))
+        try:
+            reason = MoveReason(m.reason)
+        except ValueError:
+            raise StockError(_l("未知的库存变动原因：%(reason)s", reason=str(m.reason)[:30])) from None
+        if m.allow_negative_source and reason not in NEGATIVE_ALLOWED_REASONS:
+            raise StockError(_l("只有销售和盘点调整可以使账面库存为负"))
+        if m.from_location_id == m.to_location_id:
+            raise StockError(_l("调出和调入位置不能相同"))
+    locations = _locations(session, {m.from_location_id for m in moves} | {m.to_location_id for m in moves})
+    if any(locations.get(m.from_location_id) is None or locations.get(m.to_location_id) is None for m in moves):
+        raise StockError(_l("位置不存在"))
+    if any(not locations[m.from_location_id].kind.is_virtual and not m.allow_negative_source for m in moves):
+        return [move(session, **m.__dict__) for m in moves]
+    _lot_products(session, {m.lot_id for m in moves if m.lot_id is not None})
+    for m in moves:
+        if m.lot_id is not None and _lot_product(session, m.lot_id) != m.product_id:
+            product = session.get(Product, m.product_id)
+            raise StockError(_l("批次不属于商品「%(product)s」", product=product.name if product else m.product_id))
+
+    levels: dict = {}
+    lot_deltas: dict = {}
+    touched: list[tuple] = []  # per move: (source key, target key) of its product level
+    for m in moves:
+        source, target = locations[m.from_location_id], locations[m.to_location_id]
+        keys = []
+        for loc, sign in ((source, -1), (target, 1)):
+            if loc.kind.is_virtual:
+                keys.append(None)
+                continue
+            key = (loc.id, m.product_id)
+            levels[key] = levels.get(key, 0) + sign * m.qty_milli
+            keys.append(key)
+            if m.lot_id is not None:
+                lot_key = (loc.id, m.lot_id)
+                lot_deltas[lot_key] = lot_deltas.get(lot_key, 0) + sign * m.qty_milli
+        touched.append(tuple(keys))
+    # Rows in the lock order: product, then location (a lot's rows: its product, location, lot).
+    final = _upsert_many(session, StockLevel, ("location_id", "product_id"), levels,
+                         lambda k: (k[1], k[0])) if levels else {}
+    if lot_deltas:
+        _upsert_many(session, LotLevel, ("location_id", "lot_id"), lot_deltas,
+                     lambda k: (_lot_product(session, k[1]), k[0], k[1]))
+
+    now = utcnow()
+    t = StockMove.__table__
+    rows = [{"product_id": m.product_id, "lot_id": m.lot_id, "from_location_id": m.from_location_id,
+             "to_location_id": m.to_location_id, "qty_milli": m.qty_milli, "reason": MoveReason(m.reason),
+             "ref_type": m.ref_type, "ref_id": m.ref_id,
+             "note": m.note[:200] if m.note is not None and len(m.note) > 200 else m.note,
+             "user_id": m.user_id, "moved_at": now} for m in moves]
+    # Each move's levels as ``move`` would have returned them: walk back from the final levels.
+    after: list = [None] * len(moves)
+    running = dict(final)
+    for i in range(len(moves) - 1, -1, -1):
+        m, (src, dst) = moves[i], touched[i]
+        after[i] = (running[src] if src else None, running[dst] if dst else None)
+        if src:
+            running[src] += m.qty_milli
+        if dst:
+            running[dst] -= m.qty_milli
+    if all(a[0] is None or a[0] >= 0 for a in after):
+        session.execute(insert(t), rows)  # one executemany; no ids needed
+        return [MoveResult(None, a[0], a[1]) for a in after]
+    ids = [session.execute(_MOVE_INSERT, row).scalar_one() for row in rows]
+    for i, m in enumerate(moves):  # the alert names the first move that took a level below zero
+        from_level = after[i][0]
+        if from_level is not None and from_level < 0:
+            raise_negative_stock_alert(session, locations[m.from_location_id], _product(session, m.product_id),
+                                       from_level, move_id=ids[i])
+    return [MoveResult(move_id, a[0], a[1]) for move_id, a in zip(ids, after)]

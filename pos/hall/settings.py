@@ -66,8 +66,28 @@ def _fen(text: str, default: str) -> int:
     return min(max(n, 0), MAX_DIFFERENCE_LIMIT_FEN)
 
 
+_CACHE_KEY = "pos.hall_settings"
+
+
 def hall_settings(s: Session) -> HallSettings:
-    stored = dict(s.execute(select(Setting.key, Setting.value).where(Setting.key.in_(DEFAULTS))).all())
+    """The hall's settings, read once per transaction (a counter batch records many sales in one):
+    ``set_setting`` forgets them, and so does a Setting row changed in the session and not yet
+    flushed."""
+    transaction = s.get_transaction()
+    cached = s.info.get(_CACHE_KEY)
+    if cached is not None and cached[0] is transaction and transaction is not None \
+            and not any(isinstance(o, Setting) for o in (*s.new, *s.dirty)):
+        return cached[1]
+    settings = _read(s)
+    s.info[_CACHE_KEY] = (s.get_transaction(), settings)
+    return settings
+
+
+_SETTINGS = select(Setting.key, Setting.value).where(Setting.key.in_(list(DEFAULTS)))
+
+
+def _read(s: Session) -> HallSettings:
+    stored = dict(s.execute(_SETTINGS).all())
     value = {**DEFAULTS, **stored}
     return HallSettings(
         rounding_to_jiao=_bool(value["rounding_to_jiao"]),
@@ -129,6 +149,7 @@ def set_setting(s: Session, key: str, value, actor_id: Optional[int]) -> str:
     before = None if row is None else row.value
     if before == text:
         return text
+    s.info.pop(_CACHE_KEY, None)
     if row is None:
         s.add(Setting(key=key, value=text))
     else:

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload
 
 from inventory import ledger
 from inventory.certification import certified_product_ids
@@ -114,8 +114,11 @@ def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, ro
     return lines, sum(gross), line_discounts + order_discount_fen, rounding
 
 
+_PRODUCTS = select(Product).where(Product.id.in_(bindparam("ids", expanding=True))).options(joinedload(Product.supplier))
+
+
 def _products(s: Session, ids: list[int]) -> dict[int, Product]:
-    rows = s.scalars(select(Product).where(Product.id.in_(set(ids))).options(selectinload(Product.supplier)))
+    rows = s.scalars(_PRODUCTS, {"ids": sorted(set(ids))})
     return {p.id: p for p in rows}
 
 

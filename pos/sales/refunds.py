@@ -224,17 +224,22 @@ def refund(
 
     customer = customer_location(s)
     loss = None
+    moves = []
     for line, qty, back, _ in ledger.by_product(planned, key=lambda plan: plan[0].product_id):  # lock order
         if back:
             target = sale.location_id
         else:
             loss = loss or ledger.virtual_location(s, LocationKind.LOSS).id
             target = loss
+        if any(m.product_id == line.product_id for m in moves):
+            ledger.post_moves(s, moves)  # a product's second line reads what its first brought back
+            moves = []
         for lot_id, part in _lots_to_return(s, sale.id, line.product_id, qty):
-            ledger.move(s, product_id=line.product_id, qty_milli=part, from_location_id=customer,
-                        to_location_id=target, reason=MoveReason.REFUND, lot_id=lot_id, ref_type="refund",
-                        ref_id=refund_id, user_id=cashier_id,
-                        note=None if back else str(_l("退货损坏：%(reason)s", reason=reason))[:200])
+            moves.append(ledger.MoveIn(
+                product_id=line.product_id, qty_milli=part, from_location_id=customer, to_location_id=target,
+                reason=MoveReason.REFUND, lot_id=lot_id, ref_type="refund", ref_id=refund_id, user_id=cashier_id,
+                note=None if back else str(_l("退货损坏：%(reason)s", reason=reason))[:200]))
+    ledger.post_moves(s, moves)
     record(s, user_id=cashier_id, action="refund.create", entity="refund", entity_id=refund_id,
            after={"refund_no": refund_no, "receipt_no": sale.receipt_no, "total_fen": total,
                   "method": payment_method.value, "approved_by_id": approved_by_id, "reason": reason,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,9 +27,9 @@ from inventory.audit import record
 from inventory.documents import format_number, take_number
 from inventory.errors import InventoryError
 from inventory.localtime import local_date, utcnow
-from inventory.models import Alert, AlertKind, Location, LocationKind, MoveReason
+from inventory.models import Alert, AlertKind, LocationKind, MoveReason
 from inventory.money import format_yuan, line_amount_fen
-from inventory.expiry import fefo_allocate
+from inventory.expiry import fefo_allocate_many
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
 from pos.hall.settings import hall_settings
@@ -151,15 +151,26 @@ def content_hash(sale: SaleIn) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _existing(s: Session, sale: SaleIn) -> Optional[Sale]:
+_KEY_COLUMNS = (Sale.id, Sale.content_hash, Sale.receipt_no, Sale.total_fen, Sale.client_sale_id, Sale.txn_id)
+# Built once (building a statement costs more than running it on SQLite).
+_BY_CLIENT_ID = select(*_KEY_COLUMNS).where(Sale.client_sale_id == bindparam("key"))
+_BY_TXN = select(*_KEY_COLUMNS).where(Sale.kiosk_id == bindparam("kiosk_id"), Sale.txn_id == bindparam("txn_id"))
+_OPEN_SHIFT = select(Shift).where(Shift.till_id == bindparam("till_id"), Shift.status == ShiftStatus.OPEN) \
+    .with_for_update(read=True)
+_SHIFT = select(Shift).where(Shift.id == bindparam("shift_id")).with_for_update(read=True)
+
+
+def _existing(s: Session, sale: SaleIn):
+    """The sale already recorded under the sender's key: only what a duplicate's answer needs (its
+    id, fingerprint, receipt number, total and key), not a whole Sale."""
     if sale.client_sale_id is not None:
-        return s.scalars(select(Sale).where(Sale.client_sale_id == sale.client_sale_id)).first()
+        return s.execute(_BY_CLIENT_ID, {"key": sale.client_sale_id}).first()
     if sale.kiosk_id is not None and sale.txn_id is not None:
-        return s.scalars(select(Sale).where(Sale.kiosk_id == sale.kiosk_id, Sale.txn_id == sale.txn_id)).first()
+        return s.execute(_BY_TXN, {"kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id}).first()
     return None
 
 
-def _duplicate(s: Session, existing: Sale, digest: str, sale: SaleIn) -> SaleResult:
+def _duplicate(s: Session, existing, digest: str, sale: SaleIn) -> SaleResult:
     # A sale recorded before senders' fingerprints were kept carries the hash of its SaleIn.
     if existing.content_hash != digest and not (sale.fingerprint and existing.content_hash == content_hash(sale)):
         raise Conflict(_l("编号 %(id)s 已用于另一笔内容不同的销售（小票 %(receipt)s）",
@@ -265,8 +276,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         if sale.shift_id is not None:
             # FOR SHARE: close_shift locks the row FOR UPDATE, so a sale in flight is either
             # counted before the close, or waits and then sees the shift closed.
-            shift = s.scalars(select(Shift).where(Shift.id == sale.shift_id).with_for_update(read=True)).first() \
-                if is_int(sale.shift_id) else None
+            shift = s.scalars(_SHIFT, {"shift_id": sale.shift_id}).first() if is_int(sale.shift_id) else None
             if shift is None:
                 raise ShiftError(_l("班次不存在"), "shift_id")
             if shift.till_id != till.id:
@@ -276,8 +286,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             # before any shift of the till had opened, the open one (check_time refuses the time).
             shift = shift_at(s, till.id, sale.sold_at, lock=True) or open_shift_of(s, till.id)
         else:
-            shift = s.scalars(select(Shift).where(Shift.till_id == till.id, Shift.status == ShiftStatus.OPEN)
-                              .with_for_update(read=True)).first()
+            shift = s.scalars(_OPEN_SHIFT, {"till_id": till.id}).first()
         if sale.offline is not None:
             check_time(sale.sold_at, sale.offline, field="sold_at", shift=shift)
         ctx.shift_id = shift.id if shift is not None else None
@@ -285,7 +294,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         ctx.after_shift_closed = shift is None or shift.status != ShiftStatus.OPEN
         return ctx
 
-    if not is_int(sale.location_id) or s.get(Location, sale.location_id) is None:
+    if not is_int(sale.location_id) or ledger.locations(s, (sale.location_id,)).get(sale.location_id) is None:
         raise PosError(_l("请选择销售位置"), "location_id")
     if channel == Channel.KIOSK:
         if not is_int(sale.kiosk_id) or not sale.txn_id:
@@ -389,13 +398,16 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
     # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product
     # id), whatever order the basket was scanned in, so that tills never deadlock each other.
+    ledger.locations(s, (ctx.location_id,))  # with the virtual ones: one query for the moves' places
     customer = customer_location(s)
-    for given, line in ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id):
-        for lot_id, qty in given.lots or fefo_allocate(s, location_id=ctx.location_id, product_id=line.product_id,
-                                                       qty_milli=line.qty_milli):
-            ledger.move(s, product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
-                        to_location_id=customer, reason=MoveReason.SALE, lot_id=lot_id, ref_type="sale",
-                        ref_id=sale_id, user_id=sale.cashier_id, allow_negative_source=True)
+    ordered = ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id)
+    to_allocate = [(line.product_id, line.qty_milli) for given, line in ordered if not given.lots]
+    allocated = iter(fefo_allocate_many(s, location_id=ctx.location_id, items=to_allocate) if to_allocate else ())
+    ledger.post_moves(s, [
+        ledger.MoveIn(product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
+                      to_location_id=customer, reason=MoveReason.SALE, lot_id=lot_id, ref_type="sale", ref_id=sale_id,
+                      user_id=sale.cashier_id, allow_negative_source=True)
+        for given, line in ordered for lot_id, qty in (given.lots or next(allocated))])
 
     if ctx.after_shift_closed:
         s.add(Alert(kind=AlertKind.LATE_SALE, location_id=ctx.location_id, ref_type="sale", ref_id=sale_id,
@@ -422,7 +434,7 @@ def customer_location(s: Session) -> int:
     cached = s.info.get("pos.customer_location")
     if cached is None:
         try:
-            cached = ledger.virtual_location(s, LocationKind.CUSTOMER).id
+            cached = ledger.virtual_location_id(s, LocationKind.CUSTOMER)
         except InventoryError as exc:
             raise PosError(exc.message) from None
         s.info["pos.customer_location"] = cached

@@ -41,10 +41,11 @@ def void_sale(s: Session, sale_id: int, *, actor_id: Optional[int], approved_by_
                       .where(StockMove.ref_type == "sale", StockMove.ref_id == sale.id,
                              StockMove.reason == MoveReason.SALE)
                       .order_by(StockMove.product_id, StockMove.id)).all()  # the ledger's lock order
-    for m in moves:
-        ledger.move(s, product_id=m.product_id, qty_milli=m.qty_milli, from_location_id=m.to_location_id,
-                    to_location_id=m.from_location_id, reason=MoveReason.REFUND, lot_id=m.lot_id,
-                    ref_type="sale_void", ref_id=sale.id, user_id=actor_id, note=reason[:200])
+    ledger.post_moves(s, [
+        ledger.MoveIn(product_id=m.product_id, qty_milli=m.qty_milli, from_location_id=m.to_location_id,
+                      to_location_id=m.from_location_id, reason=MoveReason.REFUND, lot_id=m.lot_id,
+                      ref_type="sale_void", ref_id=sale.id, user_id=actor_id, note=reason[:200])
+        for m in moves])
     sale.status = SaleStatus.VOIDED
     sale.voided_at = utcnow()
     sale.voided_by_id = actor_id
