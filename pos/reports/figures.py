@@ -31,7 +31,7 @@ from sqlalchemy import Integer, case, cast, extract, func, literal, literal_colu
 from sqlalchemy.orm import Session
 
 from pos.core.errors import PosError
-from pos.models import BuyerType, Channel, Refund, RefundLine, Sale, SaleLine, SaleStatus
+from pos.models import BuyerType, Channel, DailyFigure, Refund, RefundLine, Sale, SaleLine, SaleStatus
 from pos.hall.settings import hall_settings
 
 
@@ -280,7 +280,86 @@ def _month_text(key) -> str:
 
 def collaboration(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any]:
     """The consumption-collaboration statistics for the local dates first..last (inclusive),
-    shaped as the API answers them (see the module docstring for the definitions). Three grouped
+    shaped as the API answers them (see the module docstring for the definitions). Two grouped
+    passes over the daily aggregate (pos.sales.daily_figures, kept with the lines in their own
+    transactions): (month, channel, buyer type, supplier) for the money and the numbers of sales;
+    (county code, township) for the origins."""
+    first, last = parse_period(first, last)
+    paired = hall_settings(s).paired_county_code
+
+    totals = zero_figures()
+    by_channel = {c: zero_figures() for c in CHANNELS}
+    by_buyer = {b: zero_figures() for b in BUYER_TYPES}
+    months = {k: zero_figures() for k in months_between(first, last)}
+    suppliers: dict[Any, dict] = {}
+    names: dict[Any, Optional[str]] = {}
+    origins: dict[Any, dict] = {}
+    counties: dict[Any, Optional[str]] = {}
+
+    d = DailyFigure
+    in_period = (d.local_date >= first, d.local_date <= last)
+    net = d.sales_fen - d.refunds_fen
+    sums = (func.sum(net), func.sum(case((d.certified.is_(True), net), else_=0)),
+            func.sum(case((d.county_code == paired, net), else_=0)), func.sum(d.refunds_fen))
+    named = case((d.n_lines > 0, d.supplier_name), else_=None)
+    fine_keys = (month_key(d.local_date), d.channel, d.buyer_type, d.supplier_id)
+    for mk, channel, buyer, supplier_id, total, cert, song, refunds, sales, supplier_sales, lines, name in s.execute(
+        select(*fine_keys, *sums, func.sum(d.sales_n), func.sum(d.supplier_sales), func.sum(d.n_lines),
+               func.max(named))
+        .where(*in_period).group_by(*fine_keys)
+    ):
+        figures = (total, cert, song, refunds)
+        buyer = buyer or None
+        add_figures(totals, *figures)
+        add_figures(by_channel[channel], *figures)
+        add_figures(months.setdefault(_month_text(mk), zero_figures()), *figures)
+        totals["sales"] += int(sales)
+        by_channel[channel]["sales"] += int(sales)
+        months[_month_text(mk)]["sales"] += int(sales)
+        if channel == Channel.GROUP.value:
+            add_figures(by_buyer[buyer or BuyerType.OTHER.value], *figures)
+            by_buyer[buyer or BuyerType.OTHER.value]["sales"] += int(sales)
+        if not lines:  # only voided sales behind it: the lines show no such supplier
+            continue
+        supplier_id = supplier_id or None
+        row = suppliers.setdefault(supplier_id, zero_figures())
+        add_figures(row, *figures)
+        # a sale has one month, channel and buyer type: its supplier's counts add up across them
+        row["sales"] += int(supplier_sales)
+        names[supplier_id] = max(filter(None, (names.get(supplier_id), name or None)), default=None)
+
+    origin_keys = (d.county_code, d.township)
+    for county_code, township, total, cert, song, refunds, sales, county in s.execute(
+        select(*origin_keys, *sums, func.sum(d.origin_sales), func.max(case((d.n_lines > 0, d.county), else_=None)))
+        .where(*in_period).group_by(*origin_keys).having(func.sum(d.n_lines) > 0)
+    ):
+        key = (county_code or None, township or None)
+        row = origins[key] = zero_figures()
+        add_figures(row, total, cert, song, refunds)
+        row["sales"] = int(sales)
+        counties[key] = county or None
+
+    def order(item):
+        return (-item[1]["total_fen"], str(item[0]))
+
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "currency": CURRENCY,
+        **totals,
+        "by_channel": by_channel,
+        "by_buyer_type": by_buyer,
+        "by_month": [{"month": k, **v} for k, v in sorted(months.items())],
+        "by_supplier": [{"supplier_id": k, "supplier_name": names.get(k), **v}
+                        for k, v in sorted(suppliers.items(), key=order)],
+        "by_origin": [{"county_code": k[0], "county": counties.get(k), "township": k[1], **v}
+                      for k, v in sorted(origins.items(), key=order)],
+    }
+
+
+def collaboration_on_lines(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """``collaboration`` computed from the lines themselves (the reference the daily aggregate is
+    checked against: tests and bench.reports). Three grouped
     passes over the period's lines: (month, channel, buyer type, supplier) for the money and the
     suppliers' sales; (county, township) for the origins; the sales table for the numbers of sales."""
     first, last = parse_period(first, last)
