@@ -280,10 +280,10 @@ def _month_text(key) -> str:
 
 def collaboration(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any]:
     """The consumption-collaboration statistics for the local dates first..last (inclusive),
-    shaped as the API answers them (see the module docstring for the definitions). Two grouped
-    passes over the daily aggregate (pos.sales.daily_figures, kept with the lines in their own
-    transactions): (month, channel, buyer type, supplier) for the money and the numbers of sales;
-    (county code, township) for the origins."""
+    shaped as the API answers them (see the module docstring for the definitions). One grouped
+    statement over the daily aggregate (pos.sales.daily_figures, kept with the lines in their own
+    transactions) by month, channel, buyer type, supplier and origin, its rows folded into every
+    breakdown (the sale counts are exact: see pos.sales.daily_figures)."""
     first, last = parse_period(first, last)
     paired = hall_settings(s).paired_county_code
 
@@ -297,47 +297,43 @@ def collaboration(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any
     counties: dict[Any, Optional[str]] = {}
 
     d = DailyFigure
-    in_period = (d.local_date >= first, d.local_date <= last)
     net = d.sales_fen - d.refunds_fen
-    sums = (func.sum(net), func.sum(case((d.certified.is_(True), net), else_=0)),
-            func.sum(case((d.county_code == paired, net), else_=0)), func.sum(d.refunds_fen))
-    named = case((d.n_lines > 0, d.supplier_name), else_=None)
-    fine_keys = (month_key(d.local_date), d.channel, d.buyer_type, d.supplier_id)
-    for mk, channel, buyer, supplier_id, total, cert, song, refunds, sales, supplier_sales, lines, name in s.execute(
-        select(*fine_keys, *sums, func.sum(d.sales_n), func.sum(d.supplier_sales), func.sum(d.n_lines),
-               func.max(named))
-        .where(*in_period).group_by(*fine_keys)
+    keys = (month_key(d.local_date), d.channel, d.buyer_type, d.supplier_id, d.county_code, d.township)
+    lines_supplier: dict[Any, int] = {}
+    lines_origin: dict[Any, int] = {}
+    # one grouped statement; its few rows (month × channel × buyer type × supplier × origin) folded here
+    for (mk, channel, buyer, supplier_id, county_code, township, total, cert, song, refunds, sales, supplier_sales,
+         origin_sales, lines, name, county) in s.execute(
+        select(*keys, func.sum(net), func.sum(case((d.certified.is_(True), net), else_=0)),
+               func.sum(case((d.county_code == paired, net), else_=0)), func.sum(d.refunds_fen),
+               func.sum(d.sales_n), func.sum(d.supplier_sales), func.sum(d.origin_sales), func.sum(d.n_lines),
+               func.max(case((d.n_lines > 0, d.supplier_name), else_=None)),
+               func.max(case((d.n_lines > 0, d.county), else_=None)))
+        .where(d.local_date >= first, d.local_date <= last).group_by(*keys)
     ):
         figures = (total, cert, song, refunds)
-        buyer = buyer or None
-        add_figures(totals, *figures)
-        add_figures(by_channel[channel], *figures)
-        add_figures(months.setdefault(_month_text(mk), zero_figures()), *figures)
-        totals["sales"] += int(sales)
-        by_channel[channel]["sales"] += int(sales)
-        months[_month_text(mk)]["sales"] += int(sales)
-        if channel == Channel.GROUP.value:
-            add_figures(by_buyer[buyer or BuyerType.OTHER.value], *figures)
-            by_buyer[buyer or BuyerType.OTHER.value]["sales"] += int(sales)
-        if not lines:  # only voided sales behind it: the lines show no such supplier
-            continue
+        month = _month_text(mk)
+        for row in (totals, by_channel[channel], months.setdefault(month, zero_figures()),
+                    *((by_buyer[buyer or BuyerType.OTHER.value],) if channel == Channel.GROUP.value else ())):
+            add_figures(row, *figures)
+            row["sales"] += int(sales)
         supplier_id = supplier_id or None
         row = suppliers.setdefault(supplier_id, zero_figures())
         add_figures(row, *figures)
-        # a sale has one month, channel and buyer type: its supplier's counts add up across them
+        # a sale has one month, channel and buyer type, and counts once per supplier in supplier_sales
         row["sales"] += int(supplier_sales)
+        lines_supplier[supplier_id] = lines_supplier.get(supplier_id, 0) + int(lines)
         names[supplier_id] = max(filter(None, (names.get(supplier_id), name or None)), default=None)
-
-    origin_keys = (d.county_code, d.township)
-    for county_code, township, total, cert, song, refunds, sales, county in s.execute(
-        select(*origin_keys, *sums, func.sum(d.origin_sales), func.max(case((d.n_lines > 0, d.county), else_=None)))
-        .where(*in_period).group_by(*origin_keys).having(func.sum(d.n_lines) > 0)
-    ):
         key = (county_code or None, township or None)
-        row = origins[key] = zero_figures()
-        add_figures(row, total, cert, song, refunds)
-        row["sales"] = int(sales)
-        counties[key] = county or None
+        row = origins.setdefault(key, zero_figures())
+        add_figures(row, *figures)
+        row["sales"] += int(origin_sales)
+        lines_origin[key] = lines_origin.get(key, 0) + int(lines)
+        counties[key] = max(filter(None, (counties.get(key), county or None)), default=None)
+    # a supplier or origin with only voided sales behind it is not in the lines: not in the report
+    for rows, lines_of in ((suppliers, lines_supplier), (origins, lines_origin)):
+        for k in [k for k, n in lines_of.items() if n <= 0]:
+            del rows[k]
 
     def order(item):
         return (-item[1]["total_fen"], str(item[0]))
