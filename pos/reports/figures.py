@@ -17,9 +17,11 @@ Definitions, for a period [first, last] of Asia/Shanghai local dates (inclusive)
 - refunds_fen: shown apart, already netted in total_fen.
 
 One shape of rows throughout: sale lines (+) and refund lines (−, dated by the refund). The
-collaboration figures group the two sides in separate statements and merge the few grouped rows
-(``_grouped``: the database keeps its best join plan); the drill-down and the monthly parts group a
-UNION ALL of them (``movements``).
+collaboration figures read the daily aggregate those rows are summed into as they are written
+(pos.sales.daily_figures, one grouped statement); ``collaboration_on_lines`` computes the same from
+the lines (two grouped statements merged on their few rows, ``_grouped``), the reference the tests
+and bench.reports hold the aggregate to; the drill-down and the monthly summary's product parts
+group a UNION ALL of the lines (``movements``).
 """
 from __future__ import annotations
 

@@ -216,3 +216,33 @@ def test_several_tills_at_once_all_succeed_and_the_aggregate_equals_the_lines(ap
     assert len(done) == 3 * len(keys)
     with session_scope(app) as s:
         assert_aggregate_is_the_lines(s)
+
+
+def test_rebuild_aggregates_recomputes_the_dates_asked_from_the_lines(app, world, database_url):
+    from click.testing import CliRunner
+
+    from pos.cli import main
+
+    with session_scope(app) as s:
+        kept = aggregate_rows(s)
+        # the aggregate of January spoilt: the command puts it back from the lines, and only January
+        s.execute(DailyFigure.__table__.update().where(DailyFigure.local_date <= dt.date(2026, 1, 31))
+                  .values(sales_fen=DailyFigure.sales_fen + 1))
+        s.execute(DailyFigure.__table__.update().where(DailyFigure.local_date == dt.date(2026, 2, 1))
+                  .values(refunds_fen=DailyFigure.refunds_fen + 7))
+    app.extensions["songtao.engine"].dispose()
+    env = {"DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["rebuild-aggregates", "--from", "2025-12-01", "--to", "2026-01-31"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2025-12-01 – 2026-01-31" in result.output
+    with session_scope(app) as s:
+        after = aggregate_rows(s)
+    feb1 = [r for r in after if r[0] == dt.date(2026, 2, 1)]
+    assert feb1 and all(r in kept for r in after if r[0] != dt.date(2026, 2, 1))  # January is back
+    assert all(r not in kept for r in feb1)  # 1 February was not asked for: still spoilt
+    app.extensions["songtao.engine"].dispose()
+    assert CliRunner().invoke(main, ["rebuild-aggregates"], env=env).exit_code == 0
+    with session_scope(app) as s:
+        assert aggregate_rows(s) == kept
+    bad = CliRunner().invoke(main, ["rebuild-aggregates", "--from", "2026-02-30"], env=env)
+    assert bad.exit_code == 2
