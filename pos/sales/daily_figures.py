@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, case, cast, delete, func, literal, literal_column, select
+from sqlalchemy import String, case, cast, delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,12 +28,7 @@ VALUES = ("sales_fen", "refunds_fen", "sales_n", "supplier_sales", "origin_sales
 
 
 def _text(column, length=None):
-    return func.coalesce(cast(column, _string(length)), literal_column("''"))
-
-
-def _string(length):
-    from sqlalchemy import String
-    return String(length)
+    return func.coalesce(cast(column, String(length)), literal_column("''"))
 
 
 def _sale_source():
@@ -62,7 +57,7 @@ def sale_deltas(*where, sign: int = 1):
     """Σ of the sale lines of the sales matched by ``where`` (on Sale / SaleLine), grouped by KEY,
     with the sale counts (module docstring); every value times ``sign``."""
     sale_keys, line_keys = _sale_level(), _line_keys()
-    order = [k for k in line_keys]
+    order = list(line_keys)
     first = literal_column("1")
     inner = (
         select(Sale.id.label("sale_id"), *sale_keys, *line_keys,
