@@ -311,6 +311,30 @@ def report_monthly(month, fmt, out):
                 exports.monthly_csv, exports.monthly_xlsx, fmt, out)
 
 
+@main.command("rebuild-aggregates")
+@click.option("--from", "first", metavar="YYYY-MM-DD", help="First local date (inclusive); default: the first.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", help="Last local date (inclusive); default: the last.")
+def rebuild_aggregates(first, last):
+    """Recompute the reports' daily figures of those dates from the sale and refund lines."""
+    from pos.core.db import session_scope
+    from pos.reports.figures import ReportError, parse_day
+    from pos.sales import daily_figures
+
+    try:
+        a = parse_day(first, "from") if first else None
+        b = parse_day(last, "to") if last else None
+    except ReportError as error:
+        raise click.BadParameter(str(error)) from None
+    if a and b and a > b:
+        raise click.BadParameter("开始日期不能晚于结束日期")
+    app = _app()
+    _require_schema(app)
+    with app.app_context(), session_scope(app) as session:
+        done = daily_figures.rebuild(session, a, b)
+    span = f"{a or '…'} – {b or '…'}"
+    click.echo(f"已重算每日汇总（{span}）：删除 {done['deleted']} 行，现有 {done['rows']} 行")
+
+
 def _echo_import_plan(preview) -> None:
     click.echo(f"共 {len(preview.rows)} 行：新建 {preview.created} 个商品，更新 {preview.updated} 个，"
                f"未变 {preview.unchanged} 个")

@@ -5,6 +5,7 @@ import datetime as dt
 from typing import Optional
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -417,3 +418,39 @@ class ReceiptBlock(Base):
     last_no: Mapped[int] = mapped_column(Integer)
     reserved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reserved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+
+
+class DailyFigure(Base):
+    """The reports' daily aggregate (pos.sales.daily_figures keeps it in the sale's, void's and
+    refund's own transaction): Σ sale lines' net (sales_fen) and Σ refund lines (refunds_fen, dated
+    by the refund) per local date, channel, buyer type, source (the till, counter or group order:
+    two tills never write one row), certified flag, origin and supplier. Absent values are stored
+    as '' / 0 so that the key is unique. The numbers of sales: each sale counts once in sales_n
+    (in one row of its lines), once per supplier in supplier_sales and once per origin (county code,
+    township) in origin_sales, so those sums are exact at their grain; n_lines counts the lines
+    behind a row (0: every line of it was voided)."""
+
+    __tablename__ = "daily_figures"
+    __table_args__ = (
+        UniqueConstraint("local_date", "channel", "buyer_type", "source_kind", "source_id", "certified",
+                         "county_code", "township", "county", "supplier_id", "supplier_name",
+                         name="uq_daily_figures_key"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(8))
+    buyer_type: Mapped[str] = mapped_column(String(12))
+    source_kind: Mapped[str] = mapped_column(String(8))
+    source_id: Mapped[int] = mapped_column(Integer)
+    certified: Mapped[bool] = mapped_column(Boolean)
+    county_code: Mapped[str] = mapped_column(String(6))
+    township: Mapped[str] = mapped_column(String(60))
+    county: Mapped[str] = mapped_column(String(60))
+    supplier_id: Mapped[int] = mapped_column(Integer)
+    supplier_name: Mapped[str] = mapped_column(String(120))
+    sales_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunds_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    sales_n: Mapped[int] = mapped_column(Integer, default=0)
+    supplier_sales: Mapped[int] = mapped_column(Integer, default=0)
+    origin_sales: Mapped[int] = mapped_column(Integer, default=0)
+    n_lines: Mapped[int] = mapped_column(Integer, default=0)

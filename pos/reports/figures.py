@@ -17,9 +17,11 @@ Definitions, for a period [first, last] of Asia/Shanghai local dates (inclusive)
 - refunds_fen: shown apart, already netted in total_fen.
 
 One shape of rows throughout: sale lines (+) and refund lines (−, dated by the refund). The
-collaboration figures group the two sides in separate statements and merge the few grouped rows
-(``_grouped``: the database keeps its best join plan); the drill-down and the monthly parts group a
-UNION ALL of them (``movements``).
+collaboration figures read the daily aggregate those rows are summed into as they are written
+(pos.sales.daily_figures, one grouped statement); ``collaboration_on_lines`` computes the same from
+the lines (two grouped statements merged on their few rows, ``_grouped``), the reference the tests
+and bench.reports hold the aggregate to; the drill-down and the monthly summary's product parts
+group a UNION ALL of the lines (``movements``).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from sqlalchemy import Integer, case, cast, extract, func, literal, literal_colu
 from sqlalchemy.orm import Session
 
 from pos.core.errors import PosError
-from pos.models import BuyerType, Channel, Refund, RefundLine, Sale, SaleLine, SaleStatus
+from pos.models import BuyerType, Channel, DailyFigure, Refund, RefundLine, Sale, SaleLine, SaleStatus
 from pos.hall.settings import hall_settings
 
 
@@ -280,7 +282,82 @@ def _month_text(key) -> str:
 
 def collaboration(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any]:
     """The consumption-collaboration statistics for the local dates first..last (inclusive),
-    shaped as the API answers them (see the module docstring for the definitions). Three grouped
+    shaped as the API answers them (see the module docstring for the definitions). One grouped
+    statement over the daily aggregate (pos.sales.daily_figures, kept with the lines in their own
+    transactions) by month, channel, buyer type, supplier and origin, its rows folded into every
+    breakdown (the sale counts are exact: see pos.sales.daily_figures)."""
+    first, last = parse_period(first, last)
+    paired = hall_settings(s).paired_county_code
+
+    totals = zero_figures()
+    by_channel = {c: zero_figures() for c in CHANNELS}
+    by_buyer = {b: zero_figures() for b in BUYER_TYPES}
+    months = {k: zero_figures() for k in months_between(first, last)}
+    suppliers: dict[Any, dict] = {}
+    names: dict[Any, Optional[str]] = {}
+    origins: dict[Any, dict] = {}
+    counties: dict[Any, Optional[str]] = {}
+
+    d = DailyFigure
+    net = d.sales_fen - d.refunds_fen
+    keys = (month_key(d.local_date), d.channel, d.buyer_type, d.supplier_id, d.county_code, d.township)
+    lines_supplier: dict[Any, int] = {}
+    lines_origin: dict[Any, int] = {}
+    # one grouped statement; its few rows (month × channel × buyer type × supplier × origin) folded here
+    for (mk, channel, buyer, supplier_id, county_code, township, total, cert, song, refunds, sales, supplier_sales,
+         origin_sales, lines, name, county) in s.execute(
+        select(*keys, func.sum(net), func.sum(case((d.certified.is_(True), net), else_=0)),
+               func.sum(case((d.county_code == paired, net), else_=0)), func.sum(d.refunds_fen),
+               func.sum(d.sales_n), func.sum(d.supplier_sales), func.sum(d.origin_sales), func.sum(d.n_lines),
+               func.max(case((d.n_lines > 0, d.supplier_name), else_=None)),
+               func.max(case((d.n_lines > 0, d.county), else_=None)))
+        .where(d.local_date >= first, d.local_date <= last).group_by(*keys)
+    ):
+        figures = (total, cert, song, refunds)
+        month = _month_text(mk)
+        for row in (totals, by_channel[channel], months.setdefault(month, zero_figures()),
+                    *((by_buyer[buyer or BuyerType.OTHER.value],) if channel == Channel.GROUP.value else ())):
+            add_figures(row, *figures)
+            row["sales"] += int(sales)
+        supplier_id = supplier_id or None
+        row = suppliers.setdefault(supplier_id, zero_figures())
+        add_figures(row, *figures)
+        # a sale has one month, channel and buyer type, and counts once per supplier in supplier_sales
+        row["sales"] += int(supplier_sales)
+        lines_supplier[supplier_id] = lines_supplier.get(supplier_id, 0) + int(lines)
+        names[supplier_id] = max(filter(None, (names.get(supplier_id), name or None)), default=None)
+        key = (county_code or None, township or None)
+        row = origins.setdefault(key, zero_figures())
+        add_figures(row, *figures)
+        row["sales"] += int(origin_sales)
+        lines_origin[key] = lines_origin.get(key, 0) + int(lines)
+        counties[key] = max(filter(None, (counties.get(key), county or None)), default=None)
+    # a supplier or origin with only voided sales behind it is not in the lines: not in the report
+    for rows, lines_of in ((suppliers, lines_supplier), (origins, lines_origin)):
+        for k in [k for k, n in lines_of.items() if n <= 0]:
+            del rows[k]
+
+    def order(item):
+        return (-item[1]["total_fen"], str(item[0]))
+
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "currency": CURRENCY,
+        **totals,
+        "by_channel": by_channel,
+        "by_buyer_type": by_buyer,
+        "by_month": [{"month": k, **v} for k, v in sorted(months.items())],
+        "by_supplier": [{"supplier_id": k, "supplier_name": names.get(k), **v}
+                        for k, v in sorted(suppliers.items(), key=order)],
+        "by_origin": [{"county_code": k[0], "county": counties.get(k), "township": k[1], **v}
+                      for k, v in sorted(origins.items(), key=order)],
+    }
+
+
+def collaboration_on_lines(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """``collaboration`` computed from the lines themselves (the reference the daily aggregate is
+    checked against: tests and bench.reports). Three grouped
     passes over the period's lines: (month, channel, buyer type, supplier) for the money and the
     suppliers' sales; (county, township) for the origins; the sales table for the numbers of sales."""
     first, last = parse_period(first, last)

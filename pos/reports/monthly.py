@@ -14,6 +14,7 @@ from inventory.localtime import format_local, local_days_to_utc_range, local_tod
 from inventory.models import Category, MoveReason, Product, StockMove, Unit
 from pos.models import (
     Channel,
+    DailyFigure,
     Payment,
     PaymentMethod,
     Refund,
@@ -38,14 +39,17 @@ TOP_N = 10
 
 
 def _period_totals(s: Session, first: dt.date, last: dt.date, paired: str) -> dict[str, int]:
-    """total_fen, certified_fen, songtao_fen, refunds_fen (netted as in collaboration) and sales."""
-    m = movements(s, first, last, paired)
-    total, certified, songtao, refunds = s.execute(select(*figure_sums(m))).one()
-    sales = s.scalar(select(func.count(Sale.id)).where(
-        Sale.status == SaleStatus.COMPLETED, Sale.local_date >= first, Sale.local_date <= last)) or 0
+    """total_fen, certified_fen, songtao_fen, refunds_fen (netted as in collaboration) and sales,
+    from the daily aggregate (pos.sales.daily_figures)."""
+    d = DailyFigure
+    net = d.sales_fen - d.refunds_fen
+    total, certified, songtao, refunds, sales = s.execute(
+        select(func.sum(net), func.sum(case((d.certified.is_(True), net), else_=0)),
+               func.sum(case((d.county_code == paired, net), else_=0)), func.sum(d.refunds_fen), func.sum(d.sales_n))
+        .where(d.local_date >= first, d.local_date <= last)).one()
     out = zero_figures()
     add_figures(out, total, certified, songtao, refunds)
-    out["sales"] = int(sales)
+    out["sales"] = int(sales or 0)
     return out
 
 
@@ -105,11 +109,14 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
     # by day
     days = {first + dt.timedelta(days=i): {"total_fen": 0, "certified_fen": 0, "sales": 0, "refunds_fen": 0}
             for i in range((last - first).days + 1)}
-    total, certified, _, refunds = figure_sums(m)
-    for day, t_, c_, r_ in s.execute(select(m.c.local_date, total, certified, refunds).group_by(m.c.local_date)):
-        days[day].update(total_fen=int(t_), certified_fen=int(c_), refunds_fen=int(r_))
-    for day, n in s.execute(select(Sale.local_date, func.count(Sale.id)).where(in_month).group_by(Sale.local_date)):
-        days[day]["sales"] = int(n)
+    d = DailyFigure
+    net = d.sales_fen - d.refunds_fen
+    for day, t_, c_, r_, n in s.execute(
+        select(d.local_date, func.sum(net), func.sum(case((d.certified.is_(True), net), else_=0)),
+               func.sum(d.refunds_fen), func.sum(d.sales_n))
+        .where(d.local_date >= first, d.local_date <= last).group_by(d.local_date)
+    ):
+        days[day].update(total_fen=int(t_), certified_fen=int(c_), refunds_fen=int(r_), sales=int(n))
     by_day = [{"date": d.isoformat(), **v} for d, v in sorted(days.items())]
 
     # by payment method
@@ -137,7 +144,8 @@ def _monthly(s: Session, first: dt.date, last: dt.date) -> dict[str, Any]:
 
     by_reconcile = _reconciliation(s, in_month)
 
-    # by product, folded into categories
+    # by product, folded into categories (on the lines: the aggregate has no product)
+    total, certified, _, _ = figure_sums(m)
     products = s.execute(
         select(m.c.product_id, Product.sku, Product.name, Product.category_id, Category.name, Product.unit,
                func.sum(m.c.qty_milli), total, certified)

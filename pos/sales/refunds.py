@@ -27,6 +27,7 @@ from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Payment, PaymentMethod, Refund, RefundLine, SaleLine, SaleStatus, Shift, ShiftStatus, Till
 from pos.payments.attempts import new_out_refund_no
 from pos.payments.service import REFUND_PENDING
+from pos.sales import daily_figures
 from pos.sales.offline import OfflineLimits, check_time
 from pos.sales.pricing import is_int
 from pos.sales.reading import get_sale, refunded_qty_by_line
@@ -221,6 +222,7 @@ def refund(
     s.execute(insert(RefundLine.__table__), [
         {"refund_id": refund_id, "sale_line_id": line.id, "qty_milli": qty, "amount_fen": amount,
          "back_to_stock": back} for line, qty, back, amount in planned])
+    daily_figures.add_refund(s, refund_id)  # the reports' daily aggregate, in this transaction
 
     customer = customer_location(s)
     loss = None

@@ -45,6 +45,7 @@ from pos.models import (
     ShiftStatus,
     Till,
 )
+from pos.sales import daily_figures
 from pos.sales.code_payments import checked_attempt, mark_used
 from pos.sales.offline import OfflineLimits, check_time, open_shift_of, shift_at
 from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
@@ -391,6 +392,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
             "list_price_fen": list_prices.get(n - 1),
         })
     s.execute(insert(SaleLine.__table__), line_rows)
+    daily_figures.add_sale(s, sale_id)  # the reports' daily aggregate, in this transaction
     if payments:
         s.execute(insert(Payment.__table__), [{**p, "sale_id": sale_id} for p in payments])
         mark_used(s, [p["attempt_id"] for p in payments if p["attempt_id"] is not None], sale_id)

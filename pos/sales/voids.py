@@ -15,6 +15,7 @@ from inventory.models import MoveReason, StockMove
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, NotFound, PosError, ShiftError
 from pos.models import Refund, Sale, SaleStatus, Shift, ShiftStatus
+from pos.sales import daily_figures
 from pos.sales.pricing import is_int
 
 
@@ -46,6 +47,7 @@ def void_sale(s: Session, sale_id: int, *, actor_id: Optional[int], approved_by_
                       to_location_id=m.from_location_id, reason=MoveReason.REFUND, lot_id=m.lot_id,
                       ref_type="sale_void", ref_id=sale.id, user_id=actor_id, note=reason[:200])
         for m in moves])
+    daily_figures.remove_sale(s, sale.id)  # the reports' daily aggregate, in this transaction
     sale.status = SaleStatus.VOIDED
     sale.voided_at = utcnow()
     sale.voided_by_id = actor_id
