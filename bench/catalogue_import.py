@@ -119,10 +119,10 @@ def run_project(app, data: bytes, filename: str) -> tuple[float, object]:  # ok-
 
     started = time.perf_counter()
     with session_scope(app) as s:
-        preview = catalogue_import.preview_import(s, filename, data)
-        if preview.errors:
-            raise SystemExit(f"the bench's file was refused: {preview.errors[:3]}")
-        result = catalogue_import.apply_import(s, filename, data)
+        plan = catalogue_import.plan_import(s, filename, data)     # as the CLI: planned once, shown, written
+        if plan.preview.errors:
+            raise SystemExit(f"the bench's file was refused: {plan.preview.errors[:3]}")
+        result = catalogue_import.apply_plan(s, plan, filename)
     return time.perf_counter() - started, result
 
 

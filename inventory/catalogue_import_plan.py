@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from . import barcodes as barcode_rules
 from . import catalogue, product_rules, suppliers
@@ -25,7 +25,7 @@ from .catalogue_sheet import (
     RowError,
     RowPlan,
     _origin,
-    _parse_barcodes,
+    _parse_barcode_kinds,
     _parse_date,
     _parse_fen,
     _parse_yuan,
@@ -46,6 +46,7 @@ class _Row:
     product: Optional[Product]
     values: dict = field(default_factory=dict)            # product fields to set (cleaned)
     barcodes: Optional[list[str]] = None                   # wanted codes, None = column absent
+    kinds: dict = field(default_factory=dict)              # code -> its kind (checked once)
     category: Optional[str] = None                         # name, when the column is present
     has_category: bool = False
     supplier: Optional[str] = None
@@ -127,7 +128,7 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
                 raw[column] = unicodedata.normalize("NFKC", raw[column]).strip()
     skus = {r["sku"] for r in raw_rows if r.get("sku")}
     products = _load(s, Product, Product.sku, skus, selectinload(Product.barcodes),
-                     selectinload(Product.certificates), joinedload(Product.supplier), joinedload(Product.category))
+                     selectinload(Product.certificates), selectinload(Product.supplier), selectinload(Product.category))
     categories = {c.name: c for c in s.scalars(select(Category))}
     supplier_names = {r.get("supplier", "") for r in raw_rows} - {""}
     known_suppliers = _load(s, Supplier, Supplier.name, supplier_names)
@@ -300,7 +301,9 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
     elif product is None:
         values["vat"] = VatRate.AGRICULTURAL_9
     if "barcodes" in present:
-        row.barcodes = problems.check(_parse_barcodes, raw["barcodes"], "barcodes")
+        kinds = problems.check(_parse_barcode_kinds, raw["barcodes"], "barcodes")
+        if kinds is not None:
+            row.barcodes, row.kinds = [code for code, _kind in kinds], dict(kinds)
     if "category" in present:
         row.has_category, row.category = True, problems.check(text, "category", 60, _l("分类"))
     if "supplier" in present:
@@ -421,6 +424,8 @@ def _plan_certificate(row: _Row, known_certs, new_certs, cert_dates, cert_rows, 
 
 
 def _show(value: Any) -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, (Unit, VatRate)):
