@@ -35,7 +35,7 @@ from .catalogue_sheet import (
 )
 from .credit_codes import normalise_credit_code
 from .errors import ValidationError
-from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate
+from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate, certificate_products
 
 # --- the plan --------------------------------------------------------------------------------------
 
@@ -76,6 +76,7 @@ class _Plan:
     link: dict[str, list[str]]                     # cert number -> skus to add
     unlink: dict[int, set[str]]                    # cert id -> skus to remove
     headers: dict[str, str]                        # column -> its name in the file
+    covered: dict[int, dict[int, str]] = field(default_factory=dict)  # known cert id -> {product id: sku}
 
 
 class _Errors:
@@ -133,7 +134,8 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
     supplier_names = {r.get("supplier", "") for r in raw_rows} - {""}
     known_suppliers = _load(s, Supplier, Supplier.name, supplier_names)
     cert_numbers = {r.get("certificate_no", "") for r in raw_rows} - {""}
-    known_certs = _load(s, Certificate, Certificate.number, cert_numbers, selectinload(Certificate.products))
+    known_certs = _load(s, Certificate, Certificate.number, cert_numbers)
+    covered = _covered(s, [c.id for c in known_certs.values()])
     county_codes = _county_codes(s)
 
     rows: list[_Row] = []
@@ -225,14 +227,27 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
     changed_certs = set(cert_dates) | {s.get(Certificate, cert_id).number for cert_id in unlink}
     for number, linked_skus in link.items():
         known = known_certs.get(number)
-        if known is not None and set(linked_skus) - {p.sku for p in known.products}:
+        if known is not None and set(linked_skus) - set(covered.get(known.id, {}).values()):
             changed_certs.add(number)
     errors.items.sort(key=lambda e: (e.row_no, e.column))
     preview = ImportPreview(
         rows=plans, errors=errors.items, new_categories=sorted(new_categories), new_suppliers=sorted(new_suppliers),
         new_certificates=sorted(new_certs), changed_certificates=sorted(changed_certs), ignored_columns=ignored,
     )
-    return _Plan(preview, rows, new_categories, new_suppliers, new_certs, cert_dates, link, unlink, headers)
+    return _Plan(preview, rows, new_categories, new_suppliers, new_certs, cert_dates, link, unlink, headers, covered)
+
+
+def _covered(s: Session, cert_ids: list[int]) -> dict[int, dict[int, str]]:
+    """Certificate id -> {product id: sku} of the products it covers (ids, not ORM objects: a
+    certificate may cover thousands)."""
+    covered: dict[int, dict[int, str]] = {cert_id: {} for cert_id in cert_ids}
+    for chunk in _chunks(sorted(cert_ids)):
+        for cert_id, product_id, sku in s.execute(
+                select(certificate_products.c.certificate_id, Product.id, Product.sku)
+                .join(Product, Product.id == certificate_products.c.product_id)
+                .where(certificate_products.c.certificate_id.in_(chunk))):
+            covered[cert_id][product_id] = sku
+    return covered
 
 
 def _county_codes(s: Session) -> dict[str, str]:

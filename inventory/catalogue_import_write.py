@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import barcodes as barcode_rules
 from . import catalogue, suppliers
@@ -67,6 +68,8 @@ class _Writes:
         self.barcodes: list[dict] = []               # codes added to existing products
         self.prices: list[dict] = []
         self.events: list[dict] = []                 # audit events of changed products, in row order
+        self.changed: list[tuple[Product, dict]] = []   # the session's products and what changed
+        self.recoded: set = set()                       # products whose barcodes changed
 
     def pinyin(self, name: str) -> str:
         initials = self.initials.get(name)
@@ -85,6 +88,7 @@ class _Writes:
         gone = [b for b in product.barcodes if b.code not in wanted]
         if gone:
             self.gone.extend(gone)
+            self.recoded.add(product)
             self.event("product.update", product.id, {"barcodes": old},
                        {"barcodes": [code for code in old if code not in {b.code for b in gone}]})
 
@@ -128,6 +132,9 @@ class _Writes:
         if after:
             self.event("product.update", product.id, before, after)
         self.updates.append({"id": product.id, **changed})
+        self.changed.append((product, changed))
+        if "barcodes" in after:
+            self.recoded.add(product)
 
 
 def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> ImportResult:
@@ -191,13 +198,25 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
                                 after=_snapshot(row, [code for code, _kind in codes]))
                       for row, codes in writes.new]
     _insert(s, AuditEvent.__table__, writes.events + created_events)
+    # The session's objects as the database now has them: the changed columns set as committed,
+    # the barcode lists that changed reloaded on next use, the barcodes deleted gone.
+    for product, changed in writes.changed:
+        for key, value in changed.items():
+            set_committed_value(product, key, value)
+        set_committed_value(product, "catalogue_version", version)
+        stale = [name for key, name in (("category_id", "category"), ("supplier_id", "supplier")) if key in changed]
+        if stale:
+            s.expire(product, stale)
     for barcode in writes.gone:
         s.expunge(barcode)
-    for row in plan.rows:
-        if row.product is not None:
-            s.expire(row.product)
+    for product in writes.recoded:
+        s.expire(product, ["barcodes"])
 
-    certs_created, certs_changed = _write_certificates(s, plan, ids_by_sku, supplier_ids, actor_id)
+    certs_created, certs_changed, linked = _write_certificates(s, plan, ids_by_sku, supplier_ids, actor_id)
+    by_id = {row.product.id: row.product for row in plan.rows if row.product is not None}
+    for pid in linked:
+        if pid in by_id:
+            s.expire(by_id[pid], ["certificates"])
     s.flush()
     return ImportResult(created=created, updated=updated, unchanged=unchanged,
                         categories_created=len(plan.new_categories), suppliers_created=len(plan.new_suppliers),
@@ -233,10 +252,11 @@ def _snapshot(row: dict, codes: list[str]) -> dict:
 
 
 def _write_certificates(s: Session, plan, ids_by_sku: dict, supplier_ids: dict,
-                        actor_id: Optional[int]) -> tuple[int, int]:
+                        actor_id: Optional[int]) -> tuple[int, int, list[int]]:
     """New certificates (checked by ``suppliers._clean_certificate``, their products linked in
     bulk: each is a row of the file created or changed, so stamped with the import's version);
-    changes to existing ones through ``suppliers.update_certificate``."""
+    products added to existing ones in bulk too; other changes to existing ones through
+    ``suppliers.update_certificate``. Returns (created, changed, ids of the products linked)."""
     created = changed = 0
     cert_ids = {}
     links = []
@@ -270,8 +290,8 @@ def _write_certificates(s: Session, plan, ids_by_sku: dict, supplier_ids: dict,
         if number in cert_ids:
             continue
         cert = s.scalar(select(Certificate).where(Certificate.number == number))
-        ids = [p.id for p in cert.products]
-        new_ids = ids + [ids_by_sku[sku] for sku in skus if ids_by_sku[sku] not in ids]
+        ids = list(plan.covered[cert.id]) if cert.id in plan.covered else [p.id for p in cert.products]
+        new_ids = ids + list(dict.fromkeys(ids_by_sku[sku] for sku in skus if ids_by_sku[sku] not in ids))
         changes = touched.setdefault(cert.id, {})
         if new_ids != ids:
             changes["product_ids"] = new_ids
@@ -283,8 +303,22 @@ def _write_certificates(s: Session, plan, ids_by_sku: dict, supplier_ids: dict,
         ids = changes.get("product_ids", [p.id for p in cert.products])
         drop = {ids_by_sku[sku] for sku in skus}
         changes["product_ids"] = [pid for pid in ids if pid not in drop]
+    more_links = []
     for cert_id, changes in touched.items():
-        if changes:
+        if not changes:
+            continue
+        changed += 1
+        if set(changes) == {"product_ids"} and cert_id not in plan.unlink and cert_id in plan.covered:
+            # Products added, nothing else: linked in bulk, audited as update_certificate does.
+            # Each added product is a row of the file with a change, so stamped with the version.
+            old = sorted(plan.covered[cert_id])
+            more_links.extend({"certificate_id": cert_id, "product_id": pid}
+                              for pid in changes["product_ids"] if pid not in plan.covered[cert_id])
+            s.add(AuditEvent(**event_row(user_id=actor_id, action="certificate.update", entity="certificate",
+                                         entity_id=cert_id, before={"product_ids": old},
+                                         after={"product_ids": sorted(changes["product_ids"])})))
+            s.expire(s.get(Certificate, cert_id), ["products"])
+        else:
             suppliers.update_certificate(s, cert_id, actor_id=actor_id, **changes)
-            changed += 1
-    return created, changed
+    _insert(s, certificate_products, more_links)
+    return created, changed, [link["product_id"] for link in links + more_links]
