@@ -107,9 +107,15 @@ def _chunks(items: list, size: int = 500):
         yield items[i:i + size]
 
 
+def _lookup_size(s: Session) -> int:
+    """Keys per ``IN (…)`` lookup: SQLite's bound parameters are few; PostgreSQL takes a file's
+    worth in one statement (one plan, not dozens, over a table the import is growing)."""
+    return 500 if s.get_bind().dialect.name == "sqlite" else 20_000
+
+
 def _load(s: Session, model, column, keys: set, *options) -> dict:
     found = {}
-    for chunk in _chunks(sorted(keys)):
+    for chunk in _chunks(sorted(keys), _lookup_size(s)):
         query = select(model).where(column.in_(chunk))
         if options:
             query = query.options(*options)
@@ -169,7 +175,7 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
             for variant in variants:
                 wanted_codes.setdefault(variant, (row.row_no, row.sku))
     owners = {}
-    for chunk in _chunks(sorted(wanted_codes)):
+    for chunk in _chunks(sorted(wanted_codes), _lookup_size(s)):
         for code, sku, name in s.execute(select(Barcode.code, Product.sku, Product.name)
                                          .join(Product, Product.id == Barcode.product_id)
                                          .where(Barcode.code.in_(chunk))):

@@ -185,9 +185,10 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
     for chunk in _chunks([b.id for b in writes.gone]):
         s.execute(barcodes.delete().where(barcodes.c.id.in_(chunk)))
     new_rows = [dict(row, catalogue_version=version) for row, _codes in writes.new]
-    for chunk in _chunks(new_rows):
-        for pid, sku in s.execute(products.insert().returning(products.c.id, products.c.sku), chunk):
-            ids_by_sku[sku] = pid
+    _insert(s, products, new_rows)   # executemany, then the ids read back by sku (faster than RETURNING)
+    new_skus = [row["sku"] for row in new_rows]
+    for chunk in _chunks(new_skus, 500 if s.get_bind().dialect.name == "sqlite" else 20_000):
+        ids_by_sku.update(s.execute(select(products.c.sku, products.c.id).where(products.c.sku.in_(chunk))).all())
     barcode_rows = [{"product_id": ids_by_sku[row["sku"]], "code": code, "kind": kind}
                     for row, codes in writes.new for code, kind in codes] + writes.barcodes
     _insert(s, barcodes, barcode_rows)
