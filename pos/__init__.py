@@ -35,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from pos.accounts import admin, auth
     from pos.group import views as group_views
     from pos.payments import views as reconcile_views
-    from pos.hall import api, invoice_views, label_views, print_api, public, setup_views, shift_views, till
+    from pos.hall import api, invoice_views, label_views, payment_settings, print_api, public, setup_views, shift_views, till
     from pos.reports import api as reports_api
     from pos.reports import dashboard
     from pos.reports import views as reports_views
@@ -55,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(group_views.bp)  # group purchases (团购), requires("dashboard")
     app.register_blueprint(label_views.bp)  # shelf labels, requires("inventory")
     app.register_blueprint(setup_views.bp)  # the first-run page and the site's places and tills, requires("admin")
+    app.register_blueprint(payment_settings.bp)  # merchant credentials of the payment codes, requires("site")
     setup_views.first_run_notice(app)  # every admin page leads to the set-up page until the site has places
 
     from inventory import catalogue_views, stock_views

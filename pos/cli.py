@@ -139,7 +139,33 @@ def demo(port, host, no_serve, force, seed):
     for login in logins:
         click.echo(f"  {login['role']:<10} {login['username']:<10} {login['password']:<18} PIN {login.get('pin') or '-'}")
     if not no_serve:
-        _serve(app, host, port, threads=8)
+        gateway = _demo_payments(app)
+        try:
+            _serve(app, host, port, threads=8)
+        finally:
+            if gateway is not None:
+                gateway.stop()
+
+
+def _demo_payments(app):
+    """The fake gateway for the demo's payment codes (pos.demo.payments); None when it cannot run."""
+    import signal
+    from pathlib import Path
+
+    from pos.demo import payments as demo_payments
+
+    try:
+        gateway, used = demo_payments.rehearse(app, Path(app.instance_path))
+    except Exception as error:
+        click.echo(f"付款码演示不可用：{_first_line(error)}", err=True)
+        return None
+    for line in demo_payments.describe(gateway, used):
+        click.echo(line)
+    try:  # a terminated demo (SIGTERM) unwinds like Ctrl+C, so its gateway stops with it
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    except ValueError:  # not the main thread: Ctrl+C and the exit hook still stop it
+        pass
+    return gateway
 
 
 @main.command("import-catalogue")

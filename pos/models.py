@@ -205,6 +205,8 @@ class Sale(Base):
         CheckConstraint("subtotal_fen - discount_fen - rounding_fen = total_fen", name="totals_add_up"),
         Index("ix_sales_local_date_channel", "local_date", "channel"),
         Index("ix_sales_till_local_date", "till_id", "local_date"),
+        # The quick keys and the search's "most sold": the last 30 days' completed sales.
+        Index("ix_sales_local_date_status", "local_date", "status", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt_no: Mapped[str] = mapped_column(String(40), unique=True)
@@ -262,6 +264,8 @@ class SaleLine(Base):
         CheckConstraint("net_fen >= 0", name="net_non_negative"),
         Index("ix_sale_lines_product", "product_id"),
         Index("ix_sale_lines_supplier", "supplier_id"),
+        # Covers the quick keys' read: a sale's products without reading its lines.
+        Index("ix_sale_lines_sale_product", "sale_id", "product_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"), index=True)
@@ -306,6 +310,9 @@ class Payment(Base):
     tendered_fen: Mapped[Optional[int]] = mapped_column(Integer)  # cash handed over
     change_fen: Mapped[int] = mapped_column(Integer, default=0)
     ref: Mapped[Optional[str]] = mapped_column(String(80))
+    # A payment-code payment (issue 15): the confirmed attempt (pos.payments.attempts); ref is then
+    # the provider's transaction id.
+    attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
 
     sale: Mapped[Sale] = relationship(back_populates="payments")
 
@@ -331,6 +338,12 @@ class Refund(Base):
     reason: Mapped[str] = mapped_column(String(200))
     method: Mapped[PaymentMethod] = mapped_column(db_enum(PaymentMethod, "payment_method"))
     total_fen: Mapped[int] = mapped_column(Integer)
+    # A refund of a payment-code payment goes back through the provider (pos.payments.service):
+    # the attempt it refunds, our refund number, and "pending" until the provider says "success"
+    # (retried by the tick). None: an ordinary refund (cash or a manual tender).
+    attempt_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payment_attempts.id"), index=True)
+    out_refund_no: Mapped[Optional[str]] = mapped_column(String(32), unique=True)
+    provider_state: Mapped[Optional[str]] = mapped_column(String(12))
 
     lines: Mapped[list["RefundLine"]] = relationship(back_populates="refund", cascade="all, delete-orphan")
 

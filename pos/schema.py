@@ -7,6 +7,7 @@ import inventory.stock_documents  # noqa: F401  (registers the hook that keeps p
 import kiosks.models  # noqa: F401
 import pos.group.models  # noqa: F401
 import pos.models  # noqa: F401
+import pos.payments.attempts  # noqa: F401
 import pos.payments.bill_models  # noqa: F401
 from pos.core.db import metadata
 

@@ -55,6 +55,14 @@ def from_environment(load_secret: bool = True) -> dict:
         # `songtao fake-gateway`.
         "WECHATPAY_URL": os.environ.get("SONGTAO_WECHATPAY_URL") or "https://api.mch.weixin.qq.com",
         "ALIPAY_URL": os.environ.get("SONGTAO_ALIPAY_URL") or "https://openapi.alipay.com/gateway.do",
+        # Payment codes (pos.payments.service): a code still waiting for the customer's password this
+        # long after the pay call is reversed; the till's polls query the provider at most this often;
+        # the adapters wait this long for an answer (then: no answer, queried, never a failure).
+        "PAYMENT_CODE_WAIT_SECONDS": int(os.environ.get("SONGTAO_PAYMENT_CODE_WAIT_SECONDS", "30")),
+        "PAYMENT_CODE_POLL_SECONDS": 2,
+        "PAYMENT_TIMEOUT_SECONDS": int(os.environ.get("SONGTAO_PAYMENT_TIMEOUT_SECONDS", "10")),
+        # The merchant credentials' folder (mode 700, files 600); unset: <instance>/payment_credentials.
+        "PAYMENT_CREDENTIALS_DIR": os.environ.get("SONGTAO_PAYMENT_CREDENTIALS_DIR") or None,
         "SQLITE_BUSY_SECONDS": int(os.environ.get("SONGTAO_SQLITE_BUSY_SECONDS", "10")),
         "LOGIN_DELAY_UNIT_SECONDS": 0.5,  # ok-float: seconds between attempts, not money
         "LOGIN_DELAY_MAX_SECONDS": 4,

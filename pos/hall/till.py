@@ -27,6 +27,7 @@ from pos.sales.escpos import text_lines
 from pos.sales.receipts import build_receipt
 from pos.sales.reading import payment_label
 from pos.models import PaymentMethod, Sale, SaleStatus, Till, User
+from pos.payments import credentials
 from pos.hall.settings import hall_settings
 from pos.core.web import requires
 
@@ -108,14 +109,21 @@ def index():
         "sw_url": url_for("till.service_worker"),
         "sw_scope": url_for("till.index"),
         "hall_name": settings.hall_name,
+        "paycode_providers": paycode_providers(),
     }
     return render_template("pos/hall/till.html", config=config, till_scripts=till_scripts())
 
 
+def paycode_providers() -> list[str]:
+    """The providers whose merchant credentials are set: the till takes their payment codes
+    (static/js/till_paycode.js); without them the methods stay manual tenders."""
+    return [name for name, ready in credentials.configured(current_app).items() if ready]
+
+
 # --- working offline: the service worker and what it caches -------------------------------------------
 
-# What the till page loads, in order: the pricing rule, the offline catalogue, the till.
-TILL_SCRIPTS = ("js/pricing.js", "js/till_offline.js", "js/till.js")
+# What the till page loads, in order: the pricing rule, the offline catalogue, payment codes, the till.
+TILL_SCRIPTS = ("js/pricing.js", "js/till_offline.js", "js/till_paycode.js", "js/till.js")
 TILL_STYLES = ("css/app.css", "css/till.css")
 
 

@@ -3,6 +3,7 @@ database URL; the same migrations serve SQLite and PostgreSQL."""
 from alembic import context
 
 from pos.core.db import make_engine
+from pos.migrate import include_name
 from pos.schema import metadata
 
 config = context.config
@@ -46,6 +47,7 @@ def _migrate(connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying
         compare_type=True,
+        include_name=include_name,  # the search's own objects (inventory.search_index)
     )
     with context.begin_transaction():
         context.run_migrations()

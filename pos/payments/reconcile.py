@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Table, and_, func, null, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from inventory.localtime import utcnow
 from pos.core.audit import record
-from pos.core.db import metadata
 from pos.models import Payment, Refund, Sale, SaleStatus
+from pos.payments.attempts import AttemptState, PaymentAttempt
 from pos.payments.bill_models import BILL_PROVIDERS, ProviderBill, ProviderBillLine, ReconcileNote
 from pos.payments.bills import BillError
 
@@ -112,23 +112,12 @@ class Check:
 
 # --- our side ---------------------------------------------------------------------------------------
 
-def _attempts() -> Optional[Table]:
-    """The payment attempts' table, when it exists (pos.payments' code payments) and payments point
-    to it: then a hall payment is matched by its attempt's out_trade_no."""
-    table = metadata.tables.get("payment_attempts")
-    if table is None or "attempt_id" not in Payment.__table__.c or "out_trade_no" not in table.c:
-        return None
-    return table
-
-
 def _our_payments(s: Session, provider: str, first: dt.date, last: dt.date) -> list[Record]:
-    attempts = _attempts()
-    out_trade_no = attempts.c.out_trade_no if attempts is not None else null()
-    stmt = (select(Payment.id, Payment.amount_fen, Payment.ref, out_trade_no, Sale.receipt_no, Sale.channel,
-                   Sale.sold_at, Sale.local_date)
-            .select_from(Payment).join(Sale, Sale.id == Payment.sale_id))
-    if attempts is not None:
-        stmt = stmt.outerjoin(attempts, attempts.c.id == Payment.__table__.c.attempt_id)
+    # A hall payment by code is matched by its attempt's out_trade_no; a counter's by the provider's id.
+    stmt = (select(Payment.id, Payment.amount_fen, Payment.ref, PaymentAttempt.out_trade_no, Sale.receipt_no,
+                   Sale.channel, Sale.sold_at, Sale.local_date)
+            .select_from(Payment).join(Sale, Sale.id == Payment.sale_id)
+            .outerjoin(PaymentAttempt, PaymentAttempt.id == Payment.attempt_id))
     rows = s.execute(stmt.where(Payment.method == provider, Sale.status == SaleStatus.COMPLETED,
                                 Sale.local_date >= first, Sale.local_date <= last)
                      .order_by(Sale.sold_at, Payment.id))
@@ -136,16 +125,10 @@ def _our_payments(s: Session, provider: str, first: dt.date, last: dt.date) -> l
             for pid, amount, ref, otn, receipt, channel, at, day in rows]
 
 
-def _our_refund_no():
-    """Our refund number as the provider knows it (out_refund_no / out_request_no)."""
-    columns = Refund.__table__.c
-    return columns.out_refund_no if "out_refund_no" in columns else Refund.refund_no
-
-
 def _our_refunds(s: Session, provider: str, first: dt.date, last: dt.date) -> list[Record]:
     original = (select(func.min(Payment.ref)).where(Payment.sale_id == Refund.sale_id, Payment.method == provider)
                 .correlate(Refund).scalar_subquery())
-    rows = s.execute(select(Refund.id, Refund.total_fen, _our_refund_no(), Refund.refund_no, original,
+    rows = s.execute(select(Refund.id, Refund.total_fen, Refund.out_refund_no, Refund.refund_no, original,
                             Sale.channel, Refund.refunded_at, Refund.local_date)
                      .join(Sale, Sale.id == Refund.sale_id)
                      .where(Refund.method == provider, Refund.local_date >= first, Refund.local_date <= last)
@@ -155,12 +138,11 @@ def _our_refunds(s: Session, provider: str, first: dt.date, last: dt.date) -> li
 
 
 def _reversed_attempts(s: Session, provider: str, out_trade_nos: set[str]) -> set[str]:
-    attempts = _attempts()
-    if attempts is None or not out_trade_nos or "state" not in attempts.c:
+    if not out_trade_nos:
         return set()
-    return set(s.scalars(select(attempts.c.out_trade_no).where(
-        attempts.c.provider == provider, attempts.c.state == "reversed",
-        attempts.c.out_trade_no.in_(sorted(out_trade_nos)))))
+    return set(s.scalars(select(PaymentAttempt.out_trade_no).where(
+        PaymentAttempt.provider == provider, PaymentAttempt.state == AttemptState.REVERSED,
+        PaymentAttempt.out_trade_no.in_(sorted(out_trade_nos)))))
 
 
 def _text(value) -> Optional[str]:

@@ -6,15 +6,15 @@ explain a difference with a note, check the day again.
 Thin: parse the form, call pos.payments.bills / reconcile, render. A bad file or form is answered
 with the page, its Chinese message and status 422; nothing is stored.
 
-Fetching the bill from the provider (自动获取, ``bills.fetch_bill``) is not offered on the page yet:
-it needs the stored merchant credentials, whose module is not there yet; the button goes beside
-the upload once it is (credentials present → the button, else only the upload).
+自动获取 (shown when the provider's merchant credentials are stored, pos.payments.credentials)
+downloads the day's bill through the provider's adapter with no transaction open, then imports it
+as an upload would be imported.
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
@@ -24,7 +24,8 @@ from inventory.localtime import local_today
 from inventory.web import get_session
 from pos.core.web import client_ip, requires
 from pos.models import User
-from pos.payments import bills, reconcile
+from pos.payments import bills, credentials, reconcile
+from pos.payments.providers import ProviderError
 from pos.payments.bill_models import BILL_PROVIDERS, ProviderBill
 
 bp = Blueprint("reconcile", __name__, url_prefix="/reconcile")
@@ -70,7 +71,8 @@ def _page(provider: str, day: dt.date, *, error: str | None = None, status: int 
         User.id.in_({i.note.by_id for i in check.items if i.note is not None})))}
     return render_template("pos/payments/reconcile.html", provider=provider, day=day, check=check, groups=groups,
                            importer=importer, recent=recent, notes_by=notes_by, error=error,
-                           providers=PROVIDER_LABELS, today=local_today()), status
+                           providers=PROVIDER_LABELS, today=local_today(),
+                           can_fetch=credentials.configured(current_app)[provider]), status
 
 
 def _back(provider: str, day: dt.date, anchor: str | None = None):
@@ -114,6 +116,40 @@ def import_bill():
         flash(_("已用新文件替换 %(day)s 的账单（%(n)s 行）", day=day.isoformat(), n=done.lines), "success")
     else:
         flash(_("已导入 %(day)s 的账单（%(n)s 行）", day=day.isoformat(), n=done.lines), "success")
+    return _back(provider, day)
+
+
+@bp.post("/fetch")
+@requires("reconcile")
+def fetch_bill():
+    """自动获取: the day's bill from the provider, with the stored merchant credentials."""
+    try:
+        provider, day = _provider(request.form.get("provider")), _day(request.form.get("day"))
+    except BadForm as error:
+        return _page("wechat", local_today() - dt.timedelta(days=1), error=str(error), status=422)
+    adapter = credentials.provider_for(current_app, provider)
+    if adapter is None:
+        return _page(provider, day, error=_("未配置%(provider)s商户，请上传账单文件", provider=PROVIDER_LABELS[provider]),
+                     status=422)
+    s = get_session()
+    s.commit()  # nothing held while the provider answers
+    try:
+        data = adapter.download_bill(day)
+    except ProviderError as error:
+        return _page(provider, day, error=_("无法从%(provider)s获取 %(day)s 的账单：%(reason)s",
+                                            provider=PROVIDER_LABELS[provider], day=day.isoformat(),
+                                            reason=str(error)), status=422)
+    try:
+        done = bills.import_bill(s, provider=provider, day=day, data=data, user_id=current_user.id, source="download")
+    except bills.BillError as error:
+        s.rollback()
+        return _page(provider, day, error=_("账单未导入：%(reason)s", reason=str(error)), status=422)
+    except IntegrityError:
+        s.rollback()
+        return _page(provider, day, error=_("同一天的账单刚被他人导入，请查看后再试"), status=409)
+    reconcile.record_check(s, reconcile.check_day(s, provider, day))
+    flash(_("已从%(provider)s获取 %(day)s 的账单（%(n)s 行）", provider=PROVIDER_LABELS[provider],
+            day=day.isoformat(), n=done.lines), "success")
     return _back(provider, day)
 
 

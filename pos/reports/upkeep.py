@@ -6,9 +6,16 @@ planogram, counter errors, late sales) are opened by the event itself.
 
 Run by ``songtao tick`` and by the server's background thread (``pos.core.ticker``), one at a time
 across processes (``pos.core.ticker.exclusive``), so that two runs at once open no duplicate.
+
+The tick also finishes payment codes left in the middle (issue 15, ``pos.payments.service``): an
+attempt a crash left pending or unknown is queried and, past the wait, reversed; a reverse or a
+refund the provider did not answer is asked again. That step calls the providers, so it runs
+after the alerts' transaction, in short transactions of its own and outside the lock (every
+provider call it repeats is idempotent on our order / refund number).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
@@ -21,6 +28,8 @@ from inventory.localtime import local_date, utcnow
 from kiosks.fleet import refresh_kiosk_alerts
 from pos.core.db import run_in_transaction
 from pos.core.ticker import exclusive
+from pos.payments import credentials
+from pos.payments import service as payments
 
 LOCK = "alerts.refresh"
 
@@ -31,9 +40,11 @@ class TickResult:
     resolved: int
     updated: int
     open: int
+    payments: Optional[payments.UpkeepResult] = None
 
     def describe(self) -> str:
-        return f"提醒已刷新：新开 {self.opened} 条，更新 {self.updated} 条，解除 {self.resolved} 条，现有 {self.open} 条"
+        text = f"提醒已刷新：新开 {self.opened} 条，更新 {self.updated} 条，解除 {self.resolved} 条，现有 {self.open} 条"
+        return text + ("；" + self.payments.describe() if self.payments is not None else "")
 
 
 def refresh_everything(session: Session, *, now: Optional[dt.datetime] = None) -> TickResult:
@@ -47,13 +58,29 @@ def refresh_everything(session: Session, *, now: Optional[dt.datetime] = None) -
                       updated=stock.updated, open=stock.open + counters.open)
 
 
-def tick(app: Flask, *, now: Optional[dt.datetime] = None) -> TickResult:
-    """One refresh in its own transaction (retried on a deadlock or serialization failure)."""
+def finish_payments(app: Flask) -> Optional[payments.UpkeepResult]:
+    """Payment codes and refunds left in the middle, finished (None when no provider is set up)."""
+    if not any(credentials.configured(app).values()):
+        return None
     session = app.extensions["songtao.sessionmaker"]()
     try:
-        return run_in_transaction(session, lambda: refresh_everything(session, now=now))
+        return payments.finish_unfinished(session, lambda name: credentials.provider_for(app, name),
+                                          payments.Timing.from_config(app.config))
     finally:
+        session.rollback()
         session.close()
 
 
-__all__ = ["TickResult", "refresh_everything", "tick", "LOCK"]
+def tick(app: Flask, *, now: Optional[dt.datetime] = None) -> TickResult:
+    """One refresh in its own transaction (retried on a deadlock or serialization failure), then
+    the payment codes' upkeep."""
+    session = app.extensions["songtao.sessionmaker"]()
+    try:
+        result = run_in_transaction(session, lambda: refresh_everything(session, now=now))
+    finally:
+        session.close()
+    done = finish_payments(app)
+    return result if done is None else dataclasses.replace(result, payments=done)
+
+
+__all__ = ["TickResult", "refresh_everything", "finish_payments", "tick", "LOCK"]

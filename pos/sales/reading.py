@@ -81,7 +81,8 @@ def sale_view(s: Session, sale_id: int) -> dict[str, Any]:
             "refundable_qty_milli": ln.qty_milli - done if sale.status == SaleStatus.COMPLETED else 0,
             "list_price_fen": ln.list_price_fen,
         })
-    refunds = s.execute(select(Refund.refund_no, Refund.refunded_at, Refund.total_fen, Refund.method)
+    refunds = s.execute(select(Refund.refund_no, Refund.refunded_at, Refund.total_fen, Refund.method,
+                        Refund.provider_state)
                         .where(Refund.sale_id == sale.id).order_by(Refund.id)).all()
     certified = sum(ln.net_fen for ln in sale.lines if ln.certified)
     return {
@@ -105,7 +106,8 @@ def sale_view(s: Session, sale_id: int) -> dict[str, Any]:
         "price_differs": sale.price_differs,
         "lines": lines,
         "payments": [{"method": p.method.value, "amount_fen": p.amount_fen, "tendered_fen": p.tendered_fen,
-                      "change_fen": p.change_fen, "ref": p.ref} for p in sale.payments],
+                      "change_fen": p.change_fen, "ref": p.ref, "attempt_id": p.attempt_id} for p in sale.payments],
         "refunds": [{"refund_no": r.refund_no, "refunded_at_local": format_local(r.refunded_at),
-                     "total_fen": r.total_fen, "method": PaymentMethod(r.method).value} for r in refunds],
+                     "total_fen": r.total_fen, "method": PaymentMethod(r.method).value,
+                     "provider_state": r.provider_state} for r in refunds],
     }

@@ -21,10 +21,12 @@ from inventory import ledger
 from inventory.audit import record
 from inventory.localtime import local_date, utcnow
 from inventory.models import LocationKind, MoveReason, Product, StockMove
-from inventory.money import format_qty
+from inventory.money import format_qty, format_yuan
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, RefundError, ShiftError
 from pos.models import Payment, PaymentMethod, Refund, RefundLine, SaleLine, SaleStatus, Shift, ShiftStatus, Till
+from pos.payments.attempts import new_out_refund_no
+from pos.payments.service import REFUND_PENDING
 from pos.sales.offline import OfflineLimits, check_time
 from pos.sales.pricing import is_int
 from pos.sales.reading import get_sale, refunded_qty_by_line
@@ -159,9 +161,26 @@ def refund(
     if total <= 0:
         raise RefundError(_l("退货金额为零，无需退款"))
 
+    code_payment = s.execute(select(Payment.method, Payment.attempt_id, Payment.amount_fen)
+                             .where(Payment.sale_id == sale.id, Payment.attempt_id.is_not(None))
+                             .order_by(Payment.id).limit(1)).first()
     if payment_method is None:
         first = s.scalar(select(Payment.method).where(Payment.sale_id == sale.id).order_by(Payment.id).limit(1))
         payment_method = PaymentMethod(first) if first is not None else PaymentMethod.CASH
+        if code_payment is not None:  # paid by a payment code: the money goes back the way it came
+            payment_method = PaymentMethod(code_payment.method)
+    provider_refund = None
+    if code_payment is not None and payment_method == PaymentMethod(code_payment.method):
+        # Back through the provider (pos.payments.service.refund, after this transaction commits):
+        # never more than the code paid, less what earlier refunds sent back through it.
+        earlier_fen = s.scalar(select(func.coalesce(func.sum(Refund.total_fen), 0))
+                               .where(Refund.attempt_id == code_payment.attempt_id)) or 0
+        left_fen = code_payment.amount_fen - int(earlier_fen)
+        if total > left_fen:
+            raise RefundError(_l("退款 %(total)s 超过付款码还可退的 %(left)s，请分开退（其余用现金）",
+                                 total=format_yuan(total), left=format_yuan(max(0, left_fen))), "method")
+        provider_refund = {"attempt_id": code_payment.attempt_id, "provider_state": REFUND_PENDING,
+                           "out_refund_no": new_out_refund_no()}
 
     shift = None
     if shift_id is not None:
@@ -191,7 +210,7 @@ def refund(
                 "refund_no": refund_no, "client_refund_id": client_refund_id, "sale_id": sale.id,
                 "shift_id": shift.id if shift else None, "till_id": till_id, "refunded_at": refunded_at,
                 "local_date": day, "user_id": cashier_id, "approved_by_id": approved_by_id, "reason": reason,
-                "method": payment_method, "total_fen": total,
+                "method": payment_method, "total_fen": total, **(provider_refund or {}),
             }).scalar_one()
     except IntegrityError:
         existing = s.scalars(select(Refund).where(Refund.client_refund_id == client_refund_id)).first() \
@@ -219,6 +238,7 @@ def refund(
     record(s, user_id=cashier_id, action="refund.create", entity="refund", entity_id=refund_id,
            after={"refund_no": refund_no, "receipt_no": sale.receipt_no, "total_fen": total,
                   "method": payment_method.value, "approved_by_id": approved_by_id, "reason": reason,
+                  "out_refund_no": provider_refund["out_refund_no"] if provider_refund else None,
                   "lines": [[line.id, qty, back, amount] for line, qty, back, amount in planned]})
     return RefundResult(refund_id, refund_no, total, True)
 

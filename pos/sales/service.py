@@ -45,6 +45,7 @@ from pos.models import (
     ShiftStatus,
     Till,
 )
+from pos.sales.code_payments import checked_attempt, mark_used
 from pos.sales.offline import OfflineLimits, check_time, open_shift_of, shift_at
 from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
 from pos.sales.receipt_blocks import claim_reserved_number, refuse_if_taken
@@ -60,6 +61,7 @@ class PaymentIn:
     amount_fen: int                       # what counts towards the sale
     tendered_fen: Optional[int] = None    # cash handed over (default: the amount)
     ref: Optional[str] = None
+    attempt_id: Optional[int] = None      # a payment code's confirmed attempt (pos.sales.code_payments)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ class SaleIn:
     # paid), flagged when they are not the catalogue's. None: an online sale, a counter's, a group
     # delivery, history.
     offline: Optional[OfflineLimits] = None
+    # The payment methods whose provider has merchant credentials (pos.payments.credentials): a
+    # payment of such a method must name its confirmed attempt (pos.sales.code_payments). The
+    # till's API fills it for hall sales; empty for counters, group orders, history.
+    code_methods: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,9 @@ def content_hash(sale: SaleIn) -> str:
         "lines": [[line.product_id, line.qty_milli, line.unit_price_fen, line.line_discount_fen, line.slot]
                   + ([[list(lot) for lot in line.lots]] if line.lots else [])
                   for line in sale.lines],
-        "payments": [[p.method, p.amount_fen, p.tendered_fen, p.ref] for p in sale.payments],
+        "payments": [[p.method, p.amount_fen, p.tendered_fen, p.ref]
+                     + ([p.attempt_id] if getattr(p, "attempt_id", None) is not None else [])
+                     for p in sale.payments],
         "order_discount_fen": sale.order_discount_fen,
         "sold_at": sale.sold_at.astimezone(dt.timezone.utc).isoformat() if sale.sold_at else None,
         "buyer_type": sale.buyer_type,
@@ -160,9 +168,11 @@ def _duplicate(s: Session, existing: Sale, digest: str, sale: SaleIn) -> SaleRes
     return SaleResult(existing.id, existing.receipt_no, existing.total_fen, int(change), False)
 
 
-def _check_payments(payments: Sequence[PaymentIn], total: int) -> tuple[list[dict], int]:
+def _check_payments(payments: Sequence[PaymentIn], total: int, s: Optional[Session] = None,
+                    sale: Optional[SaleIn] = None) -> tuple[list[dict], int]:
     """Payment rows to write, and the change. Amounts must add up exactly to the total; only cash
-    may be over-tendered (the difference is change)."""
+    may be over-tendered (the difference is change). A payment-code payment names its confirmed
+    attempt (pos.sales.code_payments): its ref is then the provider's transaction id."""
     if not isinstance(payments, (list, tuple)):
         raise PaymentError(_l("支付信息格式不正确"), "payments")
     rows = []
@@ -192,8 +202,20 @@ def _check_payments(payments: Sequence[PaymentIn], total: int) -> tuple[list[dic
                                    f"payments-{i}-tendered_fen")
         elif tendered is not None and tendered != amount:
             raise PaymentError(_l("非现金支付不能找零"), f"payments-{i}-tendered_fen")
+        ref, attempt_id = p.ref, None
+        if s is not None and sale is not None:
+            attempt = checked_attempt(s, index=i, method=method, amount_fen=amount, attempt_id=p.attempt_id,
+                                      till_id=sale.till_id, client_sale_id=sale.client_sale_id,
+                                      code_methods=sale.code_methods)
+            if attempt is not None:
+                if attempt.id in {r["attempt_id"] for r in rows}:
+                    raise PaymentError(_l("同一笔付款码收款不能用两次"), f"payments-{i}-attempt_id")
+                ref, attempt_id = attempt.transaction_id, attempt.id
+        elif p.attempt_id is not None:
+            raise PaymentError(_l("这类销售不能带付款码记录"), f"payments-{i}-attempt_id")
         rows.append({"method": method, "amount_fen": amount, "tendered_fen": tendered,
-                     "change_fen": (tendered - amount) if tendered is not None else 0, "ref": p.ref})
+                     "change_fen": (tendered - amount) if tendered is not None else 0, "ref": ref,
+                     "attempt_id": attempt_id})
     paid = sum(r["amount_fen"] for r in rows)
     if paid != total:
         raise PaymentError(_l("支付合计 %(paid)s 与应收 %(total)s 不符", paid=format_yuan(paid), total=format_yuan(total)),
@@ -307,7 +329,8 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     if ctx.channel == Channel.GROUP and not sale.payments:
         payments, change = [], 0  # on account: the buyer pays the order later (pos.group.payments)
     else:
-        payments, change = _check_payments(sale.payments, basket.total_fen)
+        payments, change = _check_payments(sale.payments, basket.total_fen, s,
+                                           sale if ctx.channel == Channel.HALL else None)
 
     limit = ctx.discount_limit_percent
     over_limit = basket.discount_fen * 100 > limit * basket.subtotal_fen
@@ -361,6 +384,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     s.execute(insert(SaleLine.__table__), line_rows)
     if payments:
         s.execute(insert(Payment.__table__), [{**p, "sale_id": sale_id} for p in payments])
+        mark_used(s, [p["attempt_id"] for p in payments if p["attempt_id"] is not None], sale_id)
 
     # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
     # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product

@@ -133,7 +133,7 @@
 
   // ------------------------------------------------------------------ the API
 
-  async function api(method, path, body) {
+  async function api(method, path, body, timeoutMs) {
     const opts = {
       method,
       credentials: "same-origin",
@@ -145,7 +145,7 @@
     }
     let res;
     const abort = window.AbortController ? new AbortController() : null;
-    const timer = abort ? setTimeout(() => abort.abort(), API_TIMEOUT_MS) : null;
+    const timer = abort ? setTimeout(() => abort.abort(), timeoutMs || API_TIMEOUT_MS) : null;
     if (abort) opts.signal = abort.signal;
     try {
       res = await fetch(cfg.api + path, opts);
@@ -705,6 +705,7 @@
       return;
     }
     if (!r.ok) {
+      if (r.status === 404 && self.SongtaoPaycode.providerForCode(code)) { flashError(msg("paycode_outside")); return; }
       flashError(r.status === 404 ? ((r.data && r.data.error) || msg("unknown_code", { code })) : errorText(r));
       return;
     }
@@ -980,15 +981,15 @@
     $('[data-show="change"]', payForm).hidden = rest !== 0 || !change;
     $("#pay-parts").innerHTML = pay.parts.map((p, i) => `<li>${p.method === "cash"
       ? esc(msg("pay_parts_cash", { amount: yuan(p.amount_fen), tendered: yuan(p.tendered_fen), change: yuan(p.tendered_fen - p.amount_fen) }))
-      : esc(methodLabel(p.method) + " " + yuan(p.amount_fen) + (p.ref ? " · " + p.ref : ""))}
-      <button type="button" class="rm" data-remove-part="${i}" aria-label="${esc(msg("remove"))}">×</button></li>`).join("");
+      : esc(PAYCODE.partText(p) || methodLabel(p.method) + " " + yuan(p.amount_fen) + (p.ref ? " · " + p.ref : ""))}
+      ${p.attempt_id ? "" : `<button type="button" class="rm" data-remove-part="${i}" aria-label="${esc(msg("remove"))}">×</button>`}</li>`).join("");
     renderMethods();
     const done = rest === 0;
     $('[data-role="pay-add"]', payForm).hidden = done;
     $('[data-action="pay-finish"]', payForm).hidden = !done;
     payForm.amount.disabled = done;
     fill("pay-amount-label", pay.method === "cash" ? msg("cash_amount_label") : msg("amount_label"));
-    $('[data-show="ref"]', payForm).hidden = done || pay.method === "cash";
+    $('[data-show="ref"]', payForm).hidden = done || pay.method === "cash" || PAYCODE.needsCode(pay.method);
     if (done) {
       setError(document.getElementById("dlg-pay"), "");
       $('[data-action="pay-finish"]', payForm).focus();
@@ -1000,7 +1001,7 @@
   }
 
   function chooseMethod(code) {
-    if (!state.pay) return;
+    if (!state.pay || PAYCODE.busy()) return; // a code being paid keeps its method
     if (state.pay.offline && code !== "cash") {
       setError(document.getElementById("dlg-pay"), msg("need_network", { what: methodLabel(code) }));
       return;
@@ -1020,6 +1021,7 @@
       clientSaleId: uuid(), totalOther: state.priced.total_fen, totalCash: state.priced.cash_total_fen,
       parts: [], method: "cash", offline: !!state.priced.local,
     };
+    PAYCODE.reset();
     if (due() === 0) { submitSale(); return; }
     showDialog("dlg-pay", "input[name=amount]");
     renderPay();
@@ -1029,6 +1031,7 @@
     e.preventDefault();
     const d = document.getElementById("dlg-pay");
     const pay = state.pay;
+    if (PAYCODE.busy()) return;
     const rest = due() - paid();
     if (rest === 0) { submitSale(); return; }
     const typed = payForm.amount.value.trim() === "" ? rest : parseYuan(payForm.amount.value);
@@ -1045,6 +1048,7 @@
       }
     } else {
       if (typed > rest) { setError(d, msg("noncash_too_much")); return; }
+      if (PAYCODE.needsCode(pay.method)) { setError(d, msg("paycode_scan", { method: methodLabel(pay.method) })); return; }
       pay.parts.push({ method: pay.method, amount_fen: typed, tendered_fen: null, ref: payForm.ref.value.trim() || null });
     }
     payForm.ref.value = "";
@@ -1059,6 +1063,15 @@
       state.pay.parts.splice(Number(rm.dataset.removePart), 1);
       renderPay();
     }
+  });
+
+  // a scanned payment code (付款码) pays through WeChat Pay or Alipay: static/js/till_paycode.js
+  const PAYCODE = self.SongtaoPaycode.create({
+    dialog: document.getElementById("dlg-pay"), api, msg, yuan, parseYuan, plainYuan, methodLabel,
+    configured: (provider) => (cfg.paycode_providers || []).includes(provider),
+    offline: () => state.offline, till: () => state.till, pay: () => state.pay,
+    rest: () => due() - paid(), setMethod: chooseMethod, render: renderPay,
+    setError: (text) => setError(document.getElementById("dlg-pay"), text), finish: submitSale,
   });
 
   // ------------------------------------------------------------------ submitting a sale
@@ -1093,7 +1106,8 @@
       till: state.till,
       lines: payloadLines(),
       order_discount_fen: state.orderDiscount,
-      payments: pay.parts.map((p) => ({ method: p.method, amount_fen: p.amount_fen, tendered_fen: p.tendered_fen, ref: p.ref })),
+      payments: pay.parts.map((p) => Object.assign({ method: p.method, amount_fen: p.amount_fen, tendered_fen: p.tendered_fen, ref: p.ref },
+                                                   p.attempt_id ? { attempt_id: p.attempt_id } : {})),
     };
     // saved before it is sent, and the basket emptied with it: a reload now resends this sale
     // instead of letting it be rung up again
@@ -1972,6 +1986,7 @@
   function cancelTop() {
     const d = topDialog();
     if (!d || NOT_CANCELLABLE.has(d.id)) return;
+    if (d.id === "dlg-pay" && !PAYCODE.mayClose()) return; // a code payment under way or taken
     if (d.id === "dlg-pay") state.pay = null; // nothing sent yet; a new payment makes a new id
     closeDialog(d);
   }

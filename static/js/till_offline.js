@@ -6,7 +6,7 @@
  * What it mirrors on the server, rule for rule: inventory.catalogue.resolve_scan (a barcode, its
  * UPC-A/EAN-13 twin, a scale label by the active rules, a sku), inventory.scale.decode (prefix,
  * length and the GS1 check digit; a label that fails the check is no label),
- * inventory.catalogue.search_products (barcode, sku prefix, name, pinyin initials; best first).
+ * inventory.search (barcode, sku prefix, name, pinyin initials; best first, the most sold first within a rank).
  *
  * Exposes self.SongtaoOffline; till.js decides when to use it (the server stays authoritative
  * whenever it answers).
@@ -61,7 +61,7 @@
 
   const cat = {
     byId: new Map(), byCode: new Map(), byPlu: new Map(), bySku: new Map(),
-    rules: [], quick: { most_sold: [], weighed: [] }, settings: null, cursor: null, refreshedAt: null, loaded: false,
+    rules: [], quick: { most_sold: [], weighed: [], popular: [] }, settings: null, cursor: null, refreshedAt: null, loaded: false,
   };
 
   function index(p) {
@@ -217,31 +217,39 @@
 
   // ------------------------------------------------------------------ search (search_products)
 
+  const FRAGMENT_MIN = 3; // inventory.search: below three Latin characters only prefixes match
+  const SEARCH_CAP = 200;
+
   function search(q, limit) {
     const typed = String(q || "").trim().slice(0, 120);
     const text = typed.normalize("NFKC");
     if (!text) return [];
     const lowered = text.toLowerCase();
     const names = Array.from(new Set([typed.toLowerCase(), lowered]));
+    // inventory.search.is_fragment: from three characters, or any Chinese text (茶, 蜂蜜)
+    const fragments = names.filter((t) => Array.from(t).length >= FRAGMENT_MIN || /[^\x00-\x7f]/.test(t));
     const codes = new Set(variants(text.replace(/ /g, "").toUpperCase()));
-    const initials = lowered.replace(/[^0-9a-z]/g, "");
-    const useInitials = initials && initials === lowered.replace(/ /g, "");
+    const squeezed = lowered.replace(/ /g, "");
+    const initials = /^[0-9a-z]+$/.test(squeezed) ? squeezed : "";
+    const sold = new Map((cat.quick.popular || []).map(([id, n]) => [id, n]));
     const hits = [];
     for (const p of cat.byId.values()) {
       const sku = p.sku.toLowerCase();
       const name = p.name.toLowerCase();
+      const pinyin = p.pinyin_initials || "";
       const barcode = (p.barcodes || []).some((c) => codes.has(c));
       let rank = null;
       if (sku === lowered || barcode) rank = 0;
       else if (sku.startsWith(lowered)) rank = 1;
-      else if (useInitials && (p.pinyin_initials || "").startsWith(initials)) rank = 2;
+      else if (initials && pinyin.startsWith(initials)) rank = 2;
       else if (names.some((t) => name.startsWith(t))) rank = 3;
-      else if (names.some((t) => name.includes(t)) || (useInitials && (p.pinyin_initials || "").includes(initials))) rank = 4;
-      if (rank != null) hits.push([rank, p]);
+      else if (fragments.some((t) => name.includes(t)) || (initials.length >= FRAGMENT_MIN && pinyin.includes(initials))) rank = 4;
+      if (rank != null) hits.push([rank, -(sold.get(p.product_id) || 0), sku, p]);
     }
-    hits.sort((a, b) => (a[0] - b[0]) || (a[1].sku < b[1].sku ? -1 : a[1].sku > b[1].sku ? 1 : 0));
+    const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+    hits.sort((a, b) => (a[0] - b[0]) || (a[1] - b[1]) || cmp(a[2], b[2]) || cmp(a[3].sku, b[3].sku));
     const day = root.SongtaoPricing.localDate(new Date());
-    return hits.slice(0, limit || 20).map(([, p]) => productOut(p, day));
+    return hits.slice(0, Math.min(limit || 20, SEARCH_CAP)).map((h) => productOut(h[3], day));
   }
 
   function quickKeys() {

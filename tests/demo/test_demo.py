@@ -28,6 +28,7 @@ from inventory.models import (
     Unit,
     certificate_products,
 )
+from kiosks import simulator
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos.accounts import users as accounts
 from pos.demo import build as demo
@@ -171,13 +172,19 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     sales = session.execute(select(Sale.kiosk_id, Sale.sold_at, Sale.local_date).where(
         Sale.channel == Channel.KIOSK)).all()
     assert {kid for kid, _, _ in sales} <= {k.id for k in active}
-    assert 10 * len(active) <= len(sales) <= 45 * len(active)
+    # What the simulator's model expects of each counter over the window: at weekends offices and
+    # schools sell next to nothing, so "most counters sold" only holds for the counters that are open
+    hours = [now - dt.timedelta(hours=h) for h in range(24 * demo_counters.HISTORY_DAYS)]
+    expected = {k.id: sum(simulator.expected_sales(k.site_type, at) for at in hours) for k in active}
+    assert 0.5 * sum(expected.values()) <= len(sales) <= 45 * len(active)
     assert all(now - dt.timedelta(days=demo_counters.HISTORY_DAYS) <= at <= now and day == local_date(at)
                for _, at, day in sales)
     fresh = [k for k in active if k.last_heartbeat_at and now - k.last_heartbeat_at <= dt.timedelta(hours=1)]
     assert len(active) - 10 <= len(fresh) < len(active)  # a few counters are offline
     assert all(k.last_heartbeat_at is None for k in kiosks if k.status != KioskStatus.ACTIVE)
-    assert sum(k.last_sale_at is not None for k in active) >= len(active) - 5
+    open_counters = [k for k in active if expected[k.id] >= 8]  # P(no sale) below 0.04 % each
+    assert len(open_counters) >= len(active) / 3
+    assert sum(k.last_sale_at is not None for k in open_counters) >= len(open_counters) - 5
 
     # The hall's own history (pos.demo.history, tested in tests/demo/test_demo_history.py): hall sales
     # on each day before today, in shifts closed at the end of the day; two more cashiers
@@ -243,6 +250,10 @@ def test_demo_command(tmp_path, monkeypatch):
     assert len(built["kiosks"]) == 126 and len(built["users"]) == 7  # the roles' logins and two more cashiers
     assert len(built["kiosk_sales"]) > 0  # the counters' history, the same again below
     assert len(built["hall_sales"]) > 0  # the hall's history, the same again below
+    # --no-serve stays quick: no fake payment gateway, no rehearsal keys, no credentials
+    assert not (tmp_path / "instance" / "fake-gateway").exists()
+    assert not (tmp_path / "instance" / "payment_credentials").exists()
+    assert "付款码" not in first.output
 
     # A database that holds data is refused in one Chinese line and left alone.
     again = runner.invoke(main, ["demo", "--no-serve"], env={"DATABASE_URL": url})

@@ -14,7 +14,7 @@ from pos.core.db import session_scope
 from pos.payments import bills, reconcile
 from pos.payments.bill_models import ProviderBill
 from pos.payments.providers import ALIPAY, WECHAT, build_provider
-from tests.conftest import free_port
+from tests.conftest import csrf_token, free_port
 from tests.fixtures.payments import code, start_fake_gateway
 
 
@@ -58,3 +58,33 @@ def test_a_provider_out_of_reach_is_a_clear_refusal(app, gateway):
                              base_url=f"http://127.0.0.1:{free_port()}", user_id=None, timeout=1)
     with session_scope(app) as s:
         assert s.scalar(select(func.count()).select_from(ProviderBill)) == 0
+
+
+def test_the_page_offers_fetching_only_with_credentials_and_imports_what_it_fetched(app, client, make_user, auth,
+                                                                                   gateway, tmp_path):
+    from pos.payments import credentials
+
+    make_user("u-manager", "manager")
+    auth.login("u-manager")
+    p = build_provider(WECHAT, gateway["credentials"][WECHAT], base_url=gateway["wechat_url"], timeout=gateway["timeout"])
+    paid = "P" + uuid.uuid4().hex[:20].upper()
+    answer = p.pay(out_trade_no=paid, auth_code=code(WECHAT, "0001"), amount_fen=2580, description="刺梨干")
+    day = str(answer.raw.get("success_time"))[:10]
+
+    app.config.update(PAYMENT_CREDENTIALS_DIR=str(tmp_path / "creds"), WECHATPAY_URL=gateway["wechat_url"],
+                      PAYMENT_TIMEOUT_SECONDS=gateway["timeout"])
+    page = client.get(f"/reconcile?provider=wechat&day={day}").get_data(as_text=True)
+    assert 'id="fetch-form"' not in page  # no merchant credentials: upload only
+    form = {"csrf_token": csrf_token(client, "/reconcile"), "provider": "wechat", "day": day}
+    refused = client.post("/reconcile/fetch", data=form)
+    assert refused.status_code == 422 and "未配置微信支付商户" in refused.get_data(as_text=True)
+
+    credentials.write(app, WECHAT, gateway["credentials"][WECHAT])
+    assert 'id="fetch-form"' in client.get(f"/reconcile?provider=wechat&day={day}").get_data(as_text=True)
+    fetched = client.post("/reconcile/fetch", data=form, follow_redirects=True)
+    assert fetched.status_code == 200 and "已从微信支付获取" in fetched.get_data(as_text=True)
+    with session_scope(app) as s:
+        bill = reconcile.bill_of(s, WECHAT, dt.date.fromisoformat(day))
+        assert bill.source == "download"
+        check = reconcile.check_day(s, WECHAT, bill.bill_date)
+        assert [(i.outcome, i.bill_fen) for i in check.items if i.shown.out_trade_no == paid] == [("long", 2580)]

@@ -57,7 +57,7 @@ def test_a_cash_sale_is_recorded_whole_with_snapshot_stock_moves_and_change(hall
     assert view["certified_fen"] == 50400 and view["uncertified_fen"] == 1987
     assert view["till"] == "H1" and view["cashier"] == "龙燕" and view["sold_at_local"] == "2026-11-26 10:15"
     assert view["payments"] == [{"method": "cash", "amount_fen": 52387, "tendered_fen": 60000,
-                                 "change_fen": 7613, "ref": None}]
+                                 "change_fen": 7613, "ref": None, "attempt_id": None}]
     assert [ln["refundable_qty_milli"] for ln in view["lines"]] == [3000, 523]
     assert reading.get_sale(s, "H1-20261126-0001").id == sale.id
 

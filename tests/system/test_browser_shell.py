@@ -230,9 +230,9 @@ def test_english_browser_gets_the_english_shell(live_server, chromium, make_user
         # the shell's own links in English, in order; Shifts and 商品 and 库存 (inventory) sit
         # after Overview
         labels = nav_labels(page)
-        shell = ["Overview", "Shifts", "Till", "Counters", "Counter restocking", "Reports"]
+        shell = ["Overview", "Shifts", "Till", "Counters", "Counter restocking", "Reports", "Bill check"]
         assert [label for label in labels if label in shell] == shell
-        assert len(labels) == 9 and labels[0] == "Overview"
+        assert len(labels) == 10 and labels[0] == "Overview"
         assert not any(re.search(r"[\u4e00-\u9fff]", label) for label in labels), labels
         assert no_horizontal_scroll(page)
         screenshot(page, "dashboard-en")

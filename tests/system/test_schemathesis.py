@@ -23,6 +23,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 from schemathesis.config import SchemathesisConfig
 
 from inventory import catalogue, suppliers
@@ -175,10 +176,24 @@ def _assert_the_models_accept(case, declared) -> None:
     """A schema-valid request answered 422 must have got past the request models (the 422 is a rule
     of the hall's, not a disagreement between the document and the parser)."""
     if declared.body is not None and isinstance(case.body, dict):
-        declared.body.model_validate(case.body)
+        try:
+            declared.body.model_validate(case.body)
+        except ValidationError as refused:
+            # A date-time the document allows but UTC cannot hold (0001-01-01T00:00:00+01:00) is refused
+            # by the models on purpose (pinned below): the one disagreement allowed.
+            if not all(_outside_utc(e.get("input")) for e in refused.errors()):
+                raise
     if declared.query is not None:
         declared.query.model_validate({k: v if isinstance(v, str) else json.dumps(v)
                                        for k, v in (case.query or {}).items()})
+
+
+def _outside_utc(value) -> bool:
+    try:
+        dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc)
+    except (TypeError, ValueError, OverflowError):
+        return isinstance(value, str)
+    return False
 
 
 def _assert_invalid_counter_sales_rejected(case, answer: dict) -> None:

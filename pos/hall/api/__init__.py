@@ -13,7 +13,7 @@ Session-authenticated: the cashier is ``current_user``; every POST carries the p
 in the ``X-CSRFToken`` header (CSRFProtect is global). Money is integer fen, quantities integer
 qty_milli; the server prices everything itself.
 """
-from pos.hall.api import catalogue, document, products, receipt_blocks, sales, shifts  # noqa: F401  (each registers its endpoints on bp)
+from pos.hall.api import catalogue, document, payment_codes, products, receipt_blocks, sales, shifts  # noqa: F401  (each registers its endpoints on bp)
 from pos.hall.api.base import bp
 
 __all__ = ["bp"]

@@ -12,11 +12,13 @@ rules, quick keys, settings), whatever the catalogue's size.
 """
 from __future__ import annotations
 
+import gc
+import json
 from typing import Literal, Optional
 
-from flask import jsonify
+from flask import Response
 from pydantic import Field
-from sqlalchemy import and_, select
+from sqlalchemy import String, and_, select, type_coerce
 
 from inventory.catalogue import scale_label_patterns
 from inventory.catalogue_changes import current_version
@@ -26,7 +28,8 @@ from pos.core.db import get_session
 from pos.core.openapi import Code, QueryModel, ResponseModel, operation, query_args
 from pos.core.web import requires
 from pos.hall.api.base import bp, find_till
-from pos.hall.api.products import quick_products
+from pos.hall import popular
+from pos.hall.api.products import quick_keys
 from pos.hall.settings import hall_settings
 
 
@@ -60,6 +63,9 @@ class CatalogueProductOut(ResponseModel):
 class QuickKeysOut(ResponseModel):
     most_sold: list[int]
     weighed: list[int]
+    popular: list[list[int]] = Field(description=f"[product_id, sale lines in the last {popular.DAYS} days] of the "
+                                                 f"up to {popular.POPULAR} most sold products on sale, most first: "
+                                                 f"the search's order within a rank (inventory.search)")
 
 
 class TillSettingsOut(ResponseModel):
@@ -88,37 +94,52 @@ def catalogue_delta(s, since: Optional[int]) -> dict:
     if not full:
         window.append(Product.catalogue_version > since)
     on_sale = and_(*window, Product.active.is_(True))
-    rows = s.execute(
-        select(Product.id, Product.sku, Product.name, Product.pinyin_initials, Product.unit, Product.sold_by_weight,
-               Product.price_fen, Product.scale_plu)
-        .where(on_sale).order_by(Product.id)
-    ).all()
-    barcodes: dict[int, list[str]] = {}
-    for pid, code in s.execute(select(Barcode.product_id, Barcode.code).join(Product, Product.id == Barcode.product_id)
-                               .where(on_sale).order_by(Barcode.product_id, Barcode.id)):
-        barcodes.setdefault(pid, []).append(code)
-    certificates: dict[int, list[dict]] = {}
-    for pid, number, valid_from, valid_to in s.execute(
-            select(certificate_products.c.product_id, Certificate.number, Certificate.valid_from, Certificate.valid_to)
-            .join(Certificate, Certificate.id == certificate_products.c.certificate_id)
-            .join(Product, Product.id == certificate_products.c.product_id)
-            .where(on_sale).order_by(certificate_products.c.product_id, Certificate.valid_from, Certificate.number)):
-        certificates.setdefault(pid, []).append(
-            {"certificate_no": number, "valid_from": valid_from.isoformat(), "valid_to": valid_to.isoformat()})
+    # Rows straight to dicts: plain tuples (the unit as its stored text, no enum objects), and no
+    # garbage collection passes while 100k small dicts are made (they would find nothing to free).
+    conn = s.connection()  # Core rows: no ORM result processing
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        barcodes: dict[int, list[str]] = {}
+        for pid, code in conn.execute(select(Barcode.product_id, Barcode.code)
+                                   .join(Product, Product.id == Barcode.product_id)
+                                   .where(on_sale).order_by(Barcode.product_id, Barcode.id)):
+            if pid in barcodes:
+                barcodes[pid].append(code)
+            else:
+                barcodes[pid] = [code]
+        certificates: dict[int, list[dict]] = {}
+        for pid, number, valid_from, valid_to in conn.execute(
+                select(certificate_products.c.product_id, Certificate.number, Certificate.valid_from,
+                       Certificate.valid_to)
+                .join(Certificate, Certificate.id == certificate_products.c.certificate_id)
+                .join(Product, Product.id == certificate_products.c.product_id)
+                .where(on_sale).order_by(certificate_products.c.product_id, Certificate.valid_from,
+                                         Certificate.number)):
+            certificates.setdefault(pid, []).append(
+                {"certificate_no": number, "valid_from": valid_from.isoformat(), "valid_to": valid_to.isoformat()})
+        no_codes: list[str] = []
+        no_certificates: list[dict] = []
+        products = [{
+            "product_id": pid, "sku": sku, "name": name, "pinyin_initials": initials or "", "unit": unit,
+            "sold_by_weight": bool(by_weight), "weighed": unit == "kg" or bool(by_weight), "price_fen": price,
+            "barcodes": barcodes.get(pid, no_codes), "scale_plu": plu, "certificates": certificates.get(pid, no_certificates),
+        } for pid, sku, name, initials, unit, by_weight, price, plu in conn.execute(
+            select(Product.id, Product.sku, Product.name, Product.pinyin_initials, type_coerce(Product.unit, String),
+                   Product.sold_by_weight, Product.price_fen, Product.scale_plu)
+            .where(on_sale).order_by(Product.id))]
+    finally:
+        if collecting:
+            gc.enable()
     removed = [] if full else list(s.scalars(
         select(Product.id).where(*window, Product.active.is_(False)).order_by(Product.id)))
-    products = [{
-        "product_id": r.id, "sku": r.sku, "name": r.name, "pinyin_initials": r.pinyin_initials or "",
-        "unit": r.unit.value, "sold_by_weight": bool(r.sold_by_weight),
-        "weighed": r.unit.value == "kg" or bool(r.sold_by_weight), "price_fen": r.price_fen,
-        "barcodes": barcodes.get(r.id, []), "scale_plu": r.scale_plu, "certificates": certificates.get(r.id, []),
-    } for r in rows]
-    most_sold, weighed = quick_products(s)
+    sold = popular.most_sold(s)
+    most_sold, weighed = quick_keys(s, sold)
     settings = hall_settings(s)
     return {
         "cursor": cursor, "full": full, "products": products, "removed": removed,
         "scale_rules": scale_label_patterns(s),
-        "quick_keys": {"most_sold": [p.id for p in most_sold], "weighed": [p.id for p in weighed]},
+        "quick_keys": {"most_sold": most_sold, "weighed": weighed, "popular": [[pid, n] for pid, n in sold]},
         "settings": {"hall_name": settings.hall_name, "rounding_to_jiao": settings.rounding_to_jiao,
                      "discount_limit_percent": settings.discount_limit_percent},
         "refreshed_at": utcnow().isoformat(), "today": local_today().isoformat(),
@@ -137,5 +158,7 @@ def catalogue():
     args = query_args(CatalogueQuery)
     if args.till is not None:
         find_till(args.till)
-    return jsonify(catalogue_delta(get_session(), args.since))
+    # the whole catalogue is the till's biggest answer (100k products: ~15 MB): compact, UTF-8, unsorted
+    body = json.dumps(catalogue_delta(get_session(), args.since), ensure_ascii=False, separators=(",", ":"))
+    return Response(body, mimetype="application/json")
 

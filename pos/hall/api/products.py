@@ -1,27 +1,29 @@
 """The till's product endpoints: what a scanned code is, search, and the quick keys."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal, Optional
 
 from flask import jsonify
 from flask_babel import gettext as _
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from inventory.catalogue import get_product, resolve_scan, search_products
+from inventory.catalogue import get_product, resolve_scan
+from inventory.search import CAP as SEARCH_CAP
+from inventory.search import search_ids
 from inventory.certification import certified_product_ids
-from inventory.localtime import local_today, utcnow
+from inventory.localtime import local_today
 from inventory.models import Product, Unit
 from inventory.expiry import expired_only
 from pos.core.db import get_session
 from pos.core.openapi import ApiError, Code, QueryModel, ResponseModel, operation, query_args
 from pos.core.web import requires
+from pos.hall import popular
 from pos.hall.api.base import bp, find_till
-from pos.models import Sale, SaleLine, SaleStatus
+from pos.hall.popular import popular_for_search
 
 QUICK_KEYS = 12
-QUICK_DAYS = 30
+QUICK_DAYS = popular.DAYS
 SEARCH_PER_PAGE = 20
 
 
@@ -68,6 +70,19 @@ class QuickOut(ResponseModel):
     weighed: list[ProductOut] = Field(description=f"Up to {QUICK_KEYS} active products sold by weight")
 
 
+def products_out(s, ids: list[int]) -> list[dict]:
+    """ProductOut rows for ``ids``, in that order: one query for the products, one for their certificates."""
+    if not ids:
+        return []
+    rows = {r.id: r for r in s.execute(
+        select(Product.id, Product.sku, Product.name, Product.unit, Product.sold_by_weight, Product.price_fen)
+        .where(Product.id.in_(ids)))}
+    certs = certified_product_ids(s, list(rows), local_today())
+    return [{"product_id": r.id, "sku": r.sku, "name": r.name, "unit": r.unit.value,
+             "sold_by_weight": bool(r.sold_by_weight), "price_fen": r.price_fen, "certified": certs[r.id].certified}
+            for r in (rows[i] for i in ids if i in rows)]
+
+
 def _products_out(products: list[Product]) -> list[dict]:
     certs = certified_product_ids(get_session(), [p.id for p in products], local_today())
     return [_product_out(p, certs[p.id].certified) for p in products]
@@ -101,12 +116,20 @@ def lookup():
 @bp.get("/products/search")
 @requires("till")
 @operation("Search products on sale by barcode, sku, name or pinyin initials", query=SearchQuery,
-           responses={200: SearchOut}, tags=("products",))
+           responses={200: SearchOut}, tags=("products",),
+           description=f"Best first (inventory.search): the exact code, skus starting with the query, pinyin "
+                       f"initials starting with it, names starting with it, then (from 3 characters) names or "
+                       f"initials containing it; within each, the most sold in the last {QUICK_DAYS} days first, "
+                       f"then by sku. At most {SEARCH_CAP} results in all (`total`), paged.")
 def search():
     args = query_args(SearchQuery)
-    page = search_products(get_session(), args.q, page=args.page, per_page=args.per_page, active_only=True)
-    return jsonify({"items": _products_out(list(page.items)), "total": page.total, "page": page.page,
-                    "per_page": page.per_page, "pages": page.pages})
+    s = get_session()
+    ids = search_ids(s, args.q, sold=popular_for_search(s), cap=SEARCH_CAP)
+    start = (args.page - 1) * args.per_page
+    page_ids = ids[start:start + args.per_page]
+    total = len(ids)
+    return jsonify({"items": products_out(s, page_ids), "total": total, "page": args.page,
+                    "per_page": args.per_page, "pages": max(1, -(-total // args.per_page))})
 
 
 @bp.get("/products/quick")
@@ -114,30 +137,24 @@ def search():
 @operation("Quick keys: the most sold products of the last 30 days and the weighed goods",
            responses={200: QuickOut}, tags=("products",))
 def quick():
-    most_sold, weighed = quick_products(get_session())
-    out = {p.id: row for p, row in zip(most_sold + weighed, _products_out(most_sold + weighed))}
-    return jsonify({"most_sold": [out[p.id] for p in most_sold], "weighed": [out[p.id] for p in weighed]})
+    s = get_session()
+    most_sold, weighed = quick_products(s)
+    out = {row["product_id"]: row for row in products_out(s, most_sold + weighed)}
+    return jsonify({"most_sold": [out[i] for i in most_sold], "weighed": [out[i] for i in weighed]})
 
 
-def quick_products(s) -> tuple[list[Product], list[Product]]:
-    """The quick keys: the most sold products of the last 30 days, and the weighed goods."""
-    since = utcnow() - dt.timedelta(days=QUICK_DAYS)
-    lines = func.count(SaleLine.id).label("lines")
-    top = (select(SaleLine.product_id, lines)
-           .join(Sale, Sale.id == SaleLine.sale_id)
-           .where(Sale.sold_at >= since, Sale.status == SaleStatus.COMPLETED)
-           .group_by(SaleLine.product_id)
-           .subquery())
-    most_sold = list(s.scalars(
-        select(Product).join(top, top.c.product_id == Product.id)
-        .where(Product.active.is_(True))
-        .order_by(top.c.lines.desc(), Product.sku)
-        .limit(QUICK_KEYS)
-    ))
+def quick_products(s) -> tuple[list[int], list[int]]:
+    """The quick keys (product ids): the most sold products of the last 30 local days (through the
+    sales' date index, pos.hall.popular), and the weighed goods."""
+    return quick_keys(s, popular.most_sold(s, limit=QUICK_KEYS))
+
+
+def quick_keys(s, most_sold: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """The quick keys from ``popular.most_sold`` (already read: the catalogue reads it once for both)."""
     weighed = list(s.scalars(
-        select(Product)
+        select(Product.id)
         .where(Product.active.is_(True), Product.sold_by_weight.is_(True), Product.unit == Unit.KG)
         .order_by(Product.sku)
         .limit(QUICK_KEYS)
     ))
-    return most_sold, weighed
+    return [pid for pid, _lines in most_sold[:QUICK_KEYS]], weighed

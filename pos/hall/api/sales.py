@@ -46,6 +46,10 @@ from pos.hall.api.base import (
 from pos.hall.settings import hall_settings
 from pos.hall.till import recent_receipts
 from pos.models import PaymentMethod, Sale, Till, User
+from pos.models import Refund
+from pos.payments import credentials
+from pos.payments import service as payments_service
+from pos.payments.attempts import PaymentAttempt
 from pos.sales import pricing, reading, refunds, service, voids
 from pos.sales.offline import OfflineLimits
 from pos.sales.links import receipt_no_from_scan
@@ -124,7 +128,12 @@ class PaymentIn(RequestModel):
     method: Method
     amount_fen: PositiveFen = Field(description="What counts towards the sale")
     tendered_fen: Optional[Fen] = Field(None, description="Cash handed over (default: the amount); change = tendered − amount")
-    ref: Optional[Ref] = None
+    ref: Optional[Ref] = Field(None, description="A manual tender's reference; for a payment code the server "
+                                                   "sets the provider's transaction id")
+    attempt_id: Optional[Id] = Field(None, description="wechat / alipay: the confirmed payment code "
+                                                       "(POST /payment-codes) of this till and client_sale_id, "
+                                                       "same amount, not used by another sale. Required for a "
+                                                       "method whose merchant credentials are set")
 
 
 class SaleLineIn(LineIn):
@@ -179,7 +188,8 @@ class PaymentOut(ResponseModel):
     amount_fen: int
     tendered_fen: Optional[int]
     change_fen: int
-    ref: Optional[str]
+    ref: Optional[str] = Field(description="A payment code's: the provider's transaction id")
+    attempt_id: Optional[int] = Field(None, description="The payment code (POST /payment-codes) that paid it")
 
 
 class SaleRefundOut(ResponseModel):
@@ -187,6 +197,8 @@ class SaleRefundOut(ResponseModel):
     refunded_at_local: str
     total_fen: int
     method: str
+    provider_state: Optional[Literal["pending", "success"]] = Field(
+        None, description="Sent back through the payment provider: pending until it confirms (retried)")
 
 
 class SaleView(ResponseModel):
@@ -249,6 +261,9 @@ class RefundOut(ResponseModel):
     refund_id: int
     refund_no: str
     total_fen: int
+    provider_state: Optional[Literal["pending", "success"]] = Field(
+        None, description="A sale paid by a payment code: the refund goes back through the provider; pending "
+                          "until it confirms (the tick retries), success once it does. null: no provider")
     sale: SaleView
 
 
@@ -327,8 +342,10 @@ def record_sale():
         lines=[pricing.LineIn(product_id=ln.product_id, qty_milli=ln.qty_milli, line_discount_fen=ln.line_discount_fen,
                               unit_price_fen=ln.unit_price_fen)
                for ln in body.lines],
-        payments=[service.PaymentIn(method=p.method, amount_fen=p.amount_fen, tendered_fen=p.tendered_fen, ref=p.ref)
+        payments=[service.PaymentIn(method=p.method, amount_fen=p.amount_fen, tendered_fen=p.tendered_fen, ref=p.ref,
+                                    attempt_id=p.attempt_id)
                   for p in body.payments],
+        code_methods=frozenset(name for name, ready in credentials.configured(current_app).items() if ready),
         order_discount_fen=body.order_discount_fen,
         rounding_to_jiao=body.rounding_to_jiao,
         approved_by_id=_approver_and_shift(till, body),
@@ -431,6 +448,24 @@ def refund():
         approved_by_id=approver, shift_id=shift_id, client_refund_id=body.client_refund_id,
         refunded_at=body.refunded_at, limits=_limits(body.refunded_at),
     )
+    provider_state = _through_provider(s, result.refund_id, body.reason)
     sale = reading.get_sale(s, body.receipt_no)
     return created_response({"refund_id": result.refund_id, "refund_no": result.refund_no, "total_fen": result.total_fen,
-                     "sale": reading.sale_view(s, sale.id)}, created=getattr(result, "created", True))
+                             "provider_state": provider_state, "sale": reading.sale_view(s, sale.id)},
+                            created=getattr(result, "created", True))
+
+
+def _through_provider(s, refund_id: int, reason: str) -> Optional[str]:
+    """A refund of a payment code: committed first (so it is kept, pending, whatever happens), then
+    sent back through the provider outside any transaction; unconfirmed → the tick retries it."""
+    row = s.get(Refund, refund_id)
+    if row is None or row.provider_state is None:
+        return None
+    if row.provider_state != payments_service.REFUND_PENDING:
+        return row.provider_state
+    attempt = s.get(PaymentAttempt, row.attempt_id)
+    s.commit()
+    provider = credentials.provider_for(current_app, attempt.provider)
+    if provider is None:  # credentials removed meanwhile: kept pending until they are set again
+        return payments_service.REFUND_PENDING
+    return payments_service.refund(s, provider, refund_id, reason=reason)

@@ -2,7 +2,7 @@
 explaining a difference
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-05 08:00:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ import inventory.base
 
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
