@@ -11,6 +11,7 @@ from typing import Any, Optional
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import barcodes as barcode_rules
 from . import catalogue, product_rules, suppliers
@@ -124,6 +125,21 @@ def _load(s: Session, model, column, keys: set, *options) -> dict:
     return found
 
 
+def _attach(s: Session, products, categories_by_id: dict) -> None:
+    """The products' category and supplier, as ``selectinload`` would set them: the few
+    categories and suppliers read once and handed to every product (selectinload's own
+    many-to-one pass over 20,000 parents was a third of planning a re-import)."""
+    supplier_ids = {p.supplier_id for p in products} - {None}
+    suppliers_by_id = {}
+    for chunk in _chunks(sorted(supplier_ids), _lookup_size(s)):
+        suppliers_by_id.update((sup.id, sup) for sup in s.scalars(select(Supplier).where(Supplier.id.in_(chunk))))
+    for product in products:
+        if "category" not in product.__dict__:
+            set_committed_value(product, "category", categories_by_id.get(product.category_id))
+        if "supplier" not in product.__dict__:
+            set_committed_value(product, "supplier", suppliers_by_id.get(product.supplier_id))
+
+
 def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
     raw_rows, headers, ignored = _read(filename, data)
     errors = _Errors(headers)
@@ -135,8 +151,9 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
                 raw[column] = unicodedata.normalize("NFKC", raw[column]).strip()
     skus = {r["sku"] for r in raw_rows if r.get("sku")}
     products = _load(s, Product, Product.sku, skus, selectinload(Product.barcodes),
-                     selectinload(Product.certificates), selectinload(Product.supplier), selectinload(Product.category))
+                     selectinload(Product.certificates))
     categories = {c.name: c for c in s.scalars(select(Category))}
+    _attach(s, products.values(), {c.id: c for c in categories.values()})
     supplier_names = {r.get("supplier", "") for r in raw_rows} - {""}
     known_suppliers = _load(s, Supplier, Supplier.name, supplier_names)
     cert_numbers = {r.get("certificate_no", "") for r in raw_rows} - {""}

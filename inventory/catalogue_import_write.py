@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -28,6 +28,7 @@ from . import barcodes as barcode_rules
 from . import catalogue, suppliers
 from .audit import event_row
 from .catalogue_changes import take_version
+from .bulk_rows import insert_rows, update_rows
 from .catalogue_sheet import ImportResult
 from .localtime import utcnow
 from .models import (
@@ -185,7 +186,7 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
     for chunk in _chunks([b.id for b in writes.gone]):
         s.execute(barcodes.delete().where(barcodes.c.id.in_(chunk)))
     new_rows = [dict(row, catalogue_version=version) for row, _codes in writes.new]
-    _insert(s, products, new_rows)   # executemany, then the ids read back by sku (faster than RETURNING)
+    _insert(s, products, new_rows)   # COPY or executemany, then the ids read back by sku
     new_skus = [row["sku"] for row in new_rows]
     for chunk in _chunks(new_skus, 500 if s.get_bind().dialect.name == "sqlite" else 20_000):
         ids_by_sku.update(s.execute(select(products.c.sku, products.c.id).where(products.c.sku.in_(chunk))).all())
@@ -225,23 +226,17 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
 
 
 def _insert(s: Session, table, rows: list[dict]) -> None:
-    for chunk in _chunks(rows):
-        s.execute(table.insert(), chunk)
+    insert_rows(s, table, rows)
 
 
 def _update_products(s: Session, updates: list[dict], version: Optional[int]) -> None:
-    """One UPDATE … WHERE id = ? per set of changed columns, executed for all its products."""
+    """One UPDATE per set of changed columns, for all its products (``bulk_rows.update_rows``)."""
     groups: dict[tuple, list[dict]] = {}
     for row in updates:
-        columns = tuple(sorted(key for key in row if key != "id"))
-        groups.setdefault(columns, []).append({"_id": row["id"], "_version": version,
-                                               **{f"_{key}": row[key] for key in columns}})
-    products = Product.__table__
+        groups.setdefault(tuple(sorted(key for key in row if key != "id")), []).append(row)
     for columns, rows in groups.items():
-        stmt = (products.update().where(products.c.id == bindparam("_id"))
-                .values(catalogue_version=bindparam("_version"), **{key: bindparam(f"_{key}") for key in columns}))
-        for chunk in _chunks(rows):
-            s.execute(stmt, chunk)
+        update_rows(s, Product.__table__, [{"id": row["id"], **{key: row[key] for key in columns}} for row in rows],
+                    {"catalogue_version": version})
 
 
 def _snapshot(row: dict, codes: list[str]) -> dict:
@@ -281,8 +276,7 @@ def _write_certificates(s: Session, plan, ids_by_sku: dict, supplier_ids: dict,
                                          "note": cert.note})))
         cert_ids[number] = cert.id
         created += 1
-    for chunk in _chunks(links):
-        s.execute(insert(certificate_products), chunk)
+    _insert(s, certificate_products, links)
     for cert_id in cert_ids.values():
         s.expire(s.get(Certificate, cert_id), ["products"])
 
