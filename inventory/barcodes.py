@@ -43,7 +43,8 @@ def _gs1_check_ok(code: str) -> bool:
     """The GS1 check digit of an all-digit code of 8, 12 or 13 digits is right (what
     ``stdnum.ean.is_valid`` answers for such a code, without its generic cleaning: the import
     checks every barcode of a 20,000-row file)."""
-    total = sum(int(digit) * (3 if i % 2 == 0 else 1) for i, digit in enumerate(reversed(code[:-1])))
+    body = code[-2::-1]   # the digits before the check digit, from the right: weights 3, 1, 3 …
+    total = 3 * sum(map(int, body[0::2])) + sum(map(int, body[1::2]))
     return (10 - total) % 10 == int(code[-1])
 
 
