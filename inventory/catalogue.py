@@ -8,6 +8,7 @@ raises ``inventory.errors`` with a message for the person, and writes audit even
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import unicodedata
@@ -42,9 +43,11 @@ MAX_PER_PAGE = 500
 _NOT_ALNUM = re.compile(r"[^0-9a-z]")
 
 
+@functools.lru_cache(maxsize=65_536)
 def pinyin_initials(name: str) -> str:
     """First letter of each character's pinyin, lowercase, letters and digits only: 梅江茶 → mjc.
-    Kept in ``products.pinyin_initials`` so that search is one SQL query."""
+    Kept in ``products.pinyin_initials`` so that search is one SQL query. Cached by name
+    (pypinyin takes ~0.3 ms a name; a catalogue re-imported, or a hall's names, repeat)."""
     return _NOT_ALNUM.sub("", "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).lower())
 
 

@@ -13,8 +13,10 @@ sees the counter at N (committed) sees every product stamped ≤ N, and a produc
 number > N: nothing is skipped however transactions interleave (on PostgreSQL as on SQLite).
 
 It listens to every ORM session (``before_flush``), so every way of editing the catalogue — the
-pages, the import, the CLI, the demo — is tracked without each remembering to. Bulk ``UPDATE``
-statements on products, barcodes or certificates would bypass it: the catalogue has none.
+pages, the CLI, the demo — is tracked without each remembering to. Bulk ``INSERT``/``UPDATE``
+statements on products, barcodes or certificates bypass it: the only ones are the catalogue
+import's (``inventory.catalogue_import_write``), which takes one number with ``take_version`` for
+the whole file and writes it in every product row it inserts or changes.
 """
 from __future__ import annotations
 
@@ -41,10 +43,12 @@ def current_version(s: Session) -> int:
     return value or 0
 
 
-def _take_version(s: Session) -> int:
+def take_version(s: Session) -> int:
+    """A new catalogue version, for writes that bypass the ORM (the import's bulk statements)."""
     from .documents import take_number
 
     return take_number(s, COUNTER_PREFIX, COUNTER_DAY, kind=COUNTER_KIND)
+
 
 
 def _changed(s: Session, obj) -> bool:
@@ -66,16 +70,17 @@ def _touched(s: Session) -> tuple[set, set[int]]:
     """(product objects, product ids) that this flush changes for a till."""
     objects: set = set()
     ids: set[int] = set()
-    for obj in list(s.new) + list(s.dirty) + list(s.deleted):
-        is_new_or_gone = obj in s.new or obj in s.deleted
+    new, dirty, deleted = s.new, s.dirty, s.deleted   # each a fresh set: built once, not once per object
+    for obj in list(new) + list(dirty) + list(deleted):
+        is_new_or_gone = obj in new or obj in deleted
         if isinstance(obj, Product):
-            if obj in s.deleted:
+            if obj in deleted:
                 continue  # a deleted product is gone for the tills by its absence (never happens: retired instead)
             if is_new_or_gone or _changed(s, obj):
                 objects.add(obj)
         elif isinstance(obj, Barcode):
             if is_new_or_gone or _changed(s, obj):
-                if obj.product is not None and obj not in s.deleted:
+                if obj.product is not None and obj not in deleted:
                     objects.add(obj.product)
                 ids.update(_history_ids(obj, "product_id"))
                 ids.update(_history_ids(obj, "product"))
@@ -94,10 +99,11 @@ def _stamp_catalogue_changes(s: Session, flush_context, instances) -> None:
     objects, ids = _touched(s)
     if not objects and not ids:
         return
-    version = _take_version(s)
+    version = take_version(s)
     for product in objects:
         product.catalogue_version = version
+    deleted = s.deleted
     for pid in ids:
         product = s.get(Product, pid)
-        if product is not None and product not in s.deleted:
+        if product is not None and product not in deleted:
             product.catalogue_version = version

@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import barcodes as barcode_rules
 from . import catalogue, product_rules, suppliers
@@ -25,7 +26,7 @@ from .catalogue_sheet import (
     RowError,
     RowPlan,
     _origin,
-    _parse_barcodes,
+    _parse_barcode_kinds,
     _parse_date,
     _parse_fen,
     _parse_yuan,
@@ -35,7 +36,7 @@ from .catalogue_sheet import (
 )
 from .credit_codes import normalise_credit_code
 from .errors import ValidationError
-from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate
+from .models import Barcode, Category, Certificate, Product, Supplier, Unit, VatRate, certificate_products
 
 # --- the plan --------------------------------------------------------------------------------------
 
@@ -46,6 +47,7 @@ class _Row:
     product: Optional[Product]
     values: dict = field(default_factory=dict)            # product fields to set (cleaned)
     barcodes: Optional[list[str]] = None                   # wanted codes, None = column absent
+    kinds: dict = field(default_factory=dict)              # code -> its kind (checked once)
     category: Optional[str] = None                         # name, when the column is present
     has_category: bool = False
     supplier: Optional[str] = None
@@ -75,6 +77,7 @@ class _Plan:
     link: dict[str, list[str]]                     # cert number -> skus to add
     unlink: dict[int, set[str]]                    # cert id -> skus to remove
     headers: dict[str, str]                        # column -> its name in the file
+    covered: dict[int, dict[int, str]] = field(default_factory=dict)  # known cert id -> {product id: sku}
 
 
 class _Errors:
@@ -105,15 +108,36 @@ def _chunks(items: list, size: int = 500):
         yield items[i:i + size]
 
 
+def _lookup_size(s: Session) -> int:
+    """Keys per ``IN (…)`` lookup: SQLite's bound parameters are few; PostgreSQL takes a file's
+    worth in one statement (one plan, not dozens, over a table the import is growing)."""
+    return 500 if s.get_bind().dialect.name == "sqlite" else 20_000
+
+
 def _load(s: Session, model, column, keys: set, *options) -> dict:
     found = {}
-    for chunk in _chunks(sorted(keys)):
+    for chunk in _chunks(sorted(keys), _lookup_size(s)):
         query = select(model).where(column.in_(chunk))
         if options:
             query = query.options(*options)
         for obj in s.scalars(query):
             found[getattr(obj, column.key)] = obj
     return found
+
+
+def _attach(s: Session, products, categories_by_id: dict) -> None:
+    """The products' category and supplier, as ``selectinload`` would set them: the few
+    categories and suppliers read once and handed to every product (selectinload's own
+    many-to-one pass over 20,000 parents was a third of planning a re-import)."""
+    supplier_ids = {p.supplier_id for p in products} - {None}
+    suppliers_by_id = {}
+    for chunk in _chunks(sorted(supplier_ids), _lookup_size(s)):
+        suppliers_by_id.update((sup.id, sup) for sup in s.scalars(select(Supplier).where(Supplier.id.in_(chunk))))
+    for product in products:
+        if "category" not in product.__dict__:
+            set_committed_value(product, "category", categories_by_id.get(product.category_id))
+        if "supplier" not in product.__dict__:
+            set_committed_value(product, "supplier", suppliers_by_id.get(product.supplier_id))
 
 
 def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
@@ -127,12 +151,14 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
                 raw[column] = unicodedata.normalize("NFKC", raw[column]).strip()
     skus = {r["sku"] for r in raw_rows if r.get("sku")}
     products = _load(s, Product, Product.sku, skus, selectinload(Product.barcodes),
-                     selectinload(Product.certificates), joinedload(Product.supplier), joinedload(Product.category))
+                     selectinload(Product.certificates))
     categories = {c.name: c for c in s.scalars(select(Category))}
+    _attach(s, products.values(), {c.id: c for c in categories.values()})
     supplier_names = {r.get("supplier", "") for r in raw_rows} - {""}
     known_suppliers = _load(s, Supplier, Supplier.name, supplier_names)
     cert_numbers = {r.get("certificate_no", "") for r in raw_rows} - {""}
-    known_certs = _load(s, Certificate, Certificate.number, cert_numbers, selectinload(Certificate.products))
+    known_certs = _load(s, Certificate, Certificate.number, cert_numbers)
+    covered = _covered(s, [c.id for c in known_certs.values()])
     county_codes = _county_codes(s)
 
     rows: list[_Row] = []
@@ -166,7 +192,7 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
             for variant in variants:
                 wanted_codes.setdefault(variant, (row.row_no, row.sku))
     owners = {}
-    for chunk in _chunks(sorted(wanted_codes)):
+    for chunk in _chunks(sorted(wanted_codes), _lookup_size(s)):
         for code, sku, name in s.execute(select(Barcode.code, Product.sku, Product.name)
                                          .join(Product, Product.id == Barcode.product_id)
                                          .where(Barcode.code.in_(chunk))):
@@ -224,14 +250,27 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
     changed_certs = set(cert_dates) | {s.get(Certificate, cert_id).number for cert_id in unlink}
     for number, linked_skus in link.items():
         known = known_certs.get(number)
-        if known is not None and set(linked_skus) - {p.sku for p in known.products}:
+        if known is not None and set(linked_skus) - set(covered.get(known.id, {}).values()):
             changed_certs.add(number)
     errors.items.sort(key=lambda e: (e.row_no, e.column))
     preview = ImportPreview(
         rows=plans, errors=errors.items, new_categories=sorted(new_categories), new_suppliers=sorted(new_suppliers),
         new_certificates=sorted(new_certs), changed_certificates=sorted(changed_certs), ignored_columns=ignored,
     )
-    return _Plan(preview, rows, new_categories, new_suppliers, new_certs, cert_dates, link, unlink, headers)
+    return _Plan(preview, rows, new_categories, new_suppliers, new_certs, cert_dates, link, unlink, headers, covered)
+
+
+def _covered(s: Session, cert_ids: list[int]) -> dict[int, dict[int, str]]:
+    """Certificate id -> {product id: sku} of the products it covers (ids, not ORM objects: a
+    certificate may cover thousands)."""
+    covered: dict[int, dict[int, str]] = {cert_id: {} for cert_id in cert_ids}
+    for chunk in _chunks(sorted(cert_ids)):
+        for cert_id, product_id, sku in s.execute(
+                select(certificate_products.c.certificate_id, Product.id, Product.sku)
+                .join(Product, Product.id == certificate_products.c.product_id)
+                .where(certificate_products.c.certificate_id.in_(chunk))):
+            covered[cert_id][product_id] = sku
+    return covered
 
 
 def _county_codes(s: Session) -> dict[str, str]:
@@ -300,7 +339,9 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
     elif product is None:
         values["vat"] = VatRate.AGRICULTURAL_9
     if "barcodes" in present:
-        row.barcodes = problems.check(_parse_barcodes, raw["barcodes"], "barcodes")
+        kinds = problems.check(_parse_barcode_kinds, raw["barcodes"], "barcodes")
+        if kinds is not None:
+            row.barcodes, row.kinds = [code for code, _kind in kinds], dict(kinds)
     if "category" in present:
         row.has_category, row.category = True, problems.check(text, "category", 60, _l("分类"))
     if "supplier" in present:
@@ -421,6 +462,8 @@ def _plan_certificate(row: _Row, known_certs, new_certs, cert_dates, cert_rows, 
 
 
 def _show(value: Any) -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, (Unit, VatRate)):

@@ -369,7 +369,12 @@ def _parse_date(text: str, column: str) -> Optional[dt.date]:
 
 
 def _parse_barcodes(text: str, column: str) -> list[str]:
-    codes = []
+    return [code for code, _kind in _parse_barcode_kinds(text, column)]
+
+
+def _parse_barcode_kinds(text: str, column: str) -> list[tuple[str, Any]]:
+    """The cell's barcodes, each checked once: [(code, kind)] (the import writes the kind)."""
+    codes: list[tuple[str, Any]] = []
     for part in text.split(PIPE):
         part = part.strip()
         if not part:
@@ -378,11 +383,11 @@ def _parse_barcodes(text: str, column: str) -> list[str]:
             raise _RowProblem(column, _l(
                 "条码被 Excel 显示成了科学计数法（%(text)s），请把条码列设为文本后重新保存，或改用 .xlsx", text=part))
         try:
-            code, _kind = barcode_rules.validate(part)
+            code, kind = barcode_rules.validate(part)
         except ValidationError as error:
             raise _RowProblem(column, error) from None
-        if code not in codes:
-            codes.append(code)
+        if all(code != have for have, _kind in codes):
+            codes.append((code, kind))
     return codes
 
 

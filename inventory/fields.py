@@ -17,6 +17,7 @@ from .errors import ValidationError
 # Integer columns are 32-bit on PostgreSQL; no price, cost or code in the hall comes near this.
 MAX_INT = 2_000_000_000
 COUNTY_CODE_RE = re.compile(r"[0-9]{6}")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean_text(value: Any) -> str:
@@ -48,7 +49,7 @@ def text(value: Any, *, field: str, label: Any, max_len: int, required: bool = F
         return None
     if "\n" in cleaned or "\r" in cleaned:
         raise ValidationError(_l("%(label)s不能换行", label=label), field)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in cleaned):
+    if _CONTROL_CHARS.search(cleaned):
         # PostgreSQL refuses NUL in text; other control characters are never meant.
         raise ValidationError(_l("%(label)s含有无法识别的控制字符", label=label), field)
     if len(cleaned) > max_len:

@@ -190,6 +190,8 @@ def xlsx_tables(tables: Iterable[Table]) -> bytes:
 def cell_text(value: Any) -> str:
     """A cell as text: what the person sees in Excel (numbers without a trailing .0, dates as
     YYYY-MM-DD), with the apostrophe our own exports put before formula-like text taken off."""
+    if type(value) is str:     # every cell of a CSV: straight to the text rules below
+        return _typed_text(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -206,7 +208,13 @@ def cell_text(value: Any) -> str:
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value).strip()
+    return _typed_text(str(value))
+
+
+def _typed_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
     # ="0123" is how some programs keep digits as text in a CSV for Excel.
     if len(text) >= 3 and text.startswith('="') and text.endswith('"'):
         text = text[2:-1]

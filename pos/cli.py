@@ -173,7 +173,7 @@ def _demo_payments(app):
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would change; write nothing.")
 def import_catalogue(file, dry_run):
     """Import products, suppliers and certificates from a CSV or XLSX file (all rows or none)."""
-    from inventory.catalogue_import import apply_import, preview_import
+    from inventory.catalogue_import import apply_plan, plan_import
     from inventory.catalogue_sheet import ImportRefused
     from inventory.errors import InventoryError
     from pos.core.db import session_scope
@@ -190,7 +190,8 @@ def import_catalogue(file, dry_run):
     name = os.path.basename(file)
     try:
         with app.app_context(), session_scope(app) as session:
-            preview = preview_import(session, name, data)
+            plan = plan_import(session, name, data)   # planned once: shown, then written
+            preview = plan.preview
             _echo_import_plan(preview)
             if preview.errors:
                 for error in preview.errors:
@@ -200,7 +201,7 @@ def import_catalogue(file, dry_run):
                 session.rollback()
                 click.echo("试运行（--dry-run）：未写入任何数据")
                 return
-            result = apply_import(session, name, data)
+            result = apply_plan(session, plan, name)
     except ImportRefused as refused:
         for error in refused.errors:
             click.echo(error.describe(), err=True)
