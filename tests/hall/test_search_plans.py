@@ -8,6 +8,7 @@ planner takes it by itself once the catalogue is large (bench.search)."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from sqlalchemy import event, select
@@ -103,8 +104,14 @@ def test_quick_keys_read_the_last_30_days_through_the_indexes(app, session, hall
     with statements(session.get_bind()) as caught:
         assert popular.most_sold(session) == [(hall.tea, 1)]
     plan = plans(session, caught)[-1]  # (PostgreSQL first reads the window's first sale id)
-    assert "ix_sales_local_date_status" in plan, plan
-    assert "ix_sale_lines_sale_product" in plan, plan
     assert "Seq Scan on sale_lines" not in plan and "SCAN sale_lines\n" not in plan + "\n", plan
-    assert "COVERING INDEX ix_sale_lines_sale_product" in plan or "Index Only Scan using ix_sale_lines_sale_product" in plan \
-        or "Index Scan using ix_sale_lines_sale_product" in plan or "Bitmap Index Scan on ix_sale_lines_sale_product" in plan, plan
+    assert "Seq Scan on sales" not in plan and "SCAN sales\n" not in plan + "\n", plan
+    if session.get_bind().dialect.name == "postgresql":
+        # On a few rows PostgreSQL picks among the indexes that start with the window's column
+        # (local_date) and those that start with sale_id, by statistics that autovacuum may or may
+        # not have gathered yet; what matters is that neither table is scanned whole.
+        assert re.search(r"Index Cond: \(+local_date >= ", plan), plan
+        assert re.search(r"(Index|Index Only|Bitmap Index) Scan (using|on) ix_sale_lines_sale_(product|id)", plan), plan
+    else:
+        assert "ix_sales_local_date_status" in plan, plan
+        assert "COVERING INDEX ix_sale_lines_sale_product" in plan, plan
