@@ -1,9 +1,24 @@
-"""Counter sales ingestion: one day of the whole fleet posted through the counter API v1 over real
-HTTP (waitress in a thread, bearer tokens, batches of up to 100 sales, each sale in its own
-savepoint through pos.sales.service.record_sale) against the same rows written with plain SQL statements
-(see ``run_plain`` for what that baseline does), in the same run on the same database.
+"""Counter sales ingestion: the fleet's day of sales posted through the counter API v1 over real HTTP
+against the same sales written with plain SQL statements, in the same run on the same database.
 
-    python -m bench.kiosk_ingest [--database-url URL] [--scale N]
+    python -m bench.kiosk_ingest [--database-url URL] [--scale N] [--batch N] [--rounds 3] [--concurrent K]
+
+The counter API path (``post_counter``): waitress serves the app in a thread; each counter posts
+its day in batches of up to 100 sales on an HTTP connection of its own with its own bearer token,
+and the server takes each batch in transactions of 10 sales, each sale in its own savepoint
+through pos.sales.service.record_sale. The plain-SQL path (``plain_counter``, bench.plain_sale):
+each counter's day on a bare connection of its own, per batch of up to 100 the planogram and the
+skus named (one query each), per transaction of 10 sales the known txn_ids, the products with
+their supplier, the certificates valid on the day and the lots on hand (FEFO), per sale the
+receipt counter, the sale, its lines, its payment, its moves and the guarded level debits, then
+the counter's last sale time; no savepoints, no validation beyond what the data needs.
+
+The two paths are interleaved: per round (three by default; the same sales each round, dated a
+day apart so that their txn_ids differ) groups of --batch counters per thread alternate between
+them, which path goes first alternating too, totals per path. --concurrent K runs K counters at
+once (a thread each, with its own kiosk and token, its own HTTP connection or database
+connection, all selling from the same products), each phase timed from its start to the last
+thread's end.
 
 --scale is the number of counters (default 126, the fleet); each sells 15–40 sales in the day,
 1–3 lines each, as counters in offices, hospitals, schools and factories do. Without
@@ -13,6 +28,7 @@ beside whatever is there, so point it at a scratch database.
 """
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import http.client
 import json
@@ -20,6 +36,8 @@ import random
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Self
 
 from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.orm import sessionmaker
@@ -50,10 +68,10 @@ PRODUCTS = 40
 PRICES = [680, 980, 1280, 1580, 1880, 2350, 2800, 3200, 3800, 4500, 5800, 6800]
 SITE_TYPES = [SiteType.GOVERNMENT, SiteType.HOSPITAL, SiteType.SCHOOL, SiteType.FACTORY, SiteType.CANTEEN]
 TOWNS = ["虎门镇", "沙田镇", "麻涌镇", "中堂镇", "滨海湾新区"]
-STOCK_PIECES = 200   # per slot: plenty for both runs, so that FEFO takes from lots
+STOCK_PIECES = 200   # per slot and round: plenty for both paths, so that FEFO takes from lots
 
 
-def seed(maker: sessionmaker, run: str, counters: int) -> dict:
+def seed(maker: sessionmaker, run: str, counters: int, rounds: int = 1) -> dict:
     """Products (half certified), ``counters`` counters with a planogram of 12–20 slots each and
     stock in a lot per slot, and a token per counter."""
     rng = random.Random(11)
@@ -108,7 +126,7 @@ def seed(maker: sessionmaker, run: str, counters: int) -> dict:
                 planograms[c].append((slot, p.id, p.sku, p.price_fen))
                 slot_rows.append({"kiosk_id": kiosk_ids[c], "slot": slot, "product_id": p.id,
                                   "par": rng.randint(4, 12), "price_fen": p.price_fen})
-                qty = STOCK_PIECES * 1000
+                qty = STOCK_PIECES * 1000 * max(1, rounds)
                 level_rows.append({"location_id": loc_ids[c], "product_id": p.id, "qty_milli": qty})
                 lot_rows.append({"location_id": loc_ids[c], "lot_id": lots[p.id].id, "qty_milli": qty})
                 move_rows.append({"product_id": p.id, "lot_id": lots[p.id].id, "from_location_id": supplier_loc,
@@ -169,39 +187,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_http(url: str, world: dict, day: dict[str, list[dict]]) -> tuple[float, dict]:  # ok-float: seconds
-    """Serve the app with waitress on a free port and post every counter's batches to it."""
-    from waitress.server import create_server
+class Server:
+    """The app served by waitress on a free port in a thread of its own, for the whole run (its start
+    is not timed), with at least as many worker threads as counters post at once."""
 
-    from pos import create_app
+    def __init__(self, url: str, threads: int) -> None:
+        from waitress.server import create_server
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-only-secret-key"})
-    port = _free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4, ident="songtao-bench")
-    stop = threading.Event()
+        from pos import create_app
 
-    def serve():  # waitress's own loop, stopped and closed from this thread (no race on its sockets)
+        self.app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-only-secret-key"})
+        self.port = _free_port()
+        self._server = create_server(self.app, host="127.0.0.1", port=self.port, threads=max(4, threads),
+                                     ident="songtao-bench")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:  # waitress's own loop, stopped and closed from this thread (no race on its sockets)
         from waitress import wasyncore
 
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, count=1)
-        for channel in list(server._map.values()):
+        while not self._stop.is_set():
+            wasyncore.loop(timeout=0.05, map=self._server._map, count=1)
+        for channel in list(self._server._map.values()):
             channel.close()
-        server.task_dispatcher.shutdown()
+        self._server.task_dispatcher.shutdown()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.app.extensions["songtao.engine"].dispose()
+
+
+def post_counter(port: int, world: dict, code: str, sales: list[dict]) -> dict:
+    """The counter API path for one counter's day: its batches of ≤ BATCH sales posted one after
+    another on one HTTP connection of its own, with its own bearer token; the server takes each
+    batch in transactions of SALES_PER_TRANSACTION sales, each sale in a savepoint through
+    record_sale. Every sale must be accepted."""
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        started = time.perf_counter()
-        conn = None
-        current = None
-        for code, batch in _batches(day):
-            if code != current:  # each counter keeps its own connection open for its batches
-                if conn is not None:
-                    conn.close()
-                conn, current = http.client.HTTPConnection("127.0.0.1", port, timeout=120), code
-            body = json.dumps({"sales": batch}).encode()
+        for i in range(0, len(sales), BATCH):
+            body = json.dumps({"sales": sales[i:i + BATCH]}).encode()
             conn.request("POST", f"/api/v1/kiosks/{code}/sales", body=body, headers={
                 "Authorization": f"Bearer {world['tokens'][code]}", "Content-Type": "application/json"})
             response = conn.getresponse()
@@ -212,31 +242,25 @@ def run_http(url: str, world: dict, day: dict[str, list[dict]]) -> tuple[float, 
                 counts[key] += len(payload[key])
             if payload["rejected"]:
                 raise SystemExit(f"rejected sales at {code}: {payload['rejected'][:3]}")
-        if conn is not None:
-            conn.close()
-        seconds = time.perf_counter() - started
     finally:
-        stop.set()
-        thread.join(timeout=10)
-        app.extensions["songtao.engine"].dispose()
-    return seconds, counts
+        conn.close()
+    return counts
 
 
-def run_plain(engine, world: dict, day: dict[str, list[dict]]) -> float:  # ok-float: seconds
-    """The same sales with plain statements (bench.plain_sale), as ingest needs them: per batch the
-    planogram and the products named by sku (one query each); per transaction of
-    SALES_PER_TRANSACTION sales the known txn_ids, the products with their supplier, the
-    certificates valid on the day and the lots on hand (FEFO); per sale the receipt counter, the
-    sale, its lines, its payment, its moves and the guarded level debits; then the counter's
-    last sale time. No savepoints, no validation beyond what the data needs."""
-    sqlite = engine.dialect.name == "sqlite"
-    stmts = statements(engine.dialect.name)
+def plain_counter(engine, stmts: dict, world: dict, code: str, sales: list[dict], sqlite: bool) -> None:
+    """The plain-SQL path for one counter's day, on one connection of its own, with plain statements
+    (bench.plain_sale) as ingest needs them: per batch of ≤ BATCH sales the planogram and the
+    products named by sku (one query each); per transaction of SALES_PER_TRANSACTION sales the known
+    txn_ids, the products with their supplier, the certificates valid on the day and the lots on
+    hand (FEFO); per sale the receipt counter, the sale, its lines, its payment, its moves and the
+    guarded level debits; then the counter's last sale time. No savepoints, no validation beyond
+    what the data needs."""
     planogram_q = text("SELECT slot, product_id, price_fen FROM planogram_slots WHERE kiosk_id = :kiosk_id")
     sku_q = text("SELECT sku, id FROM products WHERE sku IN :skus").bindparams(bindparam("skus", expanding=True))
-    started = time.perf_counter()
-    for code, batch in _batches(day):
-        location, kiosk_id = world["locations"][code], world["kiosk_ids"][code]
-        with engine.connect() as conn:
+    location, kiosk_id = world["locations"][code], world["kiosk_ids"][code]
+    with engine.connect() as conn:
+        for b in range(0, len(sales), BATCH):
+            batch = sales[b:b + BATCH]
             by_slot = {slot: pid for slot, pid, _ in conn.execute(planogram_q, {"kiosk_id": kiosk_id})}
             skus = sorted({ln["sku"] for sale in batch for ln in sale["lines"] if "sku" in ln})
             by_sku = dict(conn.execute(sku_q, {"skus": skus}).all()) if skus else {}
@@ -266,47 +290,97 @@ def run_plain(engine, world: dict, day: dict[str, list[dict]]) -> float:  # ok-f
                             lines=lines, payment={"method": sale["payment"]["method"], "ref": sale["payment"]["ref"]},
                             products=products, certs=certs, lots=lots, customer=world["customer"])
                     conn.execute(stmts["last_sale"], {"sold_at": sold, "kiosk_id": kiosk_id})
-    return time.perf_counter() - started
+
+
+def measure(port: int, engine, world: dict, days: list[dict[str, list[dict]]], *, batch: int, threads: int,
+            pool: ThreadPoolExecutor) -> list[dict]:
+    """Interleaved: per round (one day of sales each, ``days[r]``), groups of ``batch`` counters per
+    thread alternate between the paths (which goes first alternates too); with several threads each
+    phase runs them all at once, each thread taking its counters one after another, and is timed
+    from start to the last thread's end."""
+    stmts = statements(engine.dialect.name)
+    sqlite = engine.dialect.name == "sqlite"
+    results = []
+    for r, day in enumerate(days):
+        codes = list(day)
+        seconds = {"api": 0.0, "plain": 0.0}  # ok-float: seconds
+        counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+        for c, start in enumerate(range(0, len(codes), batch * threads)):
+            chunk = codes[start:start + batch * threads]
+            for path in (("api", "plain") if (c + r) % 2 == 0 else ("plain", "api")):
+                def one_thread(t: int, path=path, chunk=chunk, day=day) -> dict:
+                    done = {"accepted": 0, "duplicates": 0, "rejected": 0}
+                    for code in chunk[t::threads]:
+                        if path == "api":
+                            for key, n in post_counter(port, world, code, day[code]).items():
+                                done[key] += n
+                        else:
+                            plain_counter(engine, stmts, world, code, day[code], sqlite)
+                    return done
+                began = time.perf_counter()
+                for future in [pool.submit(one_thread, t) for t in range(min(threads, len(chunk)))]:
+                    for key, n in future.result().items():
+                        counts[key] += n
+                seconds[path] += time.perf_counter() - began
+        if counts["accepted"] != sum(len(s) for s in day.values()):
+            raise SystemExit(f"round {r + 1}: only {counts['accepted']} sales were accepted: {counts}")
+        results.append(seconds)
+    return results
 
 
 def main(argv=None) -> None:
-    db = bench_database(argv, prog="python -m bench.kiosk_ingest", doc=__doc__, default_scale=126,
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--batch", type=int, default=6,
+                       help="counters per thread and path before switching (default 6)")
+    extra.add_argument("--rounds", type=int, default=3, help="interleaved rounds, one day of sales each (default 3)")
+    extra.add_argument("--concurrent", type=int, default=1, help="counters posting at once (default 1)")
+    opts, rest = extra.parse_known_args(argv)
+    db = bench_database(rest, prog="python -m bench.kiosk_ingest", doc=__doc__, default_scale=126,
                         scale_help="counters (default 126, the fleet)")
     url, engine, counters = db.url, db.engine, db.scale
+    threads, rounds, batch = max(1, opts.concurrent), max(1, opts.rounds), max(1, opts.batch)
     try:
         maker = sessionmaker(bind=engine, expire_on_commit=False)
         run = utcnow().strftime("%H%M%S%f")
         from pos import create_app
 
         with create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-only-secret-key"}).app_context():
-            world = seed(maker, run, counters)
+            world = seed(maker, run, counters, rounds)
         yesterday = local_date(utcnow()) - dt.timedelta(days=1)
-        day = one_day(world, yesterday)
-        # A warm-up day two days back on each path, so that neither pays for warming caches.
-        warm = {c: s[:3] for c, s in one_day(world, yesterday - dt.timedelta(days=1), seed_value=3).items()}
-        warm = dict(list(warm.items())[:3])
-        run_http(url, world, warm)
-        run_plain(engine, world, warm)
-        total = sum(len(s) for s in day.values())
-        lines = sum(len(x["lines"]) for s in day.values() for x in s)
-        batches = sum(1 for _ in _batches(day))
-        http_seconds, counts = run_http(url, world, day)
-        plain_seconds = run_plain(engine, world, day)
+        # The same sales each round (same seed), on a day of its own so that their txn_ids differ.
+        days = [one_day(world, yesterday - dt.timedelta(days=r)) for r in range(rounds)]
+        # A warm-up day before those on each path (a few sales of a few counters per thread), so
+        # that neither pays for warming caches.
+        warm = one_day(world, yesterday - dt.timedelta(days=rounds), seed_value=3)
+        warm = {c: s[:3] for c, s in list(warm.items())[:max(3, threads)]}
+        with Server(url, threads) as server, ThreadPoolExecutor(max_workers=threads) as pool:
+            measure(server.port, engine, world, [warm], batch=1, threads=threads, pool=pool)
+            results = measure(server.port, engine, world, days, batch=batch, threads=threads, pool=pool)
+        kiosk_ids = list(world["kiosk_ids"].values())
+        with engine.connect() as conn:
+            plain_rows = conn.execute(text("SELECT count(*) FROM sales WHERE kiosk_id IN :ids AND txn_id LIKE 'plain-%'")
+                                      .bindparams(bindparam("ids", expanding=True)), {"ids": kiosk_ids}).scalar_one()
     finally:
         db.close()
-    if counts["accepted"] != total:
-        raise SystemExit(f"only {counts['accepted']} of {total} sales were accepted: {counts}")
 
-    http_rate = total / http_seconds  # ok-float: timing
-    plain_rate = total / plain_seconds  # ok-float: timing
-    print(f"database: {engine.dialect.name}   counters: {counters}   sales: {total} ({lines} lines) "
-          f"in {batches} batches of ≤ {BATCH}, one day ({yesterday})")
-    print(f"{'path':<34}{'seconds':>10}{'sales/s':>12}{'ms/sale':>10}")
-    for name, seconds, rate in (("counter API over HTTP (project)", http_seconds, http_rate),
-                                ("plain SQL statements", plain_seconds, plain_rate)):
-        print(f"{name:<34}{seconds:>10.3f}{rate:>12.1f}{1000 * seconds / total:>10.2f}")
-    print(f"kiosk_ingest: {http_rate:.1f} sales/s vs plain SQL {plain_rate:.1f} sales/s, "
-          f"ratio={http_rate / plain_rate:.3f} (throughput: below 1 is slower than plain SQL)")
+    day = days[0]
+    total = sum(len(s) for s in day.values())
+    if plain_rows != total * rounds + sum(len(s) for s in warm.values()):
+        raise SystemExit(f"the plain path wrote {plain_rows} sales, not {total} per round and the warm-up's")
+    lines = sum(len(x["lines"]) for s in day.values() for x in s)
+    batches = sum(1 for _ in _batches(day))
+    print(f"database: {engine.dialect.name}   counters at once: {threads}   counters: {counters}   "
+          f"sales per path and round: {total} ({lines} lines) in {batches} batches of ≤ {BATCH}, "
+          f"interleaved in groups of {batch} counter{'s' if batch > 1 else ''} per thread")
+    print(f"{'round':<8}{'api s':>11}{'plain s':>10}{'api/s':>11}{'plain/s':>10}{'ratio':>8}")
+    for n, r in enumerate(results, start=1):
+        print(f"{n:<8}{r['api']:>11.3f}{r['plain']:>10.3f}{total / r['api']:>11.1f}"
+              f"{total / r['plain']:>10.1f}{r['plain'] / r['api']:>8.3f}")
+    api = sum(r["api"] for r in results)
+    plain = sum(r["plain"] for r in results)
+    print(f"kiosk_ingest: {total * rounds / api:.1f} sales/s vs plain SQL {total * rounds / plain:.1f} sales/s "
+          f"({threads} counter{'s' if threads > 1 else ''} at once), "
+          f"ratio={plain / api:.3f} (throughput: below 1 is slower than plain SQL)")
 
 
 if __name__ == "__main__":
