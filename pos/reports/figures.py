@@ -337,22 +337,7 @@ def collaboration(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any
         for k in [k for k, n in lines_of.items() if n <= 0]:
             del rows[k]
 
-    def order(item):
-        return (-item[1]["total_fen"], str(item[0]))
-
-    return {
-        "from": first.isoformat(),
-        "to": last.isoformat(),
-        "currency": CURRENCY,
-        **totals,
-        "by_channel": by_channel,
-        "by_buyer_type": by_buyer,
-        "by_month": [{"month": k, **v} for k, v in sorted(months.items())],
-        "by_supplier": [{"supplier_id": k, "supplier_name": names.get(k), **v}
-                        for k, v in sorted(suppliers.items(), key=order)],
-        "by_origin": [{"county_code": k[0], "county": counties.get(k), "township": k[1], **v}
-                      for k, v in sorted(origins.items(), key=order)],
-    }
+    return _statistics(first, last, totals, by_channel, by_buyer, months, suppliers, names, origins, counties)
 
 
 def collaboration_on_lines(s: Session, *, first: dt.date, last: dt.date) -> dict[str, Any]:
@@ -408,6 +393,12 @@ def collaboration_on_lines(s: Session, *, first: dt.date, last: dt.date) -> dict
             by_buyer[buyer or BuyerType.OTHER.value]["sales"] += n
         months.setdefault(_month_text(mk), zero_figures())["sales"] += n
 
+    return _statistics(first, last, totals, by_channel, by_buyer, months, suppliers, names, origins, counties)
+
+
+def _statistics(first, last, totals, by_channel, by_buyer, months, suppliers, names, origins, counties) -> dict[str, Any]:
+    """The collaboration statistics' one shape, whichever source the figures were summed from;
+    suppliers and origins largest first."""
     def order(item):
         return (-item[1]["total_fen"], str(item[0]))
 
