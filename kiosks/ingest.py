@@ -305,14 +305,25 @@ def _run_part(s: Session, kiosk: Kiosk, batch: _Batch, part: list, check, commit
     raise AssertionError("unreachable")
 
 
+# Built once (building a statement costs more than running it on SQLite).
+_KNOWN = select(Sale.txn_id, Sale.content_hash, Sale.receipt_no).where(
+    Sale.kiosk_id == bindparam("kiosk_id"), Sale.txn_id.in_(bindparam("ids", expanding=True)))
+_SLOTS = select(PlanogramSlot.slot, PlanogramSlot.product_id, PlanogramSlot.price_fen).where(
+    PlanogramSlot.kiosk_id == bindparam("kiosk_id"))
+_BY_SKU = select(Product.sku, Product.id, Product.name).where(Product.sku.in_(bindparam("skus", expanding=True)))
+_NAMES = select(Product.id, Product.name).where(Product.id.in_(bindparam("ids", expanding=True)))
+_OPEN_ALERTS = select(Alert.kind, Alert.product_id).where(
+    Alert.location_id == bindparam("location_id"), Alert.resolved_at.is_(None),
+    Alert.kind.in_([AlertKind.PRICE_MISMATCH, AlertKind.NOT_IN_PLANOGRAM]))
+
+
 def _known_txns(s: Session, kiosk_id: int, sales: list) -> dict[str, tuple[str, str]]:
     """txn_id → (fingerprint, receipt number) of the sales of this part already recorded (one query)."""
     ids = {raw.get("txn_id") for raw in sales if isinstance(raw, dict)}
     ids = {t for t in ids if isinstance(t, str) and TXN_ID.match(t)}
     if not ids:
         return {}
-    rows = s.execute(select(Sale.txn_id, Sale.content_hash, Sale.receipt_no)
-                     .where(Sale.kiosk_id == kiosk_id, Sale.txn_id.in_(ids)))
+    rows = s.execute(_KNOWN, {"kiosk_id": kiosk_id, "ids": sorted(ids)})
     return {txn: (digest, receipt) for txn, digest, receipt in rows}
 
 
@@ -324,8 +335,7 @@ def _planogram(s: Session, kiosk_id: int) -> tuple[dict[str, _Slot], dict[int, s
     """slot → (product, price), and product → the prices the planogram gives it (one query)."""
     slots: dict[str, _Slot] = {}
     prices: dict[int, set[int]] = {}
-    rows = s.execute(select(PlanogramSlot.slot, PlanogramSlot.product_id, PlanogramSlot.price_fen)
-                     .where(PlanogramSlot.kiosk_id == kiosk_id))
+    rows = s.execute(_SLOTS, {"kiosk_id": kiosk_id})
     for slot, product_id, price in rows:
         slots[slot] = _Slot(product_id, price)
         prices.setdefault(product_id, set()).add(price)
@@ -346,20 +356,18 @@ def _skus(sales: Iterable[Any]) -> set[str]:
 def _products_by_sku(s: Session, skus: set[str]) -> dict[str, _Product]:
     if not skus:
         return {}
-    rows = s.execute(select(Product.sku, Product.id, Product.name).where(Product.sku.in_(skus)))
+    rows = s.execute(_BY_SKU, {"skus": sorted(skus)})
     return {sku: _Product(pid, name) for sku, pid, name in rows}
 
 
 def _product_names(s: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict(s.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all())
+    return dict(s.execute(_NAMES, {"ids": sorted(ids)}).all())
 
 
 def _open_alerts(s: Session, location_id: int) -> set[tuple[AlertKind, int]]:
-    rows = s.execute(select(Alert.kind, Alert.product_id).where(
-        Alert.location_id == location_id, Alert.resolved_at.is_(None),
-        Alert.kind.in_([AlertKind.PRICE_MISMATCH, AlertKind.NOT_IN_PLANOGRAM])))
+    rows = s.execute(_OPEN_ALERTS, {"location_id": location_id})
     return {(AlertKind(kind), product_id) for kind, product_id in rows}
 
 

@@ -100,11 +100,11 @@ def test_a_counter_part_takes_a_few_statements_whatever_its_number_of_sales(app)
     ten = part([sale(f"T-{n}", [{"slot": "A1", "qty": 1, "unit_price_fen": 3800},
                                 {"slot": "A2", "qty": 1, "unit_price_fen": 1280}]) for n in range(10)])
     # The code before issue 16 ran 288 statements for these ten sales, 178 with a savepoint and a
-    # record_sale per sale; the part judged whole and written together runs 23 on SQLite: the
+    # record_sale per sale; the part judged whole and written together runs 22 on SQLite: the
     # batch's reads, the part's txn_ids, products, certificates, settings and places, then one
-    # statement each for the numbers, sales, lines, daily figures, payments, lots, levels, lot
-    # levels, moves and the counter's last sale.
-    assert ten <= 25, ten
+    # statement each for the numbers, sales, lines, daily figures, payments, lots (with their
+    # products), levels, lot levels, moves and the counter's last sale.
+    assert ten <= 24, ten
     five = part([sale(f"U-{n}", [{"slot": "A1", "qty": 1, "unit_price_fen": 3800}],
                       sold_at="2026-11-26T11:00:00+08:00") for n in range(5)])
     assert five == ten  # a constant per part, not a number per sale
