@@ -1,24 +1,33 @@
-"""Counter sales ingestion: the fleet's day of sales posted through the counter API v1 over real HTTP
-against the same sales written with plain SQL statements, in the same run on the same database.
+"""Counter sales ingestion: the fleet's day of sales posted through the counter API v1 over real HTTP,
+and recorded in-process by the same domain function without HTTP, each against the same sales
+written with plain SQL statements, in the same run on the same database.
 
     python -m bench.kiosk_ingest [--database-url URL] [--scale N] [--batch N] [--rounds 3] [--concurrent K]
 
-The counter API path (``post_counter``): waitress serves the app in a thread; each counter posts
-its day in batches of up to 100 sales on an HTTP connection of its own with its own bearer token,
-and the server takes each batch in transactions of 10 sales, each sale in its own savepoint
-through pos.sales.service.record_sale. The plain-SQL path (``plain_counter``, bench.plain_sale):
-each counter's day on a bare connection of its own, per batch of up to 100 the planogram and the
-skus named (one query each), per transaction of 10 sales the known txn_ids, the products with
-their supplier, the certificates valid on the day and the lots on hand (FEFO), per sale the
-receipt counter, the sale, its lines, its payment, its moves and the guarded level debits, then
-the counter's last sale time; no savepoints, no validation beyond what the data needs.
+Three paths, each recording every counter's day:
 
-The two paths are interleaved: per round (three by default; the same sales each round, dated a
-day apart so that their txn_ids differ) groups of --batch counters per thread alternate between
-them, which path goes first alternating too, totals per path. --concurrent K runs K counters at
-once (a thread each, with its own kiosk and token, its own HTTP connection or database
-connection, all selling from the same products), each phase timed from its start to the last
-thread's end.
+- the counter API (``post_counter``): waitress serves the app in a thread; each counter posts its
+  day in batches of up to 100 sales on an HTTP connection of its own with its own bearer token;
+  the server checks the token, parses the JSON, checks each sale against the API's schema
+  (pydantic) and calls kiosks.ingest.ingest_sales, which takes each batch in transactions of 10
+  sales (each judged whole first, then the accepted ones written together: pos.sales.writing).
+- in-process (``ingest_counter``): the same batches handed to kiosks.ingest.ingest_sales(chunk=10)
+  in a session per batch (the counter read by its code), without HTTP, JSON or the schema check:
+  the domain's own cost, the work the plain path does.
+- plain SQL (``plain_counter``, bench.plain_sale), the baseline of both: each counter's day on a
+  bare connection of its own, per batch of up to 100 the planogram and the skus named (one query
+  each), per transaction of 10 sales the known txn_ids, the products with their supplier, the
+  certificates valid on the day and the lots on hand (FEFO), per sale the receipt counter, the
+  sale, its lines, its payment, its moves and the guarded level debits, then the counter's last
+  sale time; no savepoints, no validation beyond what the data needs, no daily figures.
+
+The paths are interleaved: per round (three by default; the same sales each round, dated a day
+apart so that their txn_ids differ; the in-process path's txn_ids are prefixed ``in-``, the plain
+path's ``plain-``) groups of --batch counters per thread go through each path in turn, which path
+goes first rotating, totals per path. --concurrent K runs K counters at once (a thread each, with
+its own kiosk and token, its own HTTP connection, session or database connection, all selling
+from the same products), each phase timed from its start to the last thread's end. Two ``ratio=``
+lines: the API's throughput over plain SQL's, and the in-process path's over plain SQL's.
 
 --scale is the number of counters (default 126, the fleet); each sells 15–40 sales in the day,
 1–3 lines each, as counters in offices, hospitals, schools and factories do. Without
@@ -59,8 +68,10 @@ from inventory.models import (
     Supplier,
     certificate_products,
 )
+from kiosks.ingest import ingest_sales
 from kiosks.models import Kiosk, PlanogramSlot, SiteType
-from kiosks.registry import issue_token
+from kiosks.registry import get_kiosk, issue_token
+from pos.core.db import session_scope
 
 BATCH = 100
 SALES_PER_TRANSACTION = 10   # as the counter API commits (kiosks.api)
@@ -225,8 +236,8 @@ class Server:
 def post_counter(port: int, world: dict, code: str, sales: list[dict]) -> dict:
     """The counter API path for one counter's day: its batches of ≤ BATCH sales posted one after
     another on one HTTP connection of its own, with its own bearer token; the server takes each
-    batch in transactions of SALES_PER_TRANSACTION sales, each sale in a savepoint through
-    record_sale. Every sale must be accepted."""
+    batch in transactions of SALES_PER_TRANSACTION sales (kiosks.ingest). Every sale must be
+    accepted."""
     counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
@@ -244,6 +255,22 @@ def post_counter(port: int, world: dict, code: str, sales: list[dict]) -> dict:
                 raise SystemExit(f"rejected sales at {code}: {payload['rejected'][:3]}")
     finally:
         conn.close()
+    return counts
+
+
+def ingest_counter(app, code: str, sales: list[dict]) -> dict:
+    """The in-process path for one counter's day: its batches of ≤ BATCH sales, each in a session
+    of its own (the counter read by its code), through kiosks.ingest.ingest_sales in transactions
+    of SALES_PER_TRANSACTION sales, as the API calls it, without HTTP, JSON or the schema check.
+    Every sale must be accepted."""
+    counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    for i in range(0, len(sales), BATCH):
+        with session_scope(app) as s:
+            result = ingest_sales(s, get_kiosk(s, code), sales[i:i + BATCH], chunk=SALES_PER_TRANSACTION)
+        for key in counts:
+            counts[key] += len(result[key])
+        if result["rejected"]:
+            raise SystemExit(f"rejected sales at {code}: {result['rejected'][:3]}")
     return counts
 
 
@@ -292,38 +319,47 @@ def plain_counter(engine, stmts: dict, world: dict, code: str, sales: list[dict]
                     conn.execute(stmts["last_sale"], {"sold_at": sold, "kiosk_id": kiosk_id})
 
 
-def measure(port: int, engine, world: dict, days: list[dict[str, list[dict]]], *, batch: int, threads: int,
+PATHS = ("api", "ingest", "plain")
+
+
+def measure(server: Server, engine, world: dict, days: list[dict[str, list[dict]]], *, batch: int, threads: int,
             pool: ThreadPoolExecutor) -> list[dict]:
     """Interleaved: per round (one day of sales each, ``days[r]``), groups of ``batch`` counters per
-    thread alternate between the paths (which goes first alternates too); with several threads each
+    thread go through each path in turn (which goes first rotates too); with several threads each
     phase runs them all at once, each thread taking its counters one after another, and is timed
-    from start to the last thread's end."""
+    from start to the last thread's end. The in-process path's sales carry txn_ids of their own."""
     stmts = statements(engine.dialect.name)
     sqlite = engine.dialect.name == "sqlite"
     results = []
     for r, day in enumerate(days):
         codes = list(day)
-        seconds = {"api": 0.0, "plain": 0.0}  # ok-float: seconds
-        counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+        own = {code: [{**sale, "txn_id": "in-" + sale["txn_id"]} for sale in sales] for code, sales in day.items()}
+        seconds = {path: 0.0 for path in PATHS}  # ok-float: seconds
+        accepted = {"api": 0, "ingest": 0}
         for c, start in enumerate(range(0, len(codes), batch * threads)):
             chunk = codes[start:start + batch * threads]
-            for path in (("api", "plain") if (c + r) % 2 == 0 else ("plain", "api")):
-                def one_thread(t: int, path=path, chunk=chunk, day=day) -> dict:
-                    done = {"accepted": 0, "duplicates": 0, "rejected": 0}
-                    for code in chunk[t::threads]:
-                        if path == "api":
-                            for key, n in post_counter(port, world, code, day[code]).items():
-                                done[key] += n
-                        else:
-                            plain_counter(engine, stmts, world, code, day[code], sqlite)
+            turn = (c + r) % len(PATHS)
+            for path in PATHS[turn:] + PATHS[:turn]:
+                def one_thread(t: int, path=path, chunk=chunk, day=day) -> int:
+                    done = 0
+                    with server.app.app_context():
+                        for code in chunk[t::threads]:
+                            if path == "api":
+                                done += post_counter(server.port, world, code, day[code])["accepted"]
+                            elif path == "ingest":
+                                done += ingest_counter(server.app, code, own[code])["accepted"]
+                            else:
+                                plain_counter(engine, stmts, world, code, day[code], sqlite)
                     return done
                 began = time.perf_counter()
-                for future in [pool.submit(one_thread, t) for t in range(min(threads, len(chunk)))]:
-                    for key, n in future.result().items():
-                        counts[key] += n
+                done = sum(future.result() for future in [pool.submit(one_thread, t)
+                                                          for t in range(min(threads, len(chunk)))])
                 seconds[path] += time.perf_counter() - began
-        if counts["accepted"] != sum(len(s) for s in day.values()):
-            raise SystemExit(f"round {r + 1}: only {counts['accepted']} sales were accepted: {counts}")
+                if path in accepted:
+                    accepted[path] += done
+        for path, n in accepted.items():
+            if n != sum(len(s) for s in day.values()):
+                raise SystemExit(f"round {r + 1}: only {n} sales were accepted on the {path} path")
         results.append(seconds)
     return results
 
@@ -354,8 +390,8 @@ def main(argv=None) -> None:
         warm = one_day(world, yesterday - dt.timedelta(days=rounds), seed_value=3)
         warm = {c: s[:3] for c, s in list(warm.items())[:max(3, threads)]}
         with Server(url, threads) as server, ThreadPoolExecutor(max_workers=threads) as pool:
-            measure(server.port, engine, world, [warm], batch=1, threads=threads, pool=pool)
-            results = measure(server.port, engine, world, days, batch=batch, threads=threads, pool=pool)
+            measure(server, engine, world, [warm], batch=1, threads=threads, pool=pool)
+            results = measure(server, engine, world, days, batch=batch, threads=threads, pool=pool)
         kiosk_ids = list(world["kiosk_ids"].values())
         with engine.connect() as conn:
             plain_rows = conn.execute(text("SELECT count(*) FROM sales WHERE kiosk_id IN :ids AND txn_id LIKE 'plain-%'")
@@ -372,15 +408,18 @@ def main(argv=None) -> None:
     print(f"database: {engine.dialect.name}   counters at once: {threads}   counters: {counters}   "
           f"sales per path and round: {total} ({lines} lines) in {batches} batches of ≤ {BATCH}, "
           f"interleaved in groups of {batch} counter{'s' if batch > 1 else ''} per thread")
-    print(f"{'round':<8}{'api s':>11}{'plain s':>10}{'api/s':>11}{'plain/s':>10}{'ratio':>8}")
+    print(f"{'round':<7}{'api s':>9}{'ingest s':>10}{'plain s':>9}{'api/s':>9}{'ingest/s':>10}{'plain/s':>9}"
+          f"{'api:plain':>11}{'ingest:plain':>14}")
     for n, r in enumerate(results, start=1):
-        print(f"{n:<8}{r['api']:>11.3f}{r['plain']:>10.3f}{total / r['api']:>11.1f}"
-              f"{total / r['plain']:>10.1f}{r['plain'] / r['api']:>8.3f}")
-    api = sum(r["api"] for r in results)
-    plain = sum(r["plain"] for r in results)
-    print(f"kiosk_ingest: {total * rounds / api:.1f} sales/s vs plain SQL {total * rounds / plain:.1f} sales/s "
-          f"({threads} counter{'s' if threads > 1 else ''} at once), "
-          f"ratio={plain / api:.3f} (throughput: below 1 is slower than plain SQL)")
+        print(f"{n:<7}{r['api']:>9.3f}{r['ingest']:>10.3f}{r['plain']:>9.3f}{total / r['api']:>9.1f}"
+              f"{total / r['ingest']:>10.1f}{total / r['plain']:>9.1f}{r['plain'] / r['api']:>11.3f}"
+              f"{r['plain'] / r['ingest']:>14.3f}")
+    spent = {path: sum(r[path] for r in results) for path in PATHS}
+    at_once = f"{threads} counter{'s' if threads > 1 else ''} at once"
+    for path, label in (("ingest", "in-process ingest_sales"), ("api", "counter API over HTTP")):
+        print(f"kiosk_ingest ({label}): {total * rounds / spent[path]:.1f} sales/s vs plain SQL "
+              f"{total * rounds / spent['plain']:.1f} sales/s ({at_once}), "
+              f"ratio={spent['plain'] / spent[path]:.3f} (throughput: below 1 is slower than plain SQL)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from . import fields
 from .alerts import raise_expired_stock_sold_alert
 from .audit import record
 from .errors import ValidationError
-from .ledger import InsufficientStock, MoveResult, level, move, virtual_location
+from .ledger import InsufficientStock, MoveResult, level, move, remember_lots, virtual_location
 from .localtime import local_today
 from .models import Location, LocationKind, Lot, LotLevel, MoveReason, Product, first_expiry_first
 from .money import format_qty
@@ -130,9 +130,11 @@ _BASKET_LOTS = (
 
 def fefo_allocate_many(session: Session, *, location_id: int, items: list[tuple[int, int]]
                        ) -> list[list[tuple[Optional[int], int]]]:
-    """``fefo_allocate`` for the lines of one basket, (product, qty) each, with one query for the
-    lots of all its products: a product on two lines takes its second line from what the first
-    left, as two calls one after the other (with the moves posted in between) would."""
+    """``fefo_allocate`` for many lines, (product, qty) each (a basket's, or every line of a
+    counter's part of sales, in order), with one query for the lots of all their products: a
+    product on two lines takes its second line from what the first left, as two calls one after
+    the other (with the moves posted in between) would. The lots' products are handed to the
+    ledger (``remember_lots``), so posting their moves reads them no more."""
     for _, qty_milli in items:
         if isinstance(qty_milli, bool) or not isinstance(qty_milli, int) or qty_milli <= 0:
             raise ValidationError(_l("数量必须是正数"), "qty_milli")
@@ -141,6 +143,7 @@ def fefo_allocate_many(session: Session, *, location_id: int, items: list[tuple[
     for pid, lot_id, qty, expires_on in session.execute(_BASKET_LOTS, {"location_id": location_id,
                                                                         "ids": sorted(rows)}):
         rows[pid].append((lot_id, qty, expires_on))
+    remember_lots(session, ((lot_id, pid) for pid, lots in rows.items() for lot_id, _, _ in lots))
     taken: dict[tuple[int, Optional[int]], int] = {}
     out = []
     for product_id, qty_milli in items:

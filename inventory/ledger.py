@@ -285,15 +285,26 @@ def virtual_location(session: Session, kind: LocationKind) -> Location:
     return loc
 
 
-def _lot_product(session: Session, lot_id: int) -> Optional[int]:
-    """The product a lot belongs to. A lot never changes product, so the answer is remembered, but
-    only for the current (sub)transaction: a lot created in a savepoint that is rolled back is
-    gone, and on SQLite its id may be given to the next lot."""
+def _lot_memory(session: Session) -> dict:
+    """lot → product, remembered for the current (sub)transaction only: a lot never changes
+    product, but a lot created in a savepoint that is rolled back is gone, and on SQLite its id
+    may be given to the next lot."""
     transaction = session.get_nested_transaction() or session.get_transaction()
     cached = session.info.get("ledger.lot_products")
     if cached is None or cached[0] is not transaction:
         cached = session.info["ledger.lot_products"] = (transaction, {})
-    known = cached[1]
+    return cached[1]
+
+
+def remember_lots(session: Session, pairs) -> None:
+    """(lot, product) pairs just read with the lots (FEFO reads them): moves of those lots then
+    need no query to check that each lot is its product's."""
+    _lot_memory(session).update(pairs)
+
+
+def _lot_product(session: Session, lot_id: int) -> Optional[int]:
+    """The product a lot belongs to (see ``_lot_memory``)."""
+    known = _lot_memory(session)
     if lot_id not in known:
         owner = session.scalar(select(Lot.product_id).where(Lot.id == lot_id))
         if owner is None:
@@ -463,15 +474,15 @@ def virtual_location_id(session: Session, kind: LocationKind) -> int:
 _locations = locations
 
 
+_LOT_OWNERS = select(Lot.id, Lot.product_id).where(Lot.id.in_(bindparam("ids", expanding=True)))
+
+
 def _lot_products(session: Session, lot_ids) -> None:
     """Fill ``_lot_product``'s memory for many lots with one query."""
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    cached = session.info.get("ledger.lot_products")
-    if cached is None or cached[0] is not transaction:
-        cached = session.info["ledger.lot_products"] = (transaction, {})
-    missing = {i for i in lot_ids if i not in cached[1]}
+    known = _lot_memory(session)
+    missing = sorted({i for i in lot_ids if i not in known})
     if missing:
-        cached[1].update(session.execute(select(Lot.id, Lot.product_id).where(Lot.id.in_(missing))).all())
+        known.update(session.execute(_LOT_OWNERS, {"ids": missing}).all())
 
 
 _UPSERTS: dict = {}

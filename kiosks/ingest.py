@@ -1,10 +1,22 @@
 """What a counter reports: batches of sales and heartbeats.
 
-``ingest_sales`` records each sale of a batch whole or not at all (a SAVEPOINT per sale) through
-the one sales service (pos.sales.service.record_sale, channel ``kiosk``), so counter sales move stock out
-of the counter's location and keep the certified snapshot exactly as hall sales do. A batch may be
-partly accepted: every sale ends up in exactly one of ``accepted``, ``duplicates`` (the same
-``txn_id`` with the same content was recorded before) or ``rejected`` (with the reason).
+``ingest_sales`` records each sale of a batch whole or not at all through the one sales service
+(pos.sales.service.prepare_sale, then pos.sales.writing, as record_sale does; channel ``kiosk``),
+so counter sales move stock out of the counter's location and keep the certified snapshot exactly
+as hall sales do. A batch may be partly accepted: every sale ends up in exactly one of
+``accepted``, ``duplicates`` (the same ``txn_id`` with the same content was recorded before) or
+``rejected`` (with the reason).
+
+A part of a batch (ten sales, one transaction, see the API) is judged whole before anything is
+written: duplicates against the database (one query for the part's txn_ids) and within the part
+(a txn_id sent twice: the second is judged against the first, as if it were recorded), each
+sale's rules and prices (the part's lines priced together per local day: pos.sales.service.
+PricedTogether). The accepted ones are then written by one pass (one statement each for the
+receipt numbers, the sales, the lines, the payments, the daily figures, the lots, the level rows
+in the global lock order and the moves), with no savepoint per sale: a rejected sale has nothing
+written. A sale of the part that another transaction recorded meanwhile makes the unique index
+refuse the part's insert; the part is rolled back and run again, and then answers it as a
+duplicate.
 
 The rules of a counter sale, on top of record_sale's:
 
@@ -20,7 +32,7 @@ The rules of a counter sale, on top of record_sale's:
   arrives (record_sale derives ``local_date`` from it).
 
 The planogram and the skus of a batch are read with one query each; nothing is queried per line
-here (record_sale does its own work per sale).
+or per sale.
 """
 from __future__ import annotations
 
@@ -32,8 +44,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inventory.alerts import hall_text
 from inventory.errors import InventoryError
@@ -45,7 +59,8 @@ from pos.core.db import run_in_transaction
 from pos.core.errors import Conflict, PosError
 from pos.models import Sale
 from pos.sales.pricing import LineIn, is_int
-from pos.sales.service import PaymentIn, SaleIn, record_sale
+from pos.sales.service import PaymentIn, PreparedSale, PricedTogether, SaleIn, SaleResult, prepare_sale
+from pos.sales.writing import insert_alerts, write_sales
 
 MAX_SALES = 500               # per batch (DESIGN.md, counter API v1)
 MAX_LINES = 50                # per counter sale: a cabinet holds at most a few dozen slots
@@ -84,8 +99,10 @@ def ingest_sales(s: Session, kiosk: Kiosk, sales: list, *, chunk: Optional[int] 
 
     Without ``chunk`` nothing is committed: the caller's unit of work does. With ``chunk`` (the
     API) the batch is recorded in transactions of that many sales, each committed and, when the
-    database answers a deadlock or serialization failure, rolled back and run again (the txn_ids
-    make the second run record nothing twice): a batch of 500 never holds its locks for long.
+    database answers a deadlock or serialization failure or another transaction recorded one of
+    its txn_ids meanwhile, rolled back and run again (the txn_ids make the second run record
+    nothing twice): a batch of 500 never holds its locks for long. Without ``chunk`` the batch is
+    one part, in a savepoint.
     ``check`` reads each sale before anything else (the API's schema check): it returns the sale
     to record, or raises Rejected, which refuses that sale by its txn_id. The fingerprint is taken
     of the sale as sent."""
@@ -104,10 +121,7 @@ def ingest_sales(s: Session, kiosk: Kiosk, sales: list, *, chunk: Optional[int] 
     result: dict[str, list] = {"accepted": [], "duplicates": [], "rejected": []}
     parts = [list(sales)] if not chunk else [list(sales[i:i + chunk]) for i in range(0, len(sales), chunk)]
     for part in parts:
-        if chunk:
-            done = run_in_transaction(s, lambda: _record_part(s, kiosk, batch, part, check))
-        else:
-            done = _record_part(s, kiosk, batch, part, check)
+        done = _run_part(s, kiosk, batch, part, check, committed=bool(chunk))
         for key in result:
             result[key].extend(done.result[key])
         batch.alerts, batch.last_sale_at = done.alerts, done.last_sale_at
@@ -143,50 +157,164 @@ def counter_fingerprint(raw: Any) -> str:
     return hashlib.sha256(("counter-v1:" + text).encode("utf-8")).hexdigest()
 
 
-def _record_part(s: Session, kiosk: Kiosk, batch: _Batch, sales: list, check) -> _Part:
-    """Record some sales of a batch, each whole or not at all (a SAVEPOINT each). Changes only
-    its own copies of the batch's state, so that a part run again starts from the same state."""
+@dataclass
+class _Staged:
+    """One sale of a part as read before anything is looked up: what check() refused, or its
+    fingerprint and the SaleIn (or what refused it)."""
+    txn_id: Any
+    shown_id: str
+    refused: Optional[Rejected] = None       # by check(): rejected whatever else is known
+    fingerprint: Optional[str] = None
+    sale_in: Optional[SaleIn] = None
+    notes: list = field(default_factory=list)
+    unreadable: Optional[Rejected] = None    # by _sale_in: rejected, or a conflict when the txn_id is known
+
+
+def _stage(batch: _Batch, raw: Any, check) -> _Staged:
+    txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
+    staged = _Staged(txn_id, txn_id if isinstance(txn_id, str) else str(txn_id)[:64])
+    try:
+        sale = check(raw) if check is not None else raw
+    except Rejected as error:
+        staged.refused = error
+        return staged
+    staged.fingerprint = counter_fingerprint(raw)
+    try:
+        staged.sale_in, staged.notes = _sale_in(batch, sale, staged.fingerprint)
+    except Rejected as error:
+        staged.unreadable = error
+    return staged
+
+
+class _WriteRefused(Exception):
+    """A rule refused a write of the part written together: run it again, each sale on its own."""
+
+
+_REFUSALS = (Rejected, PosError, InventoryError, AmountError)
+_LAST_SALE = update(Kiosk.__table__).where(Kiosk.__table__.c.id == bindparam("kiosk_id")) \
+    .values(last_sale_at=bindparam("at"))
+
+
+def _record_part(s: Session, kiosk: Kiosk, batch: _Batch, sales: list, check, alone: bool = False) -> _Part:
+    """Record some sales of a batch, each whole or not at all: every sale judged first (a duplicate,
+    a conflict, a rejection with its reason, or a PreparedSale), then the accepted ones written
+    together by one pass of pos.sales.writing (no savepoint per sale). ``alone``: each written on
+    its own in a savepoint instead (the rerun after a write the rules refused). Changes only its
+    own copies of the batch's state, so that a part run again starts from the same state."""
+    staged = [_stage(batch, raw, check) for raw in sales]
+    known = _known_txns(s, batch.kiosk_id, sales)
+    priced = PricedTogether(s, [x.sale_in for x in staged if x.sale_in is not None and x.txn_id not in known],
+                            allow_inactive=True, use_given_prices=True)
+    outcome: list[tuple[str, Any]] = []       # per sale: (accepted | duplicates | rejected | conflict, detail)
+    pending: dict[str, tuple[str, int]] = {}  # txn_id → (fingerprint, index) of a sale of this part to record
+    ready: list[tuple[int, PreparedSale]] = []
+    claimed: dict[int, tuple[int, str]] = {}  # index → (sale id, receipt number)
+    for i, x in enumerate(staged):
+        if x.refused is not None:
+            outcome.append(("rejected", x.refused))
+            continue
+        mine = pending.get(x.txn_id) if isinstance(x.txn_id, str) else None
+        if mine is not None:  # sent twice in this part: judged against the first, as if it were recorded
+            outcome.append(("duplicates", None) if mine[0] == x.fingerprint else ("conflict", mine[1]))
+            continue
+        seen = known.get(x.txn_id) if isinstance(x.txn_id, str) else None
+        if seen is not None and seen[0] == x.fingerprint:
+            outcome.append(("duplicates", None))  # judged on what the counter sent, before any slot
+            continue
+        if x.unreadable is not None:  # a txn_id already used, and this content cannot even be read
+            outcome.append(("rejected", _conflict(x.txn_id, seen[1]) if seen is not None else x.unreadable))
+            continue
+        try:
+            prepared = prepare_sale(s, x.sale_in, key_unused=seen is None, price=priced)
+            if isinstance(prepared, SaleResult):  # recorded before counters' fingerprints were kept
+                outcome.append(("duplicates", None))
+                continue
+            if alone:
+                with s.begin_nested():
+                    claimed[i] = write_sales(s, [prepared])[0]
+        except _REFUSALS as error:
+            outcome.append(("rejected", error))
+            continue
+        outcome.append(("accepted", None))
+        pending[x.txn_id] = (x.fingerprint, i)
+        ready.append((i, prepared))
+    if not alone:
+        try:
+            claimed.update(zip([i for i, _ in ready], write_sales(s, [r for _, r in ready])))
+        except _REFUSALS as error:
+            raise _WriteRefused() from error
+
     result: dict[str, list] = {"accepted": [], "duplicates": [], "rejected": []}
     alerts, last_sale_at = set(batch.alerts), batch.last_sale_at
-    known = _known_txns(s, batch.kiosk_id, sales)
-    for raw in sales:
-        txn_id = raw.get("txn_id") if isinstance(raw, dict) else None
-        shown_id = txn_id if isinstance(txn_id, str) else str(txn_id)[:64]
-        try:
-            sale = check(raw) if check is not None else raw
-            fingerprint = counter_fingerprint(raw)
-            seen = known.get(txn_id) if isinstance(txn_id, str) else None
-            if seen is not None and seen[0] == fingerprint:
-                result["duplicates"].append(txn_id)  # judged on what the counter sent, before any slot
-                continue
-            try:
-                sale_in, notes = _sale_in(batch, sale, fingerprint)
-            except Rejected:
-                if seen is not None:  # a txn_id already used, and this content cannot even be read
-                    raise _conflict(txn_id, seen[1]) from None
-                raise
-            with s.begin_nested():
-                outcome = record_sale(s, sale_in)
-        except (Rejected, PosError, InventoryError, AmountError) as error:
-            result["rejected"].append({"txn_id": shown_id, "error": str(error)})
+    new_alerts = []
+    for x, (kind, detail), i in zip(staged, outcome, range(len(staged))):
+        if kind == "conflict":
+            kind, detail = "rejected", _conflict(x.txn_id, claimed[detail][1])
+        if kind == "rejected":
+            result["rejected"].append({"txn_id": x.shown_id, "error": str(detail)})
             continue
-        if not outcome.created:
-            result["duplicates"].append(txn_id)
+        result[kind].append(x.txn_id)
+        if kind != "accepted":
             continue
-        known[txn_id] = (fingerprint, outcome.receipt_no)
-        result["accepted"].append(txn_id)
-        if last_sale_at is None or sale_in.sold_at > last_sale_at:
-            last_sale_at = sale_in.sold_at
-        for kind, product_id, text in notes:
-            if (kind, product_id) not in alerts:
-                alerts.add((kind, product_id))
-                s.add(Alert(kind=kind, location_id=batch.location_id, product_id=product_id, ref_type="sale",
-                            ref_id=outcome.sale_id, created_at=utcnow(),
-                            message=hall_text(_alert_text(kind, batch.code, text, batch.names))))
-    if last_sale_at is not None and last_sale_at != kiosk.last_sale_at:
-        kiosk.last_sale_at = last_sale_at
+        if last_sale_at is None or x.sale_in.sold_at > last_sale_at:
+            last_sale_at = x.sale_in.sold_at
+        for note, product_id, text in x.notes:
+            if (note, product_id) not in alerts:
+                alerts.add((note, product_id))
+                new_alerts.append({"kind": note, "location_id": batch.location_id, "product_id": product_id,
+                                   "ref_type": "sale", "ref_id": claimed[i][0],
+                                   "message": hall_text(_alert_text(note, batch.code, text, batch.names))})
+    insert_alerts(s, new_alerts)
+    if last_sale_at is not None and last_sale_at != batch.last_sale_at:
+        s.execute(_LAST_SALE, {"kiosk_id": kiosk.id, "at": last_sale_at})
+        set_committed_value(kiosk, "last_sale_at", last_sale_at)
     s.flush()
     return _Part(result, alerts, last_sale_at)
+
+
+def _txn_taken(error: IntegrityError) -> bool:
+    """The unique index on (counter, txn_id) refused a sale: another transaction recorded it meanwhile."""
+    orig = error.orig
+    constraint = getattr(getattr(orig, "diag", None), "constraint_name", None)
+    return constraint == "uq_sales_kiosk_id_txn_id" or "sales.kiosk_id, sales.txn_id" in str(orig)
+
+
+RERUNS = 3
+
+
+def _run_part(s: Session, kiosk: Kiosk, batch: _Batch, part: list, check, committed: bool) -> _Part:
+    """A part in a transaction of its own (``committed``: run_in_transaction, which also runs it
+    again after a deadlock or serialization failure) or in a savepoint of the caller's. When the
+    unique index on (counter, txn_id) refuses the part's insert (another transaction recorded one
+    of its sales meanwhile), the part is rolled back and run again: the rerun finds the txn_id
+    known and answers it as a duplicate, or a conflict. When a rule refuses the write of the part
+    written together, it is run again with each sale written on its own, so that only that sale
+    is rejected."""
+    alone = False
+    for attempt in range(1, RERUNS + 1):
+        try:
+            if committed:
+                return run_in_transaction(s, lambda: _record_part(s, kiosk, batch, part, check, alone))
+            with s.begin_nested():
+                return _record_part(s, kiosk, batch, part, check, alone)
+        except IntegrityError as error:
+            if attempt == RERUNS or not _txn_taken(error):
+                raise
+        except _WriteRefused:
+            alone = True
+    raise AssertionError("unreachable")
+
+
+# Built once (building a statement costs more than running it on SQLite).
+_KNOWN = select(Sale.txn_id, Sale.content_hash, Sale.receipt_no).where(
+    Sale.kiosk_id == bindparam("kiosk_id"), Sale.txn_id.in_(bindparam("ids", expanding=True)))
+_SLOTS = select(PlanogramSlot.slot, PlanogramSlot.product_id, PlanogramSlot.price_fen).where(
+    PlanogramSlot.kiosk_id == bindparam("kiosk_id"))
+_BY_SKU = select(Product.sku, Product.id, Product.name).where(Product.sku.in_(bindparam("skus", expanding=True)))
+_NAMES = select(Product.id, Product.name).where(Product.id.in_(bindparam("ids", expanding=True)))
+_OPEN_ALERTS = select(Alert.kind, Alert.product_id).where(
+    Alert.location_id == bindparam("location_id"), Alert.resolved_at.is_(None),
+    Alert.kind.in_([AlertKind.PRICE_MISMATCH, AlertKind.NOT_IN_PLANOGRAM]))
 
 
 def _known_txns(s: Session, kiosk_id: int, sales: list) -> dict[str, tuple[str, str]]:
@@ -195,8 +323,7 @@ def _known_txns(s: Session, kiosk_id: int, sales: list) -> dict[str, tuple[str, 
     ids = {t for t in ids if isinstance(t, str) and TXN_ID.match(t)}
     if not ids:
         return {}
-    rows = s.execute(select(Sale.txn_id, Sale.content_hash, Sale.receipt_no)
-                     .where(Sale.kiosk_id == kiosk_id, Sale.txn_id.in_(ids)))
+    rows = s.execute(_KNOWN, {"kiosk_id": kiosk_id, "ids": sorted(ids)})
     return {txn: (digest, receipt) for txn, digest, receipt in rows}
 
 
@@ -208,8 +335,7 @@ def _planogram(s: Session, kiosk_id: int) -> tuple[dict[str, _Slot], dict[int, s
     """slot → (product, price), and product → the prices the planogram gives it (one query)."""
     slots: dict[str, _Slot] = {}
     prices: dict[int, set[int]] = {}
-    rows = s.execute(select(PlanogramSlot.slot, PlanogramSlot.product_id, PlanogramSlot.price_fen)
-                     .where(PlanogramSlot.kiosk_id == kiosk_id))
+    rows = s.execute(_SLOTS, {"kiosk_id": kiosk_id})
     for slot, product_id, price in rows:
         slots[slot] = _Slot(product_id, price)
         prices.setdefault(product_id, set()).add(price)
@@ -230,20 +356,18 @@ def _skus(sales: Iterable[Any]) -> set[str]:
 def _products_by_sku(s: Session, skus: set[str]) -> dict[str, _Product]:
     if not skus:
         return {}
-    rows = s.execute(select(Product.sku, Product.id, Product.name).where(Product.sku.in_(skus)))
+    rows = s.execute(_BY_SKU, {"skus": sorted(skus)})
     return {sku: _Product(pid, name) for sku, pid, name in rows}
 
 
 def _product_names(s: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict(s.execute(select(Product.id, Product.name).where(Product.id.in_(ids))).all())
+    return dict(s.execute(_NAMES, {"ids": sorted(ids)}).all())
 
 
 def _open_alerts(s: Session, location_id: int) -> set[tuple[AlertKind, int]]:
-    rows = s.execute(select(Alert.kind, Alert.product_id).where(
-        Alert.location_id == location_id, Alert.resolved_at.is_(None),
-        Alert.kind.in_([AlertKind.PRICE_MISMATCH, AlertKind.NOT_IN_PLANOGRAM])))
+    rows = s.execute(_OPEN_ALERTS, {"location_id": location_id})
     return {(AlertKind(kind), product_id) for kind, product_id in rows}
 
 

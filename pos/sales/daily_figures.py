@@ -14,8 +14,9 @@ of distinct sales at every grouping the reports show.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Iterable
 
-from sqlalchemy import String, case, cast, delete, func, literal_column, select
+from sqlalchemy import String, bindparam, case, cast, delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -104,29 +105,59 @@ def refund_deltas(*where):
             .group_by(*keys))
 
 
-def _upsert(s: Session, query) -> None:
+def _upsert_statement(query, dialect_name: str):
     table = DailyFigure.__table__
-    name = s.dialect.name if hasattr(s, "dialect") else s.get_bind().dialect.name  # a Session or a Connection
-    dialect = postgresql if name == "postgresql" else sqlite
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
     stmt = dialect.insert(table).from_select([*KEY, *VALUES], query)
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in KEY],
+    return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in KEY],
                                       set_={v: table.c[v] + stmt.excluded[v] for v in VALUES})
-    s.execute(stmt)
 
 
-def add_sale(s: Session, sale_id: int) -> None:
-    """A recorded sale's lines into the aggregate (one statement)."""
-    _upsert(s, sale_deltas(SaleLine.sale_id == sale_id))
+def _dialect_name(s) -> str:
+    return s.dialect.name if hasattr(s, "dialect") else s.get_bind().dialect.name  # a Session or a Connection
+
+
+def _upsert(s: Session, query) -> None:
+    s.execute(_upsert_statement(query, _dialect_name(s)))
+
+
+_BUILT: dict = {}
+_IDS = bindparam("ids", expanding=True)
+
+
+def _built(s: Session, name: str):
+    """The statements of add_sale, remove_sale and add_refund, built once per dialect with the ids
+    as a parameter: building this INSERT … SELECT costs several times what running it does."""
+    dialect = _dialect_name(s)
+    stmt = _BUILT.get((dialect, name))
+    if stmt is None:
+        query = {"add_sale": lambda: sale_deltas(SaleLine.sale_id.in_(_IDS)),
+                 "remove_sale": lambda: sale_deltas(SaleLine.sale_id.in_(_IDS), sign=-1),
+                 "add_refund": lambda: refund_deltas(RefundLine.refund_id.in_(_IDS))}[name]()
+        stmt = _BUILT[(dialect, name)] = _upsert_statement(query, dialect)
+    return stmt
+
+
+def _ids(ids: int | Iterable[int]) -> list[int]:
+    return [ids] if isinstance(ids, int) else sorted(set(ids))
+
+
+def add_sale(s: Session, sale_ids: int | Iterable[int]) -> None:
+    """Recorded sales' lines into the aggregate (one statement for all of them: record_sale's
+    batch of a counter's sales passes their ids together)."""
+    ids = _ids(sale_ids)
+    if ids:
+        s.execute(_built(s, "add_sale"), {"ids": ids})
 
 
 def remove_sale(s: Session, sale_id: int) -> None:
     """A voided sale's lines out of the aggregate (one statement): the same rows, negated."""
-    _upsert(s, sale_deltas(SaleLine.sale_id == sale_id, sign=-1))
+    s.execute(_built(s, "remove_sale"), {"ids": _ids(sale_id)})
 
 
 def add_refund(s: Session, refund_id: int) -> None:
     """A refund's lines into the aggregate, on the refund's own date (one statement)."""
-    _upsert(s, refund_deltas(RefundLine.refund_id == refund_id))
+    s.execute(_built(s, "add_refund"), {"ids": _ids(refund_id)})
 
 
 def rebuild(s, first: dt.date | None = None, last: dt.date | None = None) -> dict:

@@ -14,22 +14,17 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from inventory import ledger
-from inventory.alerts import hall_text
-from inventory.audit import record
 from inventory.documents import format_number, take_number
-from inventory.errors import InventoryError
 from inventory.localtime import local_date, utcnow
-from inventory.models import Alert, AlertKind, LocationKind, MoveReason
-from inventory.money import format_yuan, line_amount_fen
-from inventory.expiry import fefo_allocate_many
+from inventory.money import AmountError, format_yuan
 from pos.accounts.users import active_approver
 from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
 from pos.hall.settings import hall_settings
@@ -39,17 +34,15 @@ from pos.models import (
     Payment,
     PaymentMethod,
     Sale,
-    SaleLine,
-    SaleStatus,
     Shift,
     ShiftStatus,
     Till,
 )
-from pos.sales import daily_figures
-from pos.sales.code_payments import checked_attempt, mark_used
+from pos.sales.code_payments import checked_attempt
 from pos.sales.offline import OfflineLimits, check_time, open_shift_of, shift_at
-from pos.sales.pricing import LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
+from pos.sales.pricing import MAX_LINES, Basket, LineIn, cash_rounding_applies, checked_fen, is_int, price_lines
 from pos.sales.receipt_blocks import claim_reserved_number, refuse_if_taken
+from pos.sales.writing import claim, customer_location, write_claimed, write_sales
 
 GROUP_PREFIX = "G"
 
@@ -311,13 +304,87 @@ def _context(s: Session, sale: SaleIn) -> _Context:
                     discount_limit_percent=settings.discount_limit_percent)
 
 
-def record_sale(s: Session, sale: SaleIn) -> SaleResult:
-    """Record one sale whole: lines with certification and origin snapshots, payments, stock
-    moves (first expiry first out) and a receipt number. Idempotent on ``client_sale_id`` (hall)
-    or (kiosk, ``txn_id``) (counters): the same content again returns the existing sale with
-    ``created=False``; different content raises Conflict."""
+@dataclass
+class PreparedSale:
+    """A sale prepare_sale has checked and priced, nothing written: what pos.sales.writing writes."""
+    sale: SaleIn
+    digest: str                           # the sender's fingerprint (or content_hash)
+    sold_at: dt.datetime                  # UTC
+    day: dt.date                          # its local date
+    ctx: _Context
+    basket: Basket
+    products: dict
+    list_prices: dict                     # line index → catalogue price, where an offline sale charged another
+    payments: list[dict]
+    change: int
+    over_limit: bool                      # a discount over the limit, approved (audited when written)
+    reserved: Optional[str]               # a receipt number of the till's reserved block
+
+
+class PricedTogether:
+    """``price_lines`` for many sales at once (a counter's part of a batch): the lines of the
+    sales of one local day priced by one call, so one query for their products and one for the
+    certificates of that day, instead of two per sale. Only sales with no basket-level amount (no
+    order discount, no 抹零) are priced together: then every line's amounts depend on that line
+    alone, and each sale's basket is the sum of its own lines, as pricing it alone gives. Called
+    as ``price_lines`` (prepare_sale's ``price``); a call it has no answer for (other flags, a group
+    that some line's check refused) is priced alone, so a refusal names the sale's own line."""
+
+    def __init__(self, s: Session, sales: Sequence[SaleIn], *, allow_inactive: bool, use_given_prices: bool):
+        self.flags = (allow_inactive, use_given_prices)
+        self.priced: dict[int, tuple] = {}
+        days: dict[dt.date, list[SaleIn]] = {}
+        for sale in sales:
+            if (sale.order_discount_fen == 0 and isinstance(sale.sold_at, dt.datetime) and sale.sold_at.tzinfo
+                    and isinstance(sale.lines, (list, tuple)) and 0 < len(sale.lines) <= MAX_LINES):
+                days.setdefault(local_date(sale.sold_at), []).append(sale)
+        for group in days.values():
+            chunk: list[SaleIn] = []
+            for sale in group:  # at most MAX_LINES lines per call
+                if sum(len(x.lines) for x in chunk) + len(sale.lines) > MAX_LINES:
+                    self._price(s, chunk)
+                    chunk = []
+                chunk.append(sale)
+            self._price(s, chunk)
+
+    def _price(self, s: Session, sales: list[SaleIn]) -> None:
+        allow_inactive, use_given_prices = self.flags
+        try:
+            basket, products, certs = price_lines(
+                s, [line for sale in sales for line in sale.lines], order_discount_fen=0, rounding_to_jiao=False,
+                sold_at=sales[0].sold_at, allow_inactive=allow_inactive, use_given_prices=use_given_prices)
+        except (PosError, AmountError):
+            return  # each sale is priced alone when prepared: its refusal names its own line
+        first = 0
+        for sale in sales:
+            lines = basket.lines[first:first + len(sale.lines)]
+            first += len(sale.lines)
+            subtotal = sum(line.gross_fen for line in lines)
+            total = sum(line.net_fen for line in lines)
+            certified = sum(line.net_fen for line in lines if line.certified)
+            own = Basket(lines, subtotal, subtotal - total, 0, total, certified, total - certified)
+            self.priced[id(sale.lines)] = (sale.lines, own, products, certs)
+
+    def __call__(self, s: Session, lines, *, order_discount_fen, rounding_to_jiao, sold_at, allow_inactive,
+                 use_given_prices):
+        known = self.priced.get(id(lines))
+        if (known is not None and known[0] is lines and order_discount_fen == 0 and not rounding_to_jiao
+                and (allow_inactive, use_given_prices) == self.flags):
+            return known[1:]
+        return price_lines(s, lines, order_discount_fen=order_discount_fen, rounding_to_jiao=rounding_to_jiao,
+                           sold_at=sold_at, allow_inactive=allow_inactive, use_given_prices=use_given_prices)
+
+
+def prepare_sale(s: Session, sale: SaleIn, *, key_unused: bool = False, price=price_lines
+                 ) -> Union[PreparedSale, SaleResult]:
+    """The read half of record_sale: everything checked and priced, nothing written. Returns the
+    sale already recorded under the sender's key (a duplicate, or Conflict), else the
+    PreparedSale that ``pos.sales.writing.write_sales`` writes. ``key_unused``: the caller has
+    looked the key up in this transaction and found it unused (kiosks.ingest, one query for a
+    part's txn_ids); the unique index still refuses a sale recorded meanwhile. ``price``: what
+    prices the lines, ``price_lines`` or a ``PricedTogether`` made for the caller's sales."""
     digest = sale.fingerprint or content_hash(sale)
-    existing = _existing(s, sale)
+    existing = None if key_unused else _existing(s, sale)
     if existing is not None:
         return _duplicate(s, existing, digest, sale)
 
@@ -330,7 +397,7 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     # A hall sale made offline is recorded at the prices the till charged, even for a product
     # retired meanwhile: the money was taken. Online, the server prices it (given prices ignored).
     offline_hall = ctx.channel == Channel.HALL and sale.offline is not None
-    basket, products, _ = price_lines(
+    basket, products, _ = price(
         s, sale.lines, order_discount_fen=sale.order_discount_fen, rounding_to_jiao=ctx.rounding_to_jiao, sold_at=sold_at,
         allow_inactive=ctx.channel == Channel.KIOSK or offline_hall,
         use_given_prices=ctx.channel != Channel.HALL or offline_hall)
@@ -349,25 +416,27 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
 
     # A receipt number the till reserved (printed offline): its own, for the sale's day, unused.
     reserved = claim_reserved_number(s, ctx.till, day, sale.receipt_no) if sale.receipt_no is not None else None
+    return PreparedSale(sale, digest, sold_at, day, ctx, basket, products, list_prices, payments, change,
+                        over_limit, reserved)
+
+
+def record_sale(s: Session, sale: SaleIn) -> SaleResult:
+    """Record one sale whole: lines with certification and origin snapshots, payments, stock
+    moves (first expiry first out) and a receipt number. Idempotent on ``client_sale_id`` (hall)
+    or (kiosk, ``txn_id``) (counters): the same content again returns the existing sale with
+    ``created=False``; different content raises Conflict. prepare_sale, then writing's
+    ``claim`` and ``write_claimed``: the one place for each rule, shared with a counter's batch."""
+    ready = prepare_sale(s, sale)
+    if isinstance(ready, SaleResult):
+        return ready
+    digest, reserved = ready.digest, ready.reserved
 
     # Claim the idempotency key and the receipt number together in a savepoint: if another
     # transaction recorded the same id meanwhile, the unique index refuses ours, the savepoint
     # gives the number back, and the other's sale is returned instead.
-    sales = Sale.__table__
     try:
         with s.begin_nested():
-            receipt_no = reserved or document_number(ctx.receipt_prefix, day, next_number(s, ctx.receipt_prefix, day))
-            sale_id = s.execute(insert(sales).returning(sales.c.id), {
-                "receipt_no": receipt_no, "channel": ctx.channel, "status": SaleStatus.COMPLETED,
-                "client_sale_id": sale.client_sale_id, "kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id,
-                "content_hash": digest, "till_id": ctx.till.id if ctx.till else None, "shift_id": ctx.shift_id,
-                "after_shift_closed": ctx.after_shift_closed, "price_differs": bool(list_prices),
-                "cashier_id": sale.cashier_id,
-                "location_id": ctx.location_id, "buyer_type": ctx.buyer_type, "group_order_id": sale.group_order_id,
-                "sold_at": sold_at, "local_date": day, "recorded_at": utcnow(),
-                "subtotal_fen": basket.subtotal_fen, "discount_fen": basket.discount_fen,
-                "rounding_fen": basket.rounding_fen, "total_fen": basket.total_fen, "reprint_count": 0,
-            }).scalar_one()
+            claimed = claim(s, [ready])
     except IntegrityError:
         existing = _existing(s, sale)
         if existing is None:
@@ -375,75 +444,13 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
                 refuse_if_taken(s, reserved)
             raise
         return _duplicate(s, existing, digest, sale)
-
-    line_rows = []
-    for n, line in enumerate(basket.lines, start=1):
-        product = products[line.product_id]
-        origin = product.origin()
-        line_rows.append({
-            "sale_id": sale_id, "line_no": n, "product_id": line.product_id, "slot": line.slot,
-            "qty_milli": line.qty_milli, "unit_price_fen": line.unit_price_fen, "gross_fen": line.gross_fen,
-            "discount_fen": line.discount_fen, "net_fen": line.net_fen, "vat": product.vat.value,
-            "certified": line.certified, "certificate_no": line.certificate_no,
-            "supplier_id": product.supplier_id, "supplier_name": product.supplier.name if product.supplier else None,
-            "origin_county": origin["county"], "origin_county_code": origin["county_code"],
-            "origin_township": origin["township"], "origin_village": origin["village"],
-            "cost_fen": None if product.cost_fen is None else line_amount_fen(product.cost_fen, line.qty_milli),
-            "list_price_fen": list_prices.get(n - 1),
-        })
-    s.execute(insert(SaleLine.__table__), line_rows)
-    daily_figures.add_sale(s, sale_id)  # the reports' daily aggregate, in this transaction
-    if payments:
-        s.execute(insert(Payment.__table__), [{**p, "sale_id": sale_id} for p in payments])
-        mark_used(s, [p["attempt_id"] for p in payments if p["attempt_id"] is not None], sale_id)
-
-    # The goods are in the customer's hand: a sale may drive a level negative (the ledger then
-    # raises a discrepancy alert), never refuses. Lines move in the ledger's lock order (product
-    # id), whatever order the basket was scanned in, so that tills never deadlock each other.
-    ledger.locations(s, (ctx.location_id,))  # with the virtual ones: one query for the moves' places
-    customer = customer_location(s)
-    ordered = ledger.by_product(zip(sale.lines, basket.lines), key=lambda pair: pair[1].product_id)
-    to_allocate = [(line.product_id, line.qty_milli) for given, line in ordered if not given.lots]
-    allocated = iter(fefo_allocate_many(s, location_id=ctx.location_id, items=to_allocate) if to_allocate else ())
-    ledger.post_moves(s, [
-        ledger.MoveIn(product_id=line.product_id, qty_milli=qty, from_location_id=ctx.location_id,
-                      to_location_id=customer, reason=MoveReason.SALE, lot_id=lot_id, ref_type="sale", ref_id=sale_id,
-                      user_id=sale.cashier_id, allow_negative_source=True)
-        for given, line in ordered for lot_id, qty in (given.lots or next(allocated))])
-
-    if ctx.after_shift_closed:
-        s.add(Alert(kind=AlertKind.LATE_SALE, location_id=ctx.location_id, ref_type="sale", ref_id=sale_id,
-                    message=hall_text(_l("收银台 %(till)s 的销售 %(receipt)s（%(amount)s）在交班后到达，请核对",
-                                         till=ctx.receipt_prefix, receipt=receipt_no,
-                                         amount=format_yuan(basket.total_fen)))))
-    if list_prices:
-        differing = [basket.lines[i] for i in list_prices]
-        s.add(Alert(kind=AlertKind.PRICE_MISMATCH, location_id=ctx.location_id, ref_type="sale", ref_id=sale_id,
-                    product_id=differing[0].product_id,
-                    message=hall_text(_l("收银台 %(till)s 的离线销售 %(receipt)s 按收银台当时的价格收款，"
-                                         "与目录价格不同（%(product)s：收 %(paid)s，目录 %(listed)s），请核对",
-                                         till=ctx.receipt_prefix, receipt=receipt_no, product=differing[0].name,
-                                         paid=format_yuan(differing[0].unit_price_fen),
-                                         listed=format_yuan(list_prices[next(iter(list_prices))])))))
-    if over_limit:
-        record(s, user_id=sale.approved_by_id, action="sale.discount_approved", entity="sale", entity_id=sale_id,
-               after={"receipt_no": receipt_no, "subtotal_fen": basket.subtotal_fen,
-                      "discount_fen": basket.discount_fen, "limit_percent": limit, "cashier_id": sale.cashier_id})
-    return SaleResult(sale_id, receipt_no, basket.total_fen, change, True)
-
-
-def customer_location(s: Session) -> int:
-    cached = s.info.get("pos.customer_location")
-    if cached is None:
-        try:
-            cached = ledger.virtual_location_id(s, LocationKind.CUSTOMER)
-        except InventoryError as exc:
-            raise PosError(exc.message) from None
-        s.info["pos.customer_location"] = cached
-    return cached
+    write_claimed(s, [ready], claimed)
+    sale_id, receipt_no = claimed[0]
+    return SaleResult(sale_id, receipt_no, ready.basket.total_fen, ready.change, True)
 
 
 __all__ = [
-    "PaymentIn", "SaleIn", "SaleResult", "record_sale", "content_hash", "customer_location",
+    "PaymentIn", "SaleIn", "SaleResult", "PreparedSale", "PricedTogether", "record_sale", "prepare_sale",
+    "write_sales", "content_hash", "customer_location",
     "next_number", "document_number", "GROUP_PREFIX",
 ]
