@@ -10,11 +10,12 @@ from typing import Any, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
 from . import barcodes as barcode_rules
 from . import catalogue, product_rules, suppliers
+from .bulk_rows import key_filters
+from .catalogue_import_known import KnownProduct, load_known
 from .catalogue_sheet import (
     CODE_COLUMNS,
     DEFAULT_ISSUER,
@@ -44,7 +45,7 @@ from .models import Barcode, Category, Certificate, Product, Supplier, Unit, Vat
 class _Row:
     row_no: int
     sku: str
-    product: Optional[Product]
+    product: Optional[KnownProduct]                      # the catalogue's product with this sku
     values: dict = field(default_factory=dict)            # product fields to set (cleaned)
     barcodes: Optional[list[str]] = None                   # wanted codes, None = column absent
     kinds: dict = field(default_factory=dict)              # code -> its kind (checked once)
@@ -103,41 +104,12 @@ FIELD_COLUMNS = {
 }
 
 
-def _chunks(items: list, size: int = 500):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _lookup_size(s: Session) -> int:
-    """Keys per ``IN (…)`` lookup: SQLite's bound parameters are few; PostgreSQL takes a file's
-    worth in one statement (one plan, not dozens, over a table the import is growing)."""
-    return 500 if s.get_bind().dialect.name == "sqlite" else 20_000
-
-
-def _load(s: Session, model, column, keys: set, *options) -> dict:
+def _load(s: Session, model, column, keys: set) -> dict:
     found = {}
-    for chunk in _chunks(sorted(keys), _lookup_size(s)):
-        query = select(model).where(column.in_(chunk))
-        if options:
-            query = query.options(*options)
-        for obj in s.scalars(query):
+    for where in key_filters(s, column, keys):
+        for obj in s.scalars(select(model).where(where)):
             found[getattr(obj, column.key)] = obj
     return found
-
-
-def _attach(s: Session, products, categories_by_id: dict) -> None:
-    """The products' category and supplier, as ``selectinload`` would set them: the few
-    categories and suppliers read once and handed to every product (selectinload's own
-    many-to-one pass over 20,000 parents was a third of planning a re-import)."""
-    supplier_ids = {p.supplier_id for p in products} - {None}
-    suppliers_by_id = {}
-    for chunk in _chunks(sorted(supplier_ids), _lookup_size(s)):
-        suppliers_by_id.update((sup.id, sup) for sup in s.scalars(select(Supplier).where(Supplier.id.in_(chunk))))
-    for product in products:
-        if "category" not in product.__dict__:
-            set_committed_value(product, "category", categories_by_id.get(product.category_id))
-        if "supplier" not in product.__dict__:
-            set_committed_value(product, "supplier", suppliers_by_id.get(product.supplier_id))
 
 
 def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
@@ -150,10 +122,8 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
             if raw.get(column):
                 raw[column] = unicodedata.normalize("NFKC", raw[column]).strip()
     skus = {r["sku"] for r in raw_rows if r.get("sku")}
-    products = _load(s, Product, Product.sku, skus, selectinload(Product.barcodes),
-                     selectinload(Product.certificates))
     categories = {c.name: c for c in s.scalars(select(Category))}
-    _attach(s, products.values(), {c.id: c for c in categories.values()})
+    products = load_known(s, skus, {c.id: c for c in categories.values()})
     supplier_names = {r.get("supplier", "") for r in raw_rows} - {""}
     known_suppliers = _load(s, Supplier, Supplier.name, supplier_names)
     cert_numbers = {r.get("certificate_no", "") for r in raw_rows} - {""}
@@ -192,10 +162,9 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
             for variant in variants:
                 wanted_codes.setdefault(variant, (row.row_no, row.sku))
     owners = {}
-    for chunk in _chunks(sorted(wanted_codes), _lookup_size(s)):
+    for where in key_filters(s, Barcode.code, wanted_codes):
         for code, sku, name in s.execute(select(Barcode.code, Product.sku, Product.name)
-                                         .join(Product, Product.id == Barcode.product_id)
-                                         .where(Barcode.code.in_(chunk))):
+                                         .join(Product, Product.id == Barcode.product_id).where(where)):
             owners[code] = (sku, name)
     for code, (owner_sku, owner_name) in owners.items():
         row_no, sku = wanted_codes[code]
@@ -264,11 +233,10 @@ def _covered(s: Session, cert_ids: list[int]) -> dict[int, dict[int, str]]:
     """Certificate id -> {product id: sku} of the products it covers (ids, not ORM objects: a
     certificate may cover thousands)."""
     covered: dict[int, dict[int, str]] = {cert_id: {} for cert_id in cert_ids}
-    for chunk in _chunks(sorted(cert_ids)):
+    for where in key_filters(s, certificate_products.c.certificate_id, cert_ids):
         for cert_id, product_id, sku in s.execute(
                 select(certificate_products.c.certificate_id, Product.id, Product.sku)
-                .join(Product, Product.id == certificate_products.c.product_id)
-                .where(certificate_products.c.certificate_id.in_(chunk))):
+                .join(Product, Product.id == certificate_products.c.product_id).where(where)):
             covered[cert_id][product_id] = sku
     return covered
 
@@ -528,12 +496,12 @@ def _plan_product(row: _Row, known_suppliers, new_suppliers, known_certs, new_ce
     row.changes = changes
 
 
-def _effective_origin(product: Product) -> tuple:
+def _effective_origin(product: KnownProduct) -> tuple:
     origin = product.origin()
     return _origin(origin["county"], origin["township"], origin["village"])
 
 
-def _current_supplier_origin(product: Product) -> tuple:
+def _current_supplier_origin(product: KnownProduct) -> tuple:
     s = product.supplier
     return _origin(s.origin_county, s.origin_township, s.origin_village) if s else (None, None, None)
 
