@@ -96,6 +96,14 @@ class _Errors:
             self.items.append(error)
 
 
+# Free-text columns of the file that are not product fields: (longest, label for the messages);
+# built once, not per row (a lazy string costs more than the check).
+TEXT_COLUMNS = {
+    "category": (60, _l("分类")), "supplier": (120, _l("供应商")), "origin_county": (60, _l("产地县")),
+    "origin_township": (60, _l("产地乡镇")), "origin_village": (60, _l("产地村")),
+    "certificate_no": (60, _l("认定证书编号")), "certificate_issuer": (120, _l("认定机构")),
+}
+
 FIELD_COLUMNS = {
     "sku": "sku", "name": "name", "price_fen": "price_fen", "unit": "unit", "sold_by_weight": "unit",
     "scale_plu": "unit", "vat": "vat", "vat_exemption_code": "vat", "origin_county": "origin_county",
@@ -258,8 +266,9 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
     row is None when it has no sku (nothing more can be said about it)."""
     problems = _Problems()
 
-    def text(column: str, max_len: int, label: Any) -> Optional[str]:
+    def text(column: str) -> Optional[str]:
         value = raw.get(column, "")
+        max_len, label = TEXT_COLUMNS[column]
         if len(value) > max_len:
             raise _RowProblem(column, _l("%(label)s最多 %(n)s 个字符", label=label, n=max_len))
         if "\n" in value or "\r" in value:
@@ -311,13 +320,13 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
         if kinds is not None:
             row.barcodes, row.kinds = [code for code, _kind in kinds], dict(kinds)
     if "category" in present:
-        row.has_category, row.category = True, problems.check(text, "category", 60, _l("分类"))
+        row.has_category, row.category = True, problems.check(text, "category")
     if "supplier" in present:
-        row.has_supplier, row.supplier = True, problems.check(text, "supplier", 120, _l("供应商"))
+        row.has_supplier, row.supplier = True, problems.check(text, "supplier")
     if present & {"origin_county", "origin_township", "origin_village"}:
-        row.origin = _origin(problems.check(text, "origin_county", 60, _l("产地县")),
-                             problems.check(text, "origin_township", 60, _l("产地乡镇")),
-                             problems.check(text, "origin_village", 60, _l("产地村")))
+        row.origin = _origin(problems.check(text, "origin_county"),
+                             problems.check(text, "origin_township"),
+                             problems.check(text, "origin_village"))
         if "origin_county_code" in present and raw["origin_county_code"]:
             try:
                 row.county_code = catalogue.fields.county_code(raw["origin_county_code"])
@@ -327,14 +336,14 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
             row.county_code = county_codes.get(row.origin[0])
     if "certificate_no" in present:
         row.has_cert = True
-        row.cert_no = problems.check(text, "certificate_no", 60, _l("认定证书编号"))
+        row.cert_no = problems.check(text, "certificate_no")
         row.cert_from = problems.check(_parse_date, raw.get("certificate_valid_from", ""), "certificate_valid_from")
         row.cert_to = problems.check(_parse_date, raw.get("certificate_valid_to", ""), "certificate_valid_to")
         if not row.cert_no and (row.cert_from or row.cert_to) and "certificate_no" not in problems.columns():
             fail("certificate_no", _l("填写了证书日期，但没有证书编号"))
         if row.cert_from and row.cert_to and row.cert_to < row.cert_from:
             fail("certificate_valid_to", _l("失效日期不能早于生效日期"))
-        row.issuer = problems.check(text, "certificate_issuer", 120, _l("认定机构"))
+        row.issuer = problems.check(text, "certificate_issuer")
     if "supplier_credit_code" in present and raw["supplier_credit_code"]:
         try:
             row.credit_code = normalise_credit_code(raw["supplier_credit_code"])
@@ -450,8 +459,9 @@ def _plan_product(row: _Row, known_suppliers, new_suppliers, known_certs, new_ce
     changes: dict[str, tuple[str, str]] = {}
 
     def change(column: str, old: Any, new: Any) -> None:
-        if _show(old) != _show(new):
-            changes[column] = (_show(old), _show(new))
+        old, new = _show(old), _show(new)
+        if old != new:
+            changes[column] = (old, new)
 
     for key, value in row.values.items():
         column = FIELD_COLUMNS.get(key, key)

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import barcodes as barcode_rules
-from . import catalogue, suppliers
+from . import catalogue, search_index, suppliers
 from .audit import event_row
 from .catalogue_changes import take_version
 from .catalogue_import_known import KnownCode, KnownProduct
@@ -184,7 +184,8 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
     for chunk in _chunks([b.id for b in writes.gone]):
         s.execute(barcodes.delete().where(barcodes.c.id.in_(chunk)))
     new_rows = [dict(row, catalogue_version=version) for row, _codes in writes.new]
-    _insert(s, products, new_rows)   # COPY or executemany, then the ids read back by sku
+    with search_index.indexed_at_end(s.connection()):
+        _insert(s, products, new_rows)   # COPY or executemany, then the ids read back by sku
     new_skus = [row["sku"] for row in new_rows]
     for where in key_filters(s, products.c.sku, new_skus):
         ids_by_sku.update(s.execute(select(products.c.sku, products.c.id).where(where)).all())
