@@ -2,10 +2,12 @@
 found by the till's search at once (on SQLite the FTS index is filled in one statement after the
 insert, the per-row trigger dropped for it and back afterwards, also when the write is rolled back);
 the file's existing products are planned from snapshots, and the ORM objects a caller's session
-already held of them show what the import wrote."""
+already held of them show what the import wrote; the garbage collector paused for an import is
+back on after it."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import insert, select
 from inventory import catalogue, search_index
 from inventory.barcodes import ean13
 from inventory.catalogue_import import apply_import
+from inventory.catalogue_sheet import ImportRefused
 from inventory.localtime import utcnow
 from inventory.models import Product
 from inventory.search import search_ids
@@ -119,3 +122,13 @@ def test_the_products_a_session_held_show_what_the_import_wrote(session):
     assert [b.code for b in held.barcodes] == [ean13("696000000002")]
     assert other.barcodes == []
     session.commit()
+
+
+def test_the_garbage_collector_is_back_on_after_an_import_written_or_refused(session):
+    assert gc.isenabled()
+    apply_import(session, "ok.csv", csv_bytes([["GC1", "松桃红米 2.5kg", "", "2600"]]))
+    assert gc.isenabled()
+    with pytest.raises(ImportRefused):
+        apply_import(session, "bad.csv", csv_bytes([["GC2", "松桃红米 2.5kg", "", "not a price"]]))
+    assert gc.isenabled()
+    session.rollback()
