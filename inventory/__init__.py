@@ -16,7 +16,8 @@ What lives where:
 - the catalogue: ``catalogue`` (products, categories, search, the till's scan), ``product_rules``
   (what a product's fields may be), ``suppliers`` (suppliers and certificates); the catalogue file:
   ``catalogue_sheet`` (its columns, reading it), ``catalogue_import_plan`` and ``catalogue_import``
-  (preview and apply), ``catalogue_export``;
+  (preview and apply; the file's known products read by ``catalogue_import_known``, written in
+  bulk by ``catalogue_import_write`` through ``bulk_rows``), ``catalogue_export``;
 - stock: ``ledger`` (every move, one statement per level), ``stock_documents`` (what every
   document shares: checks, numbering, posting, the hook that keeps posted documents immutable),
   ``receiving``, ``transfers``, ``counts``, ``expiry`` (first expiry first out, expiring lots,

@@ -1,5 +1,6 @@
-"""Many rows into a table, or many rows of a table changed, in the current transaction: the
-catalogue import's writer (``inventory.catalogue_import_write``).
+"""Many rows into a table, many rows of a table changed, or read by a file's worth of keys
+(``key_filters``), in the current transaction: the catalogue import's planner and writer
+(``inventory.catalogue_import_plan``, ``inventory.catalogue_import_write``).
 
 On PostgreSQL the rows go through ``COPY … FROM STDIN`` (psycopg's ``cursor.copy()``), on the
 session's own connection, so they are part of the same all-or-nothing transaction (a savepoint
@@ -17,15 +18,30 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 CHUNK = 1000
+IN_CHUNK = 500      # keys per IN (…) elsewhere: SQLite before 3.32 binds at most 999 parameters
 
 
 def _chunks(items: list, size: int = CHUNK):
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def key_filters(s: Session, column, keys) -> list:
+    """WHERE clauses that together select the rows whose ``column`` is one of ``keys`` (none for
+    no keys): on PostgreSQL one ``column = ANY(:keys)`` (one array bound, where ``IN`` of a file's
+    20,000 keys binds and plans 20,000 parameters: three times slower), elsewhere ``IN (…)`` in
+    chunks."""
+    keys = sorted(set(keys))
+    if not keys:
+        return []
+    if s.get_bind().dialect.name == "postgresql":
+        return [column == any_(bindparam(None, keys, type_=ARRAY(column.type)))]
+    return [column.in_(chunk) for chunk in _chunks(keys, IN_CHUNK)]
 
 
 def _copy_ready(table: Table, rows: list[dict]) -> Optional[tuple[list[str], list[tuple[str, Any]]]]:

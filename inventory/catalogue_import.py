@@ -4,6 +4,8 @@ it, all or nothing. The format is described in ``inventory.catalogue_sheet``; th
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from contextlib import contextmanager
 from typing import Optional
 
 from sqlalchemy.orm import Session
@@ -15,12 +17,30 @@ from .catalogue_sheet import ImportPreview, ImportRefused, ImportResult, RowErro
 from .errors import ValidationError
 from .localtime import local_today
 
+
+@contextmanager
+def _no_cycle_collection():
+    """Python's cyclic garbage collector paused while a file is planned or written. A 20,000-row
+    file makes about a million small dicts, lists and tuples; the collector's passes over that
+    growing heap were a quarter of the import's time, and they find nothing: what the import
+    makes is freed by reference counting. Cycles other threads make meanwhile wait a few seconds
+    for the next pass. Left off if it was off."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 # --- public entry points -------------------------------------------------------------------------
 
 def plan_import(s: Session, filename: str, data: bytes, *, today: Optional[dt.date] = None) -> _Plan:
     """The file planned against the catalogue: ``plan.preview`` is what ``preview_import`` returns,
     and ``apply_plan`` writes it without reading the file again (the CLI plans once). Writes nothing."""
-    return _plan(s, filename, data, today or local_today())
+    with _no_cycle_collection():
+        return _plan(s, filename, data, today or local_today())
 
 
 def preview_import(s: Session, filename: str, data: bytes, *, today: Optional[dt.date] = None) -> ImportPreview:
@@ -42,7 +62,7 @@ def apply_plan(s: Session, plan: _Plan, filename: str, *, actor_id: Optional[int
         raise ImportRefused(plan.preview.errors)
     state = {"row": 0}
     try:
-        with s.begin_nested():
+        with _no_cycle_collection(), s.begin_nested():
             result = write_plan(s, plan, actor_id, state)
     except ValidationError as error:  # a rule the plan did not foresee: nothing is kept
         column = FIELD_COLUMNS.get(error.field or "", "")

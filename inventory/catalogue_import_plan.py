@@ -10,11 +10,12 @@ from typing import Any, Optional
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
 from . import barcodes as barcode_rules
 from . import catalogue, product_rules, suppliers
+from .bulk_rows import key_filters
+from .catalogue_import_known import KnownProduct, load_known
 from .catalogue_sheet import (
     CODE_COLUMNS,
     DEFAULT_ISSUER,
@@ -44,7 +45,7 @@ from .models import Barcode, Category, Certificate, Product, Supplier, Unit, Vat
 class _Row:
     row_no: int
     sku: str
-    product: Optional[Product]
+    product: Optional[KnownProduct]                      # the catalogue's product with this sku
     values: dict = field(default_factory=dict)            # product fields to set (cleaned)
     barcodes: Optional[list[str]] = None                   # wanted codes, None = column absent
     kinds: dict = field(default_factory=dict)              # code -> its kind (checked once)
@@ -95,6 +96,14 @@ class _Errors:
             self.items.append(error)
 
 
+# Free-text columns of the file that are not product fields: (longest, label for the messages);
+# built once, not per row (a lazy string costs more than the check).
+TEXT_COLUMNS = {
+    "category": (60, _l("分类")), "supplier": (120, _l("供应商")), "origin_county": (60, _l("产地县")),
+    "origin_township": (60, _l("产地乡镇")), "origin_village": (60, _l("产地村")),
+    "certificate_no": (60, _l("认定证书编号")), "certificate_issuer": (120, _l("认定机构")),
+}
+
 FIELD_COLUMNS = {
     "sku": "sku", "name": "name", "price_fen": "price_fen", "unit": "unit", "sold_by_weight": "unit",
     "scale_plu": "unit", "vat": "vat", "vat_exemption_code": "vat", "origin_county": "origin_county",
@@ -103,41 +112,12 @@ FIELD_COLUMNS = {
 }
 
 
-def _chunks(items: list, size: int = 500):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _lookup_size(s: Session) -> int:
-    """Keys per ``IN (…)`` lookup: SQLite's bound parameters are few; PostgreSQL takes a file's
-    worth in one statement (one plan, not dozens, over a table the import is growing)."""
-    return 500 if s.get_bind().dialect.name == "sqlite" else 20_000
-
-
-def _load(s: Session, model, column, keys: set, *options) -> dict:
+def _load(s: Session, model, column, keys: set) -> dict:
     found = {}
-    for chunk in _chunks(sorted(keys), _lookup_size(s)):
-        query = select(model).where(column.in_(chunk))
-        if options:
-            query = query.options(*options)
-        for obj in s.scalars(query):
+    for where in key_filters(s, column, keys):
+        for obj in s.scalars(select(model).where(where)):
             found[getattr(obj, column.key)] = obj
     return found
-
-
-def _attach(s: Session, products, categories_by_id: dict) -> None:
-    """The products' category and supplier, as ``selectinload`` would set them: the few
-    categories and suppliers read once and handed to every product (selectinload's own
-    many-to-one pass over 20,000 parents was a third of planning a re-import)."""
-    supplier_ids = {p.supplier_id for p in products} - {None}
-    suppliers_by_id = {}
-    for chunk in _chunks(sorted(supplier_ids), _lookup_size(s)):
-        suppliers_by_id.update((sup.id, sup) for sup in s.scalars(select(Supplier).where(Supplier.id.in_(chunk))))
-    for product in products:
-        if "category" not in product.__dict__:
-            set_committed_value(product, "category", categories_by_id.get(product.category_id))
-        if "supplier" not in product.__dict__:
-            set_committed_value(product, "supplier", suppliers_by_id.get(product.supplier_id))
 
 
 def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
@@ -150,10 +130,8 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
             if raw.get(column):
                 raw[column] = unicodedata.normalize("NFKC", raw[column]).strip()
     skus = {r["sku"] for r in raw_rows if r.get("sku")}
-    products = _load(s, Product, Product.sku, skus, selectinload(Product.barcodes),
-                     selectinload(Product.certificates))
     categories = {c.name: c for c in s.scalars(select(Category))}
-    _attach(s, products.values(), {c.id: c for c in categories.values()})
+    products = load_known(s, skus, {c.id: c for c in categories.values()})
     supplier_names = {r.get("supplier", "") for r in raw_rows} - {""}
     known_suppliers = _load(s, Supplier, Supplier.name, supplier_names)
     cert_numbers = {r.get("certificate_no", "") for r in raw_rows} - {""}
@@ -192,10 +170,9 @@ def _plan(s: Session, filename: str, data: bytes, today: dt.date) -> _Plan:
             for variant in variants:
                 wanted_codes.setdefault(variant, (row.row_no, row.sku))
     owners = {}
-    for chunk in _chunks(sorted(wanted_codes), _lookup_size(s)):
+    for where in key_filters(s, Barcode.code, wanted_codes):
         for code, sku, name in s.execute(select(Barcode.code, Product.sku, Product.name)
-                                         .join(Product, Product.id == Barcode.product_id)
-                                         .where(Barcode.code.in_(chunk))):
+                                         .join(Product, Product.id == Barcode.product_id).where(where)):
             owners[code] = (sku, name)
     for code, (owner_sku, owner_name) in owners.items():
         row_no, sku = wanted_codes[code]
@@ -264,11 +241,10 @@ def _covered(s: Session, cert_ids: list[int]) -> dict[int, dict[int, str]]:
     """Certificate id -> {product id: sku} of the products it covers (ids, not ORM objects: a
     certificate may cover thousands)."""
     covered: dict[int, dict[int, str]] = {cert_id: {} for cert_id in cert_ids}
-    for chunk in _chunks(sorted(cert_ids)):
+    for where in key_filters(s, certificate_products.c.certificate_id, cert_ids):
         for cert_id, product_id, sku in s.execute(
                 select(certificate_products.c.certificate_id, Product.id, Product.sku)
-                .join(Product, Product.id == certificate_products.c.product_id)
-                .where(certificate_products.c.certificate_id.in_(chunk))):
+                .join(Product, Product.id == certificate_products.c.product_id).where(where)):
             covered[cert_id][product_id] = sku
     return covered
 
@@ -290,8 +266,9 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
     row is None when it has no sku (nothing more can be said about it)."""
     problems = _Problems()
 
-    def text(column: str, max_len: int, label: Any) -> Optional[str]:
+    def text(column: str) -> Optional[str]:
         value = raw.get(column, "")
+        max_len, label = TEXT_COLUMNS[column]
         if len(value) > max_len:
             raise _RowProblem(column, _l("%(label)s最多 %(n)s 个字符", label=label, n=max_len))
         if "\n" in value or "\r" in value:
@@ -343,13 +320,13 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
         if kinds is not None:
             row.barcodes, row.kinds = [code for code, _kind in kinds], dict(kinds)
     if "category" in present:
-        row.has_category, row.category = True, problems.check(text, "category", 60, _l("分类"))
+        row.has_category, row.category = True, problems.check(text, "category")
     if "supplier" in present:
-        row.has_supplier, row.supplier = True, problems.check(text, "supplier", 120, _l("供应商"))
+        row.has_supplier, row.supplier = True, problems.check(text, "supplier")
     if present & {"origin_county", "origin_township", "origin_village"}:
-        row.origin = _origin(problems.check(text, "origin_county", 60, _l("产地县")),
-                             problems.check(text, "origin_township", 60, _l("产地乡镇")),
-                             problems.check(text, "origin_village", 60, _l("产地村")))
+        row.origin = _origin(problems.check(text, "origin_county"),
+                             problems.check(text, "origin_township"),
+                             problems.check(text, "origin_village"))
         if "origin_county_code" in present and raw["origin_county_code"]:
             try:
                 row.county_code = catalogue.fields.county_code(raw["origin_county_code"])
@@ -359,14 +336,14 @@ def _parse_row(s: Session, raw: dict, present: set, products: dict, known_suppli
             row.county_code = county_codes.get(row.origin[0])
     if "certificate_no" in present:
         row.has_cert = True
-        row.cert_no = problems.check(text, "certificate_no", 60, _l("认定证书编号"))
+        row.cert_no = problems.check(text, "certificate_no")
         row.cert_from = problems.check(_parse_date, raw.get("certificate_valid_from", ""), "certificate_valid_from")
         row.cert_to = problems.check(_parse_date, raw.get("certificate_valid_to", ""), "certificate_valid_to")
         if not row.cert_no and (row.cert_from or row.cert_to) and "certificate_no" not in problems.columns():
             fail("certificate_no", _l("填写了证书日期，但没有证书编号"))
         if row.cert_from and row.cert_to and row.cert_to < row.cert_from:
             fail("certificate_valid_to", _l("失效日期不能早于生效日期"))
-        row.issuer = problems.check(text, "certificate_issuer", 120, _l("认定机构"))
+        row.issuer = problems.check(text, "certificate_issuer")
     if "supplier_credit_code" in present and raw["supplier_credit_code"]:
         try:
             row.credit_code = normalise_credit_code(raw["supplier_credit_code"])
@@ -482,8 +459,9 @@ def _plan_product(row: _Row, known_suppliers, new_suppliers, known_certs, new_ce
     changes: dict[str, tuple[str, str]] = {}
 
     def change(column: str, old: Any, new: Any) -> None:
-        if _show(old) != _show(new):
-            changes[column] = (_show(old), _show(new))
+        old, new = _show(old), _show(new)
+        if old != new:
+            changes[column] = (old, new)
 
     for key, value in row.values.items():
         column = FIELD_COLUMNS.get(key, key)
@@ -528,12 +506,12 @@ def _plan_product(row: _Row, known_suppliers, new_suppliers, known_certs, new_ce
     row.changes = changes
 
 
-def _effective_origin(product: Product) -> tuple:
+def _effective_origin(product: KnownProduct) -> tuple:
     origin = product.origin()
     return _origin(origin["county"], origin["township"], origin["village"])
 
 
-def _current_supplier_origin(product: Product) -> tuple:
+def _current_supplier_origin(product: KnownProduct) -> tuple:
     s = product.supplier
     return _origin(s.origin_county, s.origin_township, s.origin_village) if s else (None, None, None)
 

@@ -13,8 +13,9 @@ its ORM hook, so the import takes ONE number for the whole file and writes it in
 it inserts or changes. Changes to certificates that already exist still go through
 ``suppliers.update_certificate`` (the hook stamps the products they cover).
 
-The ORM objects the plan loaded (the file's existing products, their barcodes and certificates)
-are expired or expunged afterwards, so the session shows what the database now holds.
+The plan reads the file's existing products as snapshots (``inventory.catalogue_import_known``),
+not ORM objects; whatever the session held of them from before is expired afterwards (the deleted
+barcodes expunged), so the session shows what the database now holds.
 """
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ from typing import Any, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from . import barcodes as barcode_rules
-from . import catalogue, suppliers
+from . import catalogue, search_index, suppliers
 from .audit import event_row
 from .catalogue_changes import take_version
-from .bulk_rows import insert_rows, update_rows
+from .catalogue_import_known import KnownCode, KnownProduct
+from .bulk_rows import insert_rows, key_filters, update_rows
 from .catalogue_sheet import ImportResult
 from .localtime import utcnow
 from .models import (
@@ -63,14 +64,13 @@ class _Writes:
         self.actor_id = actor_id
         self.now = utcnow()
         self.initials: dict[str, str] = {}          # pinyin initials, once per distinct name
-        self.gone: list[Barcode] = []                # barcodes leaving a product
+        self.gone: list[KnownCode] = []              # barcodes leaving a product
         self.new: list[tuple[dict, list]] = []       # (product row, [(code, kind)])
         self.updates: list[dict] = []                # {"id": …, changed columns …}
         self.barcodes: list[dict] = []               # codes added to existing products
         self.prices: list[dict] = []
         self.events: list[dict] = []                 # audit events of changed products, in row order
-        self.changed: list[tuple[Product, dict]] = []   # the session's products and what changed
-        self.recoded: set = set()                       # products whose barcodes changed
+        self.touched: set[int] = set()               # ids of the existing products written
 
     def pinyin(self, name: str) -> str:
         initials = self.initials.get(name)
@@ -82,14 +82,14 @@ class _Writes:
         self.events.append(event_row(user_id=self.actor_id, action=action, entity="product", entity_id=product_id,
                                      before=before, after=after, at=self.now))
 
-    def take_off(self, product: Product, wanted: list[str]) -> None:
+    def take_off(self, product: KnownProduct, wanted: list[str]) -> None:
         """Barcodes that move to another product leave their present owner first (as
         ``_change_product(…, {"barcodes": kept})`` does, audited on their own)."""
         old = [b.code for b in product.barcodes]
         gone = [b for b in product.barcodes if b.code not in wanted]
         if gone:
             self.gone.extend(gone)
-            self.recoded.add(product)
+            self.touched.add(product.id)
             self.event("product.update", product.id, {"barcodes": old},
                        {"barcodes": [code for code in old if code not in {b.code for b in gone}]})
 
@@ -103,7 +103,7 @@ class _Writes:
         row.update(pinyin_initials=self.pinyin(row["name"]), active=True, created_at=self.now)
         self.new.append((row, codes))
 
-    def change(self, product: Product, values: dict) -> None:
+    def change(self, product: KnownProduct, values: dict) -> None:
         """What ``catalogue._change_product`` does to one product, as rows to write."""
         before, after = {}, {}
         changed: dict[str, Any] = {}
@@ -133,9 +133,7 @@ class _Writes:
         if after:
             self.event("product.update", product.id, before, after)
         self.updates.append({"id": product.id, **changed})
-        self.changed.append((product, changed))
-        if "barcodes" in after:
-            self.recoded.add(product)
+        self.touched.add(product.id)
 
 
 def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> ImportResult:
@@ -186,10 +184,11 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
     for chunk in _chunks([b.id for b in writes.gone]):
         s.execute(barcodes.delete().where(barcodes.c.id.in_(chunk)))
     new_rows = [dict(row, catalogue_version=version) for row, _codes in writes.new]
-    _insert(s, products, new_rows)   # COPY or executemany, then the ids read back by sku
+    with search_index.indexed_at_end(s.connection()):
+        _insert(s, products, new_rows)   # COPY or executemany, then the ids read back by sku
     new_skus = [row["sku"] for row in new_rows]
-    for chunk in _chunks(new_skus, 500 if s.get_bind().dialect.name == "sqlite" else 20_000):
-        ids_by_sku.update(s.execute(select(products.c.sku, products.c.id).where(products.c.sku.in_(chunk))).all())
+    for where in key_filters(s, products.c.sku, new_skus):
+        ids_by_sku.update(s.execute(select(products.c.sku, products.c.id).where(where)).all())
     barcode_rows = [{"product_id": ids_by_sku[row["sku"]], "code": code, "kind": kind}
                     for row, codes in writes.new for code, kind in codes] + writes.barcodes
     _insert(s, barcodes, barcode_rows)
@@ -200,29 +199,26 @@ def write_plan(s: Session, plan, actor_id: Optional[int], state: dict) -> Import
                                 after=_snapshot(row, [code for code, _kind in codes]))
                       for row, codes in writes.new]
     _insert(s, AuditEvent.__table__, writes.events + created_events)
-    # The session's objects as the database now has them: the changed columns set as committed,
-    # the barcode lists that changed reloaded on next use, the barcodes deleted gone.
-    for product, changed in writes.changed:
-        for key, value in changed.items():
-            set_committed_value(product, key, value)
-        set_committed_value(product, "catalogue_version", version)
-        stale = [name for key, name in (("category_id", "category"), ("supplier_id", "supplier")) if key in changed]
-        if stale:
-            s.expire(product, stale)
-    for barcode in writes.gone:
-        s.expunge(barcode)
-    for product in writes.recoded:
-        s.expire(product, ["barcodes"])
-
     certs_created, certs_changed, linked = _write_certificates(s, plan, ids_by_sku, supplier_ids, actor_id)
-    by_id = {row.product.id: row.product for row in plan.rows if row.product is not None}
-    for pid in linked:
-        if pid in by_id:
-            s.expire(by_id[pid], ["certificates"])
+    _expire_touched(s, writes.touched | set(linked), {b.id for b in writes.gone})
     s.flush()
     return ImportResult(created=created, updated=updated, unchanged=unchanged,
                         categories_created=len(plan.new_categories), suppliers_created=len(plan.new_suppliers),
                         certificates_created=certs_created, certificates_changed=certs_changed)
+
+
+def _expire_touched(s: Session, product_ids: set[int], barcode_ids: set[int]) -> None:
+    """The session as the database now is: the plan read snapshots, not ORM objects, but the
+    caller's session may hold some of the products written (or their barcodes, or certificates
+    whose products changed) from before the import; those are expired, the deleted barcodes
+    expunged."""
+    for (cls, ident, _token), obj in list(s.identity_map.items()):   # by key: an expired object's id would load it
+        if cls is Product and ident[0] in product_ids:
+            s.expire(obj)
+        elif cls is Barcode and ident[0] in barcode_ids:
+            s.expunge(obj)
+        elif cls is Certificate and product_ids:
+            s.expire(obj, ["products"])
 
 
 def _insert(s: Session, table, rows: list[dict]) -> None:

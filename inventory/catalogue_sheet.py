@@ -173,6 +173,16 @@ class ImportResult:
 _cell_text = cell_text  # a cell as the person sees it (inventory.spreadsheets)
 
 
+def _cell(value: Any) -> str:
+    """``cell_text``, with a shortcut for plain text (every cell of a CSV, most of them): only text
+    that begins with ``=`` or an apostrophe needs its rules."""
+    if type(value) is str:
+        text = value.strip()
+        if not text or text[0] not in "='":
+            return text
+    return _cell_text(value)
+
+
 # Control characters other than tab and line ends: not text a person typed (PostgreSQL also
 # refuses NUL in a string), so the file is not a spreadsheet saved as CSV.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -249,7 +259,7 @@ def _read(filename: str, data: bytes) -> tuple[list[dict], dict[str, str], list[
         records = _xlsx_records(data)
     else:
         records = _csv_records(data)
-    records = [(n, [_cell_text(v) for v in cells], cells) for n, cells in records]
+    records = [(n, [_cell(v) for v in cells], cells) for n, cells in records]
     records = [(n, cells, raw) for n, cells, raw in records if any(cells)]
     if not records:
         raise ValidationError(_l("表格是空的"), "file")
@@ -277,15 +287,17 @@ def _read(filename: str, data: bytes) -> tuple[list[dict], dict[str, str], list[
             )
         raise ValidationError(_l("表格缺少「商品编码」（sku）列"), "file")
     rows = []
+    used = [(i, column) for i, column in enumerate(columns) if column is not None]
     for n, cells, raw in records[1:]:
         row: dict[str, Any] = {"_row": n}
-        for column, value, raw_value in zip(columns, cells, raw):
-            if column == "price_yuan":     # a number cell as the decimal Excel shows
-                row[column] = decimal_text(raw_value)
-            elif column is not None:
-                row[column] = value
-        for column in headers:
-            row.setdefault(column, "")
+        width = len(cells)
+        for i, column in used:
+            if i >= width:                 # a short row: its missing cells are empty
+                row[column] = ""
+            elif column == "price_yuan":   # a number cell as the decimal Excel shows
+                row[column] = decimal_text(raw[i])
+            else:
+                row[column] = cells[i]
         if any(row[c] for c in headers):
             rows.append(row)
     if len(rows) > MAX_ROWS:

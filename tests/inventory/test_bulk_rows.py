@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from inventory.bulk_rows import insert_rows, update_rows
+from inventory.bulk_rows import insert_rows, key_filters, update_rows
 from inventory.models import Product, Unit, VatRate
 
 PRODUCTS = Product.__table__
@@ -60,4 +60,18 @@ def test_a_bulk_update_changes_the_rows_named_and_no_other(session):
     assert {sku: (row["price_fen"], row["unit"], row["catalogue_version"]) for sku, row in got.items()} == {
         "UPD0": (990, Unit.PIECE, 7), "UPD1": (1250, Unit.KG, 0),
         "UPD2": (1990, Unit.PIECE, 7), "UPD3": (1250, Unit.KG, 0)}
+    session.rollback()
+
+
+def test_key_filters_select_the_rows_of_every_key_given(session):
+    insert_rows(session, PRODUCTS, [_row(f"KEY{i:04d}") for i in range(1234)])
+    wanted = {f"KEY{i:04d}" for i in range(0, 1234, 2)} | {"NOT-THERE"}
+    found = set()
+    filters = key_filters(session, PRODUCTS.c.sku, wanted)
+    for where in filters:
+        found.update(session.scalars(select(PRODUCTS.c.sku).where(where)))
+    assert found == wanted - {"NOT-THERE"}
+    # one statement on PostgreSQL (an array), SQLite's parameter limit respected elsewhere
+    assert len(filters) == (1 if session.get_bind().dialect.name == "postgresql" else 2)
+    assert key_filters(session, PRODUCTS.c.sku, []) == []
     session.rollback()
