@@ -6,12 +6,12 @@ through (kiosks.ingest.ingest_sales, in committed parts of ten sales, as the API
 - Before the last day: the simulator's model at ``HISTORY_VOLUME`` of its volume, scaled down as
   the hall's own history is (pos.demo.history), recorded in this process (``ingest_sender``: the
   API's own calls without HTTP, which would only cost time here). The counters post their sales
-  once a week and fetch their planogram at the start of each window between refill rounds: in
-  between only their own sales change what they hold.
+  once a week, and fetch their planogram and send a heartbeat once per window between refill
+  rounds (at its start and its end): in between only their own sales change what they hold.
 - Refill rounds every ``ROUND_EVERY_DAYS`` mornings and just before the last day: the restockers
-  bring every slot sold down to half its par back to par from the base's lots, first expiry first out, never a lot
-  that expires within ``FRESH_DAYS`` (a delivery at the base covers what it lacks), through the
-  ledger as the demo's first fill does (``inventory.ledger``, reason refill).
+  bring every slot sold down to half its par back to par from the base's lots, first expiry first
+  out, never a lot that expires within ``FRESH_DAYS`` (a delivery at the base covers what it
+  lacks), through the ledger as the demo's first fill does (``inventory.ledger``, reason refill).
 - The last ``LAST_DAY_HOURS``, ending now: the model at ``LAST_DAY_VOLUME`` through the app's counter
   API (its test client, with a token issued to every active counter: the path a real counter
   takes, HTTP status codes and schema check included), with heartbeats, outages and resends, so
@@ -110,7 +110,7 @@ def build_counter_history(session: Session, app, *, seed: int, now: dt.datetime,
                 session.commit()
             stats = fleet.run(send=send, start=begins, days=(ends - begins) / dt.timedelta(days=1),
                               volume=HISTORY_VOLUME, offline_share=0, post_every_hours=HISTORY_POST_HOURS,
-                              heartbeat_every_hours=HISTORY_POST_HOURS, planogram_every_days=10**6)
+                              heartbeat_every_hours=10**6, planogram_every_days=10**6)
             _add(total, stats)
         set_times(session, marks)  # the history's sales, their moves and audit entries at their moments
         tallies["history"] = total
