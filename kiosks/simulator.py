@@ -18,6 +18,11 @@ as the stock it finds does not change what it can sell: a rerun starts from the 
 run left, so a counter that runs short sells differently and its reused ``txn_id``s are rejected
 as conflicts, as the API says.
 
+``simulate`` runs one window; a ``Fleet`` runs several in turn, its counters keeping what they
+hold, their unsent sales and their sequence numbers from one to the next (the demo: a scaled-down
+history in process, a refill round, then the last day through the API). ``volume`` scales the
+model's sales (the demo's history: a small share of the real fleet's, as its hall is).
+
 ``send(method, path, token, json_body) -> (status, body)`` is the transport: :func:`http_sender`
 for a server at a URL, :func:`client_sender` for a Flask app in this process (its test client);
 both speak the real paths with Bearer tokens.
@@ -199,11 +204,76 @@ class _Counter:
         return self.outage is None or not (self.outage[0] <= moment < self.outage[1])
 
 
-class _Fleet:
-    def __init__(self, send: Send, counters: list[_Counter], *, seed: int, resend_share: float,  # ok-float: share
-                 batch_size: int, stats: SimStats) -> None:
-        self.send, self.counters, self.seed = send, counters, seed
-        self.resend_share, self.batch_size, self.stats = resend_share, batch_size, stats
+class Fleet:
+    """The simulated counters, which keep what they hold, the sales they have not sent yet and
+    their sequence numbers from one ``run`` to the next: run a window, change the world between
+    runs (a refill round), run the next window, possibly through another transport."""
+
+    def __init__(self, kiosks: Iterable[SimKiosk | tuple], *, seed: int, resend_share: float = 0.02,  # ok-float: share
+                 batch_size: int = BATCH_SIZE) -> None:
+        if not 0 < batch_size <= 500:
+            raise ValueError("batch_size must be 1…500")
+        self.seed, self.resend_share, self.batch_size = seed, resend_share, batch_size
+        self.rng = random.Random(seed)  # the fleet's own choices (the outages)
+        kinds = tuple(SiteType)
+        self.counters: list[_Counter] = []
+        for k in sorted((SimKiosk(*k) for k in kiosks), key=lambda k: k.code):
+            rng = random.Random(f"{seed}:{k.code}")
+            site_type = k.site_type or rng.choices(kinds, weights=(20, 15, 12, 25, 18, 10))[0]
+            self.counters.append(_Counter(k, SiteType(site_type), rng, popularity=rng.uniform(0.75, 1.3)))
+        self.send: Send = _no_transport
+        self.stats = SimStats()
+        self.volume = 1.0  # ok-float: a share of the model's sales
+        self.planogram_every_days = 1
+
+    def run(self, *, send: Send, start: dt.datetime, days: float, offline_share: float = 0.05,  # ok-float: share
+             post_every_hours: int = 1, heartbeat_every_hours: int = 1, planogram_every_days: int = 1,
+             outages: Optional[dict[str, tuple[dt.datetime, dt.datetime]]] = None,
+             progress: Optional[Callable[[dt.date, SimStats], None]] = None, volume: float = 1.0) -> SimStats:  # ok-float
+        """Run the window [start, start + days) through ``send``; every counter fetches its
+        planogram in the window's first hour (the world may have changed since the last run), then
+        every ``planogram_every_days`` mornings (the firmware: every morning; a scaled-down history
+        may fetch less often, the counter keeps its own count in between). ``volume``: the share of
+        the model's sales the counters make in this window (the demo's scaled history)."""
+        if start.tzinfo is None:
+            raise ValueError("start must be an aware datetime")
+        if post_every_hours < 1 or heartbeat_every_hours < 1 or planogram_every_days < 1:
+            raise ValueError("post_every_hours, heartbeat_every_hours and planogram_every_days must be at least 1")
+        if volume < 0:
+            raise ValueError("volume must not be negative")
+        end = start + dt.timedelta(days=days)
+        counters = self.counters
+        if outages is None:
+            outages = _outages(self.rng, [c.kiosk.code for c in counters], offline_share, start, end)
+        stats = SimStats(offline=dict(outages))
+        for counter in counters:
+            counter.outage = outages.get(counter.kiosk.code)
+            counter.fetched_on = None
+        self.send, self.stats = send, stats
+        self.volume, self.planogram_every_days = volume, planogram_every_days
+
+        hours, begins = [], _floor_hour(start)
+        while begins < end:
+            hours.append(begins)
+            begins += HOUR
+        by_day: dict[dt.date, list[dt.datetime]] = {}
+        for begins in hours:
+            by_day.setdefault(begins.date(), []).append(begins)
+        last, index = len(hours) - 1, {begins: n for n, begins in enumerate(hours)}
+        try:
+            for day, day_hours in by_day.items():
+                for counter in counters:
+                    for begins in day_hours:
+                        n = index[begins]
+                        self.hour(counter, begins, max(begins, start), min(begins + HOUR, end),
+                                   post=(n + 1) % post_every_hours == 0 or n == last,
+                                   beat=(n + 1) % heartbeat_every_hours == 0 or n == last)
+                if progress is not None:
+                    progress(day, stats)
+        finally:
+            self.send = _no_transport
+        stats.unsent = sum(len(c.pending) for c in counters)
+        return stats
 
     def path(self, counter: _Counter, what: str) -> str:
         return API.format(code=counter.kiosk.code, what=what)
@@ -294,10 +364,10 @@ class _Fleet:
         if online:
             if counter.was_offline:  # back from an outage: the backlog first
                 self.flush(counter)
-            if counter.fetched_on != day:
+            if counter.fetched_on is None or (day - counter.fetched_on).days >= self.planogram_every_days:
                 self.fetch_planogram(counter, day)
         counter.was_offline = not online
-        mean = expected_sales(counter.site_type, begins) * counter.popularity * ((hi - lo) / HOUR)
+        mean = expected_sales(counter.site_type, begins) * counter.popularity * self.volume * ((hi - lo) / HOUR)
         # Sales fall on whole seconds inside [lo, hi): the API's times carry no fractions, so a
         # moment in lo's first fraction of a second would otherwise be sent as before lo.
         first = lo if not lo.microsecond else lo.replace(microsecond=0) + dt.timedelta(seconds=1)
@@ -383,57 +453,26 @@ def _outages(rng: random.Random, codes: list[str], share: float, start: dt.datet
     return outages
 
 
+def _no_transport(method: str, path: str, token: Optional[str], body: Optional[dict]) -> tuple[int, Any]:
+    raise RuntimeError("a Fleet sends only while it runs")
+
+
 def simulate(*, send: Send, kiosks: Iterable[SimKiosk | tuple], start: dt.datetime, days: float, seed: int,
              offline_share: float = 0.05, resend_share: float = 0.02, batch_size: int = BATCH_SIZE,
              post_every_hours: int = 1, heartbeat_every_hours: int = 1,
              outages: Optional[dict[str, tuple[dt.datetime, dt.datetime]]] = None,
-             progress: Optional[Callable[[dt.date, SimStats], None]] = None) -> SimStats:
-    """Run the fleet from ``start`` (an aware datetime) for ``days`` days and return the tally.
+             progress: Optional[Callable[[dt.date, SimStats], None]] = None, volume: float = 1.0) -> SimStats:
+    """Run the fleet from ``start`` (an aware datetime) for ``days`` days and return the tally:
+    one ``Fleet(kiosks, …).run(…)``.
 
     ``kiosks``: (code, token[, site_type]) per counter. ``outages``: {code: (from, until)}, on
     whole local hours, to choose the offline counters instead of drawing ``offline_share`` of
     them. Sales are posted every ``post_every_hours`` and heartbeats sent every
     ``heartbeat_every_hours`` (both also in the run's last hour, so the fleet looks fresh at the
     end). ``progress`` is called after every simulated local day with that day and the tally so far.
+    ``volume``: the share of the model's sales the counters make (1: the real fleet's volume).
     """
-    if start.tzinfo is None:
-        raise ValueError("start must be an aware datetime")
-    if not 0 < batch_size <= 500:
-        raise ValueError("batch_size must be 1…500")
-    if post_every_hours < 1 or heartbeat_every_hours < 1:
-        raise ValueError("post_every_hours and heartbeat_every_hours must be at least 1")
-    end = start + dt.timedelta(days=days)
-    fleet_rng = random.Random(seed)
-    fleet = [SimKiosk(*k) for k in kiosks]
-    kinds = tuple(SiteType)
-    counters = []
-    for k in sorted(fleet, key=lambda k: k.code):
-        rng = random.Random(f"{seed}:{k.code}")
-        site_type = k.site_type or rng.choices(kinds, weights=(20, 15, 12, 25, 18, 10))[0]
-        counters.append(_Counter(k, SiteType(site_type), rng, popularity=rng.uniform(0.75, 1.3)))
-    if outages is None:
-        outages = _outages(fleet_rng, [c.kiosk.code for c in counters], offline_share, start, end)
-    stats = SimStats(offline=dict(outages))
-    for counter in counters:
-        counter.outage = outages.get(counter.kiosk.code)
-    runner = _Fleet(send, counters, seed=seed, resend_share=resend_share, batch_size=batch_size, stats=stats)
-
-    hours, begins = [], _floor_hour(start)
-    while begins < end:
-        hours.append(begins)
-        begins += HOUR
-    by_day: dict[dt.date, list[dt.datetime]] = {}
-    for begins in hours:
-        by_day.setdefault(begins.date(), []).append(begins)
-    last, index = len(hours) - 1, {begins: n for n, begins in enumerate(hours)}
-    for day, day_hours in by_day.items():
-        for counter in counters:
-            for begins in day_hours:
-                n = index[begins]
-                runner.hour(counter, begins, max(begins, start), min(begins + HOUR, end),
-                            post=(n + 1) % post_every_hours == 0 or n == last,
-                            beat=(n + 1) % heartbeat_every_hours == 0 or n == last)
-        if progress is not None:
-            progress(day, stats)
-    stats.unsent = sum(len(c.pending) for c in counters)
-    return stats
+    fleet = Fleet(kiosks, seed=seed, resend_share=resend_share, batch_size=batch_size)
+    return fleet.run(send=send, start=start, days=days, offline_share=offline_share,
+                     post_every_hours=post_every_hours, heartbeat_every_hours=heartbeat_every_hours,
+                     outages=outages, progress=progress, volume=volume)

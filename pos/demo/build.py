@@ -1,8 +1,8 @@
 """Demo data for `songtao demo`: the 梵净山珍·松桃馆 hall in Humen, its logistics base, 126
 consumption counters and about 80 products from Songtao and elsewhere in Guizhou. This module
 builds the hall (locations, settings, tills, users), its stock and the whole demo in order; the
-catalogue is ``pos.demo.catalogue``, the counters and their history ``pos.demo.counters``, the
-hall's own history ``pos.demo.history``.
+catalogue is ``pos.demo.catalogue``, the counters ``pos.demo.counters`` and their history
+``pos.demo.counter_history``, the hall's own history ``pos.demo.history``.
 
 Everything is drawn from ``random.Random(seed)``, so one seed always gives the same shop; dates
 are relative to today's Asia/Shanghai date, so certificates and lots look current whenever the
@@ -34,7 +34,8 @@ from pos.models import Till
 from pos.demo.catalogue import (
     DemoProduct, P, build_categories, build_certificates, build_products, build_suppliers, ids_by,
 )
-from pos.demo.counters import DemoSlot, build_counter_history, build_kiosks, build_planograms
+from pos.demo.counter_history import build_counter_history
+from pos.demo.counters import DemoSlot, build_kiosks, build_planograms
 
 
 DEFAULT_SEED = 20261126
@@ -143,8 +144,9 @@ def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional
     """Build the demo in a migrated, empty database; return the demo logins.
 
     With ``app`` (the Flask app on the same database; by default the current app, if any) the
-    counters' history is added at the end by the fleet simulator speaking the app's counter API:
-    that commits the session first (the API's requests run in their own transactions).
+    counters' history over the same period until ``now`` is added at the end by the fleet
+    simulator (pos.demo.counter_history: in process, then the last day through the app's counter
+    API): that commits the session (the parts of the counters' batches commit on their own).
     The hall's own history (pos.demo.history: shifts, sales, refunds, group purchases, from the
     first of the previous month until yesterday) comes first, with or without ``app``.
     ``now``: where the histories end (default: the clock)."""
@@ -169,7 +171,8 @@ def build(session: Session, *, seed: int = DEFAULT_SEED, app=None, now: Optional
     if app is None and has_app_context():
         app = current_app._get_current_object()
     if app is not None:
-        build_counter_history(session, app, seed=seed, now=now)
+        first, _ = demo_history.history_span(now, HALL_HISTORY_DAYS)
+        build_counter_history(session, app, seed=seed, now=now, first=first)
     return logins
 
 

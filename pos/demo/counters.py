@@ -1,22 +1,16 @@
 """The demo's consumption counters: 126 counters at government offices, hospitals, schools,
-factories and canteens in five towns, their planograms, and their history, which is not
-invented here: the fleet simulator (kiosks.simulator) runs the last day ending now against the
-app's own counter API, in this process, with a token issued to every active counter; so the
-counters sell only what they hold and every sale goes through the same ingestion as a real
-counter's.
+factories and canteens in five towns, and their planograms. Their history, sold by the fleet
+simulator, is ``pos.demo.counter_history``.
 """
 from __future__ import annotations
 
-import datetime as dt
 import random
 from typing import NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from inventory.models import Location, LocationKind
-from kiosks import registry as kiosk_registry
-from kiosks import simulator
 from kiosks.models import Kiosk, KioskStatus, PlanogramSlot, SiteType
 from pos.demo.catalogue import DemoProduct, ids_by
 
@@ -64,11 +58,6 @@ FACTORY_SPOTS = (("员工饭堂", SiteType.CANTEEN), ("宿舍区一楼", SiteTyp
 FACTORIES_PER_TOWN = {"虎门镇": 15, "沙田镇": 5, "麻涌镇": 5, "中堂镇": 5, "滨海湾新区": 6}
 
 COUNTER_COUNT = 126
-# The counters' history: the simulator runs this many days ending now. One day of 123 counters is
-# ~3,000 sales through the API, most of the demo's build time; sales are posted and heartbeats
-# sent every few simulated hours (and in the last hour, so the fleet looks fresh) to keep it fast.
-HISTORY_DAYS = 1
-HISTORY_SYNC_HOURS = 6
 SLOT_NAMES = tuple(f"{row}{n}" for row in "ABCD" for n in range(1, 6))
 
 
@@ -155,24 +144,3 @@ def build_planograms(session: Session, rng: random.Random, kiosks: list[DemoKios
             slots.append(DemoSlot(kiosk.location_id, product, on_hand))
     session.execute(insert(PlanogramSlot), rows)
     return slots
-
-
-# --- the counters' history -------------------------------------------------------------------
-
-
-def build_counter_history(session: Session, app, *, seed: int, now: dt.datetime) -> simulator.SimStats:
-    """Issue a token to every active counter, commit, and let the fleet simulator run the last
-    ``HISTORY_DAYS`` ending ``now`` through the app's counter API (its test client). The tokens
-    are not shown: a counter's token is issued anew with ``songtao kiosk-token K001``."""
-    fleet = [
-        simulator.SimKiosk(code, kiosk_registry.issue_token(session, code), site_type)
-        for code, site_type in session.execute(
-            select(Kiosk.code, Kiosk.site_type).where(Kiosk.status == KioskStatus.ACTIVE).order_by(Kiosk.code))
-    ]
-    session.commit()  # the API's requests write in their own transactions
-    stats = simulator.simulate(
-        send=simulator.client_sender(app), kiosks=fleet, start=now - dt.timedelta(days=HISTORY_DAYS),
-        days=HISTORY_DAYS, seed=seed, post_every_hours=HISTORY_SYNC_HOURS, heartbeat_every_hours=HISTORY_SYNC_HOURS)
-    if stats.failures or stats.rejected:  # a bug in the demo or the API, not a user error
-        raise AssertionError(f"demo counter history: {stats.failures[:3]} {stats.rejections[:3]}")
-    return stats

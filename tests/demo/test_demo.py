@@ -20,6 +20,7 @@ from inventory.models import (
     Location,
     LocationKind,
     Lot,
+    MoveReason,
     Product,
     Setting,
     StockLevel,
@@ -33,7 +34,9 @@ from kiosks.models import Kiosk, KioskStatus, PlanogramSlot
 from pos.accounts import users as accounts
 from pos.demo import build as demo
 from pos.demo import catalogue as demo_catalogue
+from pos.demo import counter_history
 from pos.demo import counters as demo_counters
+from pos.demo.clock import at_local
 from pos.cli import main
 from pos.models import Channel, Role, Sale, Shift, ShiftStatus, Till, User
 
@@ -165,26 +168,45 @@ def test_demo_builds_the_hall(app, session, database_url, monkeypatch):
     assert all(qty <= slot.par * 1000 for qty, (_, _, _, slot, _) in zip(on_hand, slots))
     assert any(qty > 0 for (loc, _), qty in levels.items() if loc == hall_id)
 
-    # The counters' history (the simulator, one day ending now, through the counter API): active
-    # counters only, 15–40 sales a day on average, on the local day they happened; heartbeats fresh
-    # except a few counters offline; the counter stock above is what is left after it
+    # The counters' history (pos.demo.counter_history: the simulator over the hall's period, scaled
+    # down in process before the last day, then the last day through the counter API): active
+    # counters only, on the local day they happened, as many as the simulator's model expects at
+    # each window's volume; heartbeats fresh except a few counters offline; the counter stock above
+    # is what is left after it
     active = [k for k in kiosks if k.status == KioskStatus.ACTIVE]
     sales = session.execute(select(Sale.kiosk_id, Sale.sold_at, Sale.local_date).where(
         Sale.channel == Channel.KIOSK)).all()
     assert {kid for kid, _, _ in sales} <= {k.id for k in active}
-    # What the simulator's model expects of each counter over the window: at weekends offices and
-    # schools sell next to nothing, so "most counters sold" only holds for the counters that are open
-    hours = [now - dt.timedelta(hours=h) for h in range(24 * demo_counters.HISTORY_DAYS)]
-    expected = {k.id: sum(simulator.expected_sales(k.site_type, at) for at in hours) for k in active}
-    assert 0.5 * sum(expected.values()) <= len(sales) <= 45 * len(active)
-    assert all(now - dt.timedelta(days=demo_counters.HISTORY_DAYS) <= at <= now and day == local_date(at)
-               for _, at, day in sales)
+    last_day = now - dt.timedelta(hours=counter_history.LAST_DAY_HOURS)
+    start = at_local(local_date(now) - dt.timedelta(days=2), 0)  # HALL_HISTORY_DAYS = 2
+    assert all(start <= at <= now and day == local_date(at) for _, at, day in sales)
+    recent = [at for _, at, _ in sales if at >= last_day]
+    before = [at for _, at, _ in sales if at < last_day]
+
+    def expected(first, last, volume):
+        """What the simulator's model expects of the active counters between two moments: at
+        weekends offices and schools sell next to nothing, at night most counters nothing."""
+        hours, at = [], first
+        while at < last:
+            hours.append(at)
+            at += dt.timedelta(hours=1)
+        return {k.id: volume * sum(simulator.expected_sales(k.site_type, h) for h in hours) for k in active}
+
+    in_last_day = expected(last_day, now, counter_history.LAST_DAY_VOLUME)
+    in_history = expected(start, last_day, counter_history.HISTORY_VOLUME)
+    assert 0.5 * sum(in_last_day.values()) <= len(recent) <= 45 * len(active)
+    if sum(in_history.values()) >= 20:  # a Poisson count of mean ≥ 20 is below half of it once in ~300
+        assert 0.5 * sum(in_history.values()) <= len(before) <= 2 * sum(in_history.values()) + 20
     fresh = [k for k in active if k.last_heartbeat_at and now - k.last_heartbeat_at <= dt.timedelta(hours=1)]
     assert len(active) - 10 <= len(fresh) < len(active)  # a few counters are offline
     assert all(k.last_heartbeat_at is None for k in kiosks if k.status != KioskStatus.ACTIVE)
-    open_counters = [k for k in active if expected[k.id] >= 8]  # P(no sale) below 0.04 % each
-    assert len(open_counters) >= len(active) / 3
+    open_counters = [k for k in active if in_last_day[k.id] >= 8]  # P(no sale) below 0.04 % each
     assert sum(k.last_sale_at is not None for k in open_counters) >= len(open_counters) - 5
+    # The refill rounds: refills of the counters after the first fill, stamped before the last day
+    refills = session.execute(select(StockMove.moved_at, func.count()).join(
+        Location, Location.id == StockMove.to_location_id).where(
+        StockMove.reason == MoveReason.REFILL, Location.kind == LocationKind.KIOSK).group_by(StockMove.moved_at)).all()
+    assert any(at == last_day for at, _ in refills)
 
     # The hall's own history (pos.demo.history, tested in tests/demo/test_demo_history.py): hall sales
     # on each day before today, in shifts closed at the end of the day; two more cashiers
@@ -236,7 +258,7 @@ def test_demo_command(tmp_path, monkeypatch):
     # The counters' history ends "now": hold the clock still for the two builds, and keep it short.
     frozen = utcnow()
     monkeypatch.setattr(demo, "utcnow", lambda: frozen)
-    monkeypatch.setattr(demo_counters, "HISTORY_DAYS", 0.25)
+    monkeypatch.setattr(counter_history, "LAST_DAY_HOURS", 6)
     monkeypatch.setattr(demo, "HALL_HISTORY_DAYS", 1)
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     runner = CliRunner()

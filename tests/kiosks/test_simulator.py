@@ -130,6 +130,37 @@ def test_sales_never_fall_before_a_window_that_starts_inside_a_second(monkeypatc
     assert all(start <= at < start + dt.timedelta(seconds=3) for at in times), min(times)
 
 
+def test_a_fleet_runs_window_after_window_at_the_volume_asked():
+    """A Fleet's counters keep their sequence from one run to the next (no txn_id used twice), a
+    run at a tenth of the volume sells about a tenth, and planogram_every_days spares the fetches
+    (the demo's scaled-down history)."""
+    sent, fetched = [], []
+
+    def send(method, path, token, body):
+        if path.endswith("/planogram"):
+            fetched.append(path)
+            return 200, {"slots": [{"slot": "A1", "sku": "SIM001", "price_fen": 100, "on_hand": 10**6}]}
+        if path.endswith("/sales"):
+            sent.extend(body["sales"])
+            return 200, {"accepted": [sale["txn_id"] for sale in body["sales"]]}
+        return 204, None
+
+    fleet = simulator.Fleet([("K001", "t", "hospital"), ("K002", "t", "factory")], seed=5, resend_share=0)
+    full = fleet.run(send=send, start=MONDAY, days=1, offline_share=0)
+    assert len(fetched) == 2 and full.accepted == len(sent) >= 30  # ~64 expected on a Monday
+    first_window = len(sent)
+    tuesday = MONDAY + dt.timedelta(days=1)
+    tenth = fleet.run(send=send, start=tuesday, days=3, offline_share=0, volume=0.1, planogram_every_days=7)
+    assert len(fetched) == 4  # once per counter at the window's start, not every morning
+    assert tenth.accepted == len(sent) - first_window < first_window / 2  # ~19 expected in 3 days, ~190 at full volume
+    ids = [sale["txn_id"] for sale in sent]
+    assert len(ids) == len(set(ids))
+    assert simulator.txn_id(5, "K001", 1) in ids and all(
+        dt.datetime.fromisoformat(sale["sold_at"]) >= tuesday for sale in sent[first_window:])
+    assert fleet.run(send=send, start=tuesday + dt.timedelta(days=3), days=1, offline_share=0,
+                     volume=0).sales_made == 0
+
+
 # --- in process ----------------------------------------------------------------------------------
 
 def test_in_process_run_records_what_it_reports(app, session):
