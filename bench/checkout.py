@@ -8,8 +8,9 @@ The baseline (bench.plain_sale) does what a checkout needs with hand-written sta
 connection, one transaction per sale: the idempotency check by key, the hall settings, the till
 and its open shift (FOR SHARE on PostgreSQL), the basket's products with their supplier, the
 certificates valid on the sale's day, the lots on hand (FEFO, expired left out), then the day's
-receipt counter, the sale, its lines (one executemany), the payment, the moves (one executemany)
-and per lot the product and lot level debits, each guarded (``qty_milli >= :qty``), in product
+receipt counter, the sale, its lines (one executemany), the reports' daily aggregate (one upsert
+executemany, as record_sale keeps it in the sale's transaction), the payment, the moves (one
+executemany) and per lot the product and lot level debits, each guarded (``qty_milli >= :qty``), in product
 order. The two paths are interleaved: per round (three by default) batches of --batch sales
 alternate between them, totals per path. --concurrent K runs K tills at once (a thread and a
 connection each, the same products), each phase timed from its start to the last till's end.

@@ -7,7 +7,9 @@ on PostgreSQL, as a till must not sell into a shift being closed), the basket's 
 their supplier (prices, origin, VAT, cost), the certificates valid on the sale's local day, the
 lots on hand at the location (first expiry first out, expired lots left out).
 Writes (``write_sale``): the receipt number (the day's counter, upserted), the sale, its lines (one
-executemany), its payment, its stock moves (one executemany), and per lot taken the product level
+executemany), the reports' daily aggregate (pos.sales.daily_figures: the sale's lines grouped in
+Python by the aggregate's key, with its sale counts, upserted in one executemany), its payment, its
+stock moves (one executemany), and per lot taken the product level
 and the lot level at the location, each guarded (``qty_milli >= :qty``, falling back to an
 unguarded update as a sale may take a level below zero) in the global lock order (product, then
 product level before lot level). The customer is a virtual location and keeps no level rows.
@@ -32,7 +34,9 @@ def statements(dialect: str) -> dict:
         "till": "SELECT location_id, code FROM tills WHERE id = :till",
         "shift": f"SELECT id, status FROM shifts WHERE id = :shift AND till_id = :till{share}",
         "products": """SELECT p.id, p.price_fen, p.cost_fen, p.vat, p.active, p.supplier_id, s.name,
-                          coalesce(p.origin_county, s.origin_county), coalesce(p.origin_county_code, s.origin_county_code)
+                          coalesce(p.origin_county, s.origin_county), coalesce(p.origin_county_code, s.origin_county_code),
+                          CASE WHEN p.origin_county IS NOT NULL THEN p.origin_township ELSE s.origin_township END,
+                          CASE WHEN p.origin_county IS NOT NULL THEN p.origin_village ELSE s.origin_village END
                        FROM products p LEFT JOIN suppliers s ON s.id = p.supplier_id WHERE p.id IN :ids""",
         "certs": """SELECT cp.product_id, c.number FROM certificate_products cp
                     JOIN certificates c ON c.id = cp.certificate_id
@@ -53,9 +57,22 @@ def statements(dialect: str) -> dict:
                    RETURNING id""",
         "line": """INSERT INTO sale_lines (sale_id, line_no, product_id, slot, qty_milli, unit_price_fen, gross_fen,
                       discount_fen, net_fen, vat, certified, certificate_no, supplier_id, supplier_name,
-                      origin_county, origin_county_code, cost_fen)
+                      origin_county, origin_county_code, origin_township, origin_village, cost_fen)
                    VALUES (:sale_id, :line_no, :product_id, :slot, :qty, :price, :amount, 0, :amount, :vat,
-                      :certified, :cert_no, :supplier_id, :supplier_name, :county, :county_code, :cost)""",
+                      :certified, :cert_no, :supplier_id, :supplier_name, :county, :county_code, :township, :village,
+                      :cost)""",
+        "daily": """INSERT INTO daily_figures (local_date, channel, buyer_type, source_kind, source_id, certified,
+                       county_code, township, county, supplier_id, supplier_name, sales_fen, refunds_fen, sales_n,
+                       supplier_sales, origin_sales, n_lines)
+                    VALUES (:day, :channel, '', :source_kind, :source_id, :certified, :county_code, :township,
+                       :county, :supplier_id, :supplier_name, :fen, 0, :sales_n, :supplier_sales, :origin_sales, :n)
+                    ON CONFLICT (local_date, channel, buyer_type, source_kind, source_id, certified, county_code,
+                       township, county, supplier_id, supplier_name)
+                    DO UPDATE SET sales_fen = daily_figures.sales_fen + excluded.sales_fen,
+                       sales_n = daily_figures.sales_n + excluded.sales_n,
+                       supplier_sales = daily_figures.supplier_sales + excluded.supplier_sales,
+                       origin_sales = daily_figures.origin_sales + excluded.origin_sales,
+                       n_lines = daily_figures.n_lines + excluded.n_lines""",
         "payment": """INSERT INTO payments (sale_id, method, amount_fen, tendered_fen, change_fen, ref)
                       VALUES (:sale_id, :method, :amount, :tendered, :change, :ref)""",
         "move": """INSERT INTO stock_moves (product_id, lot_id, from_location_id, to_location_id, qty_milli, reason,
@@ -107,6 +124,31 @@ def fefo(lots: dict, product_id: int, qty: int) -> list[tuple]:
     return parts
 
 
+def daily_rows(sale: dict, rows: list[dict]) -> list[dict]:
+    """The sale's rows of the daily aggregate: its lines grouped by the aggregate's key in the key's
+    order; the first group counts the sale, the first of each supplier and of each (county code,
+    township) the supplier's and the origin's sales (pos.sales.daily_figures)."""
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        key = (bool(r["certified"]), r["county_code"] or "", r["township"] or "", r["county"] or "",
+               r["supplier_id"] or 0, r["supplier_name"] or "")
+        group = groups.setdefault(key, [0, 0])
+        group[0] += r["amount"]
+        group[1] += 1
+    source_kind, source_id = ("till", sale["till"]) if sale.get("till") else ("kiosk", sale["kiosk_id"])
+    out, suppliers, origins = [], set(), set()
+    for n, (key, (fen, lines)) in enumerate(sorted(groups.items())):
+        certified, county_code, township, county, supplier_id, supplier_name = key
+        out.append({"day": sale["day"], "channel": sale["channel"], "source_kind": source_kind, "source_id": source_id,
+                    "certified": certified, "county_code": county_code, "township": township, "county": county,
+                    "supplier_id": supplier_id, "supplier_name": supplier_name, "fen": fen, "n": lines,
+                    "sales_n": int(n == 0), "supplier_sales": int(supplier_id not in suppliers),
+                    "origin_sales": int((county_code, township) not in origins)})
+        suppliers.add(supplier_id)
+        origins.add((county_code, township))
+    return out
+
+
 def write_sale(conn, stmts: dict, *, sale: dict, lines: list[dict], payment: dict, products: dict, certs: dict,
                lots: dict, customer: int) -> int:
     """Write one sale whose reads are done. ``sale``: receipt prefix, channel, key/kiosk_id/txn_id,
@@ -120,12 +162,14 @@ def write_sale(conn, stmts: dict, *, sale: dict, lines: list[dict], payment: dic
         rows.append({"line_no": k, "product_id": p[0], "slot": line.get("slot"), "qty": line["qty"],
                      "price": line["price"], "amount": amount, "vat": p[3], "certified": cert is not None,
                      "cert_no": cert, "supplier_id": p[5], "supplier_name": p[6], "county": p[7], "county_code": p[8],
+                     "township": p[9], "village": p[10],
                      "cost": None if p[2] is None else line_amount_fen(p[2], line["qty"])})
     total = sum(r["amount"] for r in rows)
     sale_id = conn.execute(stmts["sale"], {
         **sale, "receipt_no": f"{sale['prefix']}-{sale['day']:%Y%m%d}-{n:04d}", "total": total, "false": False,
         "hash": "0" * 64}).scalar_one()
     conn.execute(stmts["line"], [{**r, "sale_id": sale_id} for r in rows])
+    conn.execute(stmts["daily"], daily_rows(sale, rows))
     tendered = payment.get("tendered", total)
     conn.execute(stmts["payment"], {"sale_id": sale_id, "method": payment["method"], "amount": total,
                                     "tendered": tendered, "change": tendered - total, "ref": payment.get("ref")})

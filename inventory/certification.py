@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from .localtime import local_date
@@ -52,20 +52,24 @@ def certification_at(session: Session, product_id: int, moment: dt.datetime) -> 
     return certification_on(session, product_id, local_date(moment))
 
 
+_C = Certificate.__table__
+# Table columns, built once: a Core statement that a checkout may run on its connection.
 _CERTIFIED = (
-    select(certificate_products.c.product_id, Certificate.number, Certificate.valid_to)
-    .join(Certificate, certificate_products.c.certificate_id == Certificate.id)
+    select(certificate_products.c.product_id, _C.c.number, _C.c.valid_to)
+    .join(_C, certificate_products.c.certificate_id == _C.c.id)
     .where(
         certificate_products.c.product_id.in_(bindparam("ids", expanding=True)),
-        Certificate.valid_from <= bindparam("day"),
-        Certificate.valid_to >= bindparam("day"),
+        _C.c.valid_from <= bindparam("day"),
+        _C.c.valid_to >= bindparam("day"),
     )
-    .order_by(certificate_products.c.product_id, Certificate.valid_to, Certificate.number.desc())
+    .order_by(certificate_products.c.product_id, _C.c.valid_to, _C.c.number.desc())
 )
 
 
-def certified_product_ids(session: Session, product_ids: list[int], day: dt.date) -> dict[int, Certification]:
-    """Certification of many products on one day, in one query (for baskets and planograms)."""
+def certified_product_ids(session: Session | Connection, product_ids: list[int], day: dt.date
+                          ) -> dict[int, Certification]:
+    """Certification of many products on one day, in one query (for baskets and planograms); on a
+    Session or on its Connection (a checkout's Core reads)."""
     result = {pid: NOT_CERTIFIED for pid in product_ids}
     if not product_ids:
         return result

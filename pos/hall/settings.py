@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from inventory.audit import record
 from inventory.models import Setting
+from pos.core.db import read_connection
 from pos.core.errors import PosError
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -83,11 +84,13 @@ def hall_settings(s: Session) -> HallSettings:
     return settings
 
 
-_SETTINGS = select(Setting.key, Setting.value).where(Setting.key.in_(list(DEFAULTS)))
+_T = Setting.__table__
+# Built once, table columns on the session's connection: a checkout's first read of a transaction.
+_SETTINGS = select(_T.c.key, _T.c.value).where(_T.c.key.in_(list(DEFAULTS)))
 
 
 def _read(s: Session) -> HallSettings:
-    stored = dict(s.execute(_SETTINGS).all())
+    stored = dict(read_connection(s).execute(_SETTINGS).all())
     value = {**DEFAULTS, **stored}
     return HallSettings(
         rounding_to_jiao=_bool(value["rounding_to_jiao"]),

@@ -14,13 +14,14 @@ from typing import Any, Optional, Sequence
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from inventory import ledger
 from inventory.certification import certified_product_ids
 from inventory.localtime import local_date, utcnow
-from inventory.models import Product
+from inventory.models import Product, Supplier, Unit, VatRate, is_weighed
 from inventory.money import line_amount_fen, round_down_to_jiao, spread_fen
+from pos.core.db import read_connection
 from pos.core.errors import PosError
 from pos.models import PaymentMethod
 
@@ -114,17 +115,73 @@ def compute_amounts(items: Sequence[_Priced], *, order_discount_fen: int = 0, ro
     return lines, sum(gross), line_discounts + order_discount_fen, rounding
 
 
-_PRODUCTS = select(Product).where(Product.id.in_(bindparam("ids", expanding=True))).options(joinedload(Product.supplier))
+@dataclass(frozen=True)
+class SupplierSnapshot:
+    """What a sale line keeps of a product's supplier: its name, and its origin (the product's when
+    the product has none of its own)."""
+    name: str
+    origin_county: Optional[str]
+    origin_county_code: Optional[str]
+    origin_township: Optional[str]
+    origin_village: Optional[str]
 
 
-def _products(s: Session, ids: list[int]) -> dict[int, Product]:
-    rows = s.scalars(_PRODUCTS, {"ids": sorted(set(ids))})
-    return {p.id: p for p in rows}
+@dataclass(frozen=True)
+class CatalogueProduct:
+    """What pricing and a sale line's snapshot read of a product, with its supplier: one row of a
+    Core select, not an ORM object (a checkout loads nothing into the session). It answers what a
+    Product would for them: ``weighed``, ``origin()``, ``supplier.name``."""
+    id: int
+    sku: str
+    name: str
+    unit: Unit
+    sold_by_weight: bool
+    active: bool
+    price_fen: int
+    cost_fen: Optional[int]
+    vat: VatRate
+    supplier_id: Optional[int]
+    origin_county: Optional[str]
+    origin_county_code: Optional[str]
+    origin_township: Optional[str]
+    origin_village: Optional[str]
+    supplier: Optional[SupplierSnapshot]
+
+    @property
+    def weighed(self) -> bool:
+        return is_weighed(self.unit, self.sold_by_weight)
+
+    origin = Product.origin  # the one rule (the product's own origin, else its supplier's), on these fields
+
+
+_P, _S = Product.__table__, Supplier.__table__
+_ORIGIN = ("origin_county", "origin_county_code", "origin_township", "origin_village")
+# Built once; plain table columns on the session's connection: no ORM load, no autoflush.
+_PRODUCTS = (
+    select(_P.c.id, _P.c.sku, _P.c.name, _P.c.unit, _P.c.sold_by_weight, _P.c.active, _P.c.price_fen,
+           _P.c.cost_fen, _P.c.vat, _P.c.supplier_id, *(_P.c[k] for k in _ORIGIN),
+           _S.c.name.label("supplier_name"), *(_S.c[k].label("supplier_" + k) for k in _ORIGIN))
+    .select_from(_P.outerjoin(_S, _S.c.id == _P.c.supplier_id))
+    .where(_P.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def catalogue_products(s: Session, ids) -> dict[int, CatalogueProduct]:
+    """The products of ``ids`` that exist, with their supplier, in one query."""
+    out = {}
+    for r in read_connection(s).execute(_PRODUCTS, {"ids": sorted(set(ids))}):
+        supplier = None if r.supplier_name is None else SupplierSnapshot(
+            r.supplier_name, r.supplier_origin_county, r.supplier_origin_county_code, r.supplier_origin_township,
+            r.supplier_origin_village)
+        out[r.id] = CatalogueProduct(
+            r.id, r.sku, r.name, r.unit, bool(r.sold_by_weight), bool(r.active), r.price_fen, r.cost_fen, r.vat,
+            r.supplier_id, r.origin_county, r.origin_county_code, r.origin_township, r.origin_village, supplier)
+    return out
 
 
 def price_lines(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int, rounding_to_jiao: bool,
                 sold_at: dt.datetime, allow_inactive: bool, use_given_prices: bool
-                ) -> tuple[Basket, dict[int, Product], dict]:
+                ) -> tuple[Basket, dict[int, CatalogueProduct], dict]:
     """Check and price the lines (the products read in one query): the basket, the products by id
     and their certification on the sale's local date. PosError, naming the field, for a bad line."""
     if not isinstance(lines, (list, tuple)) or not lines:
@@ -134,7 +191,7 @@ def price_lines(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int,
     for i, line in enumerate(lines):
         if not isinstance(line, LineIn) or not is_int(line.product_id):
             raise PosError(_l("第 %(n)s 行：请选择商品", n=i + 1), f"lines-{i}-product_id")
-    products = _products(s, [line.product_id for line in lines])
+    products = catalogue_products(s, [line.product_id for line in lines])
     items: list[_Priced] = []
     for i, line in enumerate(lines):
         n = i + 1
@@ -174,7 +231,7 @@ def price_lines(s: Session, lines: Sequence[LineIn], *, order_discount_fen: int,
         raise PosError(_l("整单折扣不能超过应收金额"), "order_discount_fen")
 
     # Certified means: covered by a certificate valid on the sale's LOCAL date.
-    certs = certified_product_ids(s, list(products), local_date(sold_at))
+    certs = certified_product_ids(read_connection(s), list(products), local_date(sold_at))
     amounts, subtotal, discount, rounding = compute_amounts(
         items, order_discount_fen=order_discount_fen, rounding_to_jiao=rounding_to_jiao)
     priced = []

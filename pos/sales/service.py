@@ -26,6 +26,7 @@ from inventory.documents import format_number, take_number
 from inventory.localtime import local_date, utcnow
 from inventory.money import AmountError, format_yuan
 from pos.accounts.users import active_approver
+from pos.core.db import read_connection
 from pos.core.errors import ApprovalRequired, Conflict, PaymentError, PosError, ShiftError
 from pos.hall.settings import hall_settings
 from pos.models import (
@@ -145,22 +146,51 @@ def content_hash(sale: SaleIn) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-_KEY_COLUMNS = (Sale.id, Sale.content_hash, Sale.receipt_no, Sale.total_fen, Sale.client_sale_id, Sale.txn_id)
-# Built once (building a statement costs more than running it on SQLite).
-_BY_CLIENT_ID = select(*_KEY_COLUMNS).where(Sale.client_sale_id == bindparam("key"))
-_BY_TXN = select(*_KEY_COLUMNS).where(Sale.kiosk_id == bindparam("kiosk_id"), Sale.txn_id == bindparam("txn_id"))
-_OPEN_SHIFT = select(Shift).where(Shift.till_id == bindparam("till_id"), Shift.status == ShiftStatus.OPEN) \
-    .with_for_update(read=True)
-_SHIFT = select(Shift).where(Shift.id == bindparam("shift_id")).with_for_update(read=True)
+# The checkout's reads: built once, with bound parameters, on table columns, and run on the
+# session's connection (pos.core.db.read_connection): building a statement, or an ORM load, costs
+# more than running it on SQLite, and nothing is loaded into the session.
+_SALES, _PAYMENTS, _TILLS, _SHIFTS = Sale.__table__, Payment.__table__, Till.__table__, Shift.__table__
+_KEY_COLUMNS = (_SALES.c.id, _SALES.c.content_hash, _SALES.c.receipt_no, _SALES.c.total_fen, _SALES.c.client_sale_id,
+                _SALES.c.txn_id)
+_BY_CLIENT_ID = select(*_KEY_COLUMNS).where(_SALES.c.client_sale_id == bindparam("key"))
+_BY_TXN = select(*_KEY_COLUMNS).where(_SALES.c.kiosk_id == bindparam("kiosk_id"), _SALES.c.txn_id == bindparam("txn_id"))
+_CHANGE = select(func.coalesce(func.sum(_PAYMENTS.c.change_fen), 0)).where(_PAYMENTS.c.sale_id == bindparam("sale_id"))
+_TILL_COLUMNS = (_TILLS.c.id, _TILLS.c.location_id, _TILLS.c.code)
+_SHIFT_COLUMNS = (_SHIFTS.c.id.label("shift_id"), _SHIFTS.c.till_id.label("shift_till_id"), _SHIFTS.c.status)
+_TILL = select(*_TILL_COLUMNS).where(_TILLS.c.id == bindparam("till_id"))
+# The till with its shift in one statement: the shift the sale names, or the till's open one. FOR
+# SHARE of the shift's row only: close_shift locks it FOR UPDATE, so a sale in flight is either
+# counted before the close, or waits and then sees the shift closed (or, for the open one, none).
+_TILL_AND_SHIFT = select(*_TILL_COLUMNS, *_SHIFT_COLUMNS) \
+    .select_from(_TILLS.join(_SHIFTS, _SHIFTS.c.id == bindparam("shift_id"))) \
+    .where(_TILLS.c.id == bindparam("till_id")).with_for_update(read=True, of=_SHIFTS)
+_TILL_AND_OPEN_SHIFT = select(*_TILL_COLUMNS, *_SHIFT_COLUMNS) \
+    .select_from(_TILLS.join(_SHIFTS, (_SHIFTS.c.till_id == _TILLS.c.id) & (_SHIFTS.c.status == ShiftStatus.OPEN))) \
+    .where(_TILLS.c.id == bindparam("till_id")).with_for_update(read=True, of=_SHIFTS)
+
+
+@dataclass(frozen=True)
+class TillRef:
+    """What a sale needs of its till (not an ORM object)."""
+    id: int
+    location_id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class _ShiftRef:
+    id: int
+    till_id: int
+    status: ShiftStatus
 
 
 def _existing(s: Session, sale: SaleIn):
     """The sale already recorded under the sender's key: only what a duplicate's answer needs (its
     id, fingerprint, receipt number, total and key), not a whole Sale."""
     if sale.client_sale_id is not None:
-        return s.execute(_BY_CLIENT_ID, {"key": sale.client_sale_id}).first()
+        return read_connection(s).execute(_BY_CLIENT_ID, {"key": sale.client_sale_id}).first()
     if sale.kiosk_id is not None and sale.txn_id is not None:
-        return s.execute(_BY_TXN, {"kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id}).first()
+        return read_connection(s).execute(_BY_TXN, {"kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id}).first()
     return None
 
 
@@ -169,7 +199,7 @@ def _duplicate(s: Session, existing, digest: str, sale: SaleIn) -> SaleResult:
     if existing.content_hash != digest and not (sale.fingerprint and existing.content_hash == content_hash(sale)):
         raise Conflict(_l("编号 %(id)s 已用于另一笔内容不同的销售（小票 %(receipt)s）",
                           id=existing.client_sale_id or existing.txn_id, receipt=existing.receipt_no))
-    change = s.scalar(select(func.coalesce(func.sum(Payment.change_fen), 0)).where(Payment.sale_id == existing.id))
+    change = read_connection(s).execute(_CHANGE, {"sale_id": existing.id}).scalar_one()
     return SaleResult(existing.id, existing.receipt_no, existing.total_fen, int(change), False)
 
 
@@ -236,7 +266,7 @@ class _Context:
     shift_id: Optional[int] = None
     after_shift_closed: bool = False
     buyer_type: Optional[BuyerType] = None
-    till: Optional[Till] = None
+    till: Optional[TillRef] = None
     rounding_to_jiao: bool = False
     discount_limit_percent: int = 0
 
@@ -260,7 +290,7 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             raise PosError(_l("未知的购买方类型：%(t)s", t=str(sale.buyer_type)[:20]), "buyer_type") from None
 
     if channel == Channel.HALL:
-        till = s.get(Till, sale.till_id) if is_int(sale.till_id) else None
+        till, shift = _till_and_shift(s, sale)
         if till is None:
             raise PosError(_l("请选择收银台"), "till_id")
         ctx = _Context(channel, till.location_id, till.code, till=till, buyer_type=buyer_type,
@@ -268,9 +298,6 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         ctx.rounding_to_jiao = cash_rounding_applies(
             settings.rounding_to_jiao if sale.rounding_to_jiao is None else bool(sale.rounding_to_jiao), sale.payments)
         if sale.shift_id is not None:
-            # FOR SHARE: close_shift locks the row FOR UPDATE, so a sale in flight is either
-            # counted before the close, or waits and then sees the shift closed.
-            shift = s.scalars(_SHIFT, {"shift_id": sale.shift_id}).first() if is_int(sale.shift_id) else None
             if shift is None:
                 raise ShiftError(_l("班次不存在"), "shift_id")
             if shift.till_id != till.id:
@@ -279,8 +306,6 @@ def _context(s: Session, sale: SaleIn) -> _Context:
             # Made offline: the shift its time falls in, even one closed meanwhile (then a late sale);
             # before any shift of the till had opened, the open one (check_time refuses the time).
             shift = shift_at(s, till.id, sale.sold_at, lock=True) or open_shift_of(s, till.id)
-        else:
-            shift = s.scalars(_OPEN_SHIFT, {"till_id": till.id}).first()
         if sale.offline is not None:
             check_time(sale.sold_at, sale.offline, field="sold_at", shift=shift)
         ctx.shift_id = shift.id if shift is not None else None
@@ -302,6 +327,26 @@ def _context(s: Session, sale: SaleIn) -> _Context:
         raise PosError(_l("团购必须选择购买方类型"), "buyer_type")
     return _Context(channel, sale.location_id, sale.receipt_prefix or GROUP_PREFIX, buyer_type=buyer_type,
                     discount_limit_percent=settings.discount_limit_percent)
+
+
+def _till_and_shift(s: Session, sale: SaleIn) -> tuple[Optional[TillRef], Optional[_ShiftRef]]:
+    """A hall sale's till (None: no such till) and, unless the sale was made offline without naming
+    a shift (then the caller finds the shift its time falls in), the shift it names, else the
+    till's open one (None: none, or no such shift) — one statement when both exist."""
+    if not is_int(sale.till_id):
+        return None, None
+    conn = read_connection(s)
+    offline_time = sale.shift_id is None and sale.offline is not None and sale.sold_at is not None
+    if sale.shift_id is None and not offline_time:
+        row = conn.execute(_TILL_AND_OPEN_SHIFT, {"till_id": sale.till_id}).first()
+    elif is_int(sale.shift_id):
+        row = conn.execute(_TILL_AND_SHIFT, {"till_id": sale.till_id, "shift_id": sale.shift_id}).first()
+    else:
+        row = None
+    if row is None:  # no such till, or no such (open) shift: the till alone says which
+        till = conn.execute(_TILL, {"till_id": sale.till_id}).first()
+        return (TillRef(till.id, till.location_id, till.code) if till is not None else None), None
+    return TillRef(row.id, row.location_id, row.code), _ShiftRef(row.shift_id, row.shift_till_id, row.status)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from inventory.models import (
 from pos.sales import reading, service, voids
 from pos.hall import shifts
 from pos.core.errors import ApprovalRequired, Conflict, NotFound, PaymentError, PosError, ShiftError
-from pos.models import Payment, Sale, SaleLine, SaleStatus
+from pos.models import Payment, Sale, SaleLine, SaleStatus, Shift, ShiftStatus
 from pos.sales.pricing import LineIn
 from pos.sales.service import PaymentIn, SaleIn
 from tests.fixtures.sales import SOLD_AT, cash_sale, hall  # noqa: F401  (fixture)
@@ -157,6 +157,18 @@ def test_rounding_can_be_switched_off_per_sale(hall, s):
     s.flush()
     result = service.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=1987, rounding_to_jiao=False))
     assert result.total_fen == 1987
+
+
+def test_a_sale_sees_what_its_session_changed_and_did_not_flush(hall, s):
+    # The checkout reads Core rows on the session's connection; what the caller left pending is
+    # flushed first, as an ORM query's autoflush would: the new price, the new setting, the new shift.
+    pork, rounding, shift = s.get(Product, hall.pork_id), s.get(Setting, "rounding_to_jiao"), s.get(Shift, hall.shift_id)
+    pork.price_fen, rounding.value, shift.status = 4000, "true", ShiftStatus.CLOSED
+    assert set(s.dirty) == {pork, rounding, shift}  # nothing flushed yet
+    result = service.record_sale(s, cash_sale(hall, [LineIn(hall.pork_id, 523)], amount=2090))
+    sale = s.get(Sale, result.sale_id)
+    assert (sale.subtotal_fen, sale.rounding_fen, sale.total_fen) == (2092, 2, 2090)
+    assert (sale.shift_id, sale.after_shift_closed) == (None, True)
 
 
 @pytest.mark.parametrize("payments, message", [

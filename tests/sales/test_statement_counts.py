@@ -13,6 +13,7 @@ from inventory import ledger
 from inventory.models import Alert, AlertKind, MoveReason, StockMove
 from kiosks import registry
 from kiosks.ingest import ingest_sales
+from pos.models import Sale
 from pos.core.db import session_scope
 from pos.sales import service
 from pos.sales.pricing import LineIn
@@ -43,8 +44,10 @@ def test_a_three_line_sale_takes_few_statements_and_moves_stock_as_before(hall, 
     with hall.session() as s, counted(engine) as statements:
         result = service.record_sale(s, cash_sale(hall, lines, amount=amount, client_sale_id="count-1"))
         s.commit()
-    # The code before issue 16 ran 42 statements for this sale; the batched path runs 26 (the
-    # negative-stock alert inserts its moves one by one, to name the one that went below zero).
+    # The code before issue 16 ran 42 statements for this sale; now 28: the batched path, with
+    # the till and its shift read in one statement; the negative-stock alert inserts its moves one
+    # by one, to name the one that went below zero, and reads each product it names (the checkout
+    # loads no Product into the session; see the next test).
     assert len(statements) <= 28, statements
     with hall.session() as s:
         moves = s.execute(select(StockMove.product_id, StockMove.lot_id, StockMove.qty_milli)
@@ -61,6 +64,27 @@ def test_a_three_line_sale_takes_few_statements_and_moves_stock_as_before(hall, 
         honey_move = s.scalar(select(StockMove.id).where(StockMove.ref_id == result.sale_id,
                                                          StockMove.product_id == hall.honey_id))
         assert (hall.honey_id, honey_move) in negative
+
+
+def test_a_sale_of_goods_on_hand_reads_in_five_statements_and_loads_nothing_into_the_session(hall, engine):
+    # The reads: the idempotency key, the settings, the till with its shift, the products with
+    # their supplier, the certificates. Then the writes, the lot choice and the level upserts.
+    with hall.session() as s, counted(engine) as statements:
+        result = service.record_sale(s, cash_sale(hall, [LineIn(hall.tea_id, 3000)], amount=3 * 16800,
+                                                  client_sale_id="count-2", shift_id=hall.shift_id))
+        assert len(s.identity_map) == 0 and not s.new  # Core rows, not ORM objects: no autoflush work
+        s.commit()
+    reads = [q for q in statements[:statements.index("SAVEPOINT sa_savepoint_1")] if q.startswith("SELECT")]
+    assert len(reads) == 5, reads
+    assert len(statements) <= 19, statements  # 20 before the till and its shift were one statement
+    with hall.session() as s:
+        sale = s.get(Sale, result.sale_id)
+        assert (sale.shift_id, sale.till_id, sale.after_shift_closed) == (hall.shift_id, hall.till_id, False)
+        line = sale.lines[0]
+        assert (line.certified, line.certificate_no, line.supplier_name, line.origin_county_code, line.vat) == \
+            (True, "黔扶认〔2026〕0001", "松桃梵净山翠峰茶业有限公司", "520628", "9")  # origin: the supplier's
+        assert ledger.lot_level(s, hall.hall, hall.early_lot) == 0
+        assert ledger.lot_level(s, hall.hall, hall.late_lot) == 9000
 
 
 def test_one_product_on_two_lines_takes_the_second_from_what_the_first_left(hall):
