@@ -173,7 +173,7 @@ def main(argv=None) -> None:
     extra.add_argument("--concurrent", type=int, default=1, help="tills at once (default 1)")
     opts, rest = extra.parse_known_args(argv)
     db = bench_database(rest, prog="python -m bench.checkout", doc=__doc__, default_scale=200,
-                        scale_help="sales per till, path and round (default 200)")
+                        scale_help="sales per till, path and round (default 200)", parents=[extra])
     engine, scale = db.engine, db.scale
     tills = max(1, opts.concurrent)
     try:

@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from sqlalchemy.engine import Engine
 
@@ -28,8 +28,10 @@ class BenchDatabase:
             self._tmp.cleanup()
 
 
-def bench_database(argv, *, prog: str, doc: str, default_scale: int, scale_help: str) -> BenchDatabase:
-    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+def bench_database(argv, *, prog: str, doc: str, default_scale: int, scale_help: str,
+                   parents: Sequence[argparse.ArgumentParser] = ()) -> BenchDatabase:
+    """``parents``: the bench's own options (parsed by it before), so that --help lists them too."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0], parents=list(parents))
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--scale", type=int, default=default_scale, help=scale_help)
     args = parser.parse_args(argv)

@@ -372,7 +372,7 @@ def main(argv=None) -> None:
     extra.add_argument("--concurrent", type=int, default=1, help="counters posting at once (default 1)")
     opts, rest = extra.parse_known_args(argv)
     db = bench_database(rest, prog="python -m bench.kiosk_ingest", doc=__doc__, default_scale=126,
-                        scale_help="counters (default 126, the fleet)")
+                        scale_help="counters (default 126, the fleet)", parents=[extra])
     url, engine, counters = db.url, db.engine, db.scale
     threads, rounds, batch = max(1, opts.concurrent), max(1, opts.rounds), max(1, opts.batch)
     try:
