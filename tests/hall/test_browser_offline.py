@@ -72,7 +72,8 @@ def test_three_sales_offline_a_reload_and_back_online(live_server, till_context,
     open_till(page, base)
     # online: the catalogue is in the browser, the service worker controls the page
     page.wait_for_function("self.SongtaoOffline.catalogue.byId.size === 4")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    # installing the worker caches the page and its assets first: slow on a loaded 2-core machine
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=45_000)
     expect_text(page, "#catalogue-info", "商品资料")
     blocks = page.evaluate("self.SongtaoOffline.numbersLeft('H1', self.SongtaoPricing.localDate(new Date()))")
 
