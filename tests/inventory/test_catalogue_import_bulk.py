@@ -5,9 +5,7 @@ next delta has every imported product; errors still reported per row, nothing wr
 file again changes nothing."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 
 import pytest
@@ -42,14 +40,11 @@ NAMES = ["梅江绿茶 250g", "松桃红米 2.5kg", "孟溪腊肉", "土蜂蜜 5
 OLD_CERT = "黔扶认〔2026〕520628-0001"
 N = 3000
 KEPT = 30
+from tests.fixtures.catalogue import csv_bytes as catalogue_csv
 
 
 def csv_bytes(rows) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADER)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return catalogue_csv(HEADER, rows)
 
 
 def counts(s) -> dict:

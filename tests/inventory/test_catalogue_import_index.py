@@ -6,9 +6,7 @@ already held of them show what the import wrote; the garbage collector paused fo
 back on after it."""
 from __future__ import annotations
 
-import csv
 import gc
-import io
 
 import pytest
 from sqlalchemy import insert, select
@@ -22,14 +20,11 @@ from inventory.models import Product
 from inventory.search import search_ids
 
 HEADER = ["sku", "name", "barcodes", "price_fen"]
+from tests.fixtures.catalogue import csv_bytes as catalogue_csv
 
 
 def csv_bytes(rows) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(HEADER)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return catalogue_csv(HEADER, rows)
 
 
 def ids_by_sku(s, prefix: str) -> dict[str, int]:

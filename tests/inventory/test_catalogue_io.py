@@ -3,8 +3,8 @@ headers; a preview first; nothing written unless every row is valid; export then
 nothing; and `songtao import-catalogue` from the command line."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
+import functools
 import io
 import zipfile
 
@@ -40,15 +40,10 @@ EN = list(catalogue_sheet.COLUMNS)
 SONGTAO = ["松桃苗族自治县", "孟溪镇", "新场村"]
 CERT = "黔扶认〔2026〕520628-0042"
 CREDIT = credit_codes.example_credit_code(__import__("random").Random(3), cooperative=True, county_code="520628")
+from tests.fixtures.catalogue import csv_bytes as catalogue_csv
 
 
-def csv_bytes(header, rows, *, bom=True, encoding="utf-8") -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    text = buffer.getvalue()
-    return (("\ufeff" + text) if bom and encoding == "utf-8" else text).encode(encoding)
+csv_bytes = functools.partial(catalogue_csv, bom=True)  # a BOM, as Excel saves "CSV UTF-8"
 
 
 def xlsx_bytes(header, rows) -> bytes:
