@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -328,7 +328,7 @@ def _debit(session: Session, source: Location, product_id: int, lot_id: Optional
         return None
     from_level = _add(session, StockLevel, {"location_id": source.id, "product_id": product_id}, -qty_milli, floor=floor)
     if from_level is None:
-        raise _short(session, source, product_id, qty_milli)
+        raise insufficient(session, source, product_id, qty_milli)
     if lot_id is not None:
         if _add(session, LotLevel, {"location_id": source.id, "lot_id": lot_id}, -qty_milli, floor=floor) is None:
             product = _product(session, product_id)
@@ -352,7 +352,7 @@ def _credit(session: Session, target: Location, product_id: int, lot_id: Optiona
     return to_level
 
 
-def _short(session: Session, source: Location, product_id: int, qty_milli: int) -> InsufficientStock:
+def insufficient(session: Session, source: Location, product_id: int, qty_milli: int) -> InsufficientStock:
     """The refusal of a guarded debit or a reservation: what is on the books, what of it is
     reserved, and what was asked for."""
     product = _product(session, product_id)
@@ -372,53 +372,6 @@ def _short(session: Session, source: Location, product_id: int, qty_milli: int) 
         location=source.name, product=product.name, have=format_qty(have, by_weight=weighed),
         need=format_qty(qty_milli, by_weight=weighed),
     ))
-
-
-# --- reservations ---------------------------------------------------------------------------------
-
-def reserve(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> None:
-    """Hold ``qty_milli`` of a product at a real location (for a confirmed group order). One
-    atomic UPDATE: it succeeds only if on hand − already reserved ≥ the quantity, so two
-    confirmations can never hold the same goods; raises ``InsufficientStock`` otherwise."""
-    if not isinstance(qty_milli, int) or isinstance(qty_milli, bool) or qty_milli <= 0:
-        raise StockError(_l("数量必须是正数"))
-    t = StockLevel.__table__
-    done = session.execute(
-        update(t)
-        .where(t.c.location_id == location_id, t.c.product_id == product_id,
-               t.c.qty_milli - t.c.reserved_milli >= qty_milli)
-        .values(reserved_milli=t.c.reserved_milli + qty_milli)
-        .returning(t.c.reserved_milli)
-    ).first()
-    if done is None:
-        source = session.get(Location, location_id)
-        if source is None:
-            raise StockError(_l("位置不存在"))
-        raise _short(session, source, product_id, qty_milli)
-
-
-def release(session: Session, *, location_id: int, product_id: int, qty_milli: int) -> None:
-    """Give back a reservation (an order cancelled, or its goods picked)."""
-    if qty_milli <= 0:
-        return
-    t = StockLevel.__table__
-    done = session.execute(
-        update(t)
-        .where(t.c.location_id == location_id, t.c.product_id == product_id, t.c.reserved_milli >= qty_milli)
-        .values(reserved_milli=t.c.reserved_milli - qty_milli)
-        .returning(t.c.reserved_milli)
-    ).first()
-    if done is None:  # a bug, not a user mistake: reservations are only released by who made them
-        raise StockError(_l("预留数量不一致"))
-
-
-def available(session: Session, location_id: int, product_id: int) -> int:
-    """On hand minus reserved: what a transfer, a refill or a new reservation may still take."""
-    row = session.execute(
-        select(StockLevel.qty_milli - StockLevel.reserved_milli)
-        .where(StockLevel.location_id == location_id, StockLevel.product_id == product_id)
-    ).first()
-    return row[0] if row else 0
 
 
 # --- many moves at once ---------------------------------------------------------------------------
@@ -490,20 +443,37 @@ _UPSERTS: dict = {}
 
 def _upsert_many(session: Session, table, keys: tuple[str, str], deltas: dict, order) -> dict:
     """Add each delta to its row (created when missing) with ONE statement, rows in key order (the
-    lock order); returns key → new quantity."""
+    lock order); returns key → (new quantity, what of it is reserved: 0 for a lot level)."""
     dialect = session.get_bind().dialect.name
     stmt = _UPSERTS.get((dialect, table))
     if stmt is None:
         t = table.__table__
         new = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t)
+        reserved = t.c.reserved_milli if "reserved_milli" in t.c else literal(0)
         stmt = _UPSERTS[(dialect, table)] = new.on_conflict_do_update(
             index_elements=[t.c[k] for k in keys], set_={"qty_milli": t.c.qty_milli + new.excluded.qty_milli},
-        ).returning(t.c[keys[0]], t.c[keys[1]], t.c.qty_milli)
+        ).returning(t.c[keys[0]], t.c[keys[1]], t.c.qty_milli, reserved)
     ordered = sorted(deltas, key=order)
     rows = [{keys[0]: k[0], keys[1]: k[1], "qty_milli": deltas[k]} for k in ordered]
     if len(rows) == 1:
-        return {(r[0], r[1]): r[2] for r in session.execute(stmt, rows[0])}
-    return {(r[0], r[1]): r[2] for r in session.execute(stmt, rows)}
+        return {(r[0], r[1]): (r[2], r[3]) for r in session.execute(stmt, rows[0])}
+    return {(r[0], r[1]): (r[2], r[3]) for r in session.execute(stmt, rows)}
+
+
+def _levels_after_each(moves: list[MoveIn], keys: list[tuple], final: dict) -> list[tuple]:
+    """Each move's (source, target) level just after it, as posting the moves one after the other
+    would have left them: walked back from the ``final`` levels. ``keys``: per move, its (source,
+    target) key in ``final``, None for a location that keeps no row."""
+    after: list = [None] * len(moves)
+    running = {key: qty for key, (qty, _) in final.items()}
+    for i in range(len(moves) - 1, -1, -1):
+        qty, (src, dst) = moves[i].qty_milli, keys[i]
+        after[i] = (running[src] if src else None, running[dst] if dst else None)
+        if src:
+            running[src] += qty
+        if dst:
+            running[dst] -= qty
+    return after
 
 
 def post_moves(session: Session, moves: list[MoveIn]) -> list[MoveResult]:
@@ -512,10 +482,14 @@ def post_moves(session: Session, moves: list[MoveIn]) -> list[MoveResult]:
     (rows in the global lock order: product, then location; every product level before the lot
     levels, which always follow their product level), the moves inserted by one statement.
 
-    The results' ``move_id`` is None unless a level went below zero (then the moves are inserted one
-    by one, so that the alert names the move that did it). Moves whose source is guarded (a real location that may not go below zero) are posted one by
-    one through ``move``, so a refusal is exactly ``move``'s; pass them in the lock order
-    (``by_product``)."""
+    A guarded move (out of a real location that may not go below zero; reserved stock is not
+    taken) is checked against the level it would have left, walked back from the final levels.
+    If any would be refused, the batch is undone (it ran in a savepoint) and the moves are posted
+    one by one through ``move``, so that the refusal, its message and what was written before it
+    are exactly ``move``'s; pass them in the lock order (``by_product``).
+
+    The results' ``move_id`` is None unless a level went below zero (then the moves are inserted
+    one by one, so that the alert names the move that did it)."""
     if not moves:
         return []
     for m in moves:
@@ -534,37 +508,67 @@ def post_moves(session: Session, moves: list[MoveIn]) -> list[MoveResult]:
     locations = _locations(session, {m.from_location_id for m in moves} | {m.to_location_id for m in moves})
     if any(locations.get(m.from_location_id) is None or locations.get(m.to_location_id) is None for m in moves):
         raise StockError(_l("位置不存在"))
-    if any(not locations[m.from_location_id].kind.is_virtual and not m.allow_negative_source for m in moves):
-        return [move(session, **m.__dict__) for m in moves]
     _lot_products(session, {m.lot_id for m in moves if m.lot_id is not None})
+    owners = _lot_memory(session)  # taken now: the savepoint below would start a memory of its own
     for m in moves:
-        if m.lot_id is not None and _lot_product(session, m.lot_id) != m.product_id:
+        if m.lot_id is not None and owners.get(m.lot_id) != m.product_id:
             product = session.get(Product, m.product_id)
             raise StockError(_l("批次不属于商品「%(product)s」", product=product.name if product else m.product_id))
+    guarded = [not locations[m.from_location_id].kind.is_virtual and not m.allow_negative_source for m in moves]
+    if not any(guarded):
+        return _post_batch(session, moves, locations, owners, guarded)
+    savepoint = session.begin_nested()
+    try:
+        results = _post_batch(session, moves, locations, owners, guarded)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if results is None:
+        savepoint.rollback()
+        return [move(session, **m.__dict__) for m in moves]
+    savepoint.commit()
+    return results
 
+
+def _post_batch(session: Session, moves: list[MoveIn], locations: dict, owners: dict,
+                guarded: list[bool]) -> Optional[list[MoveResult]]:
+    """``post_moves``' few statements; None, before any move is written, when a guarded move
+    would have been refused (the caller undoes the level changes)."""
     levels: dict = {}
     lot_deltas: dict = {}
-    touched: list[tuple] = []  # per move: (source key, target key) of its product level
+    touched: list[tuple] = []      # per move: (source key, target key) of its product level
+    lots_touched: list[tuple] = []  # … and of its lot level
     for m in moves:
         source, target = locations[m.from_location_id], locations[m.to_location_id]
-        keys = []
+        keys, lot_keys = [], []
         for loc, sign in ((source, -1), (target, 1)):
             if loc.kind.is_virtual:
                 keys.append(None)
+                lot_keys.append(None)
                 continue
             key = (loc.id, m.product_id)
             levels[key] = levels.get(key, 0) + sign * m.qty_milli
             keys.append(key)
-            if m.lot_id is not None:
+            if m.lot_id is None:
+                lot_keys.append(None)
+            else:
                 lot_key = (loc.id, m.lot_id)
                 lot_deltas[lot_key] = lot_deltas.get(lot_key, 0) + sign * m.qty_milli
+                lot_keys.append(lot_key)
         touched.append(tuple(keys))
+        lots_touched.append(tuple(lot_keys))
     # Rows in the lock order: product, then location (a lot's rows: its product, location, lot).
     final = _upsert_many(session, StockLevel, ("location_id", "product_id"), levels,
                          lambda k: (k[1], k[0])) if levels else {}
-    if lot_deltas:
-        _upsert_many(session, LotLevel, ("location_id", "lot_id"), lot_deltas,
-                     lambda k: (_lot_product(session, k[1]), k[0], k[1]))
+    lot_final = _upsert_many(session, LotLevel, ("location_id", "lot_id"), lot_deltas,
+                             lambda k: (owners[k[1]], k[0], k[1])) if lot_deltas else {}
+    after = _levels_after_each(moves, touched, final)
+    if any(guarded):
+        lots_after = _levels_after_each(moves, lots_touched, lot_final)
+        for i, m in enumerate(moves):
+            if guarded[i] and (after[i][0] < final[touched[i][0]][1]
+                               or (lots_after[i][0] is not None and lots_after[i][0] < 0)):
+                return None
 
     now = utcnow()
     t = StockMove.__table__
@@ -573,16 +577,6 @@ def post_moves(session: Session, moves: list[MoveIn]) -> list[MoveResult]:
              "ref_type": m.ref_type, "ref_id": m.ref_id,
              "note": m.note[:200] if m.note is not None and len(m.note) > 200 else m.note,
              "user_id": m.user_id, "moved_at": now} for m in moves]
-    # Each move's levels as ``move`` would have returned them: walk back from the final levels.
-    after: list = [None] * len(moves)
-    running = dict(final)
-    for i in range(len(moves) - 1, -1, -1):
-        m, (src, dst) = moves[i], touched[i]
-        after[i] = (running[src] if src else None, running[dst] if dst else None)
-        if src:
-            running[src] += m.qty_milli
-        if dst:
-            running[dst] -= m.qty_milli
     if all(a[0] is None or a[0] >= 0 for a in after):
         session.execute(insert(t), rows)  # one executemany; no ids needed
         return [MoveResult(None, a[0], a[1]) for a in after]

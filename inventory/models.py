@@ -295,7 +295,7 @@ class StockLevel(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True, index=True)
     qty_milli: Mapped[int] = mapped_column(Integer, default=0)
     # Held for confirmed group orders: guarded moves (transfers, refills, write-offs) may not take
-    # the level below it. Kept by ``inventory.ledger.reserve`` / ``release`` with atomic updates.
+    # the level below it. Kept by ``inventory.reservations.reserve`` / ``release`` with atomic updates.
     reserved_milli: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 

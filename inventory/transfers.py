@@ -15,7 +15,7 @@ from .audit import record
 from .documents import DocStatus, Transfer, TransferLine
 from .errors import NotFound, ValidationError
 from .expiry import ExpiredStock, fresh_parts, is_expired
-from .ledger import move
+from .ledger import MoveIn, post_moves
 from .localtime import local_today, utcnow
 from .models import Location, LocationKind, Lot, MoveReason, Product, first_expiry_first
 from .stock_documents import (
@@ -176,11 +176,12 @@ def post_transfer(session: Session, transfer_id: int, *, actor_id: Optional[int]
     with all_or_nothing(session, transfer):
         transition(session, Transfer, transfer.id, DocStatus.POSTED, posted_at=utcnow(), posted_by_id=actor_id)
         # Always the same order, so two transfers of the same goods lock their rows in the same order.
-        for line in sorted(transfer.lines, key=lambda ln: (ln.product_id, ln.lot_id or 0, ln.id)):
-            move(session, product_id=line.product_id, qty_milli=line.qty_milli,
-                 from_location_id=transfer.from_location_id, to_location_id=transfer.to_location_id,
-                 reason=MoveReason.TRANSFER, lot_id=line.lot_id, ref_type="transfer", ref_id=transfer.id,
-                 user_id=actor_id)
+        post_moves(session, [
+            MoveIn(product_id=line.product_id, qty_milli=line.qty_milli,
+                   from_location_id=transfer.from_location_id, to_location_id=transfer.to_location_id,
+                   reason=MoveReason.TRANSFER, lot_id=line.lot_id, ref_type="transfer", ref_id=transfer.id,
+                   user_id=actor_id)
+            for line in sorted(transfer.lines, key=lambda ln: (ln.product_id, ln.lot_id or 0, ln.id))])
         record(session, user_id=actor_id, action="transfer.post", entity="transfer", entity_id=transfer.id,
                after={"number": transfer.number, "from": transfer.from_location_id, "to": transfer.to_location_id,
                       "lines": [{"product_id": ln.product_id, "lot_id": ln.lot_id, "qty_milli": ln.qty_milli}

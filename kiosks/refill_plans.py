@@ -16,7 +16,8 @@ from inventory import fields
 from inventory.audit import record
 from inventory.base import Base
 from inventory.errors import ValidationError
-from inventory.ledger import available, level
+from inventory.ledger import level
+from inventory.reservations import available
 from inventory.localtime import utcnow
 from inventory.models import Location, LocationKind, Lot, LotLevel, Product, first_expiry_first
 from inventory.transfers import logistics_base

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from inventory.catalogue import ensure_default_barcode_rule
-from inventory.ledger import move
+from inventory.ledger import MoveIn, by_product, post_moves
 from inventory.localtime import local_today, utcnow
 from inventory.models import Location, LocationKind, Lot, MoveReason, Setting
 from pos.accounts import users as accounts
@@ -295,27 +295,27 @@ def build_stock(session: Session, rng: random.Random, today: dt.date, products: 
     receipts = [r for p in products for r in _receipts(
         rng, today, p, sum(destinations[p.id]) + for_counters[p.id], p.id in near_expiry)]
 
-    # The session's identity map holds objects weakly: keeping the locations referenced lets
-    # each move find its two locations there instead of loading them again.
-    held_locations = session.scalars(select(Location)).all()  # noqa: F841
     session.execute(insert(Lot), [r.lot for r in receipts if r.lot])
     lot_ids = {(pid, no): lid for lid, pid, no in session.execute(select(Lot.id, Lot.product_id, Lot.lot_no))}
     base, manager, restocker = locations["BASE"], user_ids["manager"], user_ids["restocker"]
     at_base = {p.id: _BaseLots() for p in products}
+    delivered = []
     for r in receipts:
         lot_id = lot_ids[(r.product.id, r.lot["lot_no"])] if r.lot else None
-        move(session, product_id=r.product.id, qty_milli=r.qty_milli, from_location_id=locations["SUPPLIER"],
-             to_location_id=base, reason=MoveReason.RECEIPT, lot_id=lot_id, user_id=manager)
+        delivered.append(MoveIn(product_id=r.product.id, qty_milli=r.qty_milli, from_location_id=locations["SUPPLIER"],
+                                to_location_id=base, reason=MoveReason.RECEIPT, lot_id=lot_id, user_id=manager))
         if lot_id is not None:
             at_base[r.product.id].lots.append(_BaseLot(lot_id, r.lot["expires_on"], r.qty_milli, r.near_expiry))
+    post_moves(session, by_product(delivered))
+
+    sent = []
 
     def send(p: DemoProduct, qty_milli: int, to: int, reason: MoveReason, user_id: int, near_ok: bool) -> None:
         if not qty_milli:
             return
         parts = at_base[p.id].take(qty_milli, near_ok=near_ok) if p.lotted else [(None, qty_milli)]
-        for lot_id, part in parts:
-            move(session, product_id=p.id, qty_milli=part, from_location_id=base, to_location_id=to,
-                 reason=reason, lot_id=lot_id, user_id=user_id)
+        sent.extend(MoveIn(product_id=p.id, qty_milli=part, from_location_id=base, to_location_id=to,
+                           reason=reason, lot_id=lot_id, user_id=user_id) for lot_id, part in parts)
 
     for p in products:
         floor, store, _ = destinations[p.id]
@@ -323,3 +323,6 @@ def build_stock(session: Session, rng: random.Random, today: dt.date, products: 
         send(p, store, locations["HALL-STORE"], MoveReason.TRANSFER, manager, near_ok=False)
     for slot in slots:
         send(slot.product, slot.on_hand * 1000, slot.location_id, MoveReason.REFILL, restocker, near_ok=False)
+    # One batch (a product's moves keep their order): the ledger checks each move against the
+    # level it leaves.
+    post_moves(session, by_product(sent))

@@ -26,7 +26,7 @@ from typing import Any, Optional
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from inventory.ledger import MoveIn, move, post_moves
+from inventory.ledger import MoveIn, post_moves
 from inventory.localtime import local_date
 from inventory.models import (
     AuditEvent, Location, LocationKind, Lot, LotLevel, MoveReason, Product, StockLevel, StockMove,
@@ -50,13 +50,16 @@ ROUND_EVERY_DAYS = 14                # a refill round every two weeks of the sca
 ROUND_HOUR = 8                       # … at 08:00 local time
 FRESH_DAYS = 30                      # a counter gets no lot that expires within this many days
 CASE_MILLI = 12_000                  # a delivery for the round comes by the case of 12 pieces
-# The last day, through the API: sales are posted and heartbeats sent every few simulated hours
-# (and in the last hour, so the fleet looks fresh).
+# The last day, through the API: sales are posted every few simulated hours, heartbeats twice
+# (and both in the last hour, so the fleet looks fresh). A heartbeat only replaces the counter's
+# state (door, temperature, error) and a request costs about as much as a sale: more of them
+# would show nothing more on the fleet pages.
 LAST_DAY_HOURS = 24
 # Half the model's volume: ~1,000-1,500 sales, some eight per counter, so that the fleet pages
 # look alive (fresh sales, slots sold down) at half the cost of a full day.
 LAST_DAY_VOLUME = 0.5  # ok-float: a share of the model's sales
 LAST_DAY_SYNC_HOURS = 6
+LAST_DAY_HEARTBEAT_HOURS = 12
 
 
 def ingest_sender(session: Session) -> simulator.Send:
@@ -118,7 +121,7 @@ def build_counter_history(session: Session, app, *, seed: int, now: dt.datetime,
     session.commit()
     tallies["last_day"] = fleet.run(
         send=simulator.client_sender(app), start=last_day, days=LAST_DAY_HOURS / 24, volume=LAST_DAY_VOLUME,
-        post_every_hours=LAST_DAY_SYNC_HOURS, heartbeat_every_hours=LAST_DAY_SYNC_HOURS)
+        post_every_hours=LAST_DAY_SYNC_HOURS, heartbeat_every_hours=LAST_DAY_HEARTBEAT_HOURS)
     for stats in tallies.values():
         if stats.failures or stats.rejected:  # a bug in the demo or the API, not a user error
             raise AssertionError(f"demo counter history: {stats.failures[:3]} {stats.rejections[:3]}")
@@ -187,18 +190,20 @@ def refill_round(session: Session, *, at: dt.datetime, user_id: Optional[int]) -
     post_moves(s, [MoveIn(product_id=pid, qty_milli=qty, from_location_id=supplier, to_location_id=base,
                           reason=MoveReason.RECEIPT, lot_id=lot_id, user_id=user_id)
                    for pid, lot_id, qty in deliveries])
-    moves = len(deliveries)
+    refills = []
     for (product_id, location_id), qty in sorted(short.items()):  # the lock order: product, then location
         for part in lots[product_id]:
             used = min(qty, part[1])
             if used:
-                move(s, product_id=product_id, qty_milli=used, from_location_id=base, to_location_id=location_id,
-                     reason=MoveReason.REFILL, lot_id=part[0], user_id=user_id)
+                refills.append(MoveIn(product_id=product_id, qty_milli=used, from_location_id=base,
+                                      to_location_id=location_id, reason=MoveReason.REFILL, lot_id=part[0],
+                                      user_id=user_id))
                 part[1] -= used
                 qty -= used
-                moves += 1
             if not qty:
                 break
+    post_moves(s, refills)
+    moves = len(deliveries) + len(refills)
     moves_table = StockMove.__table__
     s.execute(update(moves_table).where(moves_table.c.id > mark).values(moved_at=at))
     return moves

@@ -34,7 +34,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from inventory import ledger
+from inventory import ledger, reservations
 from inventory.audit import record
 from inventory.errors import InventoryError
 from inventory.localtime import local_date, local_today, utcnow
@@ -305,7 +305,7 @@ def confirm_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> Grou
     base = base_location(s)
 
     def reserve(line: GroupOrderLine) -> None:
-        ledger.reserve(s, location_id=base.id, product_id=line.product_id, qty_milli=line.qty_milli)
+        reservations.reserve(s, location_id=base.id, product_id=line.product_id, qty_milli=line.qty_milli)
         line.reserved_milli = line.qty_milli
 
     _stock_step(s, order, reserve, GroupOrderStatus.CONFIRMED, "confirmed_at")
@@ -324,7 +324,7 @@ def pick_order(s: Session, order_id: int, *, actor_id: Optional[int]) -> GroupOr
     base, dispatch = base_location(s), dispatch_location(s)
 
     def pick(line: GroupOrderLine) -> None:
-        ledger.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
+        reservations.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
         line.reserved_milli = 0
         for lot_id, qty in allocate_fresh(s, location_id=base.id, product_id=line.product_id,
                                           qty_milli=line.qty_milli):
@@ -384,7 +384,7 @@ def cancel_order(s: Session, order_id: int, *, reason: str, actor_id: Optional[i
     if order.status == GroupOrderStatus.CONFIRMED:
         base = base_location(s)
         for line in order.lines:
-            ledger.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
+            reservations.release(s, location_id=base.id, product_id=line.product_id, qty_milli=line.reserved_milli)
             line.reserved_milli = 0
     elif order.status == GroupOrderStatus.PICKED:
         take_back_undelivered(s, order, actor_id)

@@ -15,13 +15,13 @@ from typing import Iterable, Optional
 
 from barcode import EAN13
 from barcode.writer import SVGWriter
-from escpos.printer import Dummy
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from inventory.certification import certified_product_ids
 from inventory.models import Barcode, BarcodeKind, Product, Unit
+from pos.sales.escpos import dummy_printer
 
 CERT_MARK = "★"
 MAX_LABELS = 240  # ten A4 sheets of 24
@@ -114,7 +114,7 @@ def label_escpos(label: ShelfLabel, columns: int = 32) -> bytes:
         lines += wrap(str(_l("产地：")) + label.origin, columns, indent="  ")
     if label.certified:
         lines += wrap(CERT_MARK + " " + str(_l("认定的扶贫产品")), columns)
-    p = Dummy()
+    p = dummy_printer()
     p.hw("INIT")
     p._raw(FS_CHINESE_ON)
     for line in lines:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 
-from pos.sales.escpos import drawer_kick_bytes, sample_page_bytes
+from pos.sales.escpos import drawer_kick_bytes, escpos_printers, sample_page_bytes
 
 DEFAULT_TIMEOUT = 3.0  # ok-float: seconds
 DEFAULT_STATUS_TIMEOUT = 0.5  # ok-float: seconds a printer has to answer DLE EOT
@@ -301,8 +301,7 @@ def open_printer(uri: Optional[str], *, timeout: float = DEFAULT_TIMEOUT,  # ok-
     spec = check_uri(uri, policy)
     if spec.scheme == "none":
         return None
-    from escpos import printer
-
+    printer = escpos_printers()
     if spec.scheme == "tcp":
         return _network_class()(tcp_address(spec, policy), port=spec.port, timeout=timeout)
     if spec.scheme == "usb":
@@ -321,6 +320,7 @@ def _network_class():
     unclosed, a ResourceWarning on every print to a printer that is off), IPv4 or IPv6."""
     global _NETWORK
     if _NETWORK is None:
+        escpos_printers()  # the library's first import, with its cache in place
         from escpos.exceptions import DeviceNotFoundError
         from escpos.printer import Network
 
@@ -342,6 +342,7 @@ def _file_class():
     truncating anything."""
     global _FILE
     if _FILE is None:
+        escpos_printers()  # the library's first import, with its cache in place
         from escpos.exceptions import DeviceNotFoundError
         from escpos.printer import File
 

@@ -9,18 +9,40 @@ full-width glyph, two columns: that is ``char_width``. Money uses the full-width
 """
 from __future__ import annotations
 
+import os
 import unicodedata
 
-from escpos.printer import Dummy
 from flask_babel import lazy_gettext as _l
 
 from inventory.money import format_yuan
+from pos.core.config import instance_path
 from pos.sales.receipts import CERT_MARK, QR_HINT, Receipt
 
 FS_CHINESE_ON = b"\x1c&"      # FS &: Chinese character mode
 FS_CHINESE_OFF = b"\x1c."     # FS .: back to single-byte mode
 YUAN = "￥"
 PAPER_COLUMNS = (32, 48)
+
+
+def escpos_printers():
+    """python-escpos's ``escpos.printer`` module, imported on first use. At import the library
+    parses its printer database (a large JSON file, with a pure-Python YAML parser: about 0.3 s)
+    and keeps it as a pickle, by default in a new temporary folder per process, so every start
+    paid the parse and left a folder behind. It is given a private folder of the instance instead
+    (only this application writes there, which matters because a pickle is code), so a machine
+    parses once; and a command that prints nothing (the demo, the migrations) never imports it."""
+    if "ESCPOS_CAPABILITIES_PICKLE_DIR" not in os.environ:
+        folder = instance_path() / "cache" / "escpos"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(folder)
+    from escpos import printer
+
+    return printer
+
+
+def dummy_printer():
+    """A ``Dummy`` printer: it collects the bytes, to be sent in one go."""
+    return escpos_printers().Dummy()
 
 
 def gb18030(text: str) -> bytes:
@@ -133,7 +155,7 @@ def text_lines(receipt: Receipt, columns: int | None = None) -> list[str]:
 def render_escpos(receipt: Receipt, columns: int | None = None) -> bytes:
     """The receipt as ESC/POS bytes: init, Chinese mode, the text lines in GB18030, the QR code
     (the printer's own QR command, carrying the signed public URL), feed and cut."""
-    p = Dummy()
+    p = dummy_printer()
     p.hw("INIT")
     p._raw(FS_CHINESE_ON)
     for line in text_lines(receipt, columns):
@@ -148,7 +170,7 @@ def render_escpos(receipt: Receipt, columns: int | None = None) -> bytes:
 
 def drawer_kick_bytes() -> bytes:
     """ESC p 0: pulse the cash drawer on pin 2."""
-    p = Dummy()
+    p = dummy_printer()
     p.cashdraw(2)
     return p.output
 
@@ -157,7 +179,7 @@ def sample_page_bytes(columns: int = 48) -> bytes:
     """A test print: the width ruler, Chinese text, ￥ and a cut."""
     lines = center("梵净山珍·松桃馆 测试打印", columns) + ["1234567890" * (columns // 10) + "1234567890"[:columns % 10],
                                                  "中" * (columns // 2), money(12345), f"{columns} 列"]
-    p = Dummy()
+    p = dummy_printer()
     p.hw("INIT")
     p._raw(FS_CHINESE_ON)
     for line in lines:

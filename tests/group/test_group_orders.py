@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
-from inventory import ledger
+from inventory import ledger, reservations
 from inventory.errors import InventoryError
 from inventory.models import (
     AuditEvent, Certificate, Location, LocationKind, Lot, MoveReason, Product, StockLevel, StockMove, Unit,
@@ -111,7 +111,7 @@ def test_an_order_from_draft_to_paid_moves_stock_and_money_exactly_once(hub, s):
     go.confirm_order(s, oid, actor_id=hub.manager)
     s.commit()
     assert hub.level(s, "BASE", hub.tea) == (34000, 6000) and hub.level(s, "BASE", hub.rice) == (50000, 10000)
-    assert ledger.available(s, hub.base, hub.tea) == 28000
+    assert reservations.available(s, hub.base, hub.tea) == 28000
 
     go.pick_order(s, oid, actor_id=hub.manager)
     s.commit()

@@ -1,11 +1,13 @@
-"""The stock ledger (inventory.ledger.move): its rules one by one, then its invariants under
-hypothesis-generated sequences of moves on the real test database (SQLite or PostgreSQL):
+"""The stock ledger (inventory.ledger.move, and post_moves for many moves at once): its rules one
+by one, then its invariants under hypothesis-generated sequences of moves and batches of moves on
+the real test database (SQLite or PostgreSQL):
 
 - per product, all locations add up to zero;
 - every stock level equals the sum of the ledger's moves into and out of that location
   (computed by the database from stock_moves), and so does every lot level;
 - no real location is below zero except by a sale (allowed to outrun the books);
-- a refused move writes nothing.
+- a refused move writes nothing;
+- a batch is refused exactly when posting its moves one after the other would refuse one.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import func, select
 
 from inventory.errors import InventoryError
-from inventory.ledger import InsufficientStock, StockError, level, move
+from inventory.ledger import InsufficientStock, MoveIn, StockError, level, move, post_moves
 from inventory.models import Alert, AlertKind, Lot, MoveReason, StockMove, Unit
 from tests.fixtures.stock import (  # noqa: F401  (fixtures)
     engine,
@@ -73,6 +75,46 @@ def test_refused_moves_write_nothing(world, s):
         assert (move_count(s), levels(s, [tea.id]), lot_levels(s, [lot.id])) == before, kw
     s.commit()
     assert (move_count(s), levels(s, [tea.id]), lot_levels(s, [lot.id])) == before
+
+
+def test_post_moves_posts_guarded_moves_with_a_few_statements_and_refuses_as_move_does(world, s, engine):
+    """Transfers, refills and the demo post many guarded moves at once: the statements do not grow
+    with the moves, the reserved stock is kept, and a refusal names what ``move`` names."""
+    from sqlalchemy import event
+    from inventory.reservations import reserve
+
+    goods = [world.product(s, f"测试商品{i}") for i in range(8)]
+    base, hall, store = world.loc["BASE"], world.loc["HALL"], world.loc["HALL-STORE"]
+    post_moves(s, [MoveIn(product_id=p.id, qty_milli=10_000, from_location_id=world.loc["SUPPLIER"],
+                          to_location_id=base, reason=MoveReason.RECEIPT) for p in goods])
+    reserve(s, location_id=base, product_id=goods[0].id, qty_milli=4000)
+
+    def statements(moves) -> int:
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            post_moves(s, moves)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    two = statements([MoveIn(product_id=p.id, qty_milli=1000, from_location_id=base, to_location_id=hall,
+                             reason=MoveReason.TRANSFER) for p in goods[:2]])
+    eight = statements([MoveIn(product_id=p.id, qty_milli=1000, from_location_id=base, to_location_id=target,
+                               reason=MoveReason.TRANSFER) for p in goods for target in (hall, store)])
+    assert eight == two <= 5, (two, eight)  # savepoint, places not seen yet, levels, moves, release
+    assert level(s, base, goods[0].id) == 7000 and level(s, base, goods[7].id) == 8000
+    assert level(s, hall, goods[0].id) == 2000 and level(s, store, goods[7].id) == 1000
+    # 7 on the books, 4 of them reserved: 3 may go, not 4; the batch before the refusal is as move left it
+    rows = move_count(s)
+    with pytest.raises(InsufficientStock) as refused:
+        post_moves(s, [MoveIn(product_id=goods[0].id, qty_milli=3000, from_location_id=base, to_location_id=hall,
+                              reason=MoveReason.TRANSFER),
+                       MoveIn(product_id=goods[0].id, qty_milli=1000, from_location_id=base, to_location_id=hall,
+                              reason=MoveReason.TRANSFER)])
+    assert "团购订单预留" in str(refused.value) and "测试商品0" in str(refused.value)
+    assert move_count(s) == rows + 1 and level(s, base, goods[0].id) == 4000
 
 
 def test_a_sale_may_outrun_the_books_and_opens_one_alert(world, s):
@@ -179,6 +221,44 @@ def test_ledger_invariants_under_random_moves(world):
                     self.lot_model[(d_id, lot_id)] += qty
                 if sale:
                     self.sold_from.add((s_id, pid))
+            self.s.commit()
+
+        @rule(batch=st.lists(st.tuples(st.integers(0, 1), st.sampled_from([None, 0, 1]),
+                                       st.sampled_from(REAL + VIRTUAL), st.sampled_from(REAL + VIRTUAL),
+                                       st.integers(1, 6).map(lambda n: n * 1000), st.booleans()),
+                             min_size=1, max_size=5))
+        def a_batch(self, batch):
+            """post_moves: guarded moves are checked against the level each leaves in the batch's
+            order (a credit earlier in the batch may pay for a debit later in it)."""
+            moves, model, lot_model, refused = [], Counter(self.model), Counter(self.lot_model), False
+            for p, lot, src, dst, qty, sale in batch:
+                pid = self.pids[p]
+                lot_id = None if lot is None else self.lots[pid][lot]
+                s_id, d_id = loc[src], loc[dst]
+                if s_id == d_id:
+                    d_id = loc["LOSS"] if s_id != loc["LOSS"] else loc["SUPPLIER"]
+                guarded = s_id in real_ids and not sale
+                refused = refused or (guarded and (model[(s_id, pid)] < qty
+                                                   or (lot_id is not None and lot_model[(s_id, lot_id)] < qty)))
+                model[(s_id, pid)] -= qty
+                model[(d_id, pid)] += qty
+                if lot_id is not None:
+                    lot_model[(s_id, lot_id)] -= qty
+                    lot_model[(d_id, lot_id)] += qty
+                moves.append((MoveIn(product_id=pid, qty_milli=qty, from_location_id=s_id, to_location_id=d_id,
+                                     lot_id=lot_id, reason=MoveReason.SALE if sale else MoveReason.TRANSFER,
+                                     allow_negative_source=sale), sale))
+            try:
+                post_moves(self.s, [m for m, _ in moves])
+            except StockError:
+                assert refused, "post_moves refused a batch the rules allow one move after the other"
+                self.s.rollback()  # the caller's transaction is all or nothing (a transfer's is)
+                assert self.ledger_rows() == self.moves
+            else:
+                assert not refused, "post_moves allowed a batch the rules refuse"
+                self.moves += len(moves)
+                self.model, self.lot_model = model, lot_model
+                self.sold_from.update((m.from_location_id, m.product_id) for m, sale in moves if sale)
             self.s.commit()
 
         @invariant()

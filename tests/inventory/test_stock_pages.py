@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from inventory.documents import GoodsReceipt
-from inventory.ledger import reserve
+from inventory.reservations import reserve
 from inventory.localtime import local_today
 from inventory.models import (
     Lot,

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from inventory import ledger
 from inventory.errors import ValidationError
-from inventory.ledger import available, level, move, reserve
+from inventory.ledger import level, move
+from inventory.reservations import available, reserve
 from inventory.localtime import local_today, utcnow
 from inventory.models import AuditEvent, Location, LocationKind, Lot, LotLevel, MoveReason, StockMove
 from kiosks import refill_plans, refill_visits, refills
