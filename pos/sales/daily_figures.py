@@ -18,6 +18,7 @@ from typing import Iterable
 
 from sqlalchemy import String, bindparam, case, cast, delete, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from pos.models import DailyFigure, Refund, RefundLine, Sale, SaleLine, SaleStatus
@@ -142,9 +143,9 @@ def _ids(ids: int | Iterable[int]) -> list[int]:
     return [ids] if isinstance(ids, int) else sorted(set(ids))
 
 
-def add_sale(s: Session, sale_ids: int | Iterable[int]) -> None:
+def add_sale(s: Session | Connection, sale_ids: int | Iterable[int]) -> None:
     """Recorded sales' lines into the aggregate (one statement for all of them: record_sale's
-    batch of a counter's sales passes their ids together)."""
+    batch of a counter's sales passes their ids together), on a Session or on its Connection."""
     ids = _ids(sale_ids)
     if ids:
         s.execute(_built(s, "add_sale"), {"ids": ids})

@@ -2,8 +2,10 @@
 (a ``PreparedSale``, nothing written yet) written for a LIST of sales in one pass, so that a
 counter's part of ten sales costs a few statements rather than a few dozen per sale.
 
-``record_sale`` writes its one sale with these same functions (``claim`` in a savepoint, then
-``write_claimed``), so each rule of writing a sale has one place:
+``record_sale`` writes its one sale with these same functions (``claim``, in a savepoint unless
+SQLite's write lock is held, then ``write_claimed``), so each rule of writing a sale has one place.
+Their Core statements run on the session's connection (the session's transaction, without the ORM's
+per-statement work, which costs more than a short statement on SQLite):
 
 - ``claim``: the receipt numbers, per (prefix, local day) taken together from the day's counter
   (one upsert taking N numbers; counters in (prefix, day) order), and the sales' rows (one INSERT).
@@ -54,6 +56,7 @@ _INSERT_ALERTS = insert(Alert.__table__)
 
 def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
     """(sale id, receipt number) of each sale, in order: the numbers taken, the sales inserted."""
+    conn = s.connection()
     wanted: dict[tuple[str, dt.date], int] = {}
     for r in ready:
         if r.reserved is None:
@@ -61,7 +64,7 @@ def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
             wanted[key] = wanted.get(key, 0) + 1
     first: dict[tuple[str, dt.date], int] = {}
     for key in sorted(wanted):  # one order in every transaction: two parts never wait in a circle
-        first[key] = take_numbers(s, key[0], key[1], wanted[key]) - wanted[key] + 1
+        first[key] = take_numbers(conn, key[0], key[1], wanted[key]) - wanted[key] + 1
     numbers = []
     for r in ready:
         if r.reserved is not None:  # a number of the till's reserved block (printed offline)
@@ -73,8 +76,8 @@ def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
     now = utcnow()
     rows = [_sale_row(r, number, now) for r, number in zip(ready, numbers)]
     if len(rows) == 1:
-        return [(s.execute(_INSERT_SALE, rows[0]).scalar_one(), numbers[0])]
-    ids = dict((receipt, sale_id) for sale_id, receipt in s.execute(_INSERT_SALES, rows))
+        return [(conn.execute(_INSERT_SALE, rows[0]).scalar_one(), numbers[0])]
+    ids = dict((receipt, sale_id) for sale_id, receipt in conn.execute(_INSERT_SALES, rows))
     return [(ids[number], number) for number in numbers]
 
 
@@ -115,11 +118,12 @@ def _line_rows(r: PreparedSale, sale_id: int) -> list[dict]:
 def write_claimed(s: Session, ready: Sequence[PreparedSale], claimed: Sequence[tuple[int, str]]) -> None:
     """Everything of the claimed sales but their rows: lines, aggregate, payments, stock, alerts."""
     sale_ids = [sale_id for sale_id, _ in claimed]
-    s.execute(_INSERT_LINES, [row for r, sale_id in zip(ready, sale_ids) for row in _line_rows(r, sale_id)])
-    daily_figures.add_sale(s, sale_ids)  # the reports' daily aggregate, in this transaction
+    conn = s.connection()
+    conn.execute(_INSERT_LINES, [row for r, sale_id in zip(ready, sale_ids) for row in _line_rows(r, sale_id)])
+    daily_figures.add_sale(conn, sale_ids)  # the reports' daily aggregate, in this transaction
     payments = [{**p, "sale_id": sale_id} for r, sale_id in zip(ready, sale_ids) for p in r.payments]
     if payments:
-        s.execute(_INSERT_PAYMENTS, payments)
+        conn.execute(_INSERT_PAYMENTS, payments)
         for r, sale_id in zip(ready, sale_ids):
             mark_used(s, [p["attempt_id"] for p in r.payments if p["attempt_id"] is not None], sale_id)
     _move_stock(s, ready, sale_ids)
