@@ -322,7 +322,7 @@ def writes_alone(session: Session) -> bool:
     """True when the session's transaction holds SQLite's write lock (``make_engine`` begins a
     writer IMMEDIATE): no other transaction can write before it ends, so a key it found unused is
     still unused when it inserts. PostgreSQL (and any other engine): False."""
-    conn = session.connection()
+    conn = read_connection(session)
     return conn.dialect.name == "sqlite" and bool(conn.connection.info.get(_HOLDS_QUEUE))
 
 
