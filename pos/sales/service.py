@@ -465,6 +465,25 @@ def prepare_sale(s: Session, sale: SaleIn, *, key_unused: bool = False, price=pr
                         over_limit, reserved)
 
 
+def _claim(s: Session, ready: PreparedSale, sale: SaleIn) -> Union[list[tuple[int, str]], SaleResult]:
+    """Claim the idempotency key and the receipt number together in a savepoint: if another
+    transaction recorded the same id meanwhile, the unique index refuses ours, the savepoint gives
+    the number back, and the other's sale is returned instead. Not needed (record_sale claims
+    directly) while SQLite's write lock is held, as it has been since the transaction began: then
+    nobody can have recorded the key, or taken the reserved number, since prepare_sale found it
+    unused, and the savepoint's two statements of a checkout's ~17 are saved."""
+    try:
+        with s.begin_nested():
+            return claim(s, [ready])
+    except IntegrityError:
+        existing = _existing(s, sale)
+        if existing is None:
+            if ready.reserved is not None:  # another sale took the reserved number meanwhile
+                refuse_if_taken(s, ready.reserved)
+            raise
+        return _duplicate(s, existing, ready.digest, sale)
+
+
 def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     """Record one sale whole: lines with certification and origin snapshots, payments, stock
     moves (first expiry first out) and a receipt number. Idempotent on ``client_sale_id`` (hall)
@@ -474,29 +493,10 @@ def record_sale(s: Session, sale: SaleIn) -> SaleResult:
     ready = prepare_sale(s, sale)
     if isinstance(ready, SaleResult):
         return ready
-    digest, reserved = ready.digest, ready.reserved
-
-    # On SQLite the transaction has held the write lock since it began: nobody can have recorded
-    # the key (or taken the reserved number) since prepare_sale found it unused, so no savepoint
-    # (two statements of a checkout's ~17) is needed.
-    if writes_alone(s):
-        claimed = claim(s, [ready])
-        write_claimed(s, [ready], claimed)
-        sale_id, receipt_no = claimed[0]
-        return SaleResult(sale_id, receipt_no, ready.basket.total_fen, ready.change, True)
-    # Elsewhere, claim the idempotency key and the receipt number together in a savepoint: if another
-    # transaction recorded the same id meanwhile, the unique index refuses ours, the savepoint
-    # gives the number back, and the other's sale is returned instead.
-    try:
-        with s.begin_nested():
-            claimed = claim(s, [ready])
-    except IntegrityError:
-        existing = _existing(s, sale)
-        if existing is None:
-            if reserved is not None:  # another sale took the reserved number meanwhile
-                refuse_if_taken(s, reserved)
-            raise
-        return _duplicate(s, existing, digest, sale)
+    # In a savepoint, unless SQLite's write lock is held (see _claim).
+    claimed = claim(s, [ready]) if writes_alone(s) else _claim(s, ready, sale)
+    if isinstance(claimed, SaleResult):
+        return claimed
     write_claimed(s, [ready], claimed)
     sale_id, receipt_no = claimed[0]
     return SaleResult(sale_id, receipt_no, ready.basket.total_fen, ready.change, True)
