@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import Base, StrEnum, UTCDateTime, db_enum
@@ -185,13 +186,15 @@ def take_number(session: Session, prefix: str, day: dt.date, *, kind: str = SALE
     return take_numbers(session, prefix, day, 1, kind=kind)
 
 
-def take_numbers(session: Session, prefix: str, day: dt.date, count: int, *, kind: str = SALES_NUMBERS) -> int:
+def take_numbers(session: Session | Connection, prefix: str, day: dt.date, count: int, *,
+                 kind: str = SALES_NUMBERS) -> int:
     """Take ``count`` consecutive numbers at once from the same counter as ``take_number``, by the
     same one statement (``… SET last_no = last_no + :count RETURNING last_no``); returns the last:
-    the numbers are ``last - count + 1`` … ``last`` (a till's block of reserved receipt numbers)."""
+    the numbers are ``last - count + 1`` … ``last`` (a till's block of reserved receipt numbers).
+    On a Session or on its Connection (a checkout's Core writes)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, not {count!r}")
-    dialect = session.get_bind().dialect.name
+    dialect = (session if isinstance(session, Connection) else session.get_bind()).dialect.name
     stmt = _COUNTER_STATEMENTS.get(dialect)
     if stmt is None:
         t = DocumentCounter.__table__

@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from pos.core import heap
 from pos.core.config import default_database_url, instance_path
 
 
@@ -439,6 +440,7 @@ def serve(host, port, threads):
     """Serve the application with waitress."""
     app = _app()
     _require_schema(app)
+    heap.settle()  # what start-up built lives as long as the server: out of the collector's way
     _serve(app, host, port, threads)
 
 

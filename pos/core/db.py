@@ -304,7 +304,26 @@ def read_connection(session: Session):
     flushed first, as autoflush would before an ORM query (and not within ``no_autoflush``)."""
     if session.autoflush:
         session.flush()  # returns at once when nothing is pending
-    return session.connection()
+    # Kept per transaction: ``Session.connection()`` costs more than a short read on SQLite, and a
+    # checkout asks five times. The transaction's connection does not change while it is active.
+    transaction = session.get_transaction()
+    cached = session.info.get(_READ_CONNECTION)
+    if cached is not None and transaction is not None and cached[0] is transaction and transaction.is_active:
+        return cached[1]
+    connection = session.connection()
+    session.info[_READ_CONNECTION] = (session.get_transaction(), connection)
+    return connection
+
+
+_READ_CONNECTION = "pos.read_connection"
+
+
+def writes_alone(session: Session) -> bool:
+    """True when the session's transaction holds SQLite's write lock (``make_engine`` begins a
+    writer IMMEDIATE): no other transaction can write before it ends, so a key it found unused is
+    still unused when it inserts. PostgreSQL (and any other engine): False."""
+    conn = read_connection(session)
+    return conn.dialect.name == "sqlite" and bool(conn.connection.info.get(_HOLDS_QUEUE))
 
 
 def get_engine(app: Flask | None = None) -> Engine:

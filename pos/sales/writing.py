@@ -2,8 +2,10 @@
 (a ``PreparedSale``, nothing written yet) written for a LIST of sales in one pass, so that a
 counter's part of ten sales costs a few statements rather than a few dozen per sale.
 
-``record_sale`` writes its one sale with these same functions (``claim`` in a savepoint, then
-``write_claimed``), so each rule of writing a sale has one place:
+``record_sale`` writes its one sale with these same functions (``claim``, in a savepoint unless
+SQLite's write lock is held, then ``write_claimed``), so each rule of writing a sale has one place.
+Their Core statements run on the session's connection (the session's transaction, without the ORM's
+per-statement work, which costs more than a short statement on SQLite):
 
 - ``claim``: the receipt numbers, per (prefix, local day) taken together from the day's counter
   (one upsert taking N numbers; counters in (prefix, day) order), and the sales' rows (one INSERT).
@@ -11,8 +13,9 @@ counter's part of ten sales costs a few statements rather than a few dozen per s
   (IntegrityError): the caller decides what that means (record_sale: a duplicate; a counter's part:
   run again).
 - ``write_claimed``: all lines (one INSERT, with the certified / origin snapshot), the reports'
-  daily aggregate (one statement over every sale's lines), all payments (one INSERT), the lots
-  (FEFO, one query per location, later sales taking from what earlier ones left) and the stock
+  daily aggregate (one statement for every sale's lines: ``daily_figures.add_written``), all
+  payments (one INSERT), the lots (FEFO, one query per location, later sales taking from what
+  earlier ones left) and the stock
   moves (one ``ledger.post_moves``, level rows in the global lock order), then the alerts (one
   INSERT) and the audit of approved discounts.
 
@@ -54,6 +57,7 @@ _INSERT_ALERTS = insert(Alert.__table__)
 
 def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
     """(sale id, receipt number) of each sale, in order: the numbers taken, the sales inserted."""
+    conn = s.connection()
     wanted: dict[tuple[str, dt.date], int] = {}
     for r in ready:
         if r.reserved is None:
@@ -61,7 +65,7 @@ def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
             wanted[key] = wanted.get(key, 0) + 1
     first: dict[tuple[str, dt.date], int] = {}
     for key in sorted(wanted):  # one order in every transaction: two parts never wait in a circle
-        first[key] = take_numbers(s, key[0], key[1], wanted[key]) - wanted[key] + 1
+        first[key] = take_numbers(conn, key[0], key[1], wanted[key]) - wanted[key] + 1
     numbers = []
     for r in ready:
         if r.reserved is not None:  # a number of the till's reserved block (printed offline)
@@ -73,21 +77,26 @@ def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
     now = utcnow()
     rows = [_sale_row(r, number, now) for r, number in zip(ready, numbers)]
     if len(rows) == 1:
-        return [(s.execute(_INSERT_SALE, rows[0]).scalar_one(), numbers[0])]
-    ids = dict((receipt, sale_id) for sale_id, receipt in s.execute(_INSERT_SALES, rows))
+        return [(conn.execute(_INSERT_SALE, rows[0]).scalar_one(), numbers[0])]
+    ids = dict((receipt, sale_id) for sale_id, receipt in conn.execute(_INSERT_SALES, rows))
     return [(ids[number], number) for number in numbers]
+
+
+def _keyed(r: PreparedSale) -> dict:
+    """The sale's columns that the reports' daily aggregate keys on."""
+    return {"channel": r.ctx.channel, "kiosk_id": r.sale.kiosk_id, "till_id": r.ctx.till.id if r.ctx.till else None,
+            "buyer_type": r.ctx.buyer_type, "group_order_id": r.sale.group_order_id, "local_date": r.day}
 
 
 def _sale_row(r: PreparedSale, receipt_no: str, now: dt.datetime) -> dict:
     sale, ctx, basket = r.sale, r.ctx, r.basket
     return {
-        "receipt_no": receipt_no, "channel": ctx.channel, "status": SaleStatus.COMPLETED,
-        "client_sale_id": sale.client_sale_id, "kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id,
-        "content_hash": r.digest, "till_id": ctx.till.id if ctx.till else None, "shift_id": ctx.shift_id,
+        **_keyed(r), "receipt_no": receipt_no, "status": SaleStatus.COMPLETED,
+        "client_sale_id": sale.client_sale_id, "txn_id": sale.txn_id,
+        "content_hash": r.digest, "shift_id": ctx.shift_id,
         "after_shift_closed": ctx.after_shift_closed, "price_differs": bool(r.list_prices),
-        "cashier_id": sale.cashier_id,
-        "location_id": ctx.location_id, "buyer_type": ctx.buyer_type, "group_order_id": sale.group_order_id,
-        "sold_at": r.sold_at, "local_date": r.day, "recorded_at": now,
+        "cashier_id": sale.cashier_id, "location_id": ctx.location_id,
+        "sold_at": r.sold_at, "recorded_at": now,
         "subtotal_fen": basket.subtotal_fen, "discount_fen": basket.discount_fen,
         "rounding_fen": basket.rounding_fen, "total_fen": basket.total_fen, "reprint_count": 0,
     }
@@ -115,11 +124,14 @@ def _line_rows(r: PreparedSale, sale_id: int) -> list[dict]:
 def write_claimed(s: Session, ready: Sequence[PreparedSale], claimed: Sequence[tuple[int, str]]) -> None:
     """Everything of the claimed sales but their rows: lines, aggregate, payments, stock, alerts."""
     sale_ids = [sale_id for sale_id, _ in claimed]
-    s.execute(_INSERT_LINES, [row for r, sale_id in zip(ready, sale_ids) for row in _line_rows(r, sale_id)])
-    daily_figures.add_sale(s, sale_ids)  # the reports' daily aggregate, in this transaction
+    conn = s.connection()
+    lines = [_line_rows(r, sale_id) for r, sale_id in zip(ready, sale_ids)]
+    conn.execute(_INSERT_LINES, [row for rows in lines for row in rows])
+    # The reports' daily aggregate, in this transaction (from the rows just written, on SQLite).
+    daily_figures.add_written(conn, sale_ids, [(_keyed(r), rows) for r, rows in zip(ready, lines)])
     payments = [{**p, "sale_id": sale_id} for r, sale_id in zip(ready, sale_ids) for p in r.payments]
     if payments:
-        s.execute(_INSERT_PAYMENTS, payments)
+        conn.execute(_INSERT_PAYMENTS, payments)
         for r, sale_id in zip(ready, sale_ids):
             mark_used(s, [p["attempt_id"] for p in r.payments if p["attempt_id"] is not None], sale_id)
     _move_stock(s, ready, sale_ids)

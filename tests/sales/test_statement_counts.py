@@ -22,6 +22,10 @@ from tests.fixtures.sales import cash_sale, hall  # noqa: F401  (fixture)
 from tests.fixtures.stock import engine, world  # noqa: F401  (fixtures)
 
 
+def sqlite(bind) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
 @contextmanager
 def counted(bind):
     statements: list[str] = []
@@ -48,7 +52,7 @@ def test_a_three_line_sale_takes_few_statements_and_moves_stock_as_before(hall, 
     # the till and its shift read in one statement; the negative-stock alert inserts its moves one
     # by one, to name the one that went below zero, and reads each product it names (the checkout
     # loads no Product into the session; see the next test).
-    assert len(statements) <= 28, statements
+    assert len(statements) <= (25 if sqlite(engine) else 28), statements  # no savepoint on SQLite
     with hall.session() as s:
         moves = s.execute(select(StockMove.product_id, StockMove.lot_id, StockMove.qty_milli)
                           .where(StockMove.ref_type == "sale", StockMove.ref_id == result.sale_id)
@@ -74,9 +78,17 @@ def test_a_sale_of_goods_on_hand_reads_in_five_statements_and_loads_nothing_into
                                                   client_sale_id="count-2", shift_id=hall.shift_id))
         assert len(s.identity_map) == 0 and not s.new  # Core rows, not ORM objects: no autoflush work
         s.commit()
-    reads = [q for q in statements[:statements.index("SAVEPOINT sa_savepoint_1")] if q.startswith("SELECT")]
+    first_write = next(i for i, q in enumerate(statements) if q.startswith(("SAVEPOINT", "INSERT")))
+    reads = [q for q in statements[:first_write] if q.startswith("SELECT")]
     assert len(reads) == 5, reads
-    assert len(statements) <= 19, statements  # 20 before the till and its shift were one statement
+    # 20 before the till and its shift were one statement, 19 with the savepoint around the claim,
+    # which SQLite's writer no longer needs (it has held the write lock since BEGIN IMMEDIATE).
+    assert len(statements) <= (16 if sqlite(engine) else 19), statements
+    assert not any(q.startswith("SAVEPOINT") for q in statements) or not sqlite(engine)
+    # The daily aggregate from the rows just written (pos.sales.daily_figures.add_written), on
+    # SQLite not read back from the lines: the rows are the same (tests/reports/test_daily_figures).
+    [daily] = [q for q in statements if q.startswith("INSERT INTO daily_figures")]
+    assert ("sale_lines" not in daily) == sqlite(engine), daily
     with hall.session() as s:
         sale = s.get(Sale, result.sale_id)
         assert (sale.shift_id, sale.till_id, sale.after_shift_closed) == (hall.shift_id, hall.till_id, False)
