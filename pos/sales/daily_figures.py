@@ -151,76 +151,6 @@ def add_sale(s: Session | Connection, sale_ids: int | Iterable[int]) -> None:
         s.execute(_built(s, "add_sale"), {"ids": ids})
 
 
-def source_of(till_id, kiosk_id, group_order_id) -> tuple[str, int]:
-    """A sale's source in the key, as ``_sale_source`` computes it in SQL."""
-    for kind, value in (("till", till_id), ("kiosk", kiosk_id), ("group", group_order_id)):
-        if value is not None:
-            return kind, value
-    return "none", 0
-
-
-def written_deltas(sales) -> list[dict]:
-    """What ``sale_deltas`` computes, from the rows a checkout has just written rather than by
-    reading them back: ``sales`` is (sale row, its line rows) pairs, with the sales table's and
-    the sale_lines table's column names. The same rule, step by step: a sale's lines grouped by
-    LINE_KEY (NULL as '' or 0), the groups in key order, the first counting the sale, the first of
-    each supplier and of each (county code, township) counting those; then summed per KEY.
-    The order is SQLite's: it compares text by its UTF-8 bytes, which is Python's order of str (a
-    PostgreSQL collation may not be: see add_written)."""
-    out: dict[tuple, list[int]] = {}
-    for sale, lines in sales:
-        channel, buyer = sale["channel"], sale["buyer_type"]
-        head = (sale["local_date"], "" if channel is None else str(getattr(channel, "value", channel)),
-                "" if buyer is None else str(getattr(buyer, "value", buyer)),
-                *source_of(sale["till_id"], sale["kiosk_id"], sale["group_order_id"]))
-        groups: dict[tuple, list[int]] = {}
-        for line in lines:
-            key = (bool(line["certified"]), line["origin_county_code"] or "", line["origin_township"] or "",
-                   line["origin_county"] or "", line["supplier_id"] or 0, line["supplier_name"] or "")
-            group = groups.setdefault(key, [0, 0])
-            group[0] += line["net_fen"]
-            group[1] += 1
-        suppliers, origins = set(), set()
-        for n, key in enumerate(sorted(groups)):
-            net, count = groups[key]
-            row = out.setdefault((*head, *key), [0, 0, 0, 0, 0])
-            row[0] += net
-            row[1] += n == 0
-            row[2] += key[4] not in suppliers
-            row[3] += (key[1], key[2]) not in origins
-            row[4] += count
-            suppliers.add(key[4])
-            origins.add((key[1], key[2]))
-    return [{**dict(zip(KEY, key)), "sales_fen": net, "refunds_fen": 0, "sales_n": sales_n,
-             "supplier_sales": supplier_sales, "origin_sales": origin_sales, "n_lines": n_lines}
-            for key, (net, sales_n, supplier_sales, origin_sales, n_lines) in out.items()]
-
-
-def _values_upsert():
-    table = DailyFigure.__table__
-    stmt = sqlite.insert(table)
-    return stmt.on_conflict_do_update(index_elements=[table.c[k] for k in KEY],
-                                      set_={v: table.c[v] + stmt.excluded[v] for v in VALUES})
-
-
-_VALUES_UPSERT = _values_upsert()
-
-
-def add_written(conn: Session | Connection, sale_ids: list[int], sales) -> None:
-    """``add_sale`` for sales whose rows the caller has just written (pos.sales.writing), given as
-    ``written_deltas`` takes them. On SQLite the deltas are computed from those rows and upserted
-    by one VALUES statement: reading the lines back and grouping them three ways cost a checkout
-    five temporary B-trees, several times what the upsert costs. Elsewhere ``add_sale``: a
-    PostgreSQL collation may order the text of the key otherwise than Python, and which group of a
-    sale counts it must be the one ``rebuild`` picks."""
-    if _dialect_name(conn) != "sqlite":
-        add_sale(conn, sale_ids)
-        return
-    rows = written_deltas(sales)
-    if rows:
-        conn.execute(_VALUES_UPSERT, rows)
-
-
 def remove_sale(s: Session, sale_id: int) -> None:
     """A voided sale's lines out of the aggregate (one statement): the same rows, negated."""
     s.execute(_built(s, "remove_sale"), {"ids": _ids(sale_id)})
@@ -253,4 +183,4 @@ def rebuild(s, first: dt.date | None = None, last: dt.date | None = None) -> dic
     return {"deleted": int(deleted or 0), "rows": int(rows or 0)}
 
 
-__all__ = ["add_sale", "add_written", "written_deltas", "remove_sale", "add_refund", "rebuild", "sale_deltas", "refund_deltas", "KEY", "VALUES"]
+__all__ = ["add_sale", "remove_sale", "add_refund", "rebuild", "sale_deltas", "refund_deltas", "KEY", "VALUES"]

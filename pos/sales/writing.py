@@ -13,9 +13,8 @@ per-statement work, which costs more than a short statement on SQLite):
   (IntegrityError): the caller decides what that means (record_sale: a duplicate; a counter's part:
   run again).
 - ``write_claimed``: all lines (one INSERT, with the certified / origin snapshot), the reports'
-  daily aggregate (one statement for every sale's lines: ``daily_figures.add_written``), all
-  payments (one INSERT), the lots (FEFO, one query per location, later sales taking from what
-  earlier ones left) and the stock
+  daily aggregate (one statement over every sale's lines), all payments (one INSERT), the lots
+  (FEFO, one query per location, later sales taking from what earlier ones left) and the stock
   moves (one ``ledger.post_moves``, level rows in the global lock order), then the alerts (one
   INSERT) and the audit of approved discounts.
 
@@ -82,21 +81,16 @@ def claim(s: Session, ready: Sequence[PreparedSale]) -> list[tuple[int, str]]:
     return [(ids[number], number) for number in numbers]
 
 
-def _keyed(r: PreparedSale) -> dict:
-    """The sale's columns that the reports' daily aggregate keys on."""
-    return {"channel": r.ctx.channel, "kiosk_id": r.sale.kiosk_id, "till_id": r.ctx.till.id if r.ctx.till else None,
-            "buyer_type": r.ctx.buyer_type, "group_order_id": r.sale.group_order_id, "local_date": r.day}
-
-
 def _sale_row(r: PreparedSale, receipt_no: str, now: dt.datetime) -> dict:
     sale, ctx, basket = r.sale, r.ctx, r.basket
     return {
-        **_keyed(r), "receipt_no": receipt_no, "status": SaleStatus.COMPLETED,
-        "client_sale_id": sale.client_sale_id, "txn_id": sale.txn_id,
-        "content_hash": r.digest, "shift_id": ctx.shift_id,
+        "receipt_no": receipt_no, "channel": ctx.channel, "status": SaleStatus.COMPLETED,
+        "client_sale_id": sale.client_sale_id, "kiosk_id": sale.kiosk_id, "txn_id": sale.txn_id,
+        "content_hash": r.digest, "till_id": ctx.till.id if ctx.till else None, "shift_id": ctx.shift_id,
         "after_shift_closed": ctx.after_shift_closed, "price_differs": bool(r.list_prices),
-        "cashier_id": sale.cashier_id, "location_id": ctx.location_id,
-        "sold_at": r.sold_at, "recorded_at": now,
+        "cashier_id": sale.cashier_id,
+        "location_id": ctx.location_id, "buyer_type": ctx.buyer_type, "group_order_id": sale.group_order_id,
+        "sold_at": r.sold_at, "local_date": r.day, "recorded_at": now,
         "subtotal_fen": basket.subtotal_fen, "discount_fen": basket.discount_fen,
         "rounding_fen": basket.rounding_fen, "total_fen": basket.total_fen, "reprint_count": 0,
     }
@@ -125,10 +119,8 @@ def write_claimed(s: Session, ready: Sequence[PreparedSale], claimed: Sequence[t
     """Everything of the claimed sales but their rows: lines, aggregate, payments, stock, alerts."""
     sale_ids = [sale_id for sale_id, _ in claimed]
     conn = s.connection()
-    lines = [_line_rows(r, sale_id) for r, sale_id in zip(ready, sale_ids)]
-    conn.execute(_INSERT_LINES, [row for rows in lines for row in rows])
-    # The reports' daily aggregate, in this transaction (from the rows just written, on SQLite).
-    daily_figures.add_written(conn, sale_ids, [(_keyed(r), rows) for r, rows in zip(ready, lines)])
+    conn.execute(_INSERT_LINES, [row for r, sale_id in zip(ready, sale_ids) for row in _line_rows(r, sale_id)])
+    daily_figures.add_sale(conn, sale_ids)  # the reports' daily aggregate, in this transaction
     payments = [{**p, "sale_id": sale_id} for r, sale_id in zip(ready, sale_ids) for p in r.payments]
     if payments:
         conn.execute(_INSERT_PAYMENTS, payments)
